@@ -1,0 +1,146 @@
+"""CEL conditions: they compile, use only known variables, catalog fields and functions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from journeyctl import model as m
+from journeyctl.celenv import (
+    KNOWN_FUNCTIONS,
+    NAMESPACED,
+    CelSyntaxError,
+    CountCall,
+    compile_expr,
+    parse_count,
+)
+from journeyctl.celref import Call, references
+from journeyctl.checks.context import CheckContext, did_you_mean
+from journeyctl.scope import Scope, check_path
+
+CEL_ROOTS = frozenset({"event", "entry", "profile", "journey", "now"})
+
+
+def check(ctx: CheckContext) -> None:
+    for journey in ctx.project.journeys:
+        _check_event_names(ctx, journey)
+        for expr, scope in expressions(ctx, journey):
+            check_expr(ctx, expr, scope)
+        _check_update_targets(ctx, journey)
+
+
+def trigger_events(journey: m.Journey) -> tuple[str, ...]:
+    trigger = journey.trigger
+    return trigger.events if isinstance(trigger, m.EventTrigger) else ()
+
+
+def matched_events(journey: m.Journey) -> tuple[str, ...] | None:
+    """What `event` can be mid-journey: the trigger's events or any awaited event."""
+    waited = tuple(s.action.event for s in journey.steps if isinstance(s.action, m.WaitFor))
+    names = trigger_events(journey) + waited
+    return tuple(dict.fromkeys(names)) if names else None
+
+
+def expressions(ctx: CheckContext, journey: m.Journey) -> Iterator[tuple[m.Expr, Scope]]:
+    """Every CEL expression of a journey with the scope it is evaluated in."""
+    catalog = ctx.project.catalog
+    entry = trigger_events(journey)
+
+    def scope(events: tuple[str, ...] | None, where: str) -> Scope:
+        return Scope(catalog, CEL_ROOTS, events, entry, where)
+
+    trigger = journey.trigger
+    if isinstance(trigger, m.EventTrigger) and trigger.where:
+        yield trigger.where, scope(entry, "in the trigger's `where`")
+    if journey.audience:
+        yield journey.audience, scope(entry or None, "in `audience`")
+    if journey.goal:
+        for expr in (journey.goal.where, journey.goal.value):
+            if expr:
+                yield expr, scope(journey.goal.events, "in the goal")
+    for exit_on in journey.exit_on:
+        if exit_on.where:
+            yield exit_on.where, scope((exit_on.event,), "in `exit_on`")
+    mid = matched_events(journey)
+    for step in journey.steps:
+        action = step.action
+        where = f"in step '{step.id}'"
+        if isinstance(action, m.WaitFor) and action.where:
+            yield action.where, scope((action.event,), where)
+        elif isinstance(action, m.Branch):
+            yield from ((arm.condition, scope(mid, where)) for arm in action.arms if arm.condition)
+        elif isinstance(action, m.Update):
+            yield from ((expr, scope(mid, where)) for _, expr in action.set)
+
+
+def check_expr(ctx: CheckContext, expr: m.Expr, scope: Scope) -> None:
+    try:
+        compile_expr(expr.source)
+    except CelSyntaxError as exc:
+        offset = _offset(expr.source, exc.line, exc.col)
+        ctx.add("JC401", f"CEL syntax error: {exc.message}", expr.at(offset),
+                "see https://github.com/google/cel-spec/blob/master/doc/langdef.md")
+        return
+    refs = references(expr.source, NAMESPACED)
+    for path in refs.paths:
+        problem = check_path(scope, path.root, path.fields)
+        if problem:
+            hint = problem.hint
+            if problem.code == "JC402" and path.root not in scope.roots and not path.fields:
+                hint = f'{hint}; to write text, quote it: \'"{path.root}"\''
+            ctx.add(problem.code, problem.message, expr.at(path.offset, path.length), hint)
+    for call in refs.calls:
+        if call.name not in KNOWN_FUNCTIONS:
+            ctx.add("JC406", f"unknown function '{call.name}'",
+                    expr.at(call.offset, len(call.name)),
+                    did_you_mean(call.name, KNOWN_FUNCTIONS - {"count"}, "functions"))
+        elif call.name == "count":
+            _check_count(ctx, expr, call)
+
+
+def _check_count(ctx: CheckContext, expr: m.Expr, call: Call) -> None:
+    parsed = parse_count(call)
+    loc = expr.at(call.offset)
+    if not isinstance(parsed, CountCall):
+        ctx.add("JC405", parsed, loc)
+    elif parsed.event not in ctx.project.catalog.events:
+        ctx.add("JC501", f"count() counts unknown event '{parsed.event}'", loc,
+                did_you_mean(parsed.event, ctx.project.catalog.events, "events"))
+
+
+def _offset(source: str, line: int, col: int) -> int:
+    lines = source.split("\n")
+    return sum(len(text) + 1 for text in lines[: line - 1]) + max(col - 1, 0)
+
+
+def _check_event_names(ctx: CheckContext, journey: m.Journey) -> None:
+    known = ctx.project.catalog.events
+    for name, loc, what in _event_refs(journey):
+        if name not in known:
+            ctx.add("JC501", f"{what} uses unknown event '{name}'", loc,
+                    did_you_mean(name, known, "events in the catalog"))
+
+
+def _event_refs(journey: m.Journey) -> Iterator[tuple[str, m.Loc, str]]:
+    trigger = journey.trigger
+    if isinstance(trigger, m.EventTrigger):
+        yield from ((e, trigger.at("event"), "the trigger") for e in trigger.events)
+    elif isinstance(trigger, m.InactiveTrigger):
+        yield from ((e, trigger.at("events"), "the trigger") for e in trigger.events or ())
+    if journey.goal:
+        yield from ((e, journey.goal.at("event"), "the goal") for e in journey.goal.events)
+    for exit_on in journey.exit_on:
+        yield exit_on.event, exit_on.loc, "exit_on"
+    for step in journey.steps:
+        if isinstance(step.action, m.WaitFor):
+            yield step.action.event, step.action.at("event"), f"step '{step.id}'"
+
+
+def _check_update_targets(ctx: CheckContext, journey: m.Journey) -> None:
+    scope = Scope(ctx.project.catalog, frozenset({"profile"}), None, (), "")
+    for step in journey.steps:
+        if isinstance(step.action, m.Update):
+            for attr, _ in step.action.set:
+                problem = check_path(scope, "profile", attr.split("."))
+                if problem:
+                    ctx.add("JC404", f"update sets unknown profile attribute '{attr}'",
+                            step.action.at(attr), problem.hint)

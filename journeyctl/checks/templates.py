@@ -1,0 +1,152 @@
+"""Templates: they exist, match their channel's adapter, parse as Liquid, use known variables."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
+
+from channel_adapters import REGISTRY
+from channel_adapters.spec import AdapterSpec
+from journeyctl import model as m
+from journeyctl.checks.context import CheckContext, did_you_mean
+from journeyctl.checks.expressions import matched_events, trigger_events
+from journeyctl.diagnostics import Loc
+from journeyctl.liquid_env import environment, parse
+from journeyctl.scope import Scope, check_path
+
+if TYPE_CHECKING:
+    from liquid import BoundTemplate
+
+LIQUID_ROOTS = frozenset({"profile", "entry", "event", "journey", "message"})
+
+
+def send_options(journey: m.Journey) -> Iterator[tuple[m.Step, m.Send, m.SendOption]]:
+    for step in journey.steps:
+        if isinstance(step.action, m.Send):
+            for option in step.action.options:
+                yield step, step.action, option
+
+
+def check(ctx: CheckContext) -> None:
+    usages: dict[str, list[m.Journey]] = defaultdict(list)
+    for journey in ctx.project.journeys:
+        for _, _, option in send_options(journey):
+            if _check_option(ctx, option):
+                usages[option.template].append(journey)
+    for template in ctx.project.templates.values():
+        _check_template(ctx, template, usages.get(template.name, []))
+
+
+def _check_option(ctx: CheckContext, option: m.SendOption) -> bool:
+    """Channel and template exist and agree; True when the template can be checked further."""
+    project = ctx.project
+    if option.channel not in project.channels:
+        ctx.add("JC701", f"unknown channel '{option.channel}'", option.at("channel"),
+                did_you_mean(option.channel, project.channels, "channels in channels.yaml"))
+    template = project.templates.get(option.template)
+    if template is None:
+        ctx.add("JC601", f"template '{option.template}' not found", option.at("template"),
+                did_you_mean(option.template, project.templates,
+                             f"templates in {project.templates_dir}") or
+                f"create {project.templates_dir.rstrip('/')}/{option.template}.yaml")
+        return False
+    if template.channel != option.channel:
+        ctx.add("JC603", f"template '{template.name}' is for channel '{template.channel}', but "
+                f"this step sends on '{option.channel}'", option.at("template"),
+                f"use a template written for '{option.channel}'")
+    return True
+
+
+def _check_template(ctx: CheckContext, template: m.Template, used_by: list[m.Journey]) -> None:
+    channel = ctx.project.channels.get(template.channel)
+    if channel is None:
+        ctx.add("JC701", f"template '{template.name}' is for unknown channel '{template.channel}'",
+                template.at("channel"), did_you_mean(template.channel, ctx.project.channels,
+                                                     "channels"))
+    elif (spec := REGISTRY.get(channel.adapter)) is not None:
+        _check_fields(ctx, template, spec)
+    if not used_by:
+        ctx.add("JC608", f"template '{template.name}' is not used by any journey", template.loc)
+    for path, source in _strings(template):
+        parsed = _parse(ctx, template, path, source)
+        if parsed is None:
+            continue
+        for journey in dict.fromkeys(used_by) or [None]:
+            _check_variables(ctx, template, path, parsed, journey)
+
+
+def _strings(template: m.Template) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    for field in template.fields.values():
+        for sub, source in field.strings():
+            yield (field.name, *sub), source
+
+
+def _check_fields(ctx: CheckContext, template: m.Template, spec: AdapterSpec) -> None:
+    for name, field_spec in spec.template_fields.items():
+        if field_spec.required and name not in template.fields:
+            ctx.add("JC605", f"template '{template.name}' needs `{name}` for a {spec.name} "
+                    f"channel", template.loc, field_spec.description or None)
+    if spec.one_of_fields and not any(f in template.fields for f in spec.one_of_fields):
+        ctx.add("JC605", f"template '{template.name}' needs one of: "
+                f"{', '.join(spec.one_of_fields)}", template.loc)
+    for name, field in template.fields.items():
+        field_spec = spec.template_fields.get(name)
+        if field_spec is None:
+            ctx.add("JC606", f"`{name}` is not a field of {spec.name} templates", field.loc,
+                    did_you_mean(name, spec.template_fields, "fields"))
+        elif field_spec.kind == "text" and not isinstance(field.value, str):
+            ctx.add("JC103", f"`{name}` must be text", field.loc)
+        elif field_spec.kind == "map" and not (
+            isinstance(field.value, Mapping)
+            and all(isinstance(v, str) for v in field.value.values())
+        ):
+            ctx.add("JC103", f"`{name}` must be a mapping of text values", field.loc)
+
+
+def _doc_loc(ctx: CheckContext, template: m.Template, path: tuple[str | int, ...],
+             offset: int, length: int = 1) -> Loc:
+    doc = ctx.docs.get(template.loc.file)
+    return doc.loc_in_scalar(path, offset, length) if doc else template.loc
+
+
+def _parse(ctx: CheckContext, template: m.Template, path: tuple[str | int, ...],
+           source: str) -> BoundTemplate | None:
+    from liquid.exceptions import LiquidError
+
+    try:
+        parsed = parse(source)
+    except LiquidError as exc:
+        token = getattr(exc, "token", None)
+        offset = token.start_index if token is not None and token.start_index >= 0 else 0
+        message = getattr(exc, "message", None) or str(exc).splitlines()[0]
+        ctx.add("JC602", f"Liquid syntax error in `{'.'.join(map(str, path))}`: {message}",
+                _doc_loc(ctx, template, path, offset))
+        return None
+    known = environment().filters
+    for name, spans in parsed.analyze().filters.items():
+        if name not in known:
+            ctx.add("JC607", f"unknown Liquid filter '{name}'",
+                    _doc_loc(ctx, template, path, spans[0].index),
+                    did_you_mean(name, known, "filters"))
+    return parsed
+
+
+def _check_variables(ctx: CheckContext, template: m.Template, path: tuple[str | int, ...],
+                     parsed: BoundTemplate, journey: m.Journey | None) -> None:
+    catalog = ctx.project.catalog
+    if journey is None:  # unused template: only what does not depend on a journey
+        scope = Scope(catalog, LIQUID_ROOTS, (), (), f"in template '{template.name}'")
+    else:
+        scope = Scope(catalog, LIQUID_ROOTS, matched_events(journey), trigger_events(journey),
+                      f"in template '{template.name}' (used by journey '{journey.id}')")
+    for root, variables in parsed.analyze().globals.items():
+        for variable in variables:
+            fields = tuple(variable.segments[1:])
+            if journey is None and root in ("event", "entry"):
+                continue
+            problem = check_path(scope, root, fields)
+            if problem:
+                length = len(".".join(str(s) for s in variable.segments))
+                ctx.add("JC604", problem.message,
+                        _doc_loc(ctx, template, path, variable.span.index, length), problem.hint)

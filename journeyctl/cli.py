@@ -1,0 +1,99 @@
+"""The `journeyctl` command: parse options, call the library, render, pick the exit code.
+
+Heavy modules (CEL, Liquid, jsonschema, rich) are imported inside the commands so that
+`journeyctl --help` starts fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from journeyctl import __version__
+from journeyctl.errors import run_guarded
+
+app = typer.Typer(
+    name="journeyctl",
+    help="Customer journeys as code: validate, test, simulate, plan and run lifecycle flows.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+
+class ValidateFormat(StrEnum):
+    text = "text"
+    json = "json"
+    github = "github"
+
+
+class GraphFormat(StrEnum):
+    mermaid = "mermaid"
+    dot = "dot"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"journeyctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Customer journeys as code."""
+
+
+ProjectArg = Annotated[Path, typer.Argument(help="Project folder (holding journeyctl.yaml).")]
+
+
+@app.command()
+def validate(
+    project: ProjectArg = Path("."),
+    output_format: Annotated[ValidateFormat, typer.Option(
+        "--format", "-f", help="text (people), json (tools) or github (Actions annotations).",
+    )] = ValidateFormat.text,
+    strict: Annotated[bool, typer.Option(help="Treat warnings as errors.")] = False,
+) -> None:
+    """Check a project: schema, references, CEL conditions, templates, caps and compliance."""
+    from journeyctl.commands.validate import run
+
+    raise typer.Exit(run(project, output_format.value, strict))
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder to create the project in.")],
+    name: Annotated[str | None, typer.Option(help="Project id (default: the folder name).")] = None,
+) -> None:
+    """Create a new project that validates: settings, catalog, channels, a journey, templates."""
+    from journeyctl.commands.init import run
+
+    raise typer.Exit(run(directory, name))
+
+
+@app.command()
+def graph(
+    journey: Annotated[str, typer.Argument(help="A journey id, or the path of a journey file.")],
+    project: Annotated[Path, typer.Option("--project", "-p",
+                                          help="Project folder (for a journey id).")] = Path("."),
+    output_format: Annotated[GraphFormat, typer.Option(
+        "--format", "-f", help="mermaid or dot.")] = GraphFormat.mermaid,
+    output: Annotated[Path | None, typer.Option("--output", "-o",
+                                                help="Write to a file instead of stdout.")] = None,
+) -> None:
+    """Draw a journey as a Mermaid or Graphviz diagram."""
+    from journeyctl.commands.graph import run
+
+    raise typer.Exit(run(journey, project, output_format.value, output))
+
+
+def main() -> None:
+    sys.exit(run_guarded(lambda: app(standalone_mode=False)))

@@ -1,0 +1,21 @@
+"""`journeyctl init DIR`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from journeyctl.errors import EXIT_OK
+from journeyctl.project import display_path
+from journeyctl.scaffold import scaffold
+
+
+def run(directory: Path, name: str | None) -> int:
+    files = scaffold(directory, name)
+    shown = display_path(directory.resolve())
+    print(f"Created a journeyctl project in {shown}:")
+    for path in files:
+        if "schema" not in path.relative_to(directory).parts:
+            print(f"  {path.relative_to(directory)}")
+    print("  schema/ (JSON Schemas for your editor)")
+    print(f"\nNext: journeyctl validate {shown}")
+    return EXIT_OK

@@ -1,0 +1,177 @@
+"""Diagnostics: every problem journeyctl finds is a value with a location and a stable code.
+
+Nothing here prints. `journeyctl.render` turns diagnostics into text, JSON or GitHub
+annotations; the CLI picks the exit code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, order=True)
+class Loc:
+    """A position in a project file: 1-based line and column; `length` underlines a token."""
+
+    file: str
+    line: int = 1
+    col: int = 1
+    length: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    loc: Loc
+    hint: str | None = None
+    severity: Severity = Severity.ERROR
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (self.loc.file, self.loc.line, self.loc.col, self.code)
+
+
+class JourneyctlError(Exception):
+    """The one error type user mistakes raise; it carries located diagnostics."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
+        self.diagnostics = list(diagnostics)
+        first = self.diagnostics[0] if self.diagnostics else None
+        super().__init__(f"{first.loc}: {first.message}" if first else "journeyctl error")
+
+
+@dataclass
+class Collector:
+    """Accumulates diagnostics so a run can report every problem at once."""
+
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def add(self, code: str, message: str, loc: Loc, hint: str | None = None) -> None:
+        self.items.append(diagnostic(code, message, loc, hint))
+
+    def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
+        self.items.extend(diagnostics)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.is_error for d in self.items)
+
+    def sorted(self) -> list[Diagnostic]:
+        return sorted(set(self.items), key=Diagnostic.sort_key)
+
+
+@dataclass(frozen=True)
+class CodeInfo:
+    title: str
+    severity: Severity = Severity.ERROR
+    default_hint: str | None = None
+
+
+_W = Severity.WARNING
+
+# The stable catalogue. Codes are never reused; docs/errors.md lists each one (a test checks).
+CODES: dict[str, CodeInfo] = {
+    # files and YAML
+    "JC001": CodeInfo("file not found or unreadable"),
+    "JC002": CodeInfo("file is not valid UTF-8", default_hint="save the file as UTF-8"),
+    "JC003": CodeInfo("YAML syntax error"),
+    "JC004": CodeInfo("duplicate key", default_hint="remove or rename one of the two keys"),
+    "JC005": CodeInfo("YAML too large or too deep (alias expansion, nesting)"),
+    "JC006": CodeInfo("unsupported YAML feature (tags, several documents, complex keys)"),
+    # structure (JSON Schema)
+    "JC101": CodeInfo("unknown key"),
+    "JC102": CodeInfo("missing required key"),
+    "JC103": CodeInfo("wrong type"),
+    "JC104": CodeInfo("value not allowed"),
+    "JC105": CodeInfo("step kind missing or ambiguous"),
+    # ids, references and the step graph
+    "JC201": CodeInfo("duplicate journey id"),
+    "JC202": CodeInfo("duplicate step id"),
+    "JC203": CodeInfo("unknown step reference"),
+    "JC204": CodeInfo("unreachable step", _W, "remove the step or point a `next` at it"),
+    "JC205": CodeInfo(
+        "cycle without a wait",
+        default_hint="put a `wait`, `wait_for` or `wait: {until}` step inside the loop",
+    ),
+    "JC206": CodeInfo("loop target does not lead back to the loop"),
+    "JC207": CodeInfo("journey has no steps"),
+    "JC208": CodeInfo("invalid `migrate` mapping"),
+    "JC210": CodeInfo("split weights do not sum to 100"),
+    "JC211": CodeInfo("split weight is not a whole number"),
+    "JC212": CodeInfo("duplicate split variant"),
+    "JC213": CodeInfo("branch `else` is not last"),
+    "JC214": CodeInfo("`next` on a step kind that ignores it"),
+    # values
+    "JC301": CodeInfo(
+        "invalid duration", default_hint="write a duration like 30s, 15m, 6h, 3d, 2w or 1d12h"
+    ),
+    "JC302": CodeInfo("invalid time of day", default_hint='write a 24-hour time like "09:30"'),
+    "JC303": CodeInfo("invalid day name", default_hint="use mon, tue, wed, thu, fri, sat, sun"),
+    "JC304": CodeInfo("invalid cron expression"),
+    "JC305": CodeInfo("unknown time zone", default_hint="use an IANA zone name like Asia/Seoul"),
+    "JC306": CodeInfo("invalid rate limit", default_hint="write a rate like 100/s, 20/m or 5000/h"),
+    "JC307": CodeInfo("invalid value"),
+    # CEL conditions
+    "JC401": CodeInfo("CEL syntax error"),
+    "JC402": CodeInfo("unknown variable in expression"),
+    "JC403": CodeInfo("unknown event property"),
+    "JC404": CodeInfo("unknown profile attribute"),
+    "JC405": CodeInfo(
+        "invalid count() call",
+        default_hint='write count("event_name", duration("168h")) with constant arguments',
+    ),
+    "JC406": CodeInfo("unknown function in expression"),
+    "JC407": CodeInfo("unknown field of a built-in variable"),
+    # events and the catalog
+    "JC501": CodeInfo("unknown event", default_hint="add the event to the catalog (events.yaml)"),
+    "JC502": CodeInfo("invalid catalog entry"),
+    # templates
+    "JC601": CodeInfo("template not found"),
+    "JC602": CodeInfo("Liquid syntax error"),
+    "JC603": CodeInfo("template channel does not match the send step"),
+    "JC604": CodeInfo("unknown variable in template"),
+    "JC605": CodeInfo("template misses a field its channel needs"),
+    "JC606": CodeInfo("template has a field its channel does not use"),
+    "JC607": CodeInfo("unknown Liquid filter"),
+    "JC608": CodeInfo("template is never used", _W),
+    # channels
+    "JC701": CodeInfo("unknown channel"),
+    "JC702": CodeInfo("unknown adapter"),
+    "JC703": CodeInfo("invalid adapter setting"),
+    "JC704": CodeInfo(
+        "credential written inline",
+        default_hint="name an environment variable instead: `env:NAME`; never commit a secret",
+    ),
+    "JC705": CodeInfo("channel attribute not in the profile catalog"),
+    # send policy and compliance
+    "JC801": CodeInfo("invalid cap"),
+    "JC802": CodeInfo("invalid quiet hours"),
+    "JC803": CodeInfo("unknown compliance pack", default_hint="known packs: kr"),
+    "JC810": CodeInfo("kr: advertising text must start with (광고)"),
+    "JC811": CodeInfo("kr: advertising text must include an opt-out instruction"),
+    "JC812": CodeInfo("kr: advertising email subject should start with (광고)", _W),
+    "JC820": CodeInfo("journey can send more promotional messages than a project cap allows", _W),
+    # project
+    "JC901": CodeInfo("project has no journeys", _W),
+    "JC902": CodeInfo("project setting refers to a missing path"),
+}
+
+
+def diagnostic(code: str, message: str, loc: Loc, hint: str | None = None) -> Diagnostic:
+    """A diagnostic with the catalogue's severity and, when none is given, its default hint."""
+    info = CODES[code]
+    return Diagnostic(code, message, loc, hint or info.default_hint, info.severity)

@@ -1,0 +1,60 @@
+"""The error boundary of the CLI: every exception ends here as a message and an exit code.
+
+0 ok, 1 user error (located diagnostics), 2 usage error (or, for `plan --detailed-exitcode`,
+changes), 3 internal error (traceback written to a log file, never shown), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from journeyctl.diagnostics import JourneyctlError
+
+EXIT_OK, EXIT_USER, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def run_guarded(command: Callable[[], Any]) -> int:
+    import click
+
+    try:
+        result = command()
+        return result if isinstance(result, int) else EXIT_OK
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        print("journeyctl: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except JourneyctlError as exc:
+        from journeyctl.render import print_text
+
+        print_text(exc.diagnostics, {}, sys.stderr)
+        return EXIT_USER
+    except BrokenPipeError:  # `journeyctl graph x | head`: the reader left, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as exc:
+        log = write_crash_log(exc)
+        print(f"journeyctl: internal error ({type(exc).__name__}: {exc}). This is a bug in "
+              f"journeyctl, not in your project; the traceback is in {log}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def write_crash_log(exc: BaseException) -> Path:
+    folder = Path(os.environ.get("JOURNEYCTL_LOG_DIR") or tempfile.gettempdir())
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = folder / f"journeyctl-crash-{stamp}-{os.getpid()}.log"
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write(f"journeyctl {sys.argv[1:]!r}\n")
+        traceback.print_exception(exc, file=handle)
+    return path

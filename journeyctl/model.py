@@ -1,0 +1,417 @@
+"""The journey language as frozen dataclasses (SPEC §2–§5).
+
+Everything after `journeyctl.build` works on these values, never on raw YAML. Each object
+carries the `Loc` it came from, and `locs` for the fields a check may need to point at.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from journeyctl.diagnostics import Loc
+
+EXIT = "exit"  # the pseudo step id that ends an instance
+
+
+class FrozenMap(Mapping[str, Any]):
+    """A read-only, hashable mapping, so model values stay immutable all the way down."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, Any] | Iterable[tuple[str, Any]] = ()) -> None:
+        self._data = dict(data)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._data))
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._data!r})"
+
+
+EMPTY: Mapping[str, Any] = FrozenMap()
+
+
+def _locs() -> Any:
+    return field(default=EMPTY, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Located:
+    """Base for model values that can point back at their source."""
+
+    loc: Loc = field(compare=False, repr=False)
+    locs: Mapping[str, Loc] = _locs()
+
+    def at(self, name: str) -> Loc:
+        """The location of field `name`, falling back to the object's own location."""
+        return self.locs.get(name, self.loc)
+
+
+@dataclass(frozen=True)
+class Duration:
+    """Elapsed time; `text` keeps the spelling the user wrote (cap reasons quote it)."""
+
+    seconds: int
+    text: str
+
+    @property
+    def delta(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.seconds)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class Expr:
+    """A CEL expression, compiled and checked by `validate`, evaluated by the engine."""
+
+    source: str
+    loc: Loc = field(compare=False)  # where the expression's first character is
+
+    def at(self, offset: int, length: int = 1) -> Loc:
+        """The location of character `offset` (exact on the expression's first line)."""
+        head = self.source[:offset]
+        if "\n" in head:
+            return replace(self.loc, line=self.loc.line + head.count("\n"), length=1)
+        return replace(self.loc, col=self.loc.col + offset, length=length)
+
+
+# --- catalog ---------------------------------------------------------------------------------
+
+AttrType = Literal["string", "number", "integer", "boolean", "timestamp", "list", "object"]
+
+
+@dataclass(frozen=True)
+class Attr(Located):
+    """A typed property of an event or a profile; an `object` may declare its own fields."""
+
+    name: str = ""
+    type: AttrType = "string"
+    required: bool = False
+    description: str | None = None
+    fields: Mapping[str, Attr] | None = None  # None: an object with undeclared fields
+
+
+@dataclass(frozen=True)
+class EventDef(Located):
+    name: str = ""
+    description: str | None = None
+    version: int | None = None
+    properties: Mapping[str, Attr] = EMPTY
+
+
+@dataclass(frozen=True)
+class Catalog(Located):
+    events: Mapping[str, EventDef] = EMPTY
+    profile: Mapping[str, Attr] = EMPTY
+
+
+# --- channels and templates ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Retry:
+    attempts: int = 3
+    backoff: Duration = Duration(1, "1s")
+    max_backoff: Duration = Duration(300, "5m")
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    count: int
+    per_seconds: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Cost:
+    per_message: float
+    currency: str
+
+
+@dataclass(frozen=True)
+class Channel(Located):
+    name: str = ""
+    adapter: str = ""
+    address: str = ""  # profile attribute (dotted path) holding the address
+    consent: str | None = None  # profile attribute (dotted path) that must be true
+    base_url: str | None = None
+    credentials: Mapping[str, str] = EMPTY  # credential name -> environment variable name
+    timeout: Duration = Duration(10, "10s")
+    retry: Retry = Retry()
+    rate_limit: RateLimit | None = None
+    cost: Cost | None = None
+    settings: Mapping[str, Any] = EMPTY  # adapter-specific, checked by the adapter's schema
+
+
+@dataclass(frozen=True)
+class TemplateField(Located):
+    """One field of a template: a Liquid string, or a mapping/list of them (push `data`)."""
+
+    name: str = ""
+    value: Any = ""
+
+    def strings(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
+        """Every Liquid source string in the field, with its path below the field."""
+        yield from _strings((), self.value)
+
+
+FieldPath = tuple[str | int, ...]
+
+
+def _strings(path: FieldPath, value: Any) -> Iterator[tuple[FieldPath, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _strings((*path, key), item)
+    elif isinstance(value, tuple):
+        for index, item in enumerate(value):
+            yield from _strings((*path, index), item)
+
+
+@dataclass(frozen=True)
+class Template(Located):
+    name: str = ""
+    channel: str = ""
+    fields: Mapping[str, TemplateField] = EMPTY
+    description: str | None = None
+
+
+# --- send policy -----------------------------------------------------------------------------
+
+Category = Literal["promotional", "transactional"]
+
+
+@dataclass(frozen=True)
+class Cap(Located):
+    """At most `max` promotional messages on `channel` ("any" for all) per rolling `per`."""
+
+    channel: str = "any"
+    max: int = 1
+    per: Duration = Duration(86400, "1d")
+
+    @property
+    def reason(self) -> str:
+        return f"cap:{self.channel}/{self.max}/{self.per.text}"
+
+
+@dataclass(frozen=True)
+class QuietHours(Located):
+    start: dt.time = dt.time(21)
+    end: dt.time = dt.time(8)
+    action: Literal["delay", "skip"] = "delay"
+
+
+# --- journeys --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventTrigger(Located):
+    events: tuple[str, ...] = ()
+    where: Expr | None = None
+
+
+@dataclass(frozen=True)
+class InactiveTrigger(Located):
+    after: Duration = Duration(0, "0s")
+    events: tuple[str, ...] | None = None  # None: any event counts as activity
+
+
+@dataclass(frozen=True)
+class ScheduleTrigger(Located):
+    cron: str = ""
+
+
+Trigger = EventTrigger | InactiveTrigger | ScheduleTrigger
+
+
+@dataclass(frozen=True)
+class Entry(Located):
+    reentry: Literal["never", "after_exit", "cooldown"] = "after_exit"
+    cooldown: Duration | None = None
+
+
+@dataclass(frozen=True)
+class Goal(Located):
+    events: tuple[str, ...] = ()
+    within: Duration = Duration(0, "0s")
+    where: Expr | None = None
+    value: Expr | None = None
+    exit: bool = True
+
+
+@dataclass(frozen=True)
+class ExitOn(Located):
+    event: str = ""
+    where: Expr | None = None
+
+
+@dataclass(frozen=True)
+class Wait(Located):
+    duration: Duration = Duration(1, "1s")
+
+
+@dataclass(frozen=True)
+class WaitUntil(Located):
+    time: dt.time = dt.time(0)
+    days: tuple[int, ...] = ()  # ISO weekday numbers (1 = Monday); empty: every day
+
+
+@dataclass(frozen=True)
+class WaitFor(Located):
+    event: str = ""
+    timeout: Duration = Duration(1, "1s")
+    on_timeout: str | None = None  # None: the following step
+    where: Expr | None = None
+    lookback: Duration | Literal["entry"] | None = None
+
+
+@dataclass(frozen=True)
+class SendOption(Located):
+    channel: str = ""
+    template: str = ""
+
+
+@dataclass(frozen=True)
+class Send(Located):
+    primary: SendOption = SendOption(Loc(""))
+    category: Category = "promotional"
+    fallback: tuple[SendOption, ...] = ()
+
+    @property
+    def options(self) -> tuple[SendOption, ...]:
+        return (self.primary, *self.fallback)
+
+
+@dataclass(frozen=True)
+class BranchArm(Located):
+    condition: Expr | None = None  # None: the `else` arm
+    next: str | None = None  # None on `else`: the following step
+
+
+@dataclass(frozen=True)
+class Branch(Located):
+    arms: tuple[BranchArm, ...] = ()  # the `else` arm, when written, is last
+
+
+@dataclass(frozen=True)
+class Variant(Located):
+    name: str = ""
+    weight: int = 0
+    next: str | None = None  # None: the following step
+
+
+@dataclass(frozen=True)
+class Split(Located):
+    variants: tuple[Variant, ...] = ()
+
+
+@dataclass(frozen=True)
+class Update(Located):
+    set: tuple[tuple[str, Expr], ...] = ()  # (dotted profile attribute, value expression)
+
+
+@dataclass(frozen=True)
+class Loop(Located):
+    to: str = ""
+    times: int = 1
+
+
+@dataclass(frozen=True)
+class ExitStep(Located):
+    reason: str | None = None
+
+
+Action = Wait | WaitUntil | WaitFor | Send | Branch | Split | Update | Loop | ExitStep
+
+STEP_KINDS: dict[str, type] = {
+    "wait": Wait,  # `wait: 6h`; `wait: {until: ...}` builds a WaitUntil
+    "wait_for": WaitFor,
+    "send": Send,
+    "branch": Branch,
+    "split": Split,
+    "update": Update,
+    "loop": Loop,
+    "exit": ExitStep,
+}
+
+
+@dataclass(frozen=True)
+class Step(Located):
+    id: str = ""
+    action: Action = ExitStep(Loc(""))
+    next: str | None = None  # None: the following step in list order (or the end)
+
+    @property
+    def kind(self) -> str:
+        return "wait" if isinstance(self.action, WaitUntil) else _KIND_NAMES[type(self.action)]
+
+
+_KIND_NAMES = {cls: name for name, cls in STEP_KINDS.items()}
+
+Status = Literal["active", "paused", "draft"]
+
+
+@dataclass(frozen=True)
+class Journey(Located):
+    id: str = ""
+    name: str | None = None
+    description: str | None = None
+    status: Status = "active"
+    trigger: Trigger = EventTrigger(Loc(""))
+    audience: Expr | None = None
+    entry: Entry = Entry(Loc(""))
+    goal: Goal | None = None
+    exit_on: tuple[ExitOn, ...] = ()
+    caps: tuple[Cap, ...] = ()
+    steps: tuple[Step, ...] = ()
+    migrate: Mapping[str, str] = EMPTY  # old step id -> new step id (SPEC §6)
+
+    def step(self, step_id: str) -> Step:
+        return self.step_index[step_id]
+
+    @cached_property
+    def step_index(self) -> Mapping[str, Step]:
+        return FrozenMap((s.id, s) for s in self.steps)
+
+
+# --- the project -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Project(Located):
+    name: str = ""
+    root: Path = Path(".")
+    timezone: str = "UTC"
+    journeys_dir: str = "journeys/"
+    events_file: str = "events.yaml"
+    channels_file: str = "channels.yaml"
+    templates_dir: str = "templates/"
+    tests_dir: str = "tests/"
+    state: str = "sqlite:///.journeyctl/state.db"
+    caps: tuple[Cap, ...] = ()
+    quiet_hours: QuietHours | None = None
+    compliance: tuple[str, ...] = ()
+    catalog: Catalog = Catalog(Loc(""))
+    channels: Mapping[str, Channel] = EMPTY
+    templates: Mapping[str, Template] = EMPTY
+    journeys: tuple[Journey, ...] = ()
+
+    def journey(self, journey_id: str) -> Journey | None:
+        return next((j for j in self.journeys if j.id == journey_id), None)

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from journeyctl import model as m
-from journeyctl.cron import CronError, normalise
+from journeyctl.cron import CronError
+from journeyctl.cron import trigger as cron_trigger
 from journeyctl.diagnostics import Collector, Loc
 from journeyctl.timeparse import (
     parse_day,
@@ -285,7 +286,7 @@ def _trigger(b: _Builder, raw: dict[str, Any]) -> m.Trigger:
             events=tuple(raw["events"]) if "events" in raw else None,
         )
     try:
-        normalise(raw["schedule"])
+        cron_trigger(raw["schedule"], "UTC")
     except CronError as exc:
         b.out.add("JC304", f"invalid cron expression {raw['schedule']!r}: {exc}",
                   b.loc(*path, "schedule"),

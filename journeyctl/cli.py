@@ -6,10 +6,10 @@ Heavy modules (CEL, Liquid, jsonschema, rich) are imported inside the commands s
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -65,7 +65,7 @@ def validate(
     """Check a project: schema, references, CEL conditions, templates, caps and compliance."""
     from journeyctl.commands.validate import run
 
-    raise typer.Exit(run(project, output_format.value, strict))
+    _exit(lambda: run(project, output_format.value, strict))
 
 
 @app.command()
@@ -76,7 +76,7 @@ def init(
     """Create a new project that validates: settings, catalog, channels, a journey, templates."""
     from journeyctl.commands.init import run
 
-    raise typer.Exit(run(directory, name))
+    _exit(lambda: run(directory, name))
 
 
 @app.command()
@@ -92,8 +92,13 @@ def graph(
     """Draw a journey as a Mermaid or Graphviz diagram."""
     from journeyctl.commands.graph import run
 
-    raise typer.Exit(run(journey, project, output_format.value, output))
+    _exit(lambda: run(journey, project, output_format.value, output))
+
+
+def _exit(body: Callable[[], int]) -> NoReturn:
+    """Every command body runs inside the error boundary; typer only sees the exit code."""
+    raise typer.Exit(run_guarded(body))
 
 
 def main() -> None:
-    sys.exit(run_guarded(lambda: app(standalone_mode=False)))
+    app()

@@ -36,6 +36,7 @@ class Diagnostic:
     loc: Loc
     hint: str | None = None
     severity: Severity = Severity.ERROR
+    path: tuple[str | int, ...] = ()  # where in the document, when known
 
     @property
     def is_error(self) -> bool:
@@ -82,6 +83,7 @@ class CodeInfo:
 
 
 _W = Severity.WARNING
+SECRET_CODES = frozenset({"JC704"})  # their located value may be a secret: never show it
 
 # The stable catalogue. Codes are never reused; docs/errors.md lists each one (a test checks).
 CODES: dict[str, CodeInfo] = {
@@ -171,7 +173,8 @@ CODES: dict[str, CodeInfo] = {
 }
 
 
-def diagnostic(code: str, message: str, loc: Loc, hint: str | None = None) -> Diagnostic:
+def diagnostic(code: str, message: str, loc: Loc, hint: str | None = None,
+               path: tuple[str | int, ...] = ()) -> Diagnostic:
     """A diagnostic with the catalogue's severity and, when none is given, its default hint."""
     info = CODES[code]
-    return Diagnostic(code, message, loc, hint or info.default_hint, info.severity)
+    return Diagnostic(code, message, loc, hint or info.default_hint, info.severity, path)

@@ -21,17 +21,11 @@ EXIT_OK, EXIT_USER, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 13
 
 
 def run_guarded(command: Callable[[], Any]) -> int:
-    import click
-
+    """Run a command's body; whatever it raises becomes a message and an exit code."""
     try:
         result = command()
         return result if isinstance(result, int) else EXIT_OK
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
         print("journeyctl: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except JourneyctlError as exc:

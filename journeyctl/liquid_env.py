@@ -1,7 +1,9 @@
 """The Liquid environment templates are parsed and rendered with (shared by validate and sends).
 
 Strict undefined: a variable missing at render time is an error, not an empty string, so a
-message never goes out with a hole in it.
+message never goes out with a hole in it; `| default: "..."` still supplies a fallback, and
+a missing variable is simply false in `{% if %}` (so `{% if profile.locale == "en" %}` works for
+users without a locale).
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ if TYPE_CHECKING:
 
 @cache
 def environment() -> Environment:
-    from liquid import Environment, StrictUndefined
+    from liquid import Environment, FalsyStrictUndefined
 
-    return Environment(undefined=StrictUndefined)
+    return Environment(undefined=FalsyStrictUndefined)
 
 
 @cache

@@ -119,6 +119,12 @@ class EventDef(Located):
 class Catalog(Located):
     events: Mapping[str, EventDef] = EMPTY
     profile: Mapping[str, Attr] = EMPTY
+    # What is declared but failed to load ("*", "event:<name>", "profile:*", "profile:<attr>"):
+    # references to it are not reported again, its own error already was.
+    unloaded: frozenset[str] = frozenset()
+
+    def loaded(self, kind: str, name: str) -> bool:
+        return not ({"*", f"{kind}:*", f"{kind}:{name}"} & self.unloaded)
 
 
 # --- channels and templates ------------------------------------------------------------------
@@ -412,6 +418,12 @@ class Project(Located):
     channels: Mapping[str, Channel] = EMPTY
     templates: Mapping[str, Template] = EMPTY
     journeys: tuple[Journey, ...] = ()
+    # Declared but failed to load ("channel:<name>", "channel:*", "template:<name>",
+    # "journey:<file>"): references to these are not reported a second time.
+    broken: frozenset[str] = frozenset()
+
+    def loaded(self, kind: str, name: str) -> bool:
+        return not ({f"{kind}:*", f"{kind}:{name}"} & self.broken)
 
     def journey(self, journey_id: str) -> Journey | None:
         return next((j for j in self.journeys if j.id == journey_id), None)

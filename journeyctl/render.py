@@ -11,10 +11,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from journeyctl.diagnostics import Diagnostic, Severity
+from journeyctl.diagnostics import SECRET_CODES, Diagnostic, Severity
 from journeyctl.yamlload import Doc
 
 SCHEMA_VERSION = 1
+REDACTED = "<redacted>"
 
 
 def summary_counts(diagnostics: Sequence[Diagnostic]) -> tuple[int, int]:
@@ -100,11 +101,16 @@ def print_text(diagnostics: Sequence[Diagnostic], docs: Mapping[str, Doc], strea
             (f"{d.loc}: ", "bold"), (f"{d.severity}[{d.code}]", style), (f": {d.message}", "bold")
         ))
         source = sources.line(d.loc.file, d.loc.line)
+        length = d.loc.length
+        if source is not None and d.code in SECRET_CODES:
+            start = d.loc.col - 1
+            source = source[:start] + REDACTED + source[start + d.loc.length:]
+            length = len(REDACTED)
         if source is not None:
             gutter = " " * len(str(d.loc.line))
             console.print(Text.assemble((f" {d.loc.line} | ", "blue"), source.rstrip()))
-            caret = " " * (_width(source[: d.loc.col - 1])) + "^" * _caret(source, d.loc.col,
-                                                                              d.loc.length)
+            caret = " " * _width(source[: d.loc.col - 1]) + "^" * _caret(source, d.loc.col,
+                                                                            length)
             console.print(Text.assemble((f" {gutter} | ", "blue"), (caret, style)))
         if d.hint:
             console.print(Text.assemble(("  = hint: ", "cyan"), d.hint))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -94,7 +95,8 @@ def _starts_with(path: DocPath, prefix: DocPath) -> bool:
 def _translate(doc: Doc, error: ValidationError) -> Iterator[Diagnostic]:
     path = tuple(error.absolute_path)
     handler = _HANDLERS.get(str(error.validator), _generic)
-    yield from handler(doc, error, path)
+    for found in handler(doc, error, path):
+        yield found if found.path else replace(found, path=path)
 
 
 def _where(path: DocPath) -> str:
@@ -132,7 +134,7 @@ def _additional(doc: Doc, error: ValidationError, path: DocPath) -> Iterator[Dia
         hint = f"did you mean '{close[0]}'?" if close else _allowed_hint(allowed)
         where = f" in {_where(path)}" if path else ""
         yield diagnostic("JC101", f"unknown key '{key}'{where}", doc.loc((*path, key), key=True),
-                         hint)
+                         hint, (*path, key))
 
 
 def _allowed_keys(schema: Any, instance: dict[str, Any]) -> list[str]:
@@ -167,8 +169,13 @@ def _type(doc: Doc, error: ValidationError, path: DocPath) -> Iterator[Diagnosti
     expected = error.validator_value
     names = [expected] if isinstance(expected, str) else list(expected)
     wanted = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
-    message = f"{_where(path)} must be {wanted}, not {_show(error.instance, path)}"
-    yield diagnostic(_code(error, "JC103"), message, doc.loc(path), _hint(error))
+    code = _code(error, "JC103")
+    if code in _PATTERN_MESSAGES:  # `within: 14` is better told as "not a duration"
+        shown = _show(error.instance, path)
+        message = f"{_where(path)}: " + _PATTERN_MESSAGES[code].format(value=shown)
+    else:
+        message = f"{_where(path)} must be {wanted}, not {_show(error.instance, path)}"
+    yield diagnostic(code, message, doc.loc(path), _hint(error))
 
 
 def _enum(doc: Doc, error: ValidationError, path: DocPath) -> Iterator[Diagnostic]:

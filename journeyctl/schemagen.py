@@ -14,7 +14,11 @@ from typing import Any
 from channel_adapters import REGISTRY
 
 _COMMON_PROPERTIES: dict[str, Any] = {
-    "adapter": {"enum": sorted(REGISTRY), "description": "the channel_adapters module to use"},
+    "adapter": {
+        "enum": sorted(REGISTRY),
+        "description": "the channel_adapters module to use",
+        "x-code": "JC702",
+    },
     "description": {"type": "string"},
     "base_url": {"type": "string", "pattern": "^https?://", "description": "provider endpoint"},
     "credentials": {

@@ -46,6 +46,8 @@ def check_path(scope: Scope, root: str, fields: Sequence[str | int]) -> Problem 
     if len(names) < len(fields):  # an index or a computed key: check up to it
         names = names[: next(i for i, f in enumerate(fields) if not isinstance(f, str))]
     if root == "profile":
+        if names and not scope.catalog.loaded("profile", names[0]):
+            return None
         return _walk(_profile(scope.catalog), names, "profile", "JC404")
     if root == "event":
         if scope.events is None:

@@ -102,7 +102,8 @@ def _check_count(ctx: CheckContext, expr: m.Expr, call: Call) -> None:
     loc = expr.at(call.offset)
     if not isinstance(parsed, CountCall):
         ctx.add("JC405", parsed, loc)
-    elif parsed.event not in ctx.project.catalog.events:
+    elif (parsed.event not in ctx.project.catalog.events
+          and ctx.project.catalog.loaded("event", parsed.event)):
         ctx.add("JC501", f"count() counts unknown event '{parsed.event}'", loc,
                 did_you_mean(parsed.event, ctx.project.catalog.events, "events"))
 
@@ -115,7 +116,7 @@ def _offset(source: str, line: int, col: int) -> int:
 def _check_event_names(ctx: CheckContext, journey: m.Journey) -> None:
     known = ctx.project.catalog.events
     for name, loc, what in _event_refs(journey):
-        if name not in known:
+        if name not in known and ctx.project.catalog.loaded("event", name):
             ctx.add("JC501", f"{what} uses unknown event '{name}'", loc,
                     did_you_mean(name, known, "events in the catalog"))
 

@@ -18,7 +18,8 @@ MAX_PATH_STEPS = 200
 def check(ctx: CheckContext) -> None:
     project = ctx.project
     for cap in (*project.caps, *(c for j in project.journeys for c in j.caps)):
-        if cap.channel != "any" and cap.channel not in project.channels:
+        if (cap.channel != "any" and cap.channel not in project.channels
+                and project.loaded("channel", cap.channel)):
             ctx.add("JC801", f"cap names unknown channel '{cap.channel}'", cap.at("channel"),
                     did_you_mean(cap.channel, [*project.channels, "any"], "channels"))
     for index, name in enumerate(project.compliance):

@@ -41,10 +41,12 @@ def check(ctx: CheckContext) -> None:
 def _check_option(ctx: CheckContext, option: m.SendOption) -> bool:
     """Channel and template exist and agree; True when the template can be checked further."""
     project = ctx.project
-    if option.channel not in project.channels:
+    if option.channel not in project.channels and project.loaded("channel", option.channel):
         ctx.add("JC701", f"unknown channel '{option.channel}'", option.at("channel"),
                 did_you_mean(option.channel, project.channels, "channels in channels.yaml"))
     template = project.templates.get(option.template)
+    if template is None and not project.loaded("template", option.template):
+        return False
     if template is None:
         ctx.add("JC601", f"template '{option.template}' not found", option.at("template"),
                 did_you_mean(option.template, project.templates,
@@ -60,13 +62,13 @@ def _check_option(ctx: CheckContext, option: m.SendOption) -> bool:
 
 def _check_template(ctx: CheckContext, template: m.Template, used_by: list[m.Journey]) -> None:
     channel = ctx.project.channels.get(template.channel)
-    if channel is None:
+    if channel is None and ctx.project.loaded("channel", template.channel):
         ctx.add("JC701", f"template '{template.name}' is for unknown channel '{template.channel}'",
                 template.at("channel"), did_you_mean(template.channel, ctx.project.channels,
                                                      "channels"))
-    elif (spec := REGISTRY.get(channel.adapter)) is not None:
+    elif channel is not None and (spec := REGISTRY.get(channel.adapter)) is not None:
         _check_fields(ctx, template, spec)
-    if not used_by:
+    if not used_by and not any(b.startswith("journey:") for b in ctx.project.broken):
         ctx.add("JC608", f"template '{template.name}' is not used by any journey", template.loc)
     for path, source in _strings(template):
         parsed = _parse(ctx, template, path, source)
@@ -118,7 +120,9 @@ def _parse(ctx: CheckContext, template: m.Template, path: tuple[str | int, ...],
         parsed = parse(source)
     except LiquidError as exc:
         token = getattr(exc, "token", None)
-        offset = token.start_index if token is not None and token.start_index >= 0 else 0
+        # An unclosed tag is found at the end of the template: point there.
+        offset = token.start_index if token is not None and token.start_index >= 0 else \
+            max(len(source.rstrip("\n")) - 1, 0)
         message = getattr(exc, "message", None) or str(exc).splitlines()[0]
         ctx.add("JC602", f"Liquid syntax error in `{'.'.join(map(str, path))}`: {message}",
                 _doc_loc(ctx, template, path, offset))

@@ -153,7 +153,6 @@ CODES: dict[str, CodeInfo] = {
     # channels
     "JC701": CodeInfo("unknown channel"),
     "JC702": CodeInfo("unknown adapter"),
-    "JC703": CodeInfo("invalid adapter setting"),
     "JC704": CodeInfo(
         "credential written inline",
         default_hint="name an environment variable instead: `env:NAME`; never commit a secret",
@@ -161,7 +160,6 @@ CODES: dict[str, CodeInfo] = {
     "JC705": CodeInfo("channel attribute not in the profile catalog"),
     # send policy and compliance
     "JC801": CodeInfo("invalid cap"),
-    "JC802": CodeInfo("invalid quiet hours"),
     "JC803": CodeInfo("unknown compliance pack", default_hint="known packs: kr"),
     "JC810": CodeInfo("kr: advertising text must start with (광고)"),
     "JC811": CodeInfo("kr: advertising text must include an opt-out instruction"),

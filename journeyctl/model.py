@@ -126,6 +126,12 @@ class Catalog(Located):
     def loaded(self, kind: str, name: str) -> bool:
         return not ({"*", f"{kind}:*", f"{kind}:{name}"} & self.unloaded)
 
+    @cached_property
+    def profile_attrs(self) -> Mapping[str, Attr]:
+        """The declared profile attributes plus those every profile has (`user_id`)."""
+        implicit = {"user_id": Attr(loc=self.loc, name="user_id")}
+        return FrozenMap({**implicit, **self.profile})
+
 
 # --- channels and templates ------------------------------------------------------------------
 

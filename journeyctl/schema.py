@@ -62,7 +62,31 @@ def _validator(name: str) -> Draft202012Validator:
         (f"{n}.schema.json", Resource.from_contents(load_schema(n), DRAFT202012))
         for n in SCHEMA_FILES
     )
-    return Draft202012Validator(load_schema(name), registry=registry)
+    schema = _inline(load_schema(name), name, registry, ())
+    return Draft202012Validator(schema, registry=registry)
+
+
+def _inline(node: Any, base: str, registry: Registry, active: tuple[str, ...]) -> Any:
+    """The schema with each non-recursive `$ref` replaced by its target.
+
+    Resolving references is most of jsonschema's work on our schemas; inlining them once makes
+    validating a large project several times faster. Each inlined copy keeps its definition's
+    name in `x-ref`, for messages."""
+    if isinstance(node, list):
+        return [_inline(item, base, registry, active) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        target_file, _, pointer = ref.partition("#")
+        uri = f"{target_file or base + '.schema.json'}#{pointer}"
+        if uri not in active:
+            file = target_file.removesuffix(".schema.json") if target_file else base
+            resolved = registry.resolver(f"{file}.schema.json").lookup(uri).contents
+            inlined = _inline(resolved, file, registry, (*active, uri))
+            rest = {k: v for k, v in node.items() if k != "$ref"}
+            return {**inlined, **rest, "x-ref": pointer.rsplit("/", 1)[-1]}
+    return {k: _inline(v, base, registry, active) for k, v in node.items()}
 
 
 def check(doc: Doc, name: str) -> list[Diagnostic]:
@@ -225,9 +249,9 @@ def _alternatives(doc: Doc, error: ValidationError, path: DocPath) -> Iterator[D
 
 
 def _describe(schema: dict[str, Any]) -> str:
-    if "$ref" in schema:
-        name = schema["$ref"].rsplit("/", 1)[-1]
-        return _DEF_NAMES.get(name, name.replace("_", " "))
+    ref = schema.get("x-ref") or schema.get("$ref", "").rsplit("/", 1)[-1]
+    if ref:
+        return _DEF_NAMES.get(ref, ref.replace("_", " "))
     if "const" in schema:
         return repr(schema["const"])
     kind = schema.get("type", "value")

@@ -16,7 +16,6 @@ from journeyctl.model import Attr, Catalog
 
 JOURNEY_FIELDS = ("id", "version", "entered_at")
 MESSAGE_FIELDS = ("variant", "variants", "channel", "template", "step", "category")
-IMPLICIT_PROFILE = ("user_id",)
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ def check_path(scope: Scope, root: str, fields: Sequence[str | int]) -> Problem 
     if root == "profile":
         if names and not scope.catalog.loaded("profile", names[0]):
             return None
-        return _walk(_profile(scope.catalog), names, "profile", "JC404")
+        return _walk(scope.catalog.profile_attrs, names, "profile", "JC404")
     if root == "event":
         if scope.events is None:
             return Problem("JC402", f"there is no `event` {scope.where}",
@@ -64,11 +63,6 @@ def check_path(scope: Scope, root: str, fields: Sequence[str | int]) -> Problem 
         return Problem("JC407", "`now` is a timestamp; it has no fields",
                        "call methods instead, e.g. now.getHours()")
     return None
-
-
-def _profile(catalog: Catalog) -> Mapping[str, Attr]:
-    extra = {n: Attr(loc=catalog.loc, name=n) for n in IMPLICIT_PROFILE if n not in catalog.profile}
-    return {**catalog.profile, **extra}
 
 
 def _event_path(scope: Scope, events: Sequence[str], names: list[str], root: str) -> Problem | None:

@@ -24,6 +24,15 @@ SMS_CHANNEL = """
     address: phone
     consent: consent.sms
 """
+J_STEPS = """steps:
+  - id: send_welcome
+    send: {channel: email, template: welcome_email, category: transactional}
+  - id: wait_for_purchase
+    wait_for: {event: purchase, timeout: 3d, on_timeout: send_nudge}
+    next: exit
+  - id: send_nudge
+    send: {channel: email, template: nudge_email}
+"""
 EXTRA_STEPS = "    send: {channel: email, template: nudge_email}\n"
 
 
@@ -87,6 +96,7 @@ CASES = [
     Case("bad_journey_id", (replace(J, "journey: welcome", "journey: Welcome"),), "JC104", J, 2),
     Case("step_id_exit", (replace(J, "id: send_nudge", "id: exit"),), "JC104", J, 19,
          frozenset({"JC203"})),
+    Case("no_steps", (replace(J, J_STEPS, "steps: []\n"),), "JC207", J, 13),
     Case("step_without_kind", (replace(J, EXTRA_STEPS, "    description: nothing\n"),),
          "JC105", J, 19),
     Case("step_with_two_kinds", (replace(J, "category: transactional}\n",

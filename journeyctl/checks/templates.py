@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from channel_adapters import REGISTRY
 from channel_adapters.spec import AdapterSpec
@@ -29,13 +30,13 @@ def send_options(journey: m.Journey) -> Iterator[tuple[m.Step, m.Send, m.SendOpt
 
 
 def check(ctx: CheckContext) -> None:
-    usages: dict[str, list[m.Journey]] = defaultdict(list)
+    usages: dict[str, dict[str, m.Journey]] = defaultdict(dict)  # template -> journeys by id
     for journey in ctx.project.journeys:
         for _, _, option in send_options(journey):
             if _check_option(ctx, option):
-                usages[option.template].append(journey)
+                usages[option.template][journey.id] = journey
     for template in ctx.project.templates.values():
-        _check_template(ctx, template, usages.get(template.name, []))
+        _check_template(ctx, template, list(usages.get(template.name, {}).values()))
 
 
 def _check_option(ctx: CheckContext, option: m.SendOption) -> bool:
@@ -74,7 +75,7 @@ def _check_template(ctx: CheckContext, template: m.Template, used_by: list[m.Jou
         parsed = _parse(ctx, template, path, source)
         if parsed is None:
             continue
-        for journey in dict.fromkeys(used_by) or [None]:
+        for journey in used_by or [None]:
             _check_variables(ctx, template, path, parsed, journey)
 
 
@@ -136,6 +137,12 @@ def _parse(ctx: CheckContext, template: m.Template, path: tuple[str | int, ...],
     return parsed
 
 
+@cache
+def _globals(parsed: BoundTemplate) -> dict[str, list[Any]]:
+    """The template's global variables; one analysis per template, however many journeys."""
+    return dict(parsed.analyze().globals)
+
+
 def _check_variables(ctx: CheckContext, template: m.Template, path: tuple[str | int, ...],
                      parsed: BoundTemplate, journey: m.Journey | None) -> None:
     catalog = ctx.project.catalog
@@ -144,7 +151,7 @@ def _check_variables(ctx: CheckContext, template: m.Template, path: tuple[str | 
     else:
         scope = Scope(catalog, LIQUID_ROOTS, matched_events(journey), trigger_events(journey),
                       f"in template '{template.name}' (used by journey '{journey.id}')")
-    for root, variables in parsed.analyze().globals.items():
+    for root, variables in _globals(parsed).items():
         for variable in variables:
             fields = tuple(variable.segments[1:])
             if journey is None and root in ("event", "entry"):

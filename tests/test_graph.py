@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLE
+
 from journeyctl.graph import dot, mermaid
 from journeyctl.project import load_project
 

@@ -7,12 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import EXAMPLE, REPO
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from channel_adapters import REGISTRY
-from conftest import EXAMPLE, REPO
 from journeyctl import schemagen
 from journeyctl.yamlload import load_file
 

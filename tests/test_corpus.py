@@ -61,6 +61,26 @@ def append_steps(text: str) -> Edit:
     return replace(J, EXTRA_STEPS, EXTRA_STEPS + text)
 
 
+def sms_channel() -> tuple[Edit, ...]:
+    """An SMS channel, with the profile attributes it reads."""
+    return (
+        replace("channels.yaml", "channels:\n", "channels:" + SMS_CHANNEL),
+        replace("events.yaml", "  email: string\n", "  email: string\n  phone: string\n"),
+        replace("events.yaml", "      email: boolean", "      email: boolean\n      sms: boolean"),
+    )
+
+
+def kr_promotional_sms(text: str) -> tuple[Edit, ...]:
+    """The `kr` pack on, and a promotional SMS saying `text` (the email is made compliant)."""
+    return (
+        replace("journeyctl.yaml", "state:", "compliance: [kr]\nstate:"),
+        *sms_channel(),
+        Edit("templates/promo_sms.yaml", None, f"channel: sms\ntext: '{text}'\n"),
+        replace(J, EXTRA_STEPS, "    send: {channel: sms, template: promo_sms}\n"),
+        replace(T, "Anything", "(광고) Anything"),
+    )
+
+
 CASES = [
     # --- files and YAML ------------------------------------------------------------------
     Case("not_utf8", (Edit(J, None, "journey: welcome\nname: caf\xe9\n".encode("latin-1")),),
@@ -188,12 +208,8 @@ CASES = [
          "JC601", J, 20),
     Case("liquid_syntax", (replace(T, "your account", "{% if profile.name %}your account"),),
          "JC602", T, 6),
-    Case("template_for_other_channel", (
-        replace("channels.yaml", "channels:\n", "channels:" + SMS_CHANNEL),
-        replace("events.yaml", "  email: string\n", "  email: string\n  phone: string\n"),
-        replace("events.yaml", "      email: boolean", "      email: boolean\n      sms: boolean"),
-        replace(T, "channel: email", "channel: sms"),
-    ), "JC603", J, 20, frozenset({"JC606"})),
+    Case("template_for_other_channel", (*sms_channel(), replace(T, "channel: email", "channel: sms")),
+         "JC603", J, 20, frozenset({"JC606"})),
     Case("template_unknown_variable", (replace(T, "profile.name", "profile.nmae"),),
          "JC604", T, 5),
     Case("template_missing_field", (replace(T, 'subject: "Anything we can help with?"\n', ""),),
@@ -220,24 +236,10 @@ CASES = [
          "JC801", "journeyctl.yaml", 11),
     Case("unknown_compliance_pack", (replace("journeyctl.yaml", "state:", "compliance: [kp]\nstate:"),),
          "JC803", "journeyctl.yaml", 9),
-    Case("kr_sms_without_ad_prefix", (
-        replace("journeyctl.yaml", "state:", "compliance: [kr]\nstate:"),
-        replace("channels.yaml", "channels:\n", "channels:" + SMS_CHANNEL),
-        replace("events.yaml", "  email: string\n", "  email: string\n  phone: string\n"),
-        replace("events.yaml", "      email: boolean", "      email: boolean\n      sms: boolean"),
-        Edit("templates/promo_sms.yaml", None, "channel: sms\ntext: 'ACME 봄 세일! 무료수신거부 080-000-0000'\n"),
-        replace(J, EXTRA_STEPS, "    send: {channel: sms, template: promo_sms}\n"),
-        replace(T, "Anything", "(광고) Anything"),
-    ), "JC810", "templates/promo_sms.yaml", 2, frozenset()),
-    Case("kr_sms_without_opt_out", (
-        replace("journeyctl.yaml", "state:", "compliance: [kr]\nstate:"),
-        replace("channels.yaml", "channels:\n", "channels:" + SMS_CHANNEL),
-        replace("events.yaml", "  email: string\n", "  email: string\n  phone: string\n"),
-        replace("events.yaml", "      email: boolean", "      email: boolean\n      sms: boolean"),
-        Edit("templates/promo_sms.yaml", None, "channel: sms\ntext: '(광고) ACME 봄 세일!'\n"),
-        replace(J, EXTRA_STEPS, "    send: {channel: sms, template: promo_sms}\n"),
-        replace(T, "Anything", "(광고) Anything"),
-    ), "JC811", "templates/promo_sms.yaml", 2),
+    Case("kr_sms_without_ad_prefix", kr_promotional_sms("ACME 봄 세일! 무료수신거부 080-000-0000"),
+         "JC810", "templates/promo_sms.yaml", 2),
+    Case("kr_sms_without_opt_out", kr_promotional_sms("(광고) ACME 봄 세일!"),
+         "JC811", "templates/promo_sms.yaml", 2),
     Case("missing_events_file", (replace("journeyctl.yaml", "events: events.yaml",
                                          "events: catalog.yaml"),), "JC902", "journeyctl.yaml", 5),
 ]

@@ -55,13 +55,21 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _validate_only_our_errors(root: Path) -> None:
+def _validate_with(root: Path, target: str, doc: object) -> None:
+    """Validate the project with `doc` as the file `target`: only located diagnostics, never
+    another exception. The file is restored afterwards."""
+    path = root / target
+    original = path.read_text(encoding="utf-8")
     try:
-        loaded = validate(root)
-    except JourneyctlError:
-        return
-    for d in loaded.diagnostics:
-        assert d.code.startswith("JC") and d.message and d.loc.line >= 1
+        path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+        try:
+            loaded = validate(root)
+        except JourneyctlError:
+            return
+        for d in loaded.diagnostics:
+            assert d.code.startswith("JC") and d.message and d.loc.line >= 1
+    finally:
+        path.write_text(original, encoding="utf-8")
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -79,13 +87,7 @@ def test_parse_never_raises_foreign_errors(text: str) -> None:
 @given(doc=documents, target=st.sampled_from(TARGETS))
 def test_any_document_in_any_file_gives_diagnostics(project: Path, doc: dict, target: str
                                                     ) -> None:
-    path = project / target
-    original = path.read_text(encoding="utf-8")
-    try:
-        path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
-        _validate_only_our_errors(project)
-    finally:
-        path.write_text(original, encoding="utf-8")
+    _validate_with(project, target, doc)
 
 
 refs = st.sampled_from(["s0", "s1", "s2", "s3", "s4", "exit", "nowhere"])
@@ -143,10 +145,4 @@ def test_journey_shaped_documents(project: Path, steps: list, trigger: dict,
            "steps": [{"id": f"s{i}", **s} for i, s in enumerate(steps)]}
     if audience:
         doc["audience"] = audience
-    path = project / "journeys/welcome.yaml"
-    original = path.read_text(encoding="utf-8")
-    try:
-        path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
-        _validate_only_our_errors(project)
-    finally:
-        path.write_text(original, encoding="utf-8")
+    _validate_with(project, "journeys/welcome.yaml", doc)

@@ -95,6 +95,37 @@ def graph(
     _exit(lambda: run(journey, project, output_format.value, output))
 
 
+@app.command()
+def simulate(
+    project: ProjectArg = Path("."),
+    events: Annotated[list[Path] | None, typer.Option(
+        "--events", "-e", help="Event log: JSONL or CSV, .gz allowed. Repeat for several.")
+    ] = None,
+    profiles: Annotated[Path | None, typer.Option(help="Profiles: JSONL or CSV.")] = None,
+    journey: Annotated[list[str] | None, typer.Option(
+        "--journey", "-j", help="Simulate only this journey. Repeatable.")] = None,
+    start: Annotated[str | None, typer.Option(
+        help="Skip events before this time (RFC 3339 or a date).")] = None,
+    until: Annotated[str | None, typer.Option(
+        help="Stop the clock here (default: the last event); later timers do not fire.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    messages: Annotated[Path | None, typer.Option(
+        help="Write every sent message to this JSONL file.")] = None,
+    trace: Annotated[str | None, typer.Option(help="Print one user's timeline.")] = None,
+    report: Annotated[Path | None, typer.Option(
+        help="Write a self-contained HTML report (graphs with counts, funnels, A/B).")] = None,
+    strict: Annotated[bool, typer.Option(
+        help="Fail (exit 1) when any record is rejected or duplicated.")] = False,
+) -> None:
+    """Replay event logs through the journeys on a virtual clock and report what would happen."""
+    from journeyctl.commands.simulate import Request, run
+
+    if not events:
+        raise typer.BadParameter("give at least one --events FILE", param_hint="--events")
+    _exit(lambda: run(Request(project, events or [], profiles, journey or [], start, until,
+                              as_json, messages, trace, report, strict)))
+
+
 def _exit(body: Callable[[], int]) -> NoReturn:
     """Every command body runs inside the error boundary; typer only sees the exit code."""
     raise typer.Exit(run_guarded(body))

@@ -398,6 +398,24 @@ class Journey(Located):
     def step(self, step_id: str) -> Step:
         return self.step_index[step_id]
 
+    def expressions(self) -> Iterator[Expr]:
+        """Every CEL expression of the journey."""
+        trigger = self.trigger
+        candidates: list[Expr | None] = [
+            trigger.where if isinstance(trigger, EventTrigger) else None, self.audience,
+            self.goal.where if self.goal else None, self.goal.value if self.goal else None,
+            *(rule.where for rule in self.exit_on),
+        ]
+        for step in self.steps:
+            action = step.action
+            if isinstance(action, WaitFor):
+                candidates.append(action.where)
+            elif isinstance(action, Branch):
+                candidates.extend(arm.condition for arm in action.arms)
+            elif isinstance(action, Update):
+                candidates.extend(expr for _, expr in action.set)
+        yield from (expr for expr in candidates if expr is not None)
+
     @cached_property
     def step_index(self) -> Mapping[str, Step]:
         return FrozenMap((s.id, s) for s in self.steps)

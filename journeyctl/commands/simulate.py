@@ -1,0 +1,145 @@
+"""`journeyctl simulate`: replay event logs through the journeys and report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic
+from journeyctl.errors import EXIT_OK, EXIT_USER
+from journeyctl.project import validate
+from journeyctl.render import print_text
+from journeyctl.sim.host import Options
+from journeyctl.sim.readers import InputError
+from journeyctl.timeparse import zone
+
+
+@dataclass
+class Request:
+    project: Path
+    events: list[Path]
+    profiles: Path | None
+    journeys: list[str]
+    start: str | None
+    until: str | None
+    as_json: bool
+    messages: Path | None
+    trace: str | None
+    report: Path | None
+    strict: bool
+
+
+def parse_time(text: str, tz_name: str, option: str) -> float:
+    """RFC 3339, or a date (midnight in the project's zone)."""
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise JourneyctlError([diagnostic(
+            "JC307", f"{option} {text!r} is not a time", Loc(option),
+            "write RFC 3339 (2024-03-13T10:00:00+09:00) or a date (2024-03-13)")]) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone(tz_name))
+    return parsed.timestamp()
+
+
+def run(request: Request) -> int:
+    from journeyctl.sim.run import simulate
+
+    loaded = validate(request.project)
+    errors = [d for d in loaded.diagnostics if d.is_error]
+    if errors or loaded.project is None:
+        print_text(errors, loaded.docs, sys.stderr, "✗ the project is invalid: fix it first")
+        return EXIT_USER
+    project = loaded.project
+    unknown = [j for j in request.journeys if project.journey(j) is None]
+    if unknown:
+        known = ", ".join(j.id for j in project.journeys)
+        raise JourneyctlError([diagnostic("JC001", f"no journey '{unknown[0]}' in the project",
+                                          Loc("--journey"), f"journeys: {known}")])
+    _check_inputs(request)
+    options = Options(
+        start=parse_time(request.start, project.timezone, "--start") if request.start else None,
+        until=parse_time(request.until, project.timezone, "--until") if request.until else None,
+        journeys=set(request.journeys) or None,
+    )
+    progress = _progress(request)
+    try:
+        result = simulate(project, request.events, request.profiles, options, request.trace,
+                          [progress] if progress else None)
+    except InputError as exc:
+        raise JourneyctlError([diagnostic("JC001", str(exc), Loc(str(request.events[0])))]) \
+            from exc
+    finally:
+        if progress:
+            progress.stop()
+    _write_outputs(request, result, project)
+    stats = result.stats
+    return EXIT_USER if request.strict and (stats.rejected or stats.duplicates) else EXIT_OK
+
+
+def _check_inputs(request: Request) -> None:
+    for path in [*request.events, *([request.profiles] if request.profiles else [])]:
+        if not path.is_file():
+            raise JourneyctlError([diagnostic("JC001", f"{path} does not exist", Loc(str(path)),
+                                              "pass an event log (JSONL or CSV, .gz allowed)")])
+
+
+def _write_outputs(request: Request, result: Any, project: Any) -> None:
+    if request.messages:
+        result.messages.write(request.messages)
+    if request.report:
+        from journeyctl.sim.report_html import write_html
+
+        write_html(request.report, result.report, project)
+    if request.as_json:
+        print(json.dumps(result.report, ensure_ascii=False, indent=2))
+    else:
+        from journeyctl.sim.report_text import print_report
+
+        print_report(result.report, project, sys.stdout)
+    if result.trace is not None:
+        from journeyctl.sim.trace_text import print_trace
+
+        print_trace(result.trace, project, sys.stderr if request.as_json else sys.stdout)
+    stats = result.stats
+    if stats.rejected and not request.as_json:
+        print(f"{stats.rejected:,} records rejected (listed above); --strict makes that fail",
+              file=sys.stderr)
+
+
+class _Progress:
+    """A rich progress line on stderr: records read and the rate."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(SpinnerColumn(), TextColumn("simulating: {task.completed:,} events"),
+                            TimeElapsedColumn(), transient=True, console=Console(file=sys.stderr))
+        self.task = self.bar.add_task("simulate", total=None)
+        self.count = 0
+        self.bar.start()
+
+    def event(self, record: Any) -> None:
+        self.count += 1
+        if self.count % 5000 == 0:
+            self.bar.update(self.task, completed=self.count)
+
+    def effect(self, effect: Any) -> None: ...
+
+    def reject(self, reject: Any) -> None: ...
+
+    def duplicate(self, record: Any) -> None: ...
+
+    def stop(self) -> None:
+        self.bar.stop()
+
+
+def _progress(request: Request) -> _Progress | None:
+    if request.as_json or not sys.stderr.isatty():
+        return None
+    return _Progress()

@@ -1,0 +1,168 @@
+"""What the engine asks its host to do or record: effects are plain data.
+
+The simulator records them (and keeps timers in a heap); the daemon commits them with the state
+change in one transaction (messages to the outbox, timers to the timer table).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Entered:
+    user_id: str
+    journey: str
+    instance: int
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class StepReached:
+    """An instance arrived at a step (each loop visit; a send held by quiet hours once)."""
+
+    user_id: str
+    journey: str
+    instance: int
+    step: str
+    time: float
+    source: str | None = None  # the step it came from (None: from the trigger)
+    label: str = ""  # the edge taken, as `journeyctl.flow` labels it
+    visit: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRef:
+    step: str
+    channel: str
+    template: str
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """One message to deliver. The idempotency key is derived from (instance, step, visit)."""
+
+    user_id: str
+    journey: str
+    instance: int
+    step: str
+    visit: int
+    channel: str
+    template: str
+    category: str
+    time: float
+    variant: str | None  # "<split step>=<variant>" pairs, sorted, joined by ","
+    option: int = 0  # 0: the primary channel; n: the n-th fallback
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.user_id}:{self.journey}:{self.instance}:{self.step}:{self.visit}"
+
+
+@dataclass(frozen=True, slots=True)
+class Suppressed:
+    user_id: str
+    journey: str
+    instance: int
+    step: str
+    reason: str  # unreachable | no_consent | quiet_hours | cap:<channel>/<max>/<per>
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A promotional send waits for quiet hours (or the kr night rule) to end."""
+
+    user_id: str
+    journey: str
+    instance: int
+    step: str
+    until: float
+    reason: str  # quiet_hours | kr_night
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class SetTimer:
+    user_id: str
+    key: str
+    token: int
+    due: float
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    user_id: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class VariantAssigned:
+    user_id: str
+    journey: str
+    instance: int
+    step: str
+    variant: str
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileUpdated:
+    user_id: str
+    changes: dict[str, Any]
+    time: float
+    journey: str | None = None  # None: an `identify` event
+
+
+@dataclass(frozen=True, slots=True)
+class Converted:
+    user_id: str
+    journey: str
+    instance: int
+    time: float
+    value: float
+    variants: tuple[tuple[str, str], ...]  # (split step, variant) assigned before it
+    messages: tuple[MessageRef, ...]  # messages of the instance sent before it
+
+
+@dataclass(frozen=True, slots=True)
+class Exited:
+    user_id: str
+    journey: str
+    instance: int
+    reason: str  # completed | goal | exit_event
+    time: float
+    step: str | None = None  # where the instance was
+
+
+@dataclass(frozen=True, slots=True)
+class ExpressionFailed:
+    """A condition failed at run time (a missing attribute, a type error): it counted as false."""
+
+    user_id: str
+    journey: str
+    where: str
+    error: str
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class NotEntered:
+    """The trigger matched but the user did not enter, and why (for traces)."""
+
+    user_id: str
+    journey: str
+    reason: str  # where | audience | reentry | paused
+    time: float
+
+
+Effect = (Entered | StepReached | Send | Suppressed | Held | SetTimer | CancelTimer
+          | VariantAssigned | ProfileUpdated | Converted | Exited | ExpressionFailed | NotEntered)
+
+__all__ = [
+    "CancelTimer", "Converted", "Effect", "Entered", "Exited", "ExpressionFailed", "Held",
+    "MessageRef", "NotEntered", "ProfileUpdated", "Send", "SetTimer", "StepReached",
+    "Suppressed", "VariantAssigned",
+]

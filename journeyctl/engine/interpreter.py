@@ -1,0 +1,456 @@
+"""The journey interpreter (SPEC §4–§5): `(state, input, now) -> (state, effects)`.
+
+It reads no clock, does no I/O and keeps nothing between calls but the compiled project: the
+simulator and the daemon feed it the same inputs and get the same effects. Within one input the
+order is fixed by the spec: an event updates the profile (`identify`) and the user's history,
+then is offered to the journeys in id order; within a journey it is applied to the user's
+instances (goal, then `exit_on`, then a waiting `wait_for`) before it is considered as a
+trigger. Steps that run at one instant run in order with no time passing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from bisect import bisect_right
+from collections.abc import Callable
+from typing import Any
+
+from journeyctl import model as m
+from journeyctl.engine import effects as fx
+from journeyctl.engine.celrt import EvalError, Evaluator
+from journeyctl.engine.compiled import Compiled, CompiledJourney, compile_project
+from journeyctl.engine.inputs import Event, Input, Tick, TimerFired
+from journeyctl.engine.localtime import next_local, user_zone
+from journeyctl.engine.policy import decide, record
+from journeyctl.engine.split import assign, bucket
+from journeyctl.engine.state import Instance, JourneyState, UserState, Wait
+
+MAX_STEPS_PER_INPUT = 10_000  # validate rejects instant cycles; this guards the engine anyway
+INACTIVE = "inactive"
+
+
+class EngineError(RuntimeError):
+    """The engine met a state it cannot continue from (a bug, or an unvalidated project)."""
+
+
+def new_state(user_id: str, profile: dict[str, Any] | None = None) -> UserState:
+    return UserState(user_id=user_id, profile={**(profile or {}), "user_id": user_id})
+
+
+class Engine:
+    def __init__(self, project: m.Project, only: set[str] | None = None,
+                 versions: dict[str, int] | None = None) -> None:
+        self.c: Compiled = compile_project(project, only)
+        self.cel = Evaluator()
+        self.versions = versions or {}
+
+    @property
+    def compiled(self) -> Compiled:
+        return self.c
+
+    def step(self, state: UserState, event: Input, now: float) -> tuple[UserState, list[Any]]:
+        """Apply one input at time `now`; returns the (same, changed) state and the effects."""
+        out: list[Any] = []
+        if isinstance(event, Event):
+            self._event(state, event, now, out)
+        elif isinstance(event, TimerFired):
+            self._timer(state, event, now, out)
+        elif isinstance(event, Tick):
+            cj = self.c.by_id.get(event.journey)
+            if cj is not None:
+                self._try_enter(state, cj, None, now, out)
+        return state, out
+
+    # --- events ------------------------------------------------------------------------------
+
+    def _event(self, state: UserState, event: Event, now: float, out: list[Any]) -> None:
+        if event.name == "identify" and event.properties:
+            state.profile.update(event.properties)
+            state.profile["user_id"] = state.user_id
+            out.append(fx.ProfileUpdated(state.user_id, dict(event.properties), now))
+        self._remember(state, event, now)
+        for cj, names in self.c.inactive:
+            if names is None or event.name in names:
+                self._activity(state, cj, now, out)
+        for cj in self.c.by_event.get(event.name, ()):
+            self._offer(state, cj, event, now, out)
+        if event.name in self.c.lookbacks:
+            state.latest[event.name] = (now, event.properties)
+
+    def _remember(self, state: UserState, event: Event, now: float) -> None:
+        """Keep the event for count(): only counted names, only for the longest window."""
+        window = self.c.count_windows.get(event.name)
+        if window is None:
+            return
+        times = state.history.setdefault(event.name, [])
+        times.append(now)
+        del times[: bisect_right(times, now - window)]
+
+    def _offer(self, state: UserState, cj: CompiledJourney, event: Event, now: float,
+               out: list[Any]) -> None:
+        js = state.journeys.get(cj.id)
+        if js is not None:
+            if event.name in cj.goal_events:
+                self._goal(state, cj, js, event, now, out)
+            if js.active is not None and event.name in cj.exit_on:
+                self._exit_on(state, cj, js, event, now, out)
+            inst = js.active
+            wait = inst.wait if inst is not None else None
+            if wait is not None and wait.kind == "wait_for" and wait.event == event.name:
+                self._wait_for_event(state, cj, inst, event, now, out)
+        trigger = cj.journey.trigger
+        if isinstance(trigger, m.EventTrigger) and event.name in trigger.events:
+            self._try_enter(state, cj, event, now, out)
+
+    def _goal(self, state: UserState, cj: CompiledJourney, js: JourneyState, event: Event,
+              now: float, out: list[Any]) -> None:
+        goal = cj.journey.goal
+        assert goal is not None
+        js.recent = [i for i in js.recent if now <= i.entered_at + cj.goal_window]
+        candidates = [i for i in (*js.recent, js.active) if i is not None
+                      and not i.converted and now <= i.entered_at + cj.goal_window]
+        for inst in candidates:
+            if goal.where and not self._holds(goal.where, state, cj, inst, event.properties, now,
+                                              out, "goal.where"):
+                continue
+            inst.converted = True
+            value = self._value(goal.value, state, cj, inst, event.properties, now, out)
+            out.append(fx.Converted(
+                state.user_id, cj.id, inst.number, now, value, tuple(sorted(inst.variants.items())),
+                tuple(fx.MessageRef(*sent) for sent in inst.sent)))
+            if goal.exit and inst.active:
+                self._end(state, cj, js, inst, "goal", now, out)
+
+    def _value(self, expr: m.Expr | None, state: UserState, cj: CompiledJourney, inst: Instance,
+               props: dict[str, Any], now: float, out: list[Any]) -> float:
+        if expr is None:
+            return 0.0
+        try:
+            value = self.cel.evaluate(expr.source, state, now,
+                                      self._variables(state, cj, inst, props, now))
+        except EvalError as exc:
+            out.append(fx.ExpressionFailed(state.user_id, cj.id, "goal.value", str(exc), now))
+            return 0.0
+        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+            else 0.0
+
+    def _exit_on(self, state: UserState, cj: CompiledJourney, js: JourneyState, event: Event,
+                 now: float, out: list[Any]) -> None:
+        inst = js.active
+        assert inst is not None
+        for rule in cj.exit_on[event.name]:
+            if rule.where is None or self._holds(rule.where, state, cj, inst, event.properties,
+                                                 now, out, "exit_on.where"):
+                self._end(state, cj, js, inst, "exit_event", now, out)
+                return
+
+    def _wait_for_event(self, state: UserState, cj: CompiledJourney, inst: Instance,
+                        event: Event, now: float, out: list[Any]) -> None:
+        assert inst.wait is not None
+        step = cj.steps[inst.wait.step]
+        action = step.action
+        assert isinstance(action, m.WaitFor)
+        if action.where and not self._holds(action.where, state, cj, inst, event.properties, now,
+                                            out, f"{step.id}.where"):
+            return
+        inst.last_event, inst.last_event_name = event.properties, event.name
+        self._stop_waiting(state, cj, inst, out)
+        self._run(state, cj, inst, cj.edges[step.id][0], now, out)
+
+    # --- entry ---------------------------------------------------------------------------------
+
+    def _activity(self, state: UserState, cj: CompiledJourney, now: float,
+                  out: list[Any]) -> None:
+        """An event that counts as activity for an `inactive` trigger: a new quiet spell."""
+        js = state.journey(cj.id)
+        js.last_activity = now
+        js.spell_fired = False
+        if js.timer_token == 0:  # no inactivity timer pending: start one
+            self._inactivity_timer(state, cj, js, now, out)
+
+    def _inactivity_timer(self, state: UserState, cj: CompiledJourney, js: JourneyState,
+                          now: float, out: list[Any]) -> None:
+        trigger = cj.journey.trigger
+        assert isinstance(trigger, m.InactiveTrigger) and js.last_activity is not None
+        js.timer_token = state.next_token()
+        out.append(fx.SetTimer(state.user_id, f"{cj.id}#{INACTIVE}", js.timer_token,
+                               js.last_activity + trigger.after.seconds))
+
+    def _try_enter(self, state: UserState, cj: CompiledJourney, event: Event | None, now: float,
+                   out: list[Any]) -> None:
+        journey = cj.journey
+        props = event.properties if event is not None else {}
+        trigger = journey.trigger
+        if isinstance(trigger, m.EventTrigger) and trigger.where and not self._holds(
+                trigger.where, state, cj, None, props, now, out, "trigger.where"):
+            return
+        if journey.status != "active":
+            out.append(fx.NotEntered(state.user_id, cj.id, "paused", now))
+            return
+        if journey.audience and not self._holds(journey.audience, state, cj, None, props, now,
+                                                out, "audience"):
+            out.append(fx.NotEntered(state.user_id, cj.id, "audience", now))
+            return
+        js = state.journey(cj.id)
+        if not self._reentry_allows(journey.entry, js, now):
+            out.append(fx.NotEntered(state.user_id, cj.id, "reentry", now))
+            return
+        js.entered += 1
+        js.last_entered_at = now
+        name = event.name if event is not None else None
+        inst = Instance(js.entered, now, props, props, name, self.versions.get(cj.id, 1))
+        js.active = inst
+        out.append(fx.Entered(state.user_id, cj.id, inst.number, now))
+        self._run(state, cj, inst, None, now, out)
+
+    @staticmethod
+    def _reentry_allows(entry: m.Entry, js: JourneyState, now: float) -> bool:
+        if js.active is not None:
+            return False
+        if entry.reentry == "never":
+            return js.entered == 0
+        if entry.reentry == "cooldown" and entry.cooldown and js.last_entered_at is not None:
+            return now >= js.last_entered_at + entry.cooldown.seconds
+        return True
+
+    # --- timers --------------------------------------------------------------------------------
+
+    def _timer(self, state: UserState, timer: TimerFired, now: float, out: list[Any]) -> None:
+        journey_id, _, what = timer.key.rpartition("#")
+        cj = self.c.by_id.get(journey_id)
+        js = state.journeys.get(journey_id)
+        if cj is None or js is None:
+            return
+        if what == INACTIVE:
+            self._inactivity_due(state, cj, js, timer, now, out)
+            return
+        inst = js.active
+        wait = inst.wait if inst is not None else None
+        if inst is None or wait is None or str(inst.number) != what or wait.token != timer.token:
+            return  # stale: the instance moved on since this timer was set
+        inst.wait = None
+        step = cj.steps[wait.step]
+        if wait.kind == "hold":
+            edge = self._send(state, cj, inst, step, now, out, held=True)
+            if edge is not None:
+                self._run(state, cj, inst, edge, now, out)
+        elif wait.kind == "wait_for":
+            self._run(state, cj, inst, cj.edges[step.id][1], now, out)
+        else:
+            self._run(state, cj, inst, cj.edges[step.id][0], now, out)
+
+    def _inactivity_due(self, state: UserState, cj: CompiledJourney, js: JourneyState,
+                        timer: TimerFired, now: float, out: list[Any]) -> None:
+        if timer.token != js.timer_token or js.last_activity is None:
+            return
+        trigger = cj.journey.trigger
+        assert isinstance(trigger, m.InactiveTrigger)
+        js.timer_token = 0
+        if js.last_activity + trigger.after.seconds > now:  # activity since: wait on
+            self._inactivity_timer(state, cj, js, now, out)
+        elif not js.spell_fired:
+            js.spell_fired = True
+            self._try_enter(state, cj, None, now, out)
+
+    # --- running steps -------------------------------------------------------------------------
+
+    def _run(self, state: UserState, cj: CompiledJourney, inst: Instance, edge: Any, now: float,
+             out: list[Any]) -> None:
+        """Run steps from `edge` (None: the first step) until the instance waits or ends."""
+        source, label = (edge.source, edge.label) if edge is not None else (None, "")
+        target = edge.target if edge is not None else cj.first
+        for _ in range(MAX_STEPS_PER_INPUT):
+            if target == m.EXIT:
+                js = state.journey(cj.id)
+                self._end(state, cj, js, inst, "completed", now, out, source)
+                return
+            step = cj.steps[target]
+            visit = inst.visits.get(step.id, 0) + 1
+            inst.visits[step.id] = visit
+            out.append(fx.StepReached(state.user_id, cj.id, inst.number, step.id, now, source,
+                                      label, visit))
+            edge = self._act(state, cj, inst, step, now, out)
+            if edge is None:
+                return  # waiting, or ended
+            source, label, target = edge.source, edge.label, edge.target
+        raise EngineError(f"journey {cj.id} ran {MAX_STEPS_PER_INPUT} steps at one instant")
+
+    def _act(self, state: UserState, cj: CompiledJourney, inst: Instance, step: m.Step,
+             now: float, out: list[Any]) -> Any:
+        """Do one step; return the edge to follow now, or None when the instance waits/ends."""
+        action = step.action
+        edges = cj.edges[step.id]
+        if isinstance(action, m.Wait):
+            self._wait(state, cj, inst, step, "wait", now + action.duration.seconds, now, out)
+            return None
+        if isinstance(action, m.WaitUntil):
+            tz = user_zone(state.profile, self.c.tz)
+            due = next_local(now, action.time, action.days, tz)
+            if due <= now:
+                return edges[0]
+            self._wait(state, cj, inst, step, "until", due, now, out)
+            return None
+        if isinstance(action, m.WaitFor):
+            return self._start_wait_for(state, cj, inst, step, action, now, out)
+        if isinstance(action, m.Send):
+            return self._send(state, cj, inst, step, now, out, held=False)
+        if isinstance(action, m.Branch):
+            return self._branch(state, cj, inst, step, action, now, out)
+        if isinstance(action, m.Split):
+            variant = assign(action.variants, bucket(cj.id, step.id, state.user_id))
+            inst.variants[step.id] = variant.name
+            out.append(fx.VariantAssigned(state.user_id, cj.id, inst.number, step.id,
+                                          variant.name, now))
+            return edges[action.variants.index(variant)]
+        if isinstance(action, m.Update):
+            self._update(state, cj, inst, action, now, out)
+            return edges[0]
+        if isinstance(action, m.Loop):
+            done = inst.loops.get(step.id, 0)
+            if done < action.times:
+                inst.loops[step.id] = done + 1
+                return edges[0]
+            return edges[1]
+        js = state.journey(cj.id)  # an exit step
+        self._end(state, cj, js, inst, "completed", now, out, step.id)
+        return None
+
+    def _wait(self, state: UserState, cj: CompiledJourney, inst: Instance, step: m.Step,
+              kind: str, due: float, now: float, out: list[Any], event: str | None = None
+              ) -> None:
+        token = state.next_token()
+        inst.wait = Wait(kind, step.id, now, due, token, event)
+        out.append(fx.SetTimer(state.user_id, f"{cj.id}#{inst.number}", token, due))
+
+    def _stop_waiting(self, state: UserState, cj: CompiledJourney, inst: Instance,
+                      out: list[Any]) -> None:
+        if inst.wait is not None:
+            inst.wait = None
+            out.append(fx.CancelTimer(state.user_id, f"{cj.id}#{inst.number}"))
+
+    def _start_wait_for(self, state: UserState, cj: CompiledJourney, inst: Instance,
+                        step: m.Step, action: m.WaitFor, now: float, out: list[Any]) -> Any:
+        latest = state.latest.get(action.event) if action.lookback else None
+        if latest is not None:
+            when, props = latest
+            since = inst.entered_at if action.lookback == "entry" else \
+                now - action.lookback.seconds  # type: ignore[union-attr]
+            if when >= since and (action.where is None or self._holds(
+                    action.where, state, cj, inst, props, now, out, f"{step.id}.where")):
+                inst.last_event, inst.last_event_name = props, action.event
+                return cj.edges[step.id][0]
+        self._wait(state, cj, inst, step, "wait_for", now + action.timeout.seconds, now, out,
+                   action.event)
+        return None
+
+    def _send(self, state: UserState, cj: CompiledJourney, inst: Instance, step: m.Step,
+              now: float, out: list[Any], held: bool) -> Any:
+        action = step.action
+        assert isinstance(action, m.Send)
+        decision = decide(self.c, cj, state, action, now)
+        edge = cj.edges[step.id][0]
+        if decision.kind == "hold":
+            out.append(fx.Held(state.user_id, cj.id, inst.number, step.id, decision.until,
+                               decision.reason, now))
+            self._wait(state, cj, inst, step, "hold", decision.until, now, out)
+            return None
+        if decision.kind == "suppress":
+            out.append(fx.Suppressed(state.user_id, cj.id, inst.number, step.id, decision.reason,
+                                     now))
+        else:
+            option = action.options[decision.option]
+            if action.category == "promotional":
+                record(self.c, state, option.channel, cj.id, now)
+            inst.sent.append((step.id, option.channel, option.template, now))
+            variant = ",".join(f"{k}={v}" for k, v in sorted(inst.variants.items())) or None
+            out.append(fx.Send(state.user_id, cj.id, inst.number, step.id,
+                               inst.visits.get(step.id, 1), option.channel, option.template,
+                               action.category, now, variant, decision.option))
+        return edge
+
+    def _branch(self, state: UserState, cj: CompiledJourney, inst: Instance, step: m.Step,
+                action: m.Branch, now: float, out: list[Any]) -> Any:
+        edges = cj.edges[step.id]
+        for index, arm in enumerate(action.arms):
+            if arm.condition is None or self._holds(arm.condition, state, cj, inst,
+                                                    inst.last_event, now, out,
+                                                    f"{step.id}.if"):
+                return edges[index]
+        return edges[len(action.arms)]  # no arm held and no `else` written: the following step
+
+    def _update(self, state: UserState, cj: CompiledJourney, inst: Instance,
+                action: m.Update, now: float, out: list[Any]) -> None:
+        changes: dict[str, Any] = {}
+        for attr, expr in action.set:
+            try:
+                value = self.cel.evaluate(expr.source, state, now,
+                                          self._variables(state, cj, inst, inst.last_event, now))
+            except EvalError as exc:
+                out.append(fx.ExpressionFailed(state.user_id, cj.id, f"update.{attr}", str(exc),
+                                               now))
+                continue
+            _set_path(state.profile, attr, value)
+            changes[attr] = value
+        if changes:
+            out.append(fx.ProfileUpdated(state.user_id, changes, now, cj.id))
+
+    def _end(self, state: UserState, cj: CompiledJourney, js: JourneyState, inst: Instance,
+             reason: str, now: float, out: list[Any], step: str | None = None) -> None:
+        where = step or (inst.wait.step if inst.wait is not None else None)
+        self._stop_waiting(state, cj, inst, out)
+        inst.active = False
+        inst.ended = reason
+        if js.active is inst:
+            js.active = None
+        if cj.goal_window and not inst.converted and now <= inst.entered_at + cj.goal_window:
+            js.recent.append(inst)  # a goal may still convert it
+        out.append(fx.Exited(state.user_id, cj.id, inst.number, reason, now, where))
+
+    # --- conditions ----------------------------------------------------------------------------
+
+    def _variables(self, state: UserState, cj: CompiledJourney, inst: Instance | None,
+                   event: dict[str, Any], now: float) -> Callable[[frozenset[str]],
+                                                               dict[str, Any]]:
+        def supply(needs: frozenset[str]) -> dict[str, Any]:
+            values: dict[str, Any] = {}
+            for name in needs:
+                if name == "event":
+                    values[name] = event
+                elif name == "entry":
+                    values[name] = inst.entry if inst is not None else event
+                elif name == "profile":
+                    values[name] = state.profile
+                elif name == "journey":
+                    values[name] = journey_variable(cj.id, inst, now)
+                elif name == "now":
+                    values[name] = dt.datetime.fromtimestamp(now, dt.UTC)
+            return values
+
+        return supply
+
+    def _holds(self, expr: m.Expr, state: UserState, cj: CompiledJourney, inst: Instance | None,
+               event: dict[str, Any], now: float, out: list[Any], where: str) -> bool:
+        try:
+            result = self.cel.evaluate(expr.source, state, now,
+                                       self._variables(state, cj, inst, event, now))
+        except EvalError as exc:
+            out.append(fx.ExpressionFailed(state.user_id, cj.id, where, str(exc), now))
+            return False
+        return result is True
+
+
+def journey_variable(journey_id: str, inst: Instance | None, now: float) -> dict[str, Any]:
+    entered = inst.entered_at if inst is not None else now
+    return {"id": journey_id, "version": inst.version if inst is not None else 1,
+            "entered_at": dt.datetime.fromtimestamp(entered, dt.UTC)}
+
+
+def _set_path(profile: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    target = profile
+    for part in parts[:-1]:
+        nested = target.get(part)
+        if not isinstance(nested, dict):
+            nested = target[part] = {}
+        target = nested
+    target[parts[-1]] = value

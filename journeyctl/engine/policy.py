@@ -1,0 +1,104 @@
+"""The send policy of SPEC §5, shared by every host: reachable → consent → quiet hours (and the
+kr night rule) → caps; fallbacks for the first two; promotional vs transactional."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from journeyctl import model as m
+from journeyctl.engine.compiled import Compiled, CompiledJourney
+from journeyctl.engine.localtime import in_window, user_zone, window_end
+from journeyctl.engine.state import UserState
+
+KR_NIGHT = (dt.time(21), dt.time(8))  # the kr pack: advertising at night needs consent.night
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    kind: str  # send | suppress | hold
+    option: int = 0
+    reason: str = ""
+    until: float = 0.0
+
+
+def lookup(profile: dict[str, Any], dotted: str) -> Any:
+    value: Any = profile
+    for part in dotted.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _reachable(channel: m.Channel, profile: dict[str, Any]) -> bool:
+    if not channel.address:
+        return True  # a channel-level destination (Slack, a webhook)
+    value = lookup(profile, channel.address)
+    return value is not None and value != ""
+
+
+def decide(c: Compiled, cj: CompiledJourney, state: UserState, send: m.Send,
+           now: float) -> Decision:
+    promotional = send.category == "promotional"
+    reason = "unreachable"
+    chosen = None
+    for index, option in enumerate(send.options):
+        channel = c.project.channels[option.channel]
+        if not _reachable(channel, state.profile):
+            reason = "unreachable"
+        elif promotional and channel.consent and lookup(state.profile, channel.consent) is not True:
+            reason = "no_consent"
+        else:
+            chosen = index
+            break
+    if chosen is None:
+        return Decision("suppress", reason=reason)
+    if not promotional:
+        return Decision("send", chosen)
+    held = _quiet(c, state, now)
+    if held is not None:
+        return held
+    channel_name = send.options[chosen].channel
+    exceeded = _exceeded_cap(c, cj, state, channel_name, now)
+    if exceeded:
+        return Decision("suppress", reason=exceeded)
+    return Decision("send", chosen)
+
+
+def _quiet(c: Compiled, state: UserState, now: float) -> Decision | None:
+    tz = user_zone(state.profile, c.tz)
+    quiet = c.project.quiet_hours
+    if quiet and in_window(now, quiet.start, quiet.end, tz):
+        if quiet.action == "skip":
+            return Decision("suppress", reason="quiet_hours")
+        return Decision("hold", reason="quiet_hours", until=window_end(now, quiet.end, tz))
+    if (c.kr and in_window(now, KR_NIGHT[0], KR_NIGHT[1], tz)
+            and lookup(state.profile, "consent.night") is not True):
+        return Decision("hold", reason="kr_night", until=window_end(now, KR_NIGHT[1], tz))
+    return None
+
+
+def _exceeded_cap(c: Compiled, cj: CompiledJourney, state: UserState, channel: str,
+                  now: float) -> str | None:
+    """The first cap (project caps in file order, then the journey's) this send would exceed."""
+    sent = state.promotional
+    for cap, only_journey in [*((cap, None) for cap in c.project.caps),
+                              *((cap, cj.id) for cap in cj.journey.caps)]:
+        since = now - cap.per.seconds
+        count = sum(1 for t, ch, journey in sent
+                    if t > since and (cap.channel == "any" or cap.channel == ch)
+                    and (only_journey is None or journey == only_journey))
+        if count + 1 > cap.max:
+            return cap.reason
+    return None
+
+
+def record(c: Compiled, state: UserState, channel: str, journey: str, now: float) -> None:
+    """A promotional message was emitted: it counts for caps from this instant."""
+    sent = state.promotional
+    sent.append((now, channel, journey))
+    horizon = now - c.cap_window
+    while sent and sent[0][0] <= horizon:
+        sent.popleft()

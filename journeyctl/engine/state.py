@@ -1,0 +1,87 @@
+"""Per-user state: the only thing the engine reads and changes (SPEC §1: nothing is shared
+between users). Hosts keep one `UserState` per user: the simulator in a dict, the daemon in
+its store.
+
+The engine changes the state it is handed in place and returns it, for speed; a host that must
+keep the previous state (the daemon, until its transaction commits) takes `copy()` first.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class Wait:
+    """What a waiting instance waits for: a timer (`key`/`token`) and maybe an event."""
+
+    kind: str  # wait | until | wait_for | hold (a send held by quiet hours)
+    step: str
+    started: float
+    due: float
+    token: int
+    event: str | None = None  # for wait_for
+
+
+@dataclass(slots=True)
+class Instance:
+    """One run of a journey for a user."""
+
+    number: int  # 1, 2, ... per user and journey
+    entered_at: float
+    entry: dict[str, Any]  # the properties of the event that started it
+    last_event: dict[str, Any]  # the latest matched event's properties (CEL/Liquid `event`)
+    last_event_name: str | None = None
+    version: int = 1
+    active: bool = True
+    converted: bool = False
+    ended: str | None = None  # completed | goal | exit_event
+    wait: Wait | None = None
+    visits: dict[str, int] = field(default_factory=dict)
+    loops: dict[str, int] = field(default_factory=dict)
+    variants: dict[str, str] = field(default_factory=dict)  # split step -> variant
+    sent: list[tuple[str, str, str, float]] = field(default_factory=list)  # step, ch, tpl, t
+
+
+@dataclass(slots=True)
+class JourneyState:
+    """A user's history with one journey: what entry, goals and re-entry need."""
+
+    entered: int = 0  # instances so far (numbers them)
+    last_entered_at: float | None = None
+    active: Instance | None = None
+    # Ended instances that a goal may still convert (pruned once their window has passed).
+    recent: list[Instance] = field(default_factory=list)
+    last_activity: float | None = None  # `inactive` triggers: the last qualifying event
+    spell_fired: bool = False  # `inactive` triggers: this quiet spell has entered already
+    timer_token: int = 0  # `inactive` triggers: the pending inactivity timer's token
+
+
+@dataclass(slots=True)
+class UserState:
+    user_id: str
+    profile: dict[str, Any] = field(default_factory=dict)
+    journeys: dict[str, JourneyState] = field(default_factory=dict)
+    # Events kept for count() (only names some expression counts, only for the longest window).
+    history: dict[str, list[float]] = field(default_factory=dict)
+    # The most recent event per name some `wait_for` looks back for: (time, properties).
+    latest: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    # Promotional messages sent, for caps: (time, channel, journey), oldest first.
+    promotional: deque[tuple[float, str, str]] = field(default_factory=deque)
+    tokens: int = 0  # last timer token handed out
+
+    def journey(self, journey_id: str) -> JourneyState:
+        found = self.journeys.get(journey_id)
+        if found is None:
+            found = self.journeys[journey_id] = JourneyState()
+        return found
+
+    def next_token(self) -> int:
+        self.tokens += 1
+        return self.tokens
+
+    def copy(self) -> UserState:
+        return copy.deepcopy(self)

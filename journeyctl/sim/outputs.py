@@ -1,0 +1,138 @@
+"""Per-message and per-user outputs of a run: the messages file and one user's trace."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from journeyctl.engine import effects as fx
+from journeyctl.sim.readers import Record, Reject
+
+
+def iso(t: float) -> str:
+    """RFC 3339 in UTC with a `Z` (SPEC §8)."""
+    stamp = dt.datetime.fromtimestamp(t, dt.UTC)
+    text = stamp.isoformat(timespec="milliseconds" if stamp.microsecond else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+def message_row(e: fx.Send) -> dict[str, Any]:
+    return {"time": iso(e.time), "user_id": e.user_id, "journey": e.journey, "step": e.step,
+            "channel": e.channel, "template": e.template, "category": e.category,
+            "variant": e.variant}
+
+
+class Messages:
+    """Collects every sent message; `write` sorts them by time (users run on their own clocks,
+    so effects do not arrive in global time order) and writes JSONL."""
+
+    def __init__(self) -> None:
+        self.sent: list[fx.Send] = []
+
+    def reset(self) -> None:
+        self.sent = []
+
+    def event(self, record: Record) -> None: ...
+
+    def reject(self, reject: Reject) -> None: ...
+
+    def duplicate(self, record: Record) -> None: ...
+
+    def effect(self, effect: Any) -> None:
+        if isinstance(effect, fx.Send):
+            self.sent.append(effect)
+
+    def rows(self) -> list[dict[str, Any]]:
+        ordered = sorted(self.sent, key=lambda e: (e.time, e.user_id, e.journey, e.instance,
+                                                   e.step, e.visit))
+        return [message_row(e) for e in ordered]
+
+    def write(self, path: Path) -> int:
+        rows = self.rows()
+        with path.open("wb") as handle:
+            for row in rows:
+                handle.write(orjson.dumps(row) + b"\n")
+        return len(rows)
+
+
+@dataclass(frozen=True)
+class TraceLine:
+    time: float
+    kind: str
+    journey: str | None
+    text: str
+
+
+class Trace:
+    """One user's timeline: their events, entries, steps, sends and suppressions, with why."""
+
+    def __init__(self, user_id: str) -> None:
+        self.user_id = user_id
+        self.lines: list[TraceLine] = []
+
+    def reset(self) -> None:
+        self.lines = []
+
+    def event(self, record: Record) -> None:
+        if record.user_id == self.user_id:
+            props = orjson.dumps(record.properties, default=str).decode()
+            self.lines.append(TraceLine(record.time, "event", None,
+                                        f"{record.name} {props}" if record.properties
+                                        else record.name))
+
+    def reject(self, reject: Reject) -> None: ...
+
+    def duplicate(self, record: Record) -> None:
+        if record.user_id == self.user_id:
+            self.lines.append(TraceLine(record.time, "duplicate", None,
+                                        f"{record.name} (event_id {record.event_id} seen before)"))
+
+    def effect(self, effect: Any) -> None:
+        if getattr(effect, "user_id", None) != self.user_id:
+            return
+        text = describe(effect)
+        if text is not None:
+            self.lines.append(TraceLine(effect.time, _kind(effect),
+                                        getattr(effect, "journey", None), text))
+
+
+def _kind(effect: Any) -> str:
+    return {fx.Entered: "enter", fx.StepReached: "step", fx.Send: "send",
+            fx.Suppressed: "suppress", fx.Held: "hold", fx.Converted: "convert",
+            fx.Exited: "exit", fx.VariantAssigned: "variant", fx.ProfileUpdated: "profile",
+            fx.ExpressionFailed: "error", fx.NotEntered: "no-entry"}.get(type(effect), "other")
+
+
+def describe(e: Any) -> str | None:
+    if isinstance(e, fx.Entered):
+        return f"entered (instance {e.instance})"
+    if isinstance(e, fx.StepReached):
+        via = f" via {e.label!r}" if e.label else ""
+        return f"→ {e.step}{via}" + (f" (visit {e.visit})" if e.visit > 1 else "")
+    if isinstance(e, fx.Send):
+        fallback = f", fallback #{e.option}" if e.option else ""
+        variant = f", {e.variant}" if e.variant else ""
+        return f"sent {e.channel}: {e.template} [{e.category}{fallback}{variant}]"
+    if isinstance(e, fx.Suppressed):
+        return f"suppressed at {e.step}: {e.reason}"
+    if isinstance(e, fx.Held):
+        return f"held at {e.step} until {iso(e.until)} ({e.reason})"
+    if isinstance(e, fx.VariantAssigned):
+        return f"split {e.step}: variant {e.variant}"
+    if isinstance(e, fx.Converted):
+        return f"converted, value {e.value:g}"
+    if isinstance(e, fx.Exited):
+        where = f" at {e.step}" if e.step else ""
+        return f"left: {e.reason}{where}"
+    if isinstance(e, fx.ProfileUpdated):
+        changes = orjson.dumps(e.changes, default=str).decode()
+        return f"profile updated {changes}"
+    if isinstance(e, fx.ExpressionFailed):
+        return f"{e.where} failed ({e.error}): counted as false"
+    if isinstance(e, fx.NotEntered):
+        return f"not entered: {e.reason}"
+    return None

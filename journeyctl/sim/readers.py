@@ -1,0 +1,356 @@
+"""Event and profile files (SPEC §3): JSONL or CSV, optionally gzip-compressed, streamed.
+
+A bad record never stops a run: it comes back as a `Reject` with its file, line and reason, and
+reading goes on. Values are checked against the catalog: a declared property of the wrong type,
+or a missing required one, rejects the event; `timestamp` properties become datetimes.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import gzip
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from journeyctl.model import Attr, Catalog
+
+
+@dataclass(slots=True)
+class Record:
+    """An accepted event. `file` is the index of its file on the command line."""
+
+    time: float
+    file: int
+    line: int
+    user_id: str
+    name: str
+    properties: dict[str, Any]
+    event_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    file: str
+    line: int
+    reason: str
+
+
+class InputError(Exception):
+    """A file cannot be read at all (missing, not gzip, not UTF-8 CSV...)."""
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    try:
+        raw = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    if path.suffix == ".gz":
+        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+    return raw
+
+
+def data_format(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
+    return "csv" if suffixes and suffixes[-1] == ".csv" else "jsonl"
+
+
+class TimeParser:
+    """RFC 3339 timestamps (naive ones in the project zone) -> epoch seconds, with a small
+    cache: event logs repeat timestamps (CDNOW has dates only)."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self._cache: dict[str, float] = {}
+
+    def __call__(self, value: Any) -> float:
+        if isinstance(value, str):
+            found = self._cache.get(value)
+            if found is not None:
+                return found
+            parsed = dt.datetime.fromisoformat(value.strip())
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=self.tz)
+            seconds = parsed.timestamp()
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+            self._cache[value] = seconds
+            return seconds
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)  # epoch seconds
+        raise ValueError("timestamp must be RFC 3339 text (or epoch seconds)")
+
+    def datetime(self, value: Any) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self(value), dt.UTC)
+
+
+# --- property checks against the catalog -----------------------------------------------------
+
+
+def _check_value(attr: Attr, value: Any, parse_time: TimeParser) -> Any:
+    """The value, converted where the catalog says so; raises ValueError when it does not fit."""
+    kind = attr.type
+    if kind == "string" and isinstance(value, str):
+        return value
+    if kind == "number" and isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    if kind == "integer" and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind == "integer" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if kind == "boolean" and isinstance(value, bool):
+        return value
+    if kind == "list" and isinstance(value, list):
+        return value
+    if kind == "object" and isinstance(value, dict):
+        return value
+    if kind == "timestamp":
+        try:
+            return parse_time.datetime(value)
+        except (ValueError, TypeError):
+            pass
+    raise ValueError(f"is {_json_type(value)}, the catalog says {kind}")
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    return "a list" if isinstance(value, list) else "an object"
+
+
+def check_properties(catalog: Catalog, name: str, props: dict[str, Any],
+                     parse_time: TimeParser) -> dict[str, Any] | str:
+    """Properties checked against the event's catalog entry; a reason string when rejected.
+    Events the catalog does not know are accepted as they are (SPEC §3)."""
+    definition = catalog.events.get(name)
+    if definition is None or not definition.properties:
+        return props
+    checked = dict(props)
+    for key, attr in definition.properties.items():
+        value = props.get(key)
+        if value is None:
+            if attr.required:
+                return f"event '{name}' needs property '{key}'"
+            continue
+        try:
+            checked[key] = _check_value(attr, value, parse_time)
+        except ValueError as exc:
+            return f"property '{key}' {exc}"
+    return checked
+
+
+# --- events ------------------------------------------------------------------------------------
+
+
+def _event_from(raw: Any, catalog: Catalog, parse_time: TimeParser, index: int, line: int
+                ) -> Record | str:
+    if not isinstance(raw, dict):
+        return "a record must be a JSON object"
+    user_id, name, stamp = raw.get("user_id"), raw.get("event"), raw.get("timestamp")
+    if isinstance(user_id, int) and not isinstance(user_id, bool):
+        user_id = str(user_id)
+    if not isinstance(user_id, str) or not user_id:
+        return "missing user_id"
+    if not isinstance(name, str) or not name:
+        return "missing event"
+    if stamp is None or stamp == "":
+        return "missing timestamp"
+    try:
+        time = parse_time(stamp)
+    except (ValueError, TypeError, OverflowError):
+        return f"unparseable timestamp {str(stamp)[:40]!r}"
+    props = raw.get("properties") or {}
+    if not isinstance(props, dict):
+        return "properties must be an object"
+    checked = check_properties(catalog, name, props, parse_time)
+    if isinstance(checked, str):
+        return checked
+    event_id = raw.get("event_id")
+    return Record(time, index, line, user_id, name, checked,
+                  None if event_id is None else str(event_id))
+
+
+def read_events(path: Path, index: int, catalog: Catalog, parse_time: TimeParser
+                ) -> Iterator[Record | Reject]:
+    """Every record of one event file, in file order."""
+    shown = str(path)
+    with open_binary(path) as handle:
+        if data_format(path) == "csv":
+            yield from _csv_events(handle, shown, index, catalog, parse_time)
+            return
+        try:
+            for line_no, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    raw = orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    yield Reject(shown, line_no, f"not valid JSON ({str(exc).split(':')[0]})")
+                    continue
+                record = _event_from(raw, catalog, parse_time, index, line_no)
+                yield record if isinstance(record, Record) else Reject(shown, line_no, record)
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise InputError(f"{shown}: {exc}") from exc
+
+
+CSV_COLUMNS = ("event_id", "user_id", "event", "timestamp")
+
+
+def _csv_events(handle: IO[bytes], shown: str, index: int, catalog: Catalog,
+                parse_time: TimeParser) -> Iterator[Record | Reject]:
+    text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+    try:
+        reader = csv.DictReader(text)
+        for row in reader:
+            line_no = reader.line_num
+            props = _csv_properties(catalog, row.get("event") or "", row)
+            if isinstance(props, str):
+                yield Reject(shown, line_no, props)
+                continue
+            raw = {k: row.get(k) or None for k in CSV_COLUMNS} | {"properties": props}
+            record = _event_from(raw, catalog, parse_time, index, line_no)
+            yield record if isinstance(record, Record) else Reject(shown, line_no, record)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{shown}: {exc}") from exc
+
+
+def _csv_properties(catalog: Catalog, name: str, row: dict[str, Any]) -> dict[str, Any] | str:
+    """Extra CSV columns become properties, typed by the catalog (CSV cells are all text)."""
+    definition = catalog.events.get(name)
+    declared = definition.properties if definition else {}
+    props: dict[str, Any] = {}
+    for column, cell in row.items():
+        if column in CSV_COLUMNS or column is None or cell in (None, ""):
+            continue
+        attr = declared.get(column)
+        try:
+            props[column] = _from_text(attr.type, cell) if attr else cell
+        except ValueError:
+            return f"property '{column}' is {cell[:20]!r}, the catalog says {attr.type}"  # type: ignore[union-attr]
+    return props
+
+
+def _from_text(kind: str, cell: str) -> Any:
+    if kind == "number":
+        number = float(cell)
+        return int(number) if number.is_integer() and "." not in cell else number
+    if kind == "integer":
+        return int(cell)
+    if kind == "boolean":
+        lowered = cell.strip().lower()
+        if lowered in ("true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+        raise ValueError(cell)
+    if kind in ("list", "object"):
+        return orjson.loads(cell)
+    return cell
+
+
+# --- profiles ----------------------------------------------------------------------------------
+
+
+def read_profiles(path: Path, catalog: Catalog, parse_time: TimeParser
+                  ) -> tuple[dict[str, dict[str, Any]], list[Reject]]:
+    """user_id -> profile; a later line for a user merges into the earlier one (nested objects
+    merge too). Dotted CSV columns (`consent.email`) become nested objects."""
+    profiles: dict[str, dict[str, Any]] = {}
+    rejects: list[Reject] = []
+    shown = str(path)
+    for line_no, raw in _profile_rows(path):
+        if isinstance(raw, str):
+            rejects.append(Reject(shown, line_no, raw))
+            continue
+        user_id = raw.pop("user_id", None)
+        if isinstance(user_id, int) and not isinstance(user_id, bool):
+            user_id = str(user_id)
+        if not isinstance(user_id, str) or not user_id:
+            rejects.append(Reject(shown, line_no, "missing user_id"))
+            continue
+        problem = _check_profile(catalog, raw, parse_time)
+        if problem:
+            rejects.append(Reject(shown, line_no, problem))
+            continue
+        merge(profiles.setdefault(user_id, {}), raw)
+    return profiles, rejects
+
+
+def _profile_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    with open_binary(path) as handle:
+        if data_format(path) == "csv":
+            text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+            reader = csv.DictReader(text)
+            for row in reader:
+                yield reader.line_num, _nest({k: v for k, v in row.items() if k and v != ""})
+            return
+        for line_no, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                raw = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                yield line_no, "not valid JSON"
+                continue
+            yield line_no, raw if isinstance(raw, dict) else "a profile must be a JSON object"
+
+
+def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        target = nested
+        *parents, last = key.split(".")
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[last] = _guess(value)
+    return nested
+
+
+def _guess(cell: str) -> Any:
+    """CSV profile cells: true/false and numbers become JSON values, the rest stays text."""
+    lowered = cell.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    try:
+        return int(cell)
+    except ValueError:
+        pass
+    try:
+        return float(cell)
+    except ValueError:
+        return cell
+
+
+def _check_profile(catalog: Catalog, profile: dict[str, Any], parse_time: TimeParser
+                   ) -> str | None:
+    """Timestamp attributes become datetimes (so CEL can compare them with `now`)."""
+    for key, attr in catalog.profile.items():
+        value = profile.get(key)
+        if value is None:
+            continue
+        if attr.type == "timestamp":
+            try:
+                profile[key] = parse_time.datetime(value)
+            except (ValueError, TypeError):
+                return f"attribute '{key}' is not a timestamp"
+    return None
+
+
+def merge(into: dict[str, Any], new: dict[str, Any]) -> None:
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            merge(into[key], value)
+        else:
+            into[key] = value

@@ -1,0 +1,148 @@
+"""The simulation report for people: rich tables, rendered from the report dict (SPEC §8)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import IO, Any
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from journeyctl import model as m
+
+
+def _n(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.1f}%"
+
+
+def print_report(report: dict[str, Any], project: m.Project, stream: IO[str]) -> None:
+    console = Console(file=stream, highlight=False)
+    if not console.is_terminal:
+        console.width = 120  # files and CI logs: wide enough that the tables do not wrap
+    console.print(_header(report))
+    for journey_id, data in report["journeys"].items():
+        journey = project.journey(journey_id)
+        if journey is not None:
+            console.print(_journey(journey, data))
+            for table in _splits(journey, data):
+                console.print(table)
+    console.print(_channels(report))
+    console.print(_calendar(report))
+    if report["rejects"]:
+        console.print(_rejects(report))
+
+
+def _header(report: dict[str, Any]) -> Group:
+    events, window = report["events"], report["window"]
+    line = (f"{report['project']}: {events['read']:,} events read ({events['rejected']:,} "
+            f"rejected, {events['duplicates']:,} duplicates), {report['users']:,} users, "
+            f"{report['messages']['total']:,} messages")
+    when = f"{window['start'] or '?'} → {window['until'] or '?'}"
+    return Group(Text(line, style="bold"), Text(when, style="dim"), Text(""))
+
+
+def _journey(journey: m.Journey, data: dict[str, Any]) -> Table:
+    entered = data["entered"]
+    rate = data["conversions"] / entered if entered else None
+    title = (f"{journey.id}  ·  entered {entered:,}  ·  converted {data['conversions']:,} "
+             f"({_pct(rate)})  ·  completed {data['completed']:,}  ·  left on goal "
+             f"{data['exited']['goal']:,}, on exit event {data['exited']['exit_event']:,}"
+             f"  ·  still active {data['active']:,}")
+    table = Table(title=title, title_justify="left", title_style="bold", expand=False)
+    for column, justify in (("step", "left"), ("kind", "left"), ("reached", "right"),
+                            ("% of entered", "right"), ("sent", "right"),
+                            ("suppressed", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for step in journey.steps:
+        counts = data["steps"][step.id]
+        suppressed = ", ".join(f"{reason} {n:,}" for reason, n in counts["suppressed"].items())
+        if counts.get("held"):
+            suppressed = ", ".join(filter(None, [f"held {counts['held']:,}", suppressed]))
+        share = counts["reached"] / entered if entered else None
+        table.add_row(step.id, step.kind, _n(counts["reached"]), _pct(share),
+                      _n(counts["sent"]) if step.kind == "send" else "", suppressed)
+    money = (f"revenue {_n(data['revenue'])}  ·  message cost {_n(data['cost'], 1)}  ·  "
+             f"cost per conversion {_n(data['cost_per_conversion'], 1)}  ·  ROI "
+             f"{_n(data['roi'], 1)}x")
+    table.caption = money
+    table.caption_justify = "left"
+    return table
+
+
+def _splits(journey: m.Journey, data: dict[str, Any]) -> list[Table]:
+    tables = []
+    for step in journey.steps:
+        variants = data["steps"][step.id].get("variants")
+        if not variants:
+            continue
+        table = Table(title=f"{journey.id} · A/B {step.id}", title_justify="left")
+        for column in ("variant", "entered", "conversions", "rate", "lift", "p-value",
+                       "revenue", "cost", "ROI"):
+            table.add_column(column, justify="left" if column == "variant" else "right")
+        for name, row in variants.items():
+            p_value = row.get("p_value")
+            significant = p_value is not None and p_value < 0.05
+            table.add_row(
+                name + (" (control)" if row.get("control") else ""), _n(row["entered"]),
+                _n(row["conversions"]), _pct(row["conversion_rate"]),
+                "" if row.get("control") else _pct(row.get("lift")),
+                "" if row.get("control") else Text(
+                    _n(p_value, 3), style="bold green" if significant else ""),
+                _n(row["revenue"]), _n(row["cost"], 1), _n(row["roi"], 1))
+        tables.append(table)
+    return tables
+
+
+def _channels(report: dict[str, Any]) -> Table:
+    messages = report["messages"]
+    last = report["attribution"]["last_touch"]["by_channel"]
+    linear = report["attribution"]["linear"]["by_channel"]
+    currency = messages["cost"]["currency"]
+    table = Table(title=f"channels (cost in {currency})" if isinstance(currency, str)
+                  else "channels", title_justify="left")
+    for column in ("channel", "messages", "cost", "conv. last-touch", "revenue last-touch",
+                   "conv. linear", "revenue linear", "cost/conv.", "ROI (last-touch)"):
+        table.add_column(column, justify="left" if column == "channel" else "right")
+    for channel, count in messages["by_channel"].items():
+        lt, ln = last.get(channel, {}), linear.get(channel, {})
+        table.add_row(channel, _n(count), _n(messages["cost"]["by_channel"].get(channel), 1),
+                      _n(lt.get("conversions"), 1), _n(lt.get("revenue")),
+                      _n(ln.get("conversions"), 1), _n(ln.get("revenue")),
+                      _n(lt.get("cost_per_conversion"), 1), _n(lt.get("roi"), 1))
+    return table
+
+
+def _calendar(report: dict[str, Any]) -> Table:
+    """Messages by day, a week a row."""
+    by_day = report["messages"]["by_day"]
+    table = Table(title="messages by day", title_justify="left")
+    table.add_column("week of")
+    for name in ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"):
+        table.add_column(name, justify="right")
+    if not by_day:
+        return table
+    days = [dt.date.fromisoformat(d) for d in by_day]
+    monday = min(days) - dt.timedelta(days=min(days).weekday())
+    while monday <= max(days):
+        cells = [by_day.get((monday + dt.timedelta(days=i)).isoformat()) for i in range(7)]
+        table.add_row(monday.isoformat(), *("" if c is None else f"{c:,}" for c in cells))
+        monday += dt.timedelta(days=7)
+    return table
+
+
+def _rejects(report: dict[str, Any]) -> Table:
+    total = report["events"]["rejected"]
+    table = Table(title=f"rejected records ({total:,}; the first {len(report['rejects'])})",
+                  title_justify="left", title_style="bold red")
+    table.add_column("where")
+    table.add_column("reason")
+    for reject in report["rejects"][:20]:
+        table.add_row(f"{reject['file']}:{reject['line']}", reject["reason"])
+    return table

@@ -1,0 +1,1 @@
+"""Journey tests (`journeyctl test`): scenarios of profiles and events, with expectations."""

@@ -126,6 +126,26 @@ def simulate(
                               as_json, messages, trace, report, strict)))
 
 
+class TestFormat(StrEnum):
+    text = "text"
+    json = "json"
+    junit = "junit"
+
+
+@app.command()
+def test(
+    project: ProjectArg = Path("."),
+    files: Annotated[list[Path] | None, typer.Option(
+        "--file", help="Run only this test file. Repeatable.")] = None,
+    output_format: Annotated[TestFormat, typer.Option(
+        "--format", "-f", help="text, json or junit (for CI).")] = TestFormat.text,
+) -> None:
+    """Run the project's journey tests (tests/*.yaml): events in, expected messages out."""
+    from journeyctl.commands.test import run
+
+    _exit(lambda: run(project, files or [], output_format.value))
+
+
 def _exit(body: Callable[[], int]) -> NoReturn:
     """Every command body runs inside the error boundary; typer only sees the exit code."""
     raise typer.Exit(run_guarded(body))

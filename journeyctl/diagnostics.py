@@ -165,6 +165,11 @@ CODES: dict[str, CodeInfo] = {
     "JC811": CodeInfo("kr: advertising text must include an opt-out instruction"),
     "JC812": CodeInfo("kr: advertising email subject should start with (광고)", _W),
     "JC820": CodeInfo("journey can send more promotional messages than a project cap allows", _W),
+    # journey tests
+    "JC950": CodeInfo("journey test names something the project does not have"),
+    "JC951": CodeInfo("journey test time is not valid",
+                      default_hint="write +6h, +1d12h, +0, RFC 3339 or 'YYYY-MM-DD HH:MM'"),
+    "JC952": CodeInfo("journey test event is rejected by the catalog"),
     # project
     "JC901": CodeInfo("project has no journeys", _W),
     "JC902": CodeInfo("project setting refers to a missing path"),

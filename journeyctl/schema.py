@@ -23,7 +23,7 @@ from referencing.jsonschema import DRAFT202012
 from journeyctl.diagnostics import Diagnostic, diagnostic
 from journeyctl.yamlload import Doc, DocPath
 
-SCHEMA_FILES = ("common", "project", "journey", "events", "channels", "template")
+SCHEMA_FILES = ("common", "project", "journey", "events", "channels", "template", "test")
 
 # Human names for the shared definitions, used when a value matches none of its alternatives.
 _DEF_NAMES = {

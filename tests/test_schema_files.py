@@ -50,7 +50,7 @@ def _editor_validator(schema_path: Path) -> Draft202012Validator:
     return Draft202012Validator(json.loads(schema_path.read_text()), registry=registry)
 
 
-EXAMPLE_FILES = sorted(p for p in EXAMPLE.rglob("*.yaml") if "tests" not in p.parts)
+EXAMPLE_FILES = sorted(EXAMPLE.rglob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=[str(p.relative_to(EXAMPLE))

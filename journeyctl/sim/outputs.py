@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -70,8 +71,9 @@ class TraceLine:
 class Trace:
     """One user's timeline: their events, entries, steps, sends and suppressions, with why."""
 
-    def __init__(self, user_id: str) -> None:
+    def __init__(self, user_id: str, tz: ZoneInfo | None = None) -> None:
         self.user_id = user_id
+        self.tz = tz or ZoneInfo("UTC")
         self.lines: list[TraceLine] = []
 
     def reset(self) -> None:
@@ -94,7 +96,7 @@ class Trace:
     def effect(self, effect: Any) -> None:
         if getattr(effect, "user_id", None) != self.user_id:
             return
-        text = describe(effect)
+        text = describe(effect, self.tz)
         if text is not None:
             self.lines.append(TraceLine(effect.time, _kind(effect),
                                         getattr(effect, "journey", None), text))
@@ -107,7 +109,7 @@ def _kind(effect: Any) -> str:
             fx.ExpressionFailed: "error", fx.NotEntered: "no-entry"}.get(type(effect), "other")
 
 
-def describe(e: Any) -> str | None:
+def describe(e: Any, tz: ZoneInfo) -> str | None:
     if isinstance(e, fx.Entered):
         return f"entered (instance {e.instance})"
     if isinstance(e, fx.StepReached):
@@ -120,7 +122,8 @@ def describe(e: Any) -> str | None:
     if isinstance(e, fx.Suppressed):
         return f"suppressed at {e.step}: {e.reason}"
     if isinstance(e, fx.Held):
-        return f"held at {e.step} until {iso(e.until)} ({e.reason})"
+        until = dt.datetime.fromtimestamp(e.until, tz).strftime("%Y-%m-%d %H:%M")
+        return f"held at {e.step} until {until} ({e.reason})"
     if isinstance(e, fx.VariantAssigned):
         return f"split {e.step}: variant {e.variant}"
     if isinstance(e, fx.Converted):

@@ -25,7 +25,9 @@ def simulate(project: m.Project, files: list[Path], profiles: Path | None = None
              options: Options | None = None, trace_user: str | None = None,
              extra: list[Observer] | None = None) -> Result:
     options = options or Options()
-    trace = Trace(trace_user) if trace_user else None
+    from journeyctl.timeparse import zone
+
+    trace = Trace(trace_user, zone(project.timezone)) if trace_user else None
     messages = Messages()
     observers: list[Any] = [messages, *([trace] if trace else []), *(extra or [])]
     simulation = Simulation(project, observers, options)

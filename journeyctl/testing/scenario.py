@@ -10,6 +10,7 @@ from journeyctl.engine import effects as fx
 from journeyctl.sim.host import Options, Simulation
 from journeyctl.sim.outputs import Trace
 from journeyctl.sim.readers import Record, Reject, check_properties
+from journeyctl.timeparse import zone
 
 
 @dataclass
@@ -78,7 +79,7 @@ def run_scenario(project: m.Project, profiles: dict[str, dict[str, Any]],
     """Simulate `events` (checked against the catalog like any input) up to `until`."""
     keep = _Keep()
     users = {*profiles, *(e.user_id for e in events)}
-    traces = {user: Trace(user) for user in users}
+    traces = {user: Trace(user, zone(project.timezone)) for user in users}
     simulation = Simulation(project, [keep, *traces.values()],
                             Options(until=until, journeys=journeys))
     records = []

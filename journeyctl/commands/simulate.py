@@ -107,7 +107,7 @@ def _write_outputs(request: Request, result: Any, project: Any) -> None:
         print_trace(result.trace, project, sys.stderr if request.as_json else sys.stdout)
     stats = result.stats
     if stats.rejected and not request.as_json:
-        print(f"{stats.rejected:,} records rejected (listed above); --strict makes that fail",
+        print(f"{stats.rejected:,} record(s) rejected (listed above); --strict makes that fail",
               file=sys.stderr)
 
 

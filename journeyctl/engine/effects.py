@@ -135,6 +135,7 @@ class Exited:
     reason: str  # completed | goal | exit_event
     time: float
     step: str | None = None  # where the instance was
+    label: str = ""  # completed: the label of the edge it left by (for diagrams)
 
 
 @dataclass(frozen=True, slots=True)

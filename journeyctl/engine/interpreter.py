@@ -262,7 +262,7 @@ class Engine:
         for _ in range(MAX_STEPS_PER_INPUT):
             if target == m.EXIT:
                 js = state.journey(cj.id)
-                self._end(state, cj, js, inst, "completed", now, out, source)
+                self._end(state, cj, js, inst, "completed", now, out, source, label)
                 return
             step = cj.steps[target]
             visit = inst.visits.get(step.id, 0) + 1
@@ -312,7 +312,7 @@ class Engine:
                 return edges[0]
             return edges[1]
         js = state.journey(cj.id)  # an exit step
-        self._end(state, cj, js, inst, "completed", now, out, step.id)
+        self._end(state, cj, js, inst, "completed", now, out, step.id, edges[0].label)
         return None
 
     def _wait(self, state: UserState, cj: CompiledJourney, inst: Instance, step: m.Step,
@@ -395,7 +395,8 @@ class Engine:
             out.append(fx.ProfileUpdated(state.user_id, changes, now, cj.id))
 
     def _end(self, state: UserState, cj: CompiledJourney, js: JourneyState, inst: Instance,
-             reason: str, now: float, out: list[Any], step: str | None = None) -> None:
+             reason: str, now: float, out: list[Any], step: str | None = None,
+             label: str = "") -> None:
         where = step or (inst.wait.step if inst.wait is not None else None)
         self._stop_waiting(state, cj, inst, out)
         inst.active = False
@@ -404,7 +405,7 @@ class Engine:
             js.active = None
         if cj.goal_window and not inst.converted and now <= inst.entered_at + cj.goal_window:
             js.recent.append(inst)  # a goal may still convert it
-        out.append(fx.Exited(state.user_id, cj.id, inst.number, reason, now, where))
+        out.append(fx.Exited(state.user_id, cj.id, inst.number, reason, now, where, label))
 
     # --- conditions ----------------------------------------------------------------------------
 

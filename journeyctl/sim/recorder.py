@@ -144,17 +144,24 @@ class Recorder:
             money = counts.variant_money[(split, variant)]
             money.conversions += 1
             money.revenue += e.value
-        if e.messages:
-            self._attribute(e)
+        touches = [ref for ref in e.messages if self._touches(ref.channel)]
+        if touches:
+            self._attribute(e, touches)
 
-    def _attribute(self, e: fx.Converted) -> None:
+    def _touches(self, channel: str) -> bool:
+        """Only messages to the user count as touches: a channel without an address (a Slack
+        channel, a CRM webhook) reaches the team, not the customer."""
+        config = self.project.channels.get(channel)
+        return bool(config and config.address)
+
+    def _attribute(self, e: fx.Converted, touches: list[fx.MessageRef]) -> None:
         """Last touch: the whole conversion to the last message before it. Linear: an equal
         share to each message of the instance before it."""
-        last = e.messages[-1]
-        share = 1 / len(e.messages)
+        last = touches[-1]
+        share = 1 / len(touches)
         variant = ",".join(f"{k}={v}" for k, v in e.variants) or "-"
         for model, credited in (("last_touch", [(last, 1.0)]),
-                                ("linear", [(ref, share) for ref in e.messages])):
+                                ("linear", [(ref, share) for ref in touches])):
             table = self.last_touch if model == "last_touch" else self.linear
             for ref, weight in credited:
                 for key, name in (("channel", ref.channel), ("journey", e.journey),
@@ -168,6 +175,7 @@ class Recorder:
         counts = self.journeys[e.journey]
         if e.reason == "completed":
             counts.completed += 1
+            counts.edges[(e.step or "", m.EXIT, e.label)] += 1
         else:
             counts.exited[e.reason] += 1
 

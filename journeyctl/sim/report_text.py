@@ -36,7 +36,7 @@ def print_report(report: dict[str, Any], project: m.Project, stream: IO[str]) ->
     console.print(_channels(report))
     console.print(_calendar(report))
     if report["rejects"]:
-        console.print(_rejects(report))
+        console.print(_rejects(report), soft_wrap=True)
 
 
 def _header(report: dict[str, Any]) -> Group:
@@ -45,17 +45,17 @@ def _header(report: dict[str, Any]) -> Group:
             f"rejected, {events['duplicates']:,} duplicates), {report['users']:,} users, "
             f"{report['messages']['total']:,} messages")
     when = f"{window['start'] or '?'} → {window['until'] or '?'}"
-    return Group(Text(line, style="bold"), Text(when, style="dim"), Text(""))
+    return Group(Text(line, style="bold"), Text(when, style="dim"))
 
 
-def _journey(journey: m.Journey, data: dict[str, Any]) -> Table:
+def _journey(journey: m.Journey, data: dict[str, Any]) -> Group:
     entered = data["entered"]
     rate = data["conversions"] / entered if entered else None
-    title = (f"{journey.id}  ·  entered {entered:,}  ·  converted {data['conversions']:,} "
-             f"({_pct(rate)})  ·  completed {data['completed']:,}  ·  left on goal "
+    title = (f"{journey.id} · entered {entered:,} · converted {data['conversions']:,} "
+             f"({_pct(rate)}) · completed {data['completed']:,} · exited on goal "
              f"{data['exited']['goal']:,}, on exit event {data['exited']['exit_event']:,}"
-             f"  ·  still active {data['active']:,}")
-    table = Table(title=title, title_justify="left", title_style="bold", expand=False)
+             f" · active {data['active']:,}")
+    table = Table(expand=False)
     for column, justify in (("step", "left"), ("kind", "left"), ("reached", "right"),
                             ("% of entered", "right"), ("sent", "right"),
                             ("suppressed", "left")):
@@ -71,9 +71,7 @@ def _journey(journey: m.Journey, data: dict[str, Any]) -> Table:
     money = (f"revenue {_n(data['revenue'])}  ·  message cost {_n(data['cost'], 1)}  ·  "
              f"cost per conversion {_n(data['cost_per_conversion'], 1)}  ·  ROI "
              f"{_n(data['roi'], 1)}x")
-    table.caption = money
-    table.caption_justify = "left"
-    return table
+    return Group(Text(""), Text(title, style="bold"), table, Text(money))
 
 
 def _splits(journey: m.Journey, data: dict[str, Any]) -> list[Table]:
@@ -90,7 +88,8 @@ def _splits(journey: m.Journey, data: dict[str, Any]) -> list[Table]:
             p_value = row.get("p_value")
             significant = p_value is not None and p_value < 0.05
             table.add_row(
-                name + (" (control)" if row.get("control") else ""), _n(row["entered"]),
+                name + (" (control)" if row.get("control") and name != "control" else ""),
+                _n(row["entered"]),
                 _n(row["conversions"]), _pct(row["conversion_rate"]),
                 "" if row.get("control") else _pct(row.get("lift")),
                 "" if row.get("control") else Text(
@@ -137,12 +136,12 @@ def _calendar(report: dict[str, Any]) -> Table:
     return table
 
 
-def _rejects(report: dict[str, Any]) -> Table:
+def _rejects(report: dict[str, Any]) -> Group:
+    """`file:line: reason`, like compiler output, so editors and terminals can jump there."""
     total = report["events"]["rejected"]
-    table = Table(title=f"rejected records ({total:,}; the first {len(report['rejects'])})",
-                  title_justify="left", title_style="bold red")
-    table.add_column("where")
-    table.add_column("reason")
-    for reject in report["rejects"][:20]:
-        table.add_row(f"{reject['file']}:{reject['line']}", reject["reason"])
-    return table
+    shown = report["rejects"][:20]
+    lines = [Text(f"rejected records: {total:,}" + (f" (the first {len(shown)})"
+                                                    if total > len(shown) else ""),
+                  style="bold red")]
+    lines += [Text(f"{r['file']}:{r['line']}: {r['reason']}") for r in shown]
+    return Group(*lines)

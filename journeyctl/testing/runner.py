@@ -8,9 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from journeyctl import model as m
-from journeyctl.diagnostics import Collector, JourneyctlError
 from journeyctl.engine import effects as fx
-from journeyctl.sim.readers import TimeParser, check_properties
 from journeyctl.testing.scenario import Outcome, ScenarioEvent, run_scenario
 from journeyctl.testing.spec import JourneyTest, Pattern, TestFile
 from journeyctl.timeparse import zone
@@ -37,23 +35,7 @@ class TestResult:
 
 
 def run_tests(project: m.Project, files: list[TestFile]) -> list[TestResult]:
-    _check_events(project, files)
     return [_run(project, test_file, test) for test_file in files for test in test_file.tests]
-
-
-def _check_events(project: m.Project, files: list[TestFile]) -> None:
-    """Test events go through the same catalog checks as any input; a bad one is an error."""
-    out = Collector()
-    parse_time = TimeParser(zone(project.timezone))  # type: ignore[arg-type]
-    for test_file in files:
-        for test in test_file.tests:
-            for event in test.events:
-                checked = check_properties(project.catalog, event.name, event.properties,
-                                           parse_time)
-                if isinstance(checked, str):
-                    out.add("JC952", f"test event {event.name}: {checked}", event.loc)
-    if out.has_errors:
-        raise JourneyctlError(out.sorted())
 
 
 def _run(project: m.Project, test_file: TestFile, test: JourneyTest) -> TestResult:

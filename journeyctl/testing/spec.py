@@ -17,6 +17,7 @@ from journeyctl import model as m
 from journeyctl import schema
 from journeyctl.diagnostics import Collector, JourneyctlError, Loc
 from journeyctl.project import YAML_SUFFIXES, display_path
+from journeyctl.sim.readers import TimeParser, check_properties
 from journeyctl.timeparse import parse_duration, zone
 from journeyctl.yamlload import Doc, DocPath, load_file
 
@@ -73,6 +74,7 @@ class _Reader:
     def __init__(self, doc: Doc, project: m.Project, out: Collector) -> None:
         self.doc, self.project, self.out = doc, project, out
         self.tz: ZoneInfo = zone(project.timezone) or ZoneInfo("UTC")
+        self.parse_time = TimeParser(self.tz)
         self.start = 0.0
 
     def time(self, value: Any, path: DocPath) -> float:
@@ -154,6 +156,10 @@ def _test(r: _Reader, raw: dict[str, Any], path: DocPath, shared: dict[str, Any]
                   e.get("properties", {}), e.get("event_id"), r.doc.loc((*path, "events", i)))
         for i, e in enumerate(raw.get("events", []))
     ]
+    for event in events:  # test events meet the same catalog checks as any input
+        checked = check_properties(r.project.catalog, event.name, event.properties, r.parse_time)
+        if isinstance(checked, str):
+            r.out.add("JC952", f"test event {event.name}: {checked}", event.loc)
     expect_raw = raw["expect"]
     expect = Expect(
         messages=_patterns(r, expect_raw, "messages", path),

@@ -11,6 +11,7 @@ time, and it lets a run be split across processes by user.
 from __future__ import annotations
 
 import heapq
+from contextlib import closing
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -286,11 +287,12 @@ def _dt(t: float) -> Any:
     return dt.datetime.fromtimestamp(t, dt.UTC)
 
 
-def _first_time(items: Iterable[Record | Reject]) -> float | None:
+def _first_time(items: Iterator[Record | Reject]) -> float | None:
     """The first record's time: the provisional start of a run with schedule triggers."""
-    for item in items:
-        if isinstance(item, Record):
-            return item.time
+    with closing(items):  # type: ignore[type-var]
+        for item in items:
+            if isinstance(item, Record):
+                return item.time
     return None
 
 

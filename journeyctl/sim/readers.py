@@ -48,12 +48,11 @@ class InputError(Exception):
 
 def open_binary(path: Path) -> IO[bytes]:
     try:
-        raw = path.open("rb")
+        if path.suffix == ".gz":
+            return gzip.open(path, "rb")  # type: ignore[return-value]
+        return path.open("rb")
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from exc
-    if path.suffix == ".gz":
-        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
-    return raw
 
 
 def data_format(path: Path) -> str:

@@ -11,8 +11,8 @@ time, and it lets a run be split across processes by user.
 from __future__ import annotations
 
 import heapq
-from contextlib import closing
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

@@ -5,13 +5,14 @@ whitespace-separated file, independently of the simulator."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
+
 from journeyctl.engine import effects as fx
 from journeyctl.sim.host import Options
 from journeyctl.sim.run import simulate
@@ -74,7 +75,7 @@ def test_winback_entries_and_conversions(runs: dict, purchases: dict) -> None:
     revenue = 0.0
     for rows in purchases.values():
         days = sorted({t for t, _ in rows})
-        for previous, following in zip(days, days[1:], strict=False):
+        for previous, following in itertools.pairwise(days):
             gap = following - previous
             if gap > 90 * DAY:  # a purchase exactly at +90d comes first: no entry
                 entries += 1

@@ -116,14 +116,20 @@ def simulate(
         help="Write a self-contained HTML report (graphs with counts, funnels, A/B).")] = None,
     strict: Annotated[bool, typer.Option(
         help="Fail (exit 1) when any record is rejected or duplicated.")] = False,
+    workers: Annotated[str, typer.Option(
+        help="Processes to split users across: a number, or auto (all cores for inputs over "
+             "20 MB, else 1). The result is the same.")] = "auto",
 ) -> None:
     """Replay event logs through the journeys on a virtual clock and report what would happen."""
     from journeyctl.commands.simulate import Request, run
 
     if not events:
         raise typer.BadParameter("give at least one --events FILE", param_hint="--events")
+    if workers != "auto" and not (workers.isdigit() and int(workers) >= 1):
+        raise typer.BadParameter("a number of processes (1, 2, ...) or auto",
+                                 param_hint="--workers")
     _exit(lambda: run(Request(project, events or [], profiles, journey or [], start, until,
-                              as_json, messages, trace, report, strict)))
+                              as_json, messages, trace, report, strict, workers)))
 
 
 class TestFormat(StrEnum):

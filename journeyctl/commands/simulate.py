@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ class Request:
     trace: str | None
     report: Path | None
     strict: bool
+    workers: str = "auto"
 
 
 def parse_time(text: str, tz_name: str, option: str) -> float:
@@ -66,10 +68,11 @@ def run(request: Request) -> int:
         until=parse_time(request.until, project.timezone, "--until") if request.until else None,
         journeys=set(request.journeys) or None,
     )
-    progress = _progress(request)
+    workers = _workers(request)
+    progress = _progress(request) if workers == 1 else None
     try:
         result = simulate(project, request.events, request.profiles, options, request.trace,
-                          [progress] if progress else None)
+                          [progress] if progress else None, workers)
     except InputError as exc:
         raise JourneyctlError([diagnostic("JC001", str(exc), Loc(str(request.events[0])))]) \
             from exc
@@ -79,6 +82,17 @@ def run(request: Request) -> int:
     _write_outputs(request, result, project)
     stats = result.stats
     return EXIT_USER if request.strict and (stats.rejected or stats.duplicates) else EXIT_OK
+
+
+AUTO_PARALLEL_BYTES = 20_000_000
+
+
+def _workers(request: Request) -> int:
+    """auto: every core for large inputs (a fork costs more than a small run takes)."""
+    if request.workers != "auto":
+        return int(request.workers)
+    size = sum(path.stat().st_size for path in request.events)
+    return min(os.cpu_count() or 1, 8) if size >= AUTO_PARALLEL_BYTES else 1
 
 
 def _check_inputs(request: Request) -> None:
@@ -130,10 +144,6 @@ class _Progress:
             self.bar.update(self.task, completed=self.count)
 
     def effect(self, effect: Any) -> None: ...
-
-    def reject(self, reject: Any) -> None: ...
-
-    def duplicate(self, record: Any) -> None: ...
 
     def stop(self) -> None:
         self.bar.stop()

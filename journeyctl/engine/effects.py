@@ -6,20 +6,17 @@ change in one transaction (messages to the outbox, timers to the timer table).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Entered:
+class Entered(NamedTuple):
     user_id: str
     journey: str
     instance: int
     time: float
 
 
-@dataclass(frozen=True, slots=True)
-class StepReached:
+class StepReached(NamedTuple):
     """An instance arrived at a step (each loop visit; a send held by quiet hours once)."""
 
     user_id: str
@@ -32,16 +29,14 @@ class StepReached:
     visit: int = 1
 
 
-@dataclass(frozen=True, slots=True)
-class MessageRef:
+class MessageRef(NamedTuple):
     step: str
     channel: str
     template: str
     time: float
 
 
-@dataclass(frozen=True, slots=True)
-class Send:
+class Send(NamedTuple):
     """One message to deliver. The idempotency key is derived from (instance, step, visit)."""
 
     user_id: str
@@ -61,8 +56,7 @@ class Send:
         return f"{self.user_id}:{self.journey}:{self.instance}:{self.step}:{self.visit}"
 
 
-@dataclass(frozen=True, slots=True)
-class Suppressed:
+class Suppressed(NamedTuple):
     user_id: str
     journey: str
     instance: int
@@ -71,8 +65,7 @@ class Suppressed:
     time: float
 
 
-@dataclass(frozen=True, slots=True)
-class Held:
+class Held(NamedTuple):
     """A promotional send waits for quiet hours (or the kr night rule) to end."""
 
     user_id: str
@@ -84,22 +77,19 @@ class Held:
     time: float
 
 
-@dataclass(frozen=True, slots=True)
-class SetTimer:
+class SetTimer(NamedTuple):
     user_id: str
     key: str
     token: int
     due: float
 
 
-@dataclass(frozen=True, slots=True)
-class CancelTimer:
+class CancelTimer(NamedTuple):
     user_id: str
     key: str
 
 
-@dataclass(frozen=True, slots=True)
-class VariantAssigned:
+class VariantAssigned(NamedTuple):
     user_id: str
     journey: str
     instance: int
@@ -108,16 +98,14 @@ class VariantAssigned:
     time: float
 
 
-@dataclass(frozen=True, slots=True)
-class ProfileUpdated:
+class ProfileUpdated(NamedTuple):
     user_id: str
     changes: dict[str, Any]
     time: float
     journey: str | None = None  # None: an `identify` event
 
 
-@dataclass(frozen=True, slots=True)
-class Converted:
+class Converted(NamedTuple):
     user_id: str
     journey: str
     instance: int
@@ -127,8 +115,7 @@ class Converted:
     messages: tuple[MessageRef, ...]  # messages of the instance sent before it
 
 
-@dataclass(frozen=True, slots=True)
-class Exited:
+class Exited(NamedTuple):
     user_id: str
     journey: str
     instance: int
@@ -138,8 +125,7 @@ class Exited:
     label: str = ""  # completed: the label of the edge it left by (for diagrams)
 
 
-@dataclass(frozen=True, slots=True)
-class ExpressionFailed:
+class ExpressionFailed(NamedTuple):
     """A condition failed at run time (a missing attribute, a type error): it counted as false."""
 
     user_id: str
@@ -149,8 +135,7 @@ class ExpressionFailed:
     time: float
 
 
-@dataclass(frozen=True, slots=True)
-class NotEntered:
+class NotEntered(NamedTuple):
     """The trigger matched but the user did not enter, and why (for traces)."""
 
     user_id: str

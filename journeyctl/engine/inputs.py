@@ -1,22 +1,22 @@
-"""What the engine is fed: an event, a due timer, or a schedule tick. Times are epoch seconds."""
+"""What the engine is fed: an event, a due timer, or a schedule tick. Times are epoch seconds.
+
+Inputs and effects are named tuples: immutable values, and several times cheaper to create
+than frozen dataclasses, which matters at a few million per simulation."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):
     user_id: str
     name: str
     time: float  # when it happened (event time: the simulator processes events at this time)
-    properties: dict[str, Any] = field(default_factory=dict)
+    properties: dict[str, Any]
     event_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class TimerFired:
+class TimerFired(NamedTuple):
     """A timer the engine asked for (SetTimer) has come due. `key` says what it is for."""
 
     user_id: str
@@ -24,8 +24,7 @@ class TimerFired:
     token: int  # which setting of the timer this is: a re-set timer makes older ones stale
 
 
-@dataclass(frozen=True, slots=True)
-class Tick:
+class Tick(NamedTuple):
     """A `schedule` trigger's cron tick, offered to one user."""
 
     user_id: str

@@ -34,7 +34,17 @@ class EngineError(RuntimeError):
 
 
 def new_state(user_id: str, profile: dict[str, Any] | None = None) -> UserState:
-    return UserState(user_id=user_id, profile={**(profile or {}), "user_id": user_id})
+    """A user's state, owning a copy of their profile (the engine updates it in place)."""
+    return UserState(user_id=user_id, profile={**_copy(profile or {}), "user_id": user_id})
+
+
+def _copy(value: Any) -> Any:
+    """A copy of JSON-like data, nested objects included (cheaper than copy.deepcopy)."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
 
 
 class Engine:
@@ -75,14 +85,14 @@ class Engine:
         for cj in self.c.by_event.get(event.name, ()):
             self._offer(state, cj, event, now, out)
         if event.name in self.c.lookbacks:
-            state.latest[event.name] = (now, event.properties)
+            state.own("latest")[event.name] = (now, event.properties)
 
     def _remember(self, state: UserState, event: Event, now: float) -> None:
         """Keep the event for count(): only counted names, only for the longest window."""
         window = self.c.count_windows.get(event.name)
         if window is None:
             return
-        times = state.history.setdefault(event.name, [])
+        times = state.own("history").setdefault(event.name, [])
         times.append(now)
         del times[: bisect_right(times, now - window)]
 

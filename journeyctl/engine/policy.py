@@ -4,8 +4,7 @@ kr night rule) → caps; fallbacks for the first two; promotional vs transaction
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from journeyctl import model as m
 from journeyctl.engine.compiled import Compiled, CompiledJourney
@@ -15,8 +14,7 @@ from journeyctl.engine.state import UserState
 KR_NIGHT = (dt.time(21), dt.time(8))  # the kr pack: advertising at night needs consent.night
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     kind: str  # send | suppress | hold
     option: int = 0
     reason: str = ""
@@ -97,8 +95,10 @@ def _exceeded_cap(c: Compiled, cj: CompiledJourney, state: UserState, channel: s
 
 def record(c: Compiled, state: UserState, channel: str, journey: str, now: float) -> None:
     """A promotional message was emitted: it counts for caps from this instant."""
-    sent = state.promotional
+    sent = state.own("promotional")
     sent.append((now, channel, journey))
     horizon = now - c.cap_window
-    while sent and sent[0][0] <= horizon:
-        sent.popleft()
+    stale = 0
+    while stale < len(sent) and sent[stale][0] <= horizon:
+        stale += 1
+    del sent[:stale]

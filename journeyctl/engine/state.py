@@ -9,9 +9,12 @@ keep the previous state (the daemon, until its transaction commits) takes `copy(
 from __future__ import annotations
 
 import copy
-from collections import deque
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
+
+_NONE: Any = MappingProxyType({})  # read-only: writing to the shared empty one fails loudly
+_NO_SENDS: Any = ()
 
 
 @dataclass(slots=True)
@@ -65,12 +68,14 @@ class UserState:
     user_id: str
     profile: dict[str, Any] = field(default_factory=dict)
     journeys: dict[str, JourneyState] = field(default_factory=dict)
+    # The three below start empty and shared (most users never need them); a user's own
+    # container is made at the first write. A simulation holds 100k users: it adds up.
     # Events kept for count() (only names some expression counts, only for the longest window).
-    history: dict[str, list[float]] = field(default_factory=dict)
+    history: dict[str, list[float]] = field(default_factory=lambda: _NONE)
     # The most recent event per name some `wait_for` looks back for: (time, properties).
-    latest: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    latest: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=lambda: _NONE)
     # Promotional messages sent, for caps: (time, channel, journey), oldest first.
-    promotional: deque[tuple[float, str, str]] = field(default_factory=deque)
+    promotional: list[tuple[float, str, str]] = field(default_factory=lambda: _NO_SENDS)
     tokens: int = 0  # last timer token handed out
 
     def journey(self, journey_id: str) -> JourneyState:
@@ -79,9 +84,17 @@ class UserState:
             found = self.journeys[journey_id] = JourneyState()
         return found
 
+    def own(self, name: str) -> Any:
+        """The user's own container for `history`, `latest` or `promotional`."""
+        value = getattr(self, name)
+        if value is _NONE or value is _NO_SENDS:
+            value = [] if name == "promotional" else {}
+            setattr(self, name, value)
+        return value
+
     def next_token(self) -> int:
         self.tokens += 1
         return self.tokens
 
     def copy(self) -> UserState:
-        return copy.deepcopy(self)
+        return copy.deepcopy(self, {id(_NONE): _NONE, id(_NO_SENDS): _NO_SENDS})

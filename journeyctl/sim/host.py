@@ -10,12 +10,13 @@ time, and it lets a run be split across processes by user.
 
 from __future__ import annotations
 
+import gc
 import heapq
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from journeyctl import model as m
 from journeyctl.cron import next_tick
@@ -23,8 +24,15 @@ from journeyctl.engine import effects as fx
 from journeyctl.engine.inputs import Event, Tick, TimerFired
 from journeyctl.engine.interpreter import Engine, new_state
 from journeyctl.engine.state import UserState
-from journeyctl.sim.order import OutOfOrder, checked, order_key, sorted_records
-from journeyctl.sim.readers import Record, Reject, TimeParser, read_events, read_profiles
+from journeyctl.sim.order import OutOfOrder, order_key, sorted_records
+from journeyctl.sim.readers import (
+    Record,
+    Reject,
+    TimeParser,
+    read_events,
+    read_profiles,
+    shard_of,
+)
 from journeyctl.timeparse import zone
 
 _INF = float("inf")
@@ -38,26 +46,30 @@ class Options:
     shard: tuple[int, int] | None = None  # (index, count): only users of this shard
 
 
-class Observer:
-    """What a run reports to: the recorder, a trace, the messages file, a progress bar."""
-
-    def event(self, record: Record) -> None: ...
+class Observer(Protocol):
+    """What a run reports to: the recorder, a trace, the messages file, a progress bar. Each
+    has `effect(effect)`; `event(record)`, `reject(reject)`, `duplicate(record)` and
+    `reset()` (the run starts again over sorted input) are optional."""
 
     def effect(self, effect: Any) -> None: ...
 
-    def reject(self, reject: Reject) -> None: ...
 
-    def duplicate(self, record: Record) -> None: ...
+TICK = "#tick"  # timer keys ending so are schedule ticks: "<journey>#tick", token = tick index
 
 
-@dataclass
+@dataclass(slots=True)
 class _Clock:
-    """One user's pending timers and schedule ticks."""
+    """One user's pending timers and schedule ticks, in one heap of
+    (due, set at, order, key, token); and where their last event was, to check the order."""
 
     state: UserState
     timers: list[tuple[float, float, int, str, int]] = field(default_factory=list)
     seq: int = 0
-    ticks: dict[str, int] = field(default_factory=dict)  # schedule journey -> next tick index
+    last: tuple[float, int, int] = (-_INF, 0, 0)
+
+    def push(self, due: float, set_at: float, key: str, token: int) -> None:
+        self.seq += 1
+        heapq.heappush(self.timers, (due, set_at, self.seq, key, token))
 
 
 @dataclass
@@ -79,6 +91,7 @@ class Simulation:
         self.project = project
         self.options = options
         self.observers = observers
+        self._effect_handlers: list[Any] = []
         self.engine = Engine(project, options.journeys)
         self.tz = zone(project.timezone) or zone("UTC")
         self.parse_time = TimeParser(self.tz)  # type: ignore[arg-type]
@@ -90,42 +103,55 @@ class Simulation:
         self.seen_ids: set[int] = set()
         self.profiles: dict[str, dict[str, Any]] = {}
         self.start: float = self.options.start if self.options.start is not None else _INF
+        self._not_before: float | None = None  # records before it mean the input is unsorted
         self._tick_times: dict[str, list[float]] = {}
 
     # --- input ----------------------------------------------------------------------------
 
     def load_profiles(self, path: Path) -> dict[str, dict[str, Any]]:
-        profiles, rejects = read_profiles(path, self.project.catalog, self.parse_time)
+        profiles, rejects = read_profiles(path, self.project.catalog, self.parse_time,
+                                          self.options.shard)
         for reject in rejects:
             self._notify("reject", reject)
         return profiles
 
     def _mine(self, user_id: str) -> bool:
         shard = self.options.shard
-        return shard is None or _shard_of(user_id, shard[1]) == shard[0]
+        return shard is None or shard_of(user_id, shard[1]) == shard[0]
 
     def records(self, files: list[Path]) -> Iterator[Record | Reject]:
         for index, path in enumerate(files):
-            yield from read_events(path, index, self.project.catalog, self.parse_time)
+            yield from read_events(path, index, self.project.catalog, self.parse_time,
+                                   self.options.shard)
 
-    def run(self, files: list[Path], profiles: Path | None = None) -> Stats:
-        """Simulate; input out of order is sorted on disk and the run starts again."""
-        provisional = self.options.start
-        if provisional is None and self.engine.compiled.schedules:
-            provisional = _first_time(self.records(files))
-        users = self.load_profiles(profiles) if profiles is not None else {}
-        try:
-            self._run(checked(self.records(files), provisional), users, provisional)
-        except OutOfOrder:
-            for observer in self.observers:
-                reset = getattr(observer, "reset", None)
-                if reset:
-                    reset()
-            self._reset()
-            rejects: list[Reject] = []
-            ordered = sorted_records(self.records(files), rejects.append)
-            self._run(_with_rejects(ordered, rejects), users, None)
-            self.stats.restarted = True
+    def run(self, files: list[Path], profiles: Path | None = None,
+            agree: Agree | None = None) -> Stats:
+        """Simulate; input out of order is sorted on disk and the run starts again.
+
+        A shard of a parallel run passes `agree`: it turns this shard's last event time into
+        the run's `until` (the latest over all shards), and the shard does not sort on its own
+        (OutOfOrder goes up, and the whole run is done in one process instead)."""
+        with _gc_paused():
+            provisional = self.options.start
+            if provisional is None and self.engine.compiled.schedules:
+                provisional = first_time(files, self)
+            users = self.load_profiles(profiles) if profiles is not None else {}
+            try:
+                self._not_before = provisional
+                self._run(self.records(files), users, provisional, agree)
+            except OutOfOrder:
+                if agree is not None:
+                    raise
+                for observer in self.observers:
+                    reset = getattr(observer, "reset", None)
+                    if reset:
+                        reset()
+                self._reset()
+                self._not_before = None
+                rejects: list[Reject] = []
+                ordered = sorted_records(self.records(files), rejects.append)
+                self._run(_with_rejects(ordered, rejects), users, None)
+                self.stats.restarted = True
         return self.stats
 
     def run_records(self, records: list[Record], profiles: dict[str, dict[str, Any]],
@@ -133,13 +159,16 @@ class Simulation:
         """Simulate records already in memory (journey tests, the conformance suite)."""
         ordered = sorted(records, key=order_key)
         first = ordered[0].time if ordered else None
-        self._run(ordered, profiles, start if start is not None else first)
+        with _gc_paused():
+            self._run(ordered, profiles, start if start is not None else first)
         return self.stats
 
     def _run(self, items: Iterable[Record | Reject], profiles: dict[str, dict[str, Any]],
-             start: float | None) -> None:
+             start: float | None, agree: Agree | None = None) -> None:
         if start is not None:
             self.start = start
+        self._effect_handlers = [observer.effect for observer in self.observers]
+        self._event_handlers = [o.event for o in self.observers if hasattr(o, "event")]
         self.profiles = {u: p for u, p in profiles.items() if self._mine(u)}
         for item in items:
             if isinstance(item, Reject):
@@ -148,7 +177,7 @@ class Simulation:
                 self._notify("reject", item)
             else:
                 self._record(item)
-        self._finish()
+        self._finish(agree)
 
     def _record(self, record: Record) -> None:
         stats = self.stats
@@ -162,7 +191,13 @@ class Simulation:
             return
         if not self._mine(record.user_id):
             return
-        if record.event_id is not None:
+        clock = self._clock(record.user_id, record.time)
+        position = (record.time, record.file, record.line)
+        if position < clock.last or (self._not_before is not None
+                                      and record.time < self._not_before):
+            raise OutOfOrder(record)  # the run starts again over sorted input
+        clock.last = position
+        if record.event_id is not None:  # the first in (time, position) order is kept
             key = hash((record.user_id, record.event_id))
             if key in self.seen_ids:
                 stats.duplicates += 1
@@ -172,9 +207,9 @@ class Simulation:
         stats.users.add(record.user_id)
         stats.first = record.time if stats.first is None else min(stats.first, record.time)
         stats.last = record.time if stats.last is None else max(stats.last, record.time)
-        clock = self._clock(record.user_id, record.time)
         self._advance(clock, record.time, inclusive=False)
-        self._notify("event", record)
+        for notify in self._event_handlers:
+            notify(record)
         event = Event(record.user_id, record.name, record.time, record.properties,
                       record.event_id)
         self._apply(clock, event, record.time)
@@ -184,42 +219,47 @@ class Simulation:
     def _clock(self, user_id: str, now: float) -> _Clock:
         clock = self.clocks.get(user_id)
         if clock is None:
-            state = new_state(user_id, self.profiles.get(user_id))
+            profile = self.profiles.pop(user_id, None)  # the state holds it from now on
+            state = new_state(user_id, profile)
             clock = self.clocks[user_id] = _Clock(state)
-            known = self.start if user_id in self.profiles else now
+            known = self.start if profile is not None else now
             for cj in self.engine.compiled.schedules:
-                clock.ticks[cj.id] = self._first_tick_index(cj.id, known)
+                index = self._first_tick_index(cj.id, known)
+                self._push_tick(clock, cj.id, index)
         return clock
+
+    def _push_tick(self, clock: _Clock, journey_id: str, index: int) -> None:
+        """A tick counts as set when the one before it fired (the first at the start)."""
+        due = self._tick_at(journey_id, index)
+        if due != _INF:
+            set_at = self._tick_times[journey_id][index - 1] if index else self.start
+            clock.push(due, set_at, journey_id + TICK, index)
 
     def _apply(self, clock: _Clock, event: Any, now: float) -> None:
         _, effects = self.engine.step(clock.state, event, now)
         for effect in effects:
-            if isinstance(effect, fx.SetTimer):
-                clock.seq += 1
-                heapq.heappush(clock.timers, (effect.due, now, clock.seq, effect.key,
-                                              effect.token))
-            elif not isinstance(effect, fx.CancelTimer):  # stale timers are ignored on firing
-                self._notify("effect", effect)
+            kind = type(effect)
+            if kind is fx.SetTimer:
+                clock.push(effect.due, now, effect.key, effect.token)
+            elif kind is not fx.CancelTimer:  # stale timers are ignored when they fire
+                for notify in self._effect_handlers:
+                    notify(effect)
 
     def _advance(self, clock: _Clock, until: float, inclusive: bool) -> None:
         """Fire the user's timers and ticks due before `until` (or at it, when inclusive)."""
-        while True:
-            timer = clock.timers[0] if clock.timers else None
-            tick = self._next_tick(clock)
-            timer_key = timer[:3] if timer else (_INF, _INF, 0)
-            tick_key = (tick[1], tick[2], 0) if tick else (_INF, _INF, 0)
-            due = min(timer_key, tick_key)[0]
-            if due == _INF or due > until or (due == until and not inclusive):
+        timers = clock.timers
+        while timers:
+            due = timers[0][0]
+            if due > until or (due == until and not inclusive):
                 return
-            if tick_key < timer_key:
-                assert tick is not None
-                clock.ticks[tick[0]] += 1
-                self._apply(clock, Tick(clock.state.user_id, tick[0]), tick[1])
+            _, _, _, key, token = heapq.heappop(timers)
+            user_id = clock.state.user_id
+            if key.endswith(TICK):
+                journey_id = key[: -len(TICK)]
+                self._push_tick(clock, journey_id, token + 1)
+                self._apply(clock, Tick(user_id, journey_id), due)
             else:
-                assert timer is not None
-                heapq.heappop(clock.timers)
-                self._apply(clock, TimerFired(clock.state.user_id, timer[3], timer[4]),
-                            timer[0])
+                self._apply(clock, TimerFired(user_id, key, token), due)
 
     # --- schedule ticks --------------------------------------------------------------------
 
@@ -243,42 +283,32 @@ class Simulation:
             index += 1
         return index
 
-    def _next_tick(self, clock: _Clock) -> tuple[str, float, float] | None:
-        """(journey, due, set time) of the user's next tick: a tick counts as set when the one
-        before it fired (the first at the start)."""
-        best = None
-        for journey_id, index in clock.ticks.items():
-            due = self._tick_at(journey_id, index)
-            set_at = self._tick_at(journey_id, index - 1) if index else self.start
-            if best is None or (due, set_at) < (best[1], best[2]):
-                best = (journey_id, due, set_at)
-        return best
-
-    def _finish(self) -> None:
+    def _finish(self, agree: Agree | None = None) -> None:
         until = self.options.until
         if until is None:
-            until = self.stats.last if self.stats.last is not None else self.start
+            until = agree(self.stats.last) if agree is not None else self.stats.last
+            if until is None:
+                until = self.start
         self.until = until
         if until is None or until == _INF:
             return
-        for user_id in self.profiles:
-            if user_id not in self.clocks and self.engine.compiled.schedules:
+        if self.engine.compiled.schedules:  # the profiles never seen in events: ticks only
+            for user_id in list(self.profiles):
                 self._clock(user_id, self.start)
         for clock in self.clocks.values():
             self._advance(clock, until, inclusive=True)
 
     def _notify(self, kind: str, value: Any) -> None:
         for observer in self.observers:
-            getattr(observer, kind)(value)
+            handler = getattr(observer, kind, None)
+            if handler is not None:
+                handler(value)
+
+
 
     def states(self) -> Iterator[UserState]:
         return (clock.state for clock in self.clocks.values())
 
-
-def _shard_of(user_id: str, count: int) -> int:
-    import zlib
-
-    return zlib.crc32(user_id.encode()) % count
 
 
 def _dt(t: float) -> Any:
@@ -287,13 +317,34 @@ def _dt(t: float) -> Any:
     return dt.datetime.fromtimestamp(t, dt.UTC)
 
 
-def _first_time(items: Iterator[Record | Reject]) -> float | None:
-    """The first record's time: the provisional start of a run with schedule triggers."""
-    with closing(items):  # type: ignore[type-var]
-        for item in items:
-            if isinstance(item, Record):
-                return item.time
+def first_time(files: list[Path], simulation: Simulation) -> float | None:
+    """The first record's time (of every shard): the provisional start of a run with schedule
+    triggers. Input in order begins with its earliest event; if it does not, the run is
+    sorted, and the start is the true earliest."""
+    for index, path in enumerate(files[:1]):
+        items = read_events(path, index, simulation.project.catalog, simulation.parse_time)
+        with closing(items):
+            for item in items:
+                if isinstance(item, Record):
+                    return item.time
     return None
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic collector, not the run, was a third of the time: the state of 100k users is
+    millions of young objects for it to walk again and again, and a run makes no cycles to
+    collect. Paused for the run, it collects once at the end."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+Agree = Callable[[float | None], float | None]
 
 
 def _with_rejects(records: Iterator[Record], rejects: list[Reject]
@@ -305,5 +356,3 @@ def _with_rejects(records: Iterator[Record], rejects: list[Reject]
         yield first
         yield from records
 
-
-Progress = Callable[[int], None]

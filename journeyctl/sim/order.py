@@ -2,8 +2,8 @@
 
 Users are independent (SPEC §1), so what the simulator needs is each user's events in time
 order, not the whole file: a time-sorted file and a file grouped by user (each group in time
-order) both stream as they are. `Stream` checks that as it goes; the first event that breaks
-it stops the stream (`OutOfOrder`), and the run starts again over `sorted_records`, which
+order) both stream as they are. The simulator checks that as it goes; the first event that
+breaks it stops the run (`OutOfOrder`), and the run starts again over `sorted_records`, which
 sorts in chunks spilled to temporary files and merges them.
 """
 
@@ -29,22 +29,6 @@ class OutOfOrder(Exception):
 
 def order_key(record: Record) -> tuple[float, int, int]:
     return (record.time, record.file, record.line)
-
-
-def checked(items: Iterable[Record | Reject], not_before: float | None
-            ) -> Iterator[Record | Reject]:
-    """Pass records through while each user's events come in order (and, when `not_before` is
-    set, none comes before it); raise OutOfOrder at the first that does not."""
-    last: dict[str, tuple[float, int, int]] = {}
-    for item in items:
-        if isinstance(item, Record):
-            key = order_key(item)
-            previous = last.get(item.user_id)
-            if (previous is not None and key < previous) or (
-                    not_before is not None and item.time < not_before):
-                raise OutOfOrder(item)
-            last[item.user_id] = key
-        yield item
 
 
 def sorted_records(items: Iterable[Record | Reject], on_reject: Callable[[Reject], None],

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from journeyctl.engine import effects as fx
-from journeyctl.sim.readers import Record, Reject
+from journeyctl.sim.readers import Record
 
 
 def iso(t: float) -> str:
@@ -36,12 +36,6 @@ class Messages:
 
     def reset(self) -> None:
         self.sent = []
-
-    def event(self, record: Record) -> None: ...
-
-    def reject(self, reject: Reject) -> None: ...
-
-    def duplicate(self, record: Record) -> None: ...
 
     def effect(self, effect: Any) -> None:
         if isinstance(effect, fx.Send):
@@ -85,8 +79,6 @@ class Trace:
             self.lines.append(TraceLine(record.time, "event", None,
                                         f"{record.name} {props}" if record.properties
                                         else record.name))
-
-    def reject(self, reject: Reject) -> None: ...
 
     def duplicate(self, record: Record) -> None:
         if record.user_id == self.user_id:

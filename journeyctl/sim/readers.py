@@ -11,6 +11,8 @@ import csv
 import datetime as dt
 import gzip
 import io
+import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +131,11 @@ def _json_type(value: Any) -> str:
     return "a list" if isinstance(value, list) else "an object"
 
 
+# Types whose JSON values need no conversion: checking them is one `type(value) in ...`.
+_PLAIN = {"string": (str,), "number": (int, float), "integer": (int,), "boolean": (bool,),
+          "list": (list,), "object": (dict,)}
+
+
 def check_properties(catalog: Catalog, name: str, props: dict[str, Any],
                      parse_time: TimeParser) -> dict[str, Any] | str:
     """Properties checked against the event's catalog entry; a reason string when rejected.
@@ -136,17 +143,23 @@ def check_properties(catalog: Catalog, name: str, props: dict[str, Any],
     definition = catalog.events.get(name)
     if definition is None or not definition.properties:
         return props
-    checked = dict(props)
+    checked = props
     for key, attr in definition.properties.items():
         value = props.get(key)
         if value is None:
             if attr.required:
                 return f"event '{name}' needs property '{key}'"
             continue
+        if type(value) in _PLAIN.get(attr.type, ()):
+            continue  # the common case: already the right JSON type
         try:
-            checked[key] = _check_value(attr, value, parse_time)
+            converted = _check_value(attr, value, parse_time)
         except ValueError as exc:
             return f"property '{key}' {exc}"
+        if converted is not value:
+            if checked is props:
+                checked = dict(props)
+            checked[key] = converted
     return checked
 
 
@@ -155,14 +168,16 @@ def check_properties(catalog: Catalog, name: str, props: dict[str, Any],
 
 def _event_from(raw: Any, catalog: Catalog, parse_time: TimeParser, index: int, line: int
                 ) -> Record | str:
-    if not isinstance(raw, dict):
+    if type(raw) is not dict:
         return "a record must be a JSON object"
     user_id, name, stamp = raw.get("user_id"), raw.get("event"), raw.get("timestamp")
-    if isinstance(user_id, int) and not isinstance(user_id, bool):
+    if type(user_id) is not str:
+        if type(user_id) is not int:
+            return "missing user_id"
         user_id = str(user_id)
-    if not isinstance(user_id, str) or not user_id:
+    if not user_id:
         return "missing user_id"
-    if not isinstance(name, str) or not name:
+    if type(name) is not str or not name:
         return "missing event"
     if stamp is None or stamp == "":
         return "missing timestamp"
@@ -171,7 +186,7 @@ def _event_from(raw: Any, catalog: Catalog, parse_time: TimeParser, index: int, 
     except (ValueError, TypeError, OverflowError):
         return f"unparseable timestamp {str(stamp)[:40]!r}"
     props = raw.get("properties") or {}
-    if not isinstance(props, dict):
+    if type(props) is not dict:
         return "properties must be an object"
     checked = check_properties(catalog, name, props, parse_time)
     if isinstance(checked, str):
@@ -181,39 +196,82 @@ def _event_from(raw: Any, catalog: Catalog, parse_time: TimeParser, index: int, 
                   None if event_id is None else str(event_id))
 
 
-def read_events(path: Path, index: int, catalog: Catalog, parse_time: TimeParser
-                ) -> Iterator[Record | Reject]:
-    """Every record of one event file, in file order."""
+def shard_of(user_id: str, count: int) -> int:
+    return zlib.crc32(user_id.encode()) % count
+
+
+_USER_ID = re.compile(rb'"user_id"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+)')
+
+
+def _line_shard(line: bytes, count: int) -> int | None:
+    """The shard of a JSONL line's user, read without parsing the line; None when that cannot
+    be told for sure (no user_id, or "user_id" written more than once)."""
+    if line.count(b'"user_id"') != 1:
+        return None
+    match = _USER_ID.search(line)
+    if match is None:
+        return None
+    try:
+        user = orjson.loads(match.group(1))
+    except orjson.JSONDecodeError:
+        return None
+    return shard_of(str(user), count)
+
+
+def read_events(path: Path, index: int, catalog: Catalog, parse_time: TimeParser,
+                shard: tuple[int, int] | None = None) -> Iterator[Record | Reject]:
+    """Every record of one event file, in file order. With `shard` (index, count), only the
+    lines of that shard's users: the others are skipped without being parsed, and a line
+    whose user cannot be told is rejected by shard 0 only, so each line counts once."""
     shown = str(path)
     with open_binary(path) as handle:
         if data_format(path) == "csv":
-            yield from _csv_events(handle, shown, index, catalog, parse_time)
+            yield from _csv_events(handle, shown, index, catalog, parse_time, shard)
             return
         try:
             for line_no, line in enumerate(handle, 1):
+                owner = None
+                if shard is not None:
+                    owner = _line_shard(line, shard[1])
+                    if owner is not None and owner != shard[0]:
+                        continue
                 if not line.strip():
                     continue
                 try:
                     raw = orjson.loads(line)
                 except orjson.JSONDecodeError as exc:
-                    yield Reject(shown, line_no, f"not valid JSON ({str(exc).split(':')[0]})")
+                    if owner is not None or shard is None or shard[0] == 0:
+                        yield Reject(shown, line_no,
+                                     f"not valid JSON ({str(exc).split(':')[0]})")
                     continue
                 record = _event_from(raw, catalog, parse_time, index, line_no)
-                yield record if isinstance(record, Record) else Reject(shown, line_no, record)
+                if isinstance(record, Record):
+                    if owner is not None or _owns(shard, record.user_id):
+                        yield record
+                elif owner is not None or shard is None or shard[0] == 0:
+                    yield Reject(shown, line_no, record)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise InputError(f"{shown}: {exc}") from exc
+
+
+def _owns(shard: tuple[int, int] | None, user_id: str) -> bool:
+    return shard is None or shard_of(user_id, shard[1]) == shard[0]
 
 
 CSV_COLUMNS = ("event_id", "user_id", "event", "timestamp")
 
 
 def _csv_events(handle: IO[bytes], shown: str, index: int, catalog: Catalog,
-                parse_time: TimeParser) -> Iterator[Record | Reject]:
+                parse_time: TimeParser, shard: tuple[int, int] | None
+                ) -> Iterator[Record | Reject]:
     text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
     try:
         reader = csv.DictReader(text)
         for row in reader:
             line_no = reader.line_num
+            user = row.get("user_id") or ""
+            if shard is not None and (shard_of(user, shard[1]) if user else 0) != shard[0]:
+                continue
             props = _csv_properties(catalog, row.get("event") or "", row)
             if isinstance(props, str):
                 yield Reject(shown, line_no, props)
@@ -262,13 +320,15 @@ def _from_text(kind: str, cell: str) -> Any:
 # --- profiles ----------------------------------------------------------------------------------
 
 
-def read_profiles(path: Path, catalog: Catalog, parse_time: TimeParser
+def read_profiles(path: Path, catalog: Catalog, parse_time: TimeParser,
+                  shard: tuple[int, int] | None = None
                   ) -> tuple[dict[str, dict[str, Any]], list[Reject]]:
     """user_id -> profile; a later line for a user merges into the earlier one (nested objects
     merge too). Dotted CSV columns (`consent.email`) become nested objects."""
     profiles: dict[str, dict[str, Any]] = {}
     rejects: list[Reject] = []
     shown = str(path)
+    stamps = _timestamp_attributes(catalog)
     for line_no, raw in _profile_rows(path):
         if isinstance(raw, str):
             rejects.append(Reject(shown, line_no, raw))
@@ -277,9 +337,12 @@ def read_profiles(path: Path, catalog: Catalog, parse_time: TimeParser
         if isinstance(user_id, int) and not isinstance(user_id, bool):
             user_id = str(user_id)
         if not isinstance(user_id, str) or not user_id:
-            rejects.append(Reject(shown, line_no, "missing user_id"))
+            if shard is None or shard[0] == 0:
+                rejects.append(Reject(shown, line_no, "missing user_id"))
             continue
-        problem = _check_profile(catalog, raw, parse_time)
+        if not _owns(shard, user_id):
+            continue
+        problem = _check_profile(stamps, raw, parse_time)
         if problem:
             rejects.append(Reject(shown, line_no, problem))
             continue
@@ -332,19 +395,22 @@ def _guess(cell: str) -> Any:
         return cell
 
 
-def _check_profile(catalog: Catalog, profile: dict[str, Any], parse_time: TimeParser
+def _check_profile(stamps: list[str], profile: dict[str, Any], parse_time: TimeParser
                    ) -> str | None:
     """Timestamp attributes become datetimes (so CEL can compare them with `now`)."""
-    for key, attr in catalog.profile.items():
+    for key in stamps:
         value = profile.get(key)
         if value is None:
             continue
-        if attr.type == "timestamp":
-            try:
-                profile[key] = parse_time.datetime(value)
-            except (ValueError, TypeError):
-                return f"attribute '{key}' is not a timestamp"
+        try:
+            profile[key] = parse_time.datetime(value)
+        except (ValueError, TypeError):
+            return f"attribute '{key}' is not a timestamp"
     return None
+
+
+def _timestamp_attributes(catalog: Catalog) -> list[str]:
+    return [key for key, attr in catalog.profile.items() if attr.type == "timestamp"]
 
 
 def merge(into: dict[str, Any], new: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from journeyctl import model as m
 from journeyctl.engine import effects as fx
-from journeyctl.sim.readers import Record, Reject
+from journeyctl.sim.readers import Reject
 
 SCHEMA_VERSION = 1
 MAX_REJECTS_LISTED = 200
@@ -49,6 +49,10 @@ class Money:
         }
 
 
+def _money_table() -> defaultdict[str, Money]:
+    return defaultdict(Money)
+
+
 @dataclass
 class JourneyCounts:
     entered: int = 0
@@ -65,6 +69,28 @@ class JourneyCounts:
         default_factory=lambda: defaultdict(Counter))
     variant_money: dict[tuple[str, str], Money] = field(default_factory=lambda: defaultdict(Money))
 
+    def merge(self, other: JourneyCounts) -> None:
+        self.entered += other.entered
+        self.completed += other.completed
+        self.exited.update(other.exited)
+        self.conversions += other.conversions
+        self.revenue += other.revenue
+        self.cost += other.cost
+        self.messages += other.messages
+        for step, counts in other.steps.items():
+            mine = self.steps[step]
+            mine.reached += counts.reached
+            mine.sent += counts.sent
+            mine.held += counts.held
+            mine.suppressed.update(counts.suppressed)
+        self.edges.update(other.edges)
+        for table, theirs in ((self.variants, other.variants),
+                              (self.variant_conversions, other.variant_conversions)):
+            for step, counter in theirs.items():
+                table[step].update(counter)
+        for key, money in other.variant_money.items():
+            self.variant_money[key].add(money)
+
 
 class Recorder:
     """An observer of a simulation that keeps only counters (memory does not grow with events)."""
@@ -80,19 +106,29 @@ class Recorder:
         self.by_channel: Counter[str] = Counter()
         self.by_day: Counter[str] = Counter()
         self.channel_cost: Counter[str] = Counter()
-        self.last_touch: dict[str, dict[str, Money]] = defaultdict(lambda: defaultdict(Money))
-        self.linear: dict[str, dict[str, Money]] = defaultdict(lambda: defaultdict(Money))
+        self.last_touch: dict[str, dict[str, Money]] = defaultdict(_money_table)
+        self.linear: dict[str, dict[str, Money]] = defaultdict(_money_table)
         self.rejects: list[Reject] = []
         self.reject_count = 0
         self.failed_expressions: Counter[tuple[str, str]] = Counter()
 
+    def merge(self, other: Recorder) -> None:
+        """Add another shard's counts (users are split between shards, so counts add up)."""
+        for journey_id, counts in other.journeys.items():
+            self.journeys[journey_id].merge(counts)
+        self.by_channel.update(other.by_channel)
+        self.by_day.update(other.by_day)
+        self.channel_cost.update(other.channel_cost)
+        for mine, theirs in ((self.last_touch, other.last_touch), (self.linear, other.linear)):
+            for key, table in theirs.items():
+                for name, money in table.items():
+                    mine[key][name].add(money)
+        self.reject_count += other.reject_count
+        self.rejects = sorted([*self.rejects, *other.rejects],
+                              key=lambda r: (r.file, r.line))[:MAX_REJECTS_LISTED]
+        self.failed_expressions.update(other.failed_expressions)
+
     # --- observer --------------------------------------------------------------------------
-
-    def event(self, record: Record) -> None:
-        pass
-
-    def duplicate(self, record: Record) -> None:
-        pass
 
     def reject(self, reject: Reject) -> None:
         self.reject_count += 1

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from journeyctl import model as m
+from journeyctl.sim import parallel
 from journeyctl.sim.host import Observer, Options, Simulation, Stats
 from journeyctl.sim.outputs import Messages, Trace
 from journeyctl.sim.recorder import Recorder
+from journeyctl.timeparse import zone
 
 
 @dataclass
@@ -18,15 +20,20 @@ class Result:
     stats: Stats
     messages: Messages
     trace: Trace | None
-    simulation: Simulation = field(repr=False)
+    simulation: Simulation | None = field(default=None, repr=False)  # None: run in shards
+    workers: int = 1
 
 
 def simulate(project: m.Project, files: list[Path], profiles: Path | None = None,
              options: Options | None = None, trace_user: str | None = None,
-             extra: list[Observer] | None = None) -> Result:
+             extra: list[Observer] | None = None, workers: int = 1) -> Result:
+    """Run a simulation; with workers > 1, users are split across that many processes (same
+    result). Input that is not in order falls back to one process, which sorts it."""
     options = options or Options()
-    from journeyctl.timeparse import zone
-
+    if workers > 1 and parallel.available() and not extra:
+        shards = parallel.run_shards(project, files, profiles, options, workers, trace_user)
+        if shards is not None:
+            return _merge(project, shards, trace_user)
     trace = Trace(trace_user, zone(project.timezone)) if trace_user else None
     messages = Messages()
     observers: list[Any] = [messages, *([trace] if trace else []), *(extra or [])]
@@ -37,3 +44,30 @@ def simulate(project: m.Project, files: list[Path], profiles: Path | None = None
     stats = simulation.run(files, profiles)
     report = recorder.report(stats, simulation.start, getattr(simulation, "until", None))
     return Result(report, stats, messages, trace, simulation)
+
+
+def _merge(project: m.Project, shards: list[parallel.ShardResult],
+           trace_user: str | None) -> Result:
+    recorder = shards[0].recorder
+    for shard in shards[1:]:
+        recorder.merge(shard.recorder)
+    stats = Stats()
+    for shard in shards:
+        part = shard.stats
+        stats.read += part.read
+        stats.rejected += part.rejected
+        stats.duplicates += part.duplicates
+        stats.skipped += part.skipped
+        stats.users |= part.users
+        stats.first = min(filter(None, (stats.first, part.first)), default=None)
+        stats.last = max(filter(None, (stats.last, part.last)), default=None)
+    messages = Messages()
+    messages.sent = [sent for shard in shards for sent in shard.sent]
+    trace = None
+    if trace_user:
+        trace = Trace(trace_user, zone(project.timezone))
+        trace.lines = [line for shard in shards for line in shard.trace]
+    start = min(shard.start for shard in shards)
+    until = shards[0].until
+    report = recorder.report(stats, start, until)
+    return Result(report, stats, messages, trace, None, len(shards))

@@ -32,10 +32,6 @@ class _Keep:
     def reset(self) -> None:
         self.effects, self.rejects = [], []
 
-    def event(self, record: Record) -> None: ...
-
-    def duplicate(self, record: Record) -> None: ...
-
     def reject(self, reject: Reject) -> None:
         self.rejects.append(reject)
 

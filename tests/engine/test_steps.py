@@ -200,3 +200,13 @@ steps:
     assert [s[2] for s in sends(out)] == ["a"]
     exits = out.of(fx.Exited)
     assert [(e.reason, e.step) for e in exits] == [("completed", "stop")]
+
+
+def test_the_engine_never_changes_the_profiles_it_was_given(scenario: Runner) -> None:
+    profile = {**EVERYONE, "consent": {**EVERYONE["consent"]}}
+    scenario({"j": """trigger: {event: signup}
+steps:
+  - {id: tag, update: {set: {consent.night: true, tier: '"x"'}}}
+"""}, [("2024-03-04 09:00", "u1", "signup")], profiles={"u1": profile},
+        until="2024-03-05 00:00")
+    assert profile == {**EVERYONE, "consent": {**EVERYONE["consent"]}}

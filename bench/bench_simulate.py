@@ -63,9 +63,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--data", type=Path, default=HERE / "out")
+    parser.add_argument("--events", type=Path, help="default: DATA/events.jsonl")
     parser.add_argument("--workers", default="auto", help="simulate --workers")
     args = parser.parse_args()
-    events, profiles = args.data / "events.jsonl", args.data / "profiles.jsonl"
+    events = args.events or args.data / "events.jsonl"
+    profiles = args.data / "profiles.jsonl"
     if not events.is_file():
         sys.exit("no data: run python bench/gen_events.py first")
     journeyctl = shutil.which("journeyctl") or sys.exit("journeyctl is not installed")

@@ -72,7 +72,8 @@ def run(request: Request) -> int:
     progress = _progress(request) if workers == 1 else None
     try:
         result = simulate(project, request.events, request.profiles, options, request.trace,
-                          [progress] if progress else None, workers)
+                          [progress] if progress else None, workers,
+                          keep_messages=request.messages is not None)
     except InputError as exc:
         raise JourneyctlError([diagnostic("JC001", str(exc), Loc(str(request.events[0])))]) \
             from exc
@@ -103,8 +104,9 @@ def _check_inputs(request: Request) -> None:
 
 
 def _write_outputs(request: Request, result: Any, project: Any) -> None:
-    if request.messages:
+    if request.messages and result.messages is not None:
         result.messages.write(request.messages)
+        result.messages.close()
     if request.report:
         from journeyctl.sim.report_html import write_html
 

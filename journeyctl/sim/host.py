@@ -24,6 +24,7 @@ from journeyctl.engine import effects as fx
 from journeyctl.engine.inputs import Event, Tick, TimerFired
 from journeyctl.engine.interpreter import Engine, new_state
 from journeyctl.engine.state import UserState
+from journeyctl.sim.idset import IdSet
 from journeyctl.sim.order import OutOfOrder, order_key, sorted_records
 from journeyctl.sim.readers import (
     Record,
@@ -100,7 +101,7 @@ class Simulation:
     def _reset(self) -> None:
         self.stats = Stats()
         self.clocks: dict[str, _Clock] = {}
-        self.seen_ids: set[int] = set()
+        self.seen_ids = IdSet()
         self.profiles: dict[str, dict[str, Any]] = {}
         self.start: float = self.options.start if self.options.start is not None else _INF
         self._not_before: float | None = None  # records before it mean the input is unsorted
@@ -197,13 +198,11 @@ class Simulation:
                                       and record.time < self._not_before):
             raise OutOfOrder(record)  # the run starts again over sorted input
         clock.last = position
-        if record.event_id is not None:  # the first in (time, position) order is kept
-            key = hash((record.user_id, record.event_id))
-            if key in self.seen_ids:
-                stats.duplicates += 1
-                self._notify("duplicate", record)
-                return
-            self.seen_ids.add(key)
+        if record.event_id is not None and not self.seen_ids.add(
+                hash((record.user_id, record.event_id))):  # the first in processing order wins
+            stats.duplicates += 1
+            self._notify("duplicate", record)
+            return
         stats.users.add(record.user_id)
         stats.first = record.time if stats.first is None else min(stats.first, record.time)
         stats.last = record.time if stats.last is None else max(stats.last, record.time)

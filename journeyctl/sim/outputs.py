@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import heapq
+import os
+import pickle
+import shutil
+import tempfile
+import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,31 +34,82 @@ def message_row(e: fx.Send) -> dict[str, Any]:
             "variant": e.variant}
 
 
-class Messages:
-    """Collects every sent message; `write` sorts them by time (users run on their own clocks,
-    so effects do not arrive in global time order) and writes JSONL."""
+def _key(e: fx.Send) -> tuple[Any, ...]:
+    return (e.time, e.user_id, e.journey, e.instance, e.step, e.visit)
 
-    def __init__(self) -> None:
+
+class Messages:
+    """Every sent message, for `--messages`: written sorted by time (users run on their own
+    clocks, so messages do not arrive in global time order). Past `SPILL` messages, sorted
+    runs go to temporary files and are merged when written, so memory stays bounded."""
+
+    SPILL = 200_000
+
+    def __init__(self, folder: Path | None = None) -> None:
         self.sent: list[fx.Send] = []
+        self.runs: list[Path] = []
+        self._folder = folder
+        self._cleanup: weakref.finalize | None = None
 
     def reset(self) -> None:
-        self.sent = []
+        self.sent, self.runs = [], []
 
     def effect(self, effect: Any) -> None:
-        if isinstance(effect, fx.Send):
+        if type(effect) is fx.Send:
             self.sent.append(effect)
+            if len(self.sent) >= self.SPILL:
+                self.spill()
+
+    def folder(self) -> Path:
+        """A temporary folder for the runs, removed by `close()` or when this is collected."""
+        if self._folder is None:
+            self._folder = Path(tempfile.mkdtemp(prefix="journeyctl-messages-"))
+            self._cleanup = weakref.finalize(self, shutil.rmtree, self._folder, True)
+        return self._folder
+
+    def spill(self) -> None:
+        """Write the collected messages as one sorted run."""
+        if not self.sent:
+            return
+        handle_no, name = tempfile.mkstemp(suffix=".run", dir=self.folder())
+        os.close(handle_no)
+        path = Path(name)
+        with path.open("wb") as handle:
+            pickler = pickle.Pickler(handle, protocol=pickle.HIGHEST_PROTOCOL)
+            for sent in sorted(self.sent, key=_key):
+                pickler.dump(tuple(sent))
+                pickler.clear_memo()
+        self.runs.append(path)
+        self.sent = []
+
+    def ordered(self) -> Iterator[fx.Send]:
+        return heapq.merge(sorted(self.sent, key=_key), *(_load(p) for p in self.runs),
+                           key=_key)
 
     def rows(self) -> list[dict[str, Any]]:
-        ordered = sorted(self.sent, key=lambda e: (e.time, e.user_id, e.journey, e.instance,
-                                                   e.step, e.visit))
-        return [message_row(e) for e in ordered]
+        return [message_row(e) for e in self.ordered()]
 
     def write(self, path: Path) -> int:
-        rows = self.rows()
+        count = 0
         with path.open("wb") as handle:
-            for row in rows:
-                handle.write(orjson.dumps(row) + b"\n")
-        return len(rows)
+            for sent in self.ordered():
+                handle.write(orjson.dumps(message_row(sent)) + b"\n")
+                count += 1
+        return count
+
+    def close(self) -> None:
+        if self._cleanup is not None:
+            self._cleanup()
+
+
+def _load(path: Path) -> Iterator[fx.Send]:
+    with path.open("rb") as handle:
+        unpickler = pickle.Unpickler(handle)
+        while True:
+            try:
+                yield fx.Send(*unpickler.load())
+            except EOFError:
+                return
 
 
 @dataclass(frozen=True)

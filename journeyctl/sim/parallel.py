@@ -31,7 +31,7 @@ class _Aborted(Exception):
 @dataclass
 class ShardResult:
     recorder: Recorder
-    sent: list[Any]
+    runs: list[Path]  # sorted message runs, in the parent's folder
     stats: Stats
     trace: list[Any]
     start: float
@@ -43,7 +43,8 @@ def available() -> bool:
 
 
 def run_shards(project: m.Project, files: list[Path], profiles: Path | None, options: Options,
-               workers: int, trace_user: str | None) -> list[ShardResult] | None:
+               workers: int, trace_user: str | None, messages: Path | None
+               ) -> list[ShardResult] | None:
     """The shards' results, or None when the input needs sorting (run it in one process)."""
     context = multiprocessing.get_context("fork")
     links = []
@@ -52,7 +53,7 @@ def run_shards(project: m.Project, files: list[Path], profiles: Path | None, opt
         process = context.Process(
             target=_shard, daemon=True,
             args=(child, project, files, profiles, replace(options, shard=(index, workers)),
-                  trace_user))
+                  trace_user, messages))
         process.start()
         links.append((process, parent))
     try:
@@ -84,11 +85,13 @@ def _receive(connection: Connection) -> tuple[str, Any]:
 
 
 def _shard(connection: Connection, project: m.Project, files: list[Path],
-           profiles: Path | None, options: Options, trace_user: str | None) -> None:
+           profiles: Path | None, options: Options, trace_user: str | None,
+           folder: Path | None) -> None:
     try:
-        messages = Messages()
+        messages = Messages(folder) if folder else None
         trace = Trace(trace_user, zone(project.timezone)) if trace_user else None
-        simulation = Simulation(project, [messages, *([trace] if trace else [])], options)
+        observers: list[Any] = [*([messages] if messages else []), *([trace] if trace else [])]
+        simulation = Simulation(project, observers, options)
         recorder = Recorder(project, [cj.id for cj in simulation.engine.compiled.journeys],
                             simulation.tz)  # type: ignore[arg-type]
         simulation.observers.insert(0, recorder)
@@ -101,7 +104,9 @@ def _shard(connection: Connection, project: m.Project, files: list[Path],
             return until
 
         stats = simulation.run(files, profiles, agree)
-        connection.send(("done", ShardResult(recorder, messages.sent, stats,
+        if messages:
+            messages.spill()
+        connection.send(("done", ShardResult(recorder, messages.runs if messages else [], stats,
                                              trace.lines if trace else [], simulation.start,
                                              getattr(simulation, "until", None))))
     except _Aborted:

@@ -18,7 +18,7 @@ from journeyctl.timeparse import zone
 class Result:
     report: dict[str, Any]
     stats: Stats
-    messages: Messages
+    messages: Messages | None  # None: not kept (no --messages)
     trace: Trace | None
     simulation: Simulation | None = field(default=None, repr=False)  # None: run in shards
     workers: int = 1
@@ -26,17 +26,22 @@ class Result:
 
 def simulate(project: m.Project, files: list[Path], profiles: Path | None = None,
              options: Options | None = None, trace_user: str | None = None,
-             extra: list[Observer] | None = None, workers: int = 1) -> Result:
+             extra: list[Observer] | None = None, workers: int = 1,
+             keep_messages: bool = True) -> Result:
     """Run a simulation; with workers > 1, users are split across that many processes (same
-    result). Input that is not in order falls back to one process, which sorts it."""
+    result). Input that is not in order falls back to one process, which sorts it. Close the
+    result's `messages` when done with it (it may hold temporary files)."""
     options = options or Options()
     if workers > 1 and parallel.available() and not extra:
-        shards = parallel.run_shards(project, files, profiles, options, workers, trace_user)
+        messages = Messages() if keep_messages else None
+        shards = parallel.run_shards(project, files, profiles, options, workers, trace_user,
+                                     messages.folder() if messages else None)
         if shards is not None:
-            return _merge(project, shards, trace_user)
+            return _merge(project, shards, trace_user, messages)
     trace = Trace(trace_user, zone(project.timezone)) if trace_user else None
-    messages = Messages()
-    observers: list[Any] = [messages, *([trace] if trace else []), *(extra or [])]
+    messages = Messages() if keep_messages else None
+    observers: list[Any] = [*([messages] if messages else []), *([trace] if trace else []),
+                            *(extra or [])]
     simulation = Simulation(project, observers, options)
     recorder = Recorder(project, [cj.id for cj in simulation.engine.compiled.journeys],
                         simulation.tz)  # type: ignore[arg-type]
@@ -46,8 +51,8 @@ def simulate(project: m.Project, files: list[Path], profiles: Path | None = None
     return Result(report, stats, messages, trace, simulation)
 
 
-def _merge(project: m.Project, shards: list[parallel.ShardResult],
-           trace_user: str | None) -> Result:
+def _merge(project: m.Project, shards: list[parallel.ShardResult], trace_user: str | None,
+           messages: Messages | None) -> Result:
     recorder = shards[0].recorder
     for shard in shards[1:]:
         recorder.merge(shard.recorder)
@@ -61,8 +66,8 @@ def _merge(project: m.Project, shards: list[parallel.ShardResult],
         stats.users |= part.users
         stats.first = min(filter(None, (stats.first, part.first)), default=None)
         stats.last = max(filter(None, (stats.last, part.last)), default=None)
-    messages = Messages()
-    messages.sent = [sent for shard in shards for sent in shard.sent]
+    if messages is not None:
+        messages.runs = [run for shard in shards for run in shard.runs]
     trace = None
     if trace_user:
         trace = Trace(trace_user, zone(project.timezone))

@@ -152,6 +152,123 @@ def test(
     _exit(lambda: run(project, files or [], output_format.value))
 
 
+class PlanFormat(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+class TableFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+StateOption = Annotated[str | None, typer.Option(
+    "--state", help="State URL (default: `state:` in journeyctl.yaml), e.g. sqlite:///state.db")]
+LockTimeout = Annotated[str, typer.Option(
+    help="How long to wait for another apply's lock, e.g. 30s or 5m.")]
+ProjectOption = Annotated[Path, typer.Option("--project", "-p", help="Project folder.")]
+
+
+def _seconds(text: str) -> float:
+    from journeyctl.timeparse import parse_duration
+
+    if text.strip() in ("0", "0s"):
+        return 0.0
+    parsed = parse_duration(text)
+    if parsed is None:
+        raise typer.BadParameter("a duration like 30s or 5m", param_hint="--lock-timeout")
+    return float(parsed.seconds)
+
+
+@app.command()
+def plan(
+    project: ProjectArg = Path("."),
+    state: StateOption = None,
+    output_format: Annotated[PlanFormat, typer.Option(
+        "--format", "-f", help="text, json (versioned) or markdown (a PR comment).")
+    ] = PlanFormat.text,
+    out: Annotated[Path | None, typer.Option(
+        help="Save the plan; `journeyctl apply FILE` applies exactly it.")] = None,
+    detailed_exitcode: Annotated[bool, typer.Option(
+        "--detailed-exitcode", help="Exit 0 without changes, 2 with changes, 1 on error.")
+    ] = False,
+) -> None:
+    """Show what apply would change: journeys created, updated (step by step), deleted."""
+    from journeyctl.commands.plan import run
+
+    _exit(lambda: run(project, state, output_format.value, out, detailed_exitcode))
+
+
+@app.command()
+def apply(
+    target: Annotated[Path, typer.Argument(
+        help="Project folder, or a plan file saved by `plan --out`.")] = Path("."),
+    state: StateOption = None,
+    auto_approve: Annotated[bool, typer.Option(
+        "--auto-approve", help="Apply without asking (for CI).")] = False,
+    lock_timeout: LockTimeout = "30s",
+) -> None:
+    """Apply the plan to the state store: validated, locked, confirmed, one transaction."""
+    from journeyctl.commands.apply import run
+
+    seconds = _seconds(lock_timeout)
+    _exit(lambda: run(target, state, auto_approve, seconds))
+
+
+@app.command()
+def history(
+    journey: Annotated[str | None, typer.Argument(help="Only this journey.")] = None,
+    project: ProjectOption = Path("."),
+    state: StateOption = None,
+    output_format: Annotated[TableFormat, typer.Option("--format", "-f")] = TableFormat.text,
+) -> None:
+    """List applied journey versions: when, by which commit and author."""
+    from journeyctl.commands.history import history as run
+
+    _exit(lambda: run(project, journey, state, output_format.value))
+
+
+@app.command()
+def rollback(
+    journey: Annotated[str, typer.Argument(help="The journey to roll back.")],
+    to: Annotated[int, typer.Option("--to", help="The version whose content to restore.")],
+    project: ProjectOption = Path("."),
+    state: StateOption = None,
+    auto_approve: Annotated[bool, typer.Option("--auto-approve")] = False,
+    lock_timeout: LockTimeout = "30s",
+) -> None:
+    """Apply an earlier version's content again, as a new version."""
+    from journeyctl.commands.history import rollback as run
+
+    seconds = _seconds(lock_timeout)
+    _exit(lambda: run(project, journey, to, state, auto_approve, seconds))
+
+
+@app.command()
+def status(
+    project: ProjectArg = Path("."),
+    state: StateOption = None,
+    output_format: Annotated[TableFormat, typer.Option("--format", "-f")] = TableFormat.text,
+) -> None:
+    """Show applied versions and in-flight instances per step."""
+    from journeyctl.commands.history import status as run
+
+    _exit(lambda: run(project, state, output_format.value))
+
+
+@app.command("force-unlock")
+def force_unlock(
+    lock_id: Annotated[str, typer.Argument(help="The lock id an error message gave.")],
+    project: ProjectOption = Path("."),
+    state: StateOption = None,
+) -> None:
+    """Remove a state lock left behind by a process that died."""
+    from journeyctl.commands.history import force_unlock as run
+
+    _exit(lambda: run(project, lock_id, state))
+
+
 def _exit(body: Callable[[], int]) -> NoReturn:
     """Every command body runs inside the error boundary; typer only sees the exit code."""
     raise typer.Exit(run_guarded(body))

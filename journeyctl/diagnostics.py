@@ -170,6 +170,17 @@ CODES: dict[str, CodeInfo] = {
     "JC951": CodeInfo("journey test time is not valid",
                       default_hint="write +6h, +1d12h, +0, RFC 3339 or 'YYYY-MM-DD HH:MM'"),
     "JC952": CodeInfo("journey test event is rejected by the catalog"),
+    # state, plan and apply
+    "JC960": CodeInfo("state file unreadable or not a journeyctl state"),
+    "JC961": CodeInfo("state written by a newer journeyctl"),
+    "JC962": CodeInfo("state is locked"),
+    "JC963": CodeInfo("state lock left by a process that is gone"),
+    "JC964": CodeInfo("plan file invalid or edited"),
+    "JC965": CodeInfo("plan or state of another project"),
+    "JC966": CodeInfo("plan is stale"),
+    "JC967": CodeInfo("invalid state URL"),
+    "JC968": CodeInfo("apply needs confirmation"),
+    "JC969": CodeInfo("no such state, journey or version"),
     # project
     "JC901": CodeInfo("project has no journeys", _W),
     "JC902": CodeInfo("project setting refers to a missing path"),

@@ -414,7 +414,9 @@ class Engine:
         if js.active is inst:
             js.active = None
         if cj.goal_window and not inst.converted and now <= inst.entered_at + cj.goal_window:
-            js.recent.append(inst)  # a goal may still convert it
+            # a goal may still convert it; those past their window are dropped (bounded state)
+            js.recent = [i for i in js.recent if now <= i.entered_at + cj.goal_window]
+            js.recent.append(inst)
         out.append(fx.Exited(state.user_id, cj.id, inst.number, reason, now, where, label))
 
     # --- conditions ----------------------------------------------------------------------------

@@ -1,0 +1,301 @@
+"""`plan`: a pure function (desired project, state) -> the changes, as data (SPEC §6).
+
+A plan is a JSON-able dict: it is rendered (text, markdown), printed as JSON, saved with
+`--out`, and applied exactly by `apply PLAN_FILE` — which refuses it when the state has moved
+on (the plan records the state's lineage and serial) or when the file was edited (checksum).
+
+What is versioned, per journey, is its document and the templates it sends, so an instance
+finishes on exactly the content it started with. The project's settings, catalog and channels
+are versioned together as `settings`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from journeyctl import model as m
+from journeyctl.state.base import Snapshot
+from journeyctl.yamlload import Doc
+
+SCHEMA_VERSION = 1
+JOURNEY_KEYS = ("name", "description", "status", "trigger", "audience", "entry", "goal",
+                "exit_on", "caps", "migrate")
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def content_hash(content: Any) -> str:
+    return "sha256:" + hashlib.sha256(canonical(content).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Desired:
+    project: str
+    journeys: Mapping[str, dict[str, Any]]  # id -> {"journey": doc, "templates": {name: doc}}
+    settings: dict[str, Any]  # {"project": doc, "events": doc, "channels": doc}
+
+
+def desired(project: m.Project, docs: Mapping[str, Doc]) -> Desired:
+    """What the files say should be applied (drafts are never applied)."""
+    journeys = {}
+    for journey in project.journeys:
+        if journey.status == "draft":
+            continue
+        names = sorted({o.template for s in journey.steps if isinstance(s.action, m.Send)
+                        for o in s.action.options})
+        templates = {n: docs[project.templates[n].loc.file].data for n in names
+                     if n in project.templates}
+        journeys[journey.id] = {"journey": docs[journey.loc.file].data, "templates": templates}
+    settings = {key: docs[loc.file].data if loc.file in docs else None
+                for key, loc in (("project", project.loc), ("events", project.catalog.loc))}
+    channels_doc = next((d for d in docs.values() if d.file.endswith(project.channels_file)),
+                        None)
+    settings["channels"] = channels_doc.data if channels_doc else None
+    return Desired(project.name, journeys, settings)
+
+
+# --- planning --------------------------------------------------------------------------------
+
+
+def make_plan(want: Desired, state: Snapshot, state_path: str, state_file: str = ""
+              ) -> dict[str, Any]:
+    changes = [_change(jid, want.journeys.get(jid), state) for jid in
+               sorted(set(want.journeys) | {j for j, a in state.journeys.items()
+                                            if a.status != "deleted"})]
+    settings_hash = content_hash(want.settings)
+    settings = {
+        "action": "no-op" if settings_hash == state.settings_hash else (
+            "update" if state.settings_hash else "create"),
+        "from_version": state.settings_version or None,
+        "to_version": state.settings_version + 1,
+        "hash": settings_hash,
+        "changed": _changed_keys(state.settings, want.settings) if state.settings else [],
+        "content": want.settings,
+    }
+    summary = {action: sum(1 for c in changes if c["action"] == action)
+               for action in ("create", "update", "delete", "no-op")}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "project": want.project,
+        "state": {"path": state_path, "file": state_file, "lineage": state.lineage,
+                  "serial": state.serial},
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "changes": changes,
+        "settings": settings,
+        "summary": summary,
+        "has_changes": bool(summary["create"] or summary["update"] or summary["delete"]
+                            or settings["action"] != "no-op"),
+    }
+
+
+def _change(journey_id: str, want: dict[str, Any] | None, state: Snapshot) -> dict[str, Any]:
+    applied = state.journeys.get(journey_id)
+    current = applied if applied is not None and applied.status != "deleted" else None
+    base = {"journey": journey_id, "from_version": current.version if current else None,
+            "to_version": (applied.version + 1) if applied else 1}
+    if want is None:
+        assert current is not None
+        return {**base, "action": "delete", "hash": current.hash,
+                "content": dict(current.content),
+                "inflight": _groups(journey_id, state, None, None)}
+    digest = content_hash(want)
+    if current is None:
+        return {**base, "action": "create", "hash": digest, "content": want, "inflight": []}
+    if digest == current.hash:
+        return {**base, "action": "no-op", "to_version": current.version, "hash": digest,
+                "inflight": []}
+    diff = journey_diff(current.content, want)
+    return {**base, "action": "update", "hash": digest, "diff": diff, "content": want,
+            "inflight": _groups(journey_id, state, diff, want)}
+
+
+def journey_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """Steps added, removed and changed (with the changed fields), journey-level changes, and
+    templates whose content changed."""
+    old_doc, new_doc = old["journey"], new["journey"]
+    old_steps = {s.get("id"): s for s in old_doc.get("steps", [])}
+    new_steps = {s.get("id"): s for s in new_doc.get("steps", [])}
+    changed = [{"step": sid, "fields": _changed_keys(old_steps[sid], new_steps[sid])}
+               for sid in new_steps if sid in old_steps and old_steps[sid] != new_steps[sid]]
+    old_order = [s for s in old_steps if s in new_steps]
+    new_order = [s for s in new_steps if s in old_steps]
+    old_t, new_t = old.get("templates", {}), new.get("templates", {})
+    return {
+        "steps": {
+            "added": [s for s in new_steps if s not in old_steps],
+            "removed": [s for s in old_steps if s not in new_steps],
+            "changed": changed,
+            "reordered": old_order != new_order,
+        },
+        "journey": [k for k in JOURNEY_KEYS if old_doc.get(k) != new_doc.get(k)],
+        "templates": {
+            "added": sorted(set(new_t) - set(old_t)),
+            "removed": sorted(set(old_t) - set(new_t)),
+            "changed": sorted(n for n in set(old_t) & set(new_t) if old_t[n] != new_t[n]),
+        },
+    }
+
+
+def _changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted paths where two documents differ (`send.template`, `wait`)."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return [prefix] if old != new and prefix else ([] if old == new else ["*"])
+    keys = []
+    for key in sorted(set(old) | set(new)):
+        path = f"{prefix}.{key}" if prefix else key
+        if isinstance(old.get(key), dict) and isinstance(new.get(key), dict):
+            keys += _changed_keys(old[key], new[key], path)
+        elif old.get(key) != new.get(key):
+            keys.append(path)
+    return keys
+
+
+def _groups(journey_id: str, state: Snapshot, diff: Mapping[str, Any] | None,
+            want: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """In-flight instances on each removed or changed step (or all, for a delete), and where
+    they go: on to the new version at the mapped step (`migrate:`), or they finish on theirs."""
+    migrate = (want or {}).get("journey", {}).get("migrate") or {}
+    touched = None
+    if diff is not None:
+        touched = set(diff["steps"]["removed"]) | {c["step"] for c in diff["steps"]["changed"]}
+    applied = state.journeys.get(journey_id)
+    groups = []
+    for (jid, version, step), count in sorted(state.inflight.items()):
+        if jid != journey_id or not count:
+            continue
+        if touched is not None and step not in touched and step not in migrate:
+            continue
+        target = migrate.get(step) if want is not None else None
+        removed = diff is not None and step in diff["steps"]["removed"]
+        groups.append({
+            "version": version, "step": step, "count": count, "removed": removed,
+            "goes_to": {"version": applied.version + 1 if applied else 1, "step": target}
+            if target else None,
+        })
+    return groups
+
+
+# --- plan files ------------------------------------------------------------------------------
+
+
+def seal(plan: Mapping[str, Any]) -> dict[str, Any]:
+    """The plan with a checksum over everything else, for `--out`."""
+    body = {k: v for k, v in plan.items() if k != "checksum"}
+    return {**body, "checksum": content_hash(body)}
+
+
+def unseal(document: Any) -> dict[str, Any] | str:
+    """The plan, or what is wrong with the file."""
+    if not isinstance(document, dict) or "checksum" not in document:
+        return "not a journeyctl plan file"
+    if document.get("schema_version") != SCHEMA_VERSION:
+        return f"plan format {document.get('schema_version')!r} is not {SCHEMA_VERSION}"
+    body = {k: v for k, v in document.items() if k != "checksum"}
+    if content_hash(body) != document["checksum"]:
+        return "the plan file was changed after it was made (its checksum does not match)"
+    return body
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+SYMBOL = {"create": "+", "update": "~", "delete": "-", "no-op": " "}
+
+
+def lines(plan: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(style, text) lines: the plan as people read it, for text and markdown."""
+    state = plan["state"]
+    yield "", (f"Plan for {plan['project']} against {state['path']} (serial {state['serial']})"
+               + (", a new state" if not state["lineage"] else "") + ":")
+    yield "", ""
+    for change in plan["changes"]:
+        if change["action"] == "no-op":
+            continue
+        yield from _change_lines(change)
+    settings = plan["settings"]
+    if settings["action"] != "no-op":
+        what = ", ".join(settings["changed"]) if settings["changed"] and settings["action"] \
+            == "update" else "settings, catalog and channels"
+        yield settings["action"], (f"{SYMBOL[settings['action']]} project settings "
+                                   f"(v{settings['to_version']}): {what}")
+    summary = plan["summary"]
+    if not plan["has_changes"]:
+        yield "", "No changes: the state matches the files."
+        return
+    yield "", ""
+    yield "bold", (f"Plan: {summary['create']} to create, {summary['update']} to update, "
+                   f"{summary['delete']} to delete, {summary['no-op']} unchanged.")
+
+
+def _change_lines(change: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    action = change["action"]
+    versions = (f"v{change['from_version']} → v{change['to_version']}" if action == "update"
+                else f"v{change['to_version']}" if action == "create"
+                else f"v{change['from_version']}")
+    yield action, f"{SYMBOL[action]} {action} journey {change['journey']} ({versions})"
+    diff = change.get("diff")
+    if diff:
+        steps = diff["steps"]
+        for step in steps["added"]:
+            yield "create", f"      + step {step}"
+        for step in steps["removed"]:
+            yield "delete", f"      - step {step}"
+        for item in steps["changed"]:
+            yield "update", f"      ~ step {item['step']}: {', '.join(item['fields'])}"
+        if steps["reordered"]:
+            yield "update", "      ~ steps reordered"
+        if diff["journey"]:
+            yield "update", f"      ~ {', '.join(diff['journey'])}"
+        templates = diff["templates"]
+        for kind, mark in (("added", "+"), ("removed", "-"), ("changed", "~")):
+            for name in templates[kind]:
+                yield {"+": "create", "-": "delete", "~": "update"}[mark], \
+                    f"      {mark} template {name}"
+    for group in change.get("inflight", []):
+        who = f"{group['count']} in flight at {group['step']} (v{group['version']})"
+        if group["goes_to"]:
+            target = group["goes_to"]
+            yield "", f"      → {who}: move to v{target['version']} at {target['step']} (migrate)"
+        elif group["removed"]:
+            yield "warning", (f"      ! {who}: the step is removed; they finish on "
+                              f"v{group['version']} (add `migrate: {{{group['step']}: ...}}` to "
+                              "move them)")
+        else:
+            yield "", f"      · {who}: they finish on v{group['version']}"
+
+
+def to_text(plan: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return list(lines(plan))
+
+
+def to_markdown(plan: Mapping[str, Any]) -> str:
+    """For a pull-request comment: a summary line and the changes in a diff block."""
+    summary = plan["summary"]
+    head = (f"### journeyctl plan: `{plan['project']}`\n\n"
+            f"**{summary['create']}** to create, **{summary['update']}** to update, "
+            f"**{summary['delete']}** to delete, {summary['no-op']} unchanged"
+            f" (state serial {plan['state']['serial']}).\n")
+    if not plan["has_changes"]:
+        return head + "\nNo changes: the state matches the files.\n"
+    body = [text for _, text in lines(plan)][2:]
+    while body and not body[-1].strip():
+        body.pop()
+    if body and body[-1].startswith("Plan:"):
+        body = body[:-1]
+    diff = "\n".join(_diff_line(text) for text in body).rstrip()
+    return head + "\n```diff\n" + diff + "\n```\n"
+
+
+def _diff_line(text: str) -> str:
+    """Markdown `diff` highlighting keys on the first character: + green, - red, ! orange."""
+    stripped = text.lstrip()
+    if stripped and stripped[0] in "+-~!":
+        mark = {"~": "!", "!": "!"}.get(stripped[0], stripped[0])
+        return mark + " " + text
+    return "  " + text

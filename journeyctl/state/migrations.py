@@ -1,0 +1,58 @@
+"""The state schema, as recorded migrations: each runs once, in order, inside one transaction;
+`migrations` records which ran. A state newer than this code is refused, never rewritten."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (1, "plan/apply and the daemon's runtime tables", [
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        """CREATE TABLE applies (
+            id INTEGER PRIMARY KEY, serial INTEGER NOT NULL, operation TEXT NOT NULL,
+            applied_at TEXT NOT NULL, user TEXT NOT NULL, git_commit TEXT, git_author TEXT,
+            git_dirty INTEGER NOT NULL DEFAULT 0, summary TEXT NOT NULL)""",
+        """CREATE TABLE journey_versions (
+            journey TEXT NOT NULL, version INTEGER NOT NULL, hash TEXT NOT NULL,
+            status TEXT NOT NULL, action TEXT NOT NULL, content TEXT NOT NULL,
+            apply_id INTEGER NOT NULL REFERENCES applies (id), applied_at TEXT NOT NULL,
+            PRIMARY KEY (journey, version))""",
+        """CREATE TABLE settings_versions (
+            version INTEGER PRIMARY KEY, hash TEXT NOT NULL, content TEXT NOT NULL,
+            apply_id INTEGER NOT NULL REFERENCES applies (id), applied_at TEXT NOT NULL)""",
+        """CREATE TABLE lock (
+            id INTEGER PRIMARY KEY CHECK (id = 1), lock_id TEXT NOT NULL,
+            operation TEXT NOT NULL, who TEXT NOT NULL, pid INTEGER NOT NULL,
+            host TEXT NOT NULL, since TEXT NOT NULL)""",
+        # --- runtime: what the daemon runs on ---
+        """CREATE TABLE profiles (
+            user_id TEXT PRIMARY KEY, data TEXT NOT NULL, updated_at REAL NOT NULL)""",
+        """CREATE TABLE user_state (
+            user_id TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at REAL NOT NULL)""",
+        """CREATE TABLE instances (
+            user_id TEXT NOT NULL, journey TEXT NOT NULL, number INTEGER NOT NULL,
+            version INTEGER NOT NULL, step TEXT, status TEXT NOT NULL,
+            entered_at REAL NOT NULL, updated_at REAL NOT NULL,
+            PRIMARY KEY (user_id, journey, number))""",
+        "CREATE INDEX instances_by_step ON instances (journey, version, step) "
+        "WHERE status = 'active'",
+        """CREATE TABLE timers (
+            id INTEGER PRIMARY KEY, user_id TEXT NOT NULL, key TEXT NOT NULL,
+            token INTEGER NOT NULL, due REAL NOT NULL, set_at REAL NOT NULL,
+            UNIQUE (user_id, key))""",
+        "CREATE INDEX timers_due ON timers (due)",
+        """CREATE TABLE inbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT UNIQUE, user_id TEXT NOT NULL,
+            name TEXT NOT NULL, time REAL NOT NULL, properties TEXT NOT NULL,
+            received_at REAL NOT NULL, processed_at REAL)""",
+        "CREATE INDEX inbox_pending ON inbox (seq) WHERE processed_at IS NULL",
+        """CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY, idempotency_key TEXT NOT NULL UNIQUE,
+            user_id TEXT NOT NULL, journey TEXT NOT NULL, step TEXT NOT NULL,
+            channel TEXT NOT NULL, template TEXT NOT NULL, category TEXT NOT NULL,
+            payload TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL, created_at REAL NOT NULL, updated_at REAL NOT NULL,
+            provider_id TEXT, error TEXT)""",
+        "CREATE INDEX outbox_pending ON outbox (next_attempt_at) "
+        "WHERE status IN ('pending', 'retry')",
+    ]),
+]
+SCHEMA_VERSION = max(number for number, _, _ in MIGRATIONS)

@@ -29,10 +29,6 @@ class Loaded:
     docs: Mapping[str, Doc]
     diagnostics: list[Diagnostic]
 
-    @property
-    def ok(self) -> bool:
-        return self.project is not None and not any(d.is_error for d in self.diagnostics)
-
 
 def display_path(path: Path) -> str:
     """Paths in messages: relative to the working directory when below it (as CI expects)."""

@@ -6,14 +6,9 @@ A pack is a module with a `check(ctx)` for `validate`; the engine side of a pack
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import ModuleType
 
 from journeyctl.compliance import kr
 
 PACKS: dict[str, ModuleType] = {"kr": kr}
 
-
-def checker(name: str) -> Callable[..., None] | None:
-    pack = PACKS.get(name)
-    return pack.check if pack else None

@@ -163,7 +163,7 @@ class Engine:
         if action.where and not self._holds(action.where, state, cj, inst, event.properties, now,
                                             out, f"{step.id}.where"):
             return
-        inst.last_event, inst.last_event_name = event.properties, event.name
+        inst.last_event = event.properties
         self._stop_waiting(state, cj, inst, out)
         self._run(state, cj, inst, cj.edges[step.id][0], now, out)
 
@@ -207,8 +207,7 @@ class Engine:
             return
         js.entered += 1
         js.last_entered_at = now
-        name = event.name if event is not None else None
-        inst = Instance(js.entered, now, props, props, name, self.versions.get(cj.id, 1))
+        inst = Instance(js.entered, now, props, props, self.versions.get(cj.id, 1))
         js.active = inst
         out.append(fx.Entered(state.user_id, cj.id, inst.number, now))
         self._run(state, cj, inst, None, now, out)
@@ -329,7 +328,7 @@ class Engine:
               kind: str, due: float, now: float, out: list[Any], event: str | None = None
               ) -> None:
         token = state.next_token()
-        inst.wait = Wait(kind, step.id, now, due, token, event)
+        inst.wait = Wait(kind, step.id, due, token, event)
         out.append(fx.SetTimer(state.user_id, f"{cj.id}#{inst.number}", token, due))
 
     def _stop_waiting(self, state: UserState, cj: CompiledJourney, inst: Instance,
@@ -347,7 +346,7 @@ class Engine:
                 now - action.lookback.seconds  # type: ignore[union-attr]
             if when >= since and (action.where is None or self._holds(
                     action.where, state, cj, inst, props, now, out, f"{step.id}.where")):
-                inst.last_event, inst.last_event_name = props, action.event
+                inst.last_event = props
                 return cj.edges[step.id][0]
         self._wait(state, cj, inst, step, "wait_for", now + action.timeout.seconds, now, out,
                    action.event)

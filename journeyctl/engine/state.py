@@ -23,7 +23,6 @@ class Wait:
 
     kind: str  # wait | until | wait_for | hold (a send held by quiet hours)
     step: str
-    started: float
     due: float
     token: int
     event: str | None = None  # for wait_for
@@ -37,7 +36,6 @@ class Instance:
     entered_at: float
     entry: dict[str, Any]  # the properties of the event that started it
     last_event: dict[str, Any]  # the latest matched event's properties (CEL/Liquid `event`)
-    last_event_name: str | None = None
     version: int = 1
     active: bool = True
     converted: bool = False

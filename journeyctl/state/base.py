@@ -9,7 +9,7 @@ implement the same Protocol for several daemons.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic
@@ -71,16 +71,6 @@ class ApplyMeta:
     commit: str | None = None
     author: str | None = None
     dirty: bool = False
-
-
-@dataclass
-class Migration:
-    """Instances to move to a new version, from `migrate:` (old step -> new step)."""
-
-    journey: str
-    from_version: int
-    to_version: int
-    steps: dict[str, str] = field(default_factory=dict)
 
 
 class StateError(JourneyctlError):

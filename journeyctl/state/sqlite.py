@@ -43,7 +43,6 @@ class SqliteStore:
 
     def __init__(self, path: Path, create: bool = False) -> None:
         self.path = str(path)
-        self._file = path
         self.db: sqlite_utils.Database | None = None
         if not path.exists() and not create:
             return
@@ -155,15 +154,6 @@ class SqliteStore:
                               "journey_versions WHERE journey = ? AND version = ?",
                               [journey, version]).fetchone()
         return AppliedJourney(row[0], row[1], row[2], json.loads(row[3]), row[4]) if row else None
-
-    def applies(self) -> list[dict[str, Any]]:
-        if self.db is None:
-            return []
-        rows = self.db.execute("SELECT id, serial, operation, applied_at, user, git_commit, "
-                               "git_author, summary FROM applies ORDER BY id")
-        keys = ["id", "serial", "operation", "applied_at", "user", "commit", "author",
-                "summary"]
-        return [dict(zip(keys, row, strict=True)) for row in rows]
 
     # --- the lock ------------------------------------------------------------------------------
 

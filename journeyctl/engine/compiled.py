@@ -5,6 +5,7 @@ that bound per-user history. Built once per run."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -18,6 +19,7 @@ from journeyctl.timeparse import zone
 @dataclass
 class CompiledJourney:
     journey: m.Journey
+    version: int
     steps: dict[str, m.Step]
     edges: dict[str, list[Edge]]  # step id -> outgoing edges, in `flow.edges` order
     first: str
@@ -35,8 +37,10 @@ class Compiled:
     project: m.Project
     tz: ZoneInfo
     journeys: list[CompiledJourney]  # running journeys (not drafts), ordered by id
-    by_id: dict[str, CompiledJourney]
-    by_event: dict[str, list[CompiledJourney]]  # event name -> journeys it concerns, by id
+    by_id: dict[str, CompiledJourney]  # the latest version of each: it takes new entries
+    # every version some instance may still be on, the latest included
+    versions: dict[tuple[str, int], CompiledJourney]
+    by_event: dict[str, list[str]]  # event name -> ids of journeys it concerns, in id order
     inactive: list[tuple[CompiledJourney, frozenset[str] | None]]
     schedules: list[CompiledJourney]
     count_windows: dict[str, float] = field(default_factory=dict)  # event -> longest window
@@ -45,41 +49,52 @@ class Compiled:
     kr: bool = False
 
 
-def compile_project(project: m.Project, only: set[str] | None = None) -> Compiled:
-    """`only`: limit the run to these journey ids (drafts never run)."""
+def compile_project(project: m.Project, only: set[str] | None = None,
+                    versions: Mapping[str, int] | None = None,
+                    older: Sequence[tuple[m.Journey, int]] = ()) -> Compiled:
+    """`only`: limit the run to these journey ids (drafts never run). The daemon also passes
+    the version number of each journey (`versions`) and the older versions some instances are
+    still on (`older`): those instances finish on their own version."""
+    versions = versions or {}
     chosen = sorted((j for j in project.journeys if j.status != "draft"
                      and (only is None or j.id in only)), key=lambda j: j.id)
-    journeys = [_compile_journey(j) for j in chosen]
-    by_event: dict[str, list[CompiledJourney]] = defaultdict(list)
-    for cj in journeys:
-        for name in sorted(_events_of(cj.journey)):
-            by_event[name].append(cj)
+    journeys = [_compile_journey(j, versions.get(j.id, 1)) for j in chosen]
+    every = {(cj.id, cj.version): cj for cj in journeys}
+    every.update({(j.id, v): _compile_journey(j, v) for j, v in older
+                  if (j.id, v) not in every})
+    interested: dict[str, set[str]] = defaultdict(set)
+    for cj in every.values():
+        for name in _events_of(cj.journey):
+            interested[name].add(cj.id)
+    by_event = {name: sorted(ids) for name, ids in interested.items()}
     caps = [*project.caps, *(c for j in chosen for c in j.caps)]
     return Compiled(
         project=project,
         tz=zone(project.timezone) or ZoneInfo("UTC"),
         journeys=journeys,
         by_id={cj.id: cj for cj in journeys},
-        by_event=dict(by_event),
+        versions=every,
+        by_event=by_event,
         inactive=[(cj, frozenset(cj.journey.trigger.events) if cj.journey.trigger.events
                    else None) for cj in journeys
                   if isinstance(cj.journey.trigger, m.InactiveTrigger)],
         schedules=[cj for cj in journeys if isinstance(cj.journey.trigger, m.ScheduleTrigger)],
-        count_windows=_count_windows(project, chosen),
-        lookbacks=frozenset(s.action.event for j in chosen for s in j.steps
+        count_windows=_count_windows(project, [cj.journey for cj in every.values()]),
+        lookbacks=frozenset(s.action.event for cj in every.values() for s in cj.journey.steps
                             if isinstance(s.action, m.WaitFor) and s.action.lookback),
         cap_window=max((c.per.seconds for c in caps), default=0),
         kr="kr" in project.compliance,
     )
 
 
-def _compile_journey(journey: m.Journey) -> CompiledJourney:
+def _compile_journey(journey: m.Journey, version: int) -> CompiledJourney:
     exit_on: dict[str, list[m.ExitOn]] = defaultdict(list)
     for rule in journey.exit_on:
         exit_on[rule.event].append(rule)
     goal = journey.goal
     return CompiledJourney(
         journey=journey,
+        version=version,
         steps={s.id: s for s in journey.steps},
         edges={s.id: list(edges(journey, s)) for s in journey.steps},
         first=journey.steps[0].id,

@@ -11,8 +11,8 @@ trigger. Steps that run at one instant run in order with no time passing.
 from __future__ import annotations
 
 import datetime as dt
-from bisect import bisect_right
-from collections.abc import Callable
+from bisect import bisect_right, insort
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from journeyctl import model as m
@@ -49,10 +49,10 @@ def _copy(value: Any) -> Any:
 
 class Engine:
     def __init__(self, project: m.Project, only: set[str] | None = None,
-                 versions: dict[str, int] | None = None) -> None:
-        self.c: Compiled = compile_project(project, only)
+                 versions: dict[str, int] | None = None,
+                 older: Sequence[tuple[m.Journey, int]] = ()) -> None:
+        self.c: Compiled = compile_project(project, only, versions, older)
         self.cel = Evaluator()
-        self.versions = versions or {}
 
     @property
     def compiled(self) -> Compiled:
@@ -82,44 +82,55 @@ class Engine:
         for cj, names in self.c.inactive:
             if names is None or event.name in names:
                 self._activity(state, cj, now, out)
-        for cj in self.c.by_event.get(event.name, ()):
-            self._offer(state, cj, event, now, out)
+        for journey_id in self.c.by_event.get(event.name, ()):
+            self._offer(state, journey_id, event, now, out)
         if event.name in self.c.lookbacks:
-            state.own("latest")[event.name] = (now, event.properties)
+            state.own("latest")[event.name] = (event.time, event.properties)
 
     def _remember(self, state: UserState, event: Event, now: float) -> None:
-        """Keep the event for count(): only counted names, only for the longest window."""
+        """Keep the event for count(): only counted names, only for the longest window. The
+        event's own time is kept (the daemon processes an event when it arrives, which can be
+        after it happened), so the list is kept sorted."""
         window = self.c.count_windows.get(event.name)
         if window is None:
             return
         times = state.own("history").setdefault(event.name, [])
-        times.append(now)
+        insort(times, event.time)
         del times[: bisect_right(times, now - window)]
 
-    def _offer(self, state: UserState, cj: CompiledJourney, event: Event, now: float,
+    def _of(self, journey_id: str, inst: Instance) -> CompiledJourney:
+        """The version an instance runs on (it finishes on the one it started with)."""
+        found = self.c.versions.get((journey_id, inst.version))
+        return found if found is not None else self.c.by_id[journey_id]
+
+    def _offer(self, state: UserState, journey_id: str, event: Event, now: float,
                out: list[Any]) -> None:
-        js = state.journeys.get(cj.id)
+        js = state.journeys.get(journey_id)
         if js is not None:
-            if event.name in cj.goal_events:
-                self._goal(state, cj, js, event, now, out)
-            if js.active is not None and event.name in cj.exit_on:
-                self._exit_on(state, cj, js, event, now, out)
+            self._goal(state, journey_id, js, event, now, out)
+            inst = js.active
+            if inst is not None and event.name in self._of(journey_id, inst).exit_on:
+                self._exit_on(state, self._of(journey_id, inst), js, event, now, out)
             inst = js.active
             wait = inst.wait if inst is not None else None
             if wait is not None and wait.kind == "wait_for" and wait.event == event.name:
-                self._wait_for_event(state, cj, inst, event, now, out)
-        trigger = cj.journey.trigger
+                self._wait_for_event(state, self._of(journey_id, inst), inst, event, now, out)
+        cj = self.c.by_id.get(journey_id)  # absent once deleted: old instances only
+        trigger = cj.journey.trigger if cj is not None else None
         if isinstance(trigger, m.EventTrigger) and event.name in trigger.events:
-            self._try_enter(state, cj, event, now, out)
+            self._try_enter(state, cj, event, now, out)  # type: ignore[arg-type]
 
-    def _goal(self, state: UserState, cj: CompiledJourney, js: JourneyState, event: Event,
+    def _goal(self, state: UserState, journey_id: str, js: JourneyState, event: Event,
               now: float, out: list[Any]) -> None:
-        goal = cj.journey.goal
-        assert goal is not None
-        js.recent = [i for i in js.recent if now <= i.entered_at + cj.goal_window]
-        candidates = [i for i in (*js.recent, js.active) if i is not None
-                      and not i.converted and now <= i.entered_at + cj.goal_window]
-        for inst in candidates:
+        """Convert each instance whose own goal this event meets, within its window."""
+        js.recent = [i for i in js.recent if now <= i.entered_at + self._of(journey_id, i)
+                     .goal_window]
+        for inst in [i for i in (*js.recent, js.active) if i is not None and not i.converted]:
+            cj = self._of(journey_id, inst)
+            goal = cj.journey.goal
+            if (goal is None or event.name not in cj.goal_events
+                    or now > inst.entered_at + cj.goal_window):
+                continue
             if goal.where and not self._holds(goal.where, state, cj, inst, event.properties, now,
                                               out, "goal.where"):
                 continue
@@ -207,7 +218,7 @@ class Engine:
             return
         js.entered += 1
         js.last_entered_at = now
-        inst = Instance(js.entered, now, props, props, self.versions.get(cj.id, 1))
+        inst = Instance(js.entered, now, props, props, cj.version)
         js.active = inst
         out.append(fx.Entered(state.user_id, cj.id, inst.number, now))
         self._run(state, cj, inst, None, now, out)
@@ -226,17 +237,21 @@ class Engine:
 
     def _timer(self, state: UserState, timer: TimerFired, now: float, out: list[Any]) -> None:
         journey_id, _, what = timer.key.rpartition("#")
-        cj = self.c.by_id.get(journey_id)
         js = state.journeys.get(journey_id)
-        if cj is None or js is None:
+        if js is None:
             return
         if what == INACTIVE:
-            self._inactivity_due(state, cj, js, timer, now, out)
+            latest = self.c.by_id.get(journey_id)
+            if latest is not None:
+                self._inactivity_due(state, latest, js, timer, now, out)
             return
         inst = js.active
         wait = inst.wait if inst is not None else None
         if inst is None or wait is None or str(inst.number) != what or wait.token != timer.token:
             return  # stale: the instance moved on since this timer was set
+        if (journey_id, inst.version) not in self.c.versions and journey_id not in self.c.by_id:
+            return  # a journey not running in this engine (a --journey subset)
+        cj = self._of(journey_id, inst)
         inst.wait = None
         step = cj.steps[wait.step]
         if wait.kind == "hold":

@@ -1,0 +1,51 @@
+"""Several versions of a journey in one engine (the daemon after an apply): instances finish on
+the version they started on, new entries take the latest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from journeyctl.engine import effects as fx
+from journeyctl.engine.inputs import Event, TimerFired
+from journeyctl.engine.interpreter import Engine, new_state
+from tests.engine.conftest import EVERYONE, build
+
+V1 = """trigger: {event: signup}
+goal: {event: purchase, within: 1d}
+steps:
+  - {id: pause, wait: 1h}
+  - {id: hello, send: {channel: email, template: e1}}
+"""
+V2 = """trigger: {event: signup}
+goal: {event: purchase, within: 5d}
+steps:
+  - {id: pause, wait: 1h}
+  - {id: hello, send: {channel: email, template: e2}}
+"""
+
+
+def test_old_instances_finish_on_their_version(tmp_path: Path) -> None:
+    p1 = build(tmp_path / "v1", {"j": V1})
+    p2 = build(tmp_path / "v2", {"j": V2})
+    old = new_state("u1", EVERYONE)
+    _, effects = Engine(p1, versions={"j": 1}).step(old, Event("u1", "signup", 0.0, {}), 0.0)
+    timer = next(e for e in effects if isinstance(e, fx.SetTimer))
+
+    engine = Engine(p2, versions={"j": 2}, older=[(p1.journey("j"), 1)])  # type: ignore[list-item]
+    _, fired = engine.step(old, TimerFired("u1", timer.key, timer.token), 3600.0)
+    assert [(e.template, e.journey) for e in fired if isinstance(e, fx.Send)] == [("e1", "j")]
+
+    new = new_state("u2", EVERYONE)
+    engine.step(new, Event("u2", "signup", 0.0, {}), 0.0)
+    assert new.journeys["j"].active is not None and new.journeys["j"].active.version == 2
+    _, fired = engine.step(new, TimerFired("u2", "j#1", new.journeys["j"].active.wait.token),
+                           3600.0)
+    assert [e.template for e in fired if isinstance(e, fx.Send)] == ["e2"]
+
+    # each instance's own goal window: v1 converts within 1 day, v2 within 5
+    _, late = engine.step(old, Event("u1", "purchase", 2 * 86400.0, {"amount": 1.0}),
+                          2 * 86400.0)
+    _, later = engine.step(new, Event("u2", "purchase", 2 * 86400.0, {"amount": 1.0}),
+                           2 * 86400.0)
+    assert not [e for e in late if isinstance(e, fx.Converted)]
+    assert [e.journey for e in later if isinstance(e, fx.Converted)] == ["j"]

@@ -14,6 +14,7 @@ class Entered(NamedTuple):
     journey: str
     instance: int
     time: float
+    version: int = 1
 
 
 class StepReached(NamedTuple):

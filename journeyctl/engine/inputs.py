@@ -31,4 +31,15 @@ class Tick(NamedTuple):
     journey: str
 
 
-Input = Event | TimerFired | Tick
+class Migrate(NamedTuple):
+    """An apply moved an instance to a new version at a step (`migrate:`); the daemon hands the
+    engine this before the user's next input."""
+
+    user_id: str
+    journey: str
+    instance: int
+    version: int
+    step: str
+
+
+Input = Event | TimerFired | Tick | Migrate

@@ -19,11 +19,12 @@ from journeyctl import model as m
 from journeyctl.engine import effects as fx
 from journeyctl.engine.celrt import EvalError, Evaluator
 from journeyctl.engine.compiled import Compiled, CompiledJourney, compile_project
-from journeyctl.engine.inputs import Event, Input, Tick, TimerFired
+from journeyctl.engine.inputs import Event, Input, Migrate, Tick, TimerFired
 from journeyctl.engine.localtime import next_local, user_zone
 from journeyctl.engine.policy import decide, record
 from journeyctl.engine.split import assign, bucket
 from journeyctl.engine.state import Instance, JourneyState, UserState, Wait
+from journeyctl.flow import Edge
 
 MAX_STEPS_PER_INPUT = 10_000  # validate rejects instant cycles; this guards the engine anyway
 INACTIVE = "inactive"
@@ -69,7 +70,27 @@ class Engine:
             cj = self.c.by_id.get(event.journey)
             if cj is not None:
                 self._try_enter(state, cj, None, now, out)
+        elif isinstance(event, Migrate):
+            self._migrate(state, event, now, out)
         return state, out
+
+    def _migrate(self, state: UserState, move: Migrate, now: float, out: list[Any]) -> None:
+        """Move an instance to `move.version` at `move.step`. A wait of the same kind there
+        keeps its timer (it goes on waiting, now on the new version); otherwise the instance
+        starts the new step afresh."""
+        js = state.journeys.get(move.journey)
+        inst = js.active if js is not None else None
+        cj = self.c.versions.get((move.journey, move.version))
+        if inst is None or inst.number != move.instance or cj is None or move.step not in cj.steps:
+            return
+        inst.version = move.version
+        wait = inst.wait
+        target = cj.steps[move.step]
+        if wait is not None and _same_wait(wait.kind, target.action):
+            wait.step = move.step
+            return
+        self._stop_waiting(state, cj, inst, out)
+        self._run(state, cj, inst, Edge(move.step, move.step, "migrate"), now, out)
 
     # --- events ------------------------------------------------------------------------------
 
@@ -220,7 +241,7 @@ class Engine:
         js.last_entered_at = now
         inst = Instance(js.entered, now, props, props, cj.version)
         js.active = inst
-        out.append(fx.Entered(state.user_id, cj.id, inst.number, now))
+        out.append(fx.Entered(state.user_id, cj.id, inst.number, now, cj.version))
         self._run(state, cj, inst, None, now, out)
 
     @staticmethod
@@ -464,6 +485,11 @@ class Engine:
             out.append(fx.ExpressionFailed(state.user_id, cj.id, where, str(exc), now))
             return False
         return result is True
+
+
+def _same_wait(kind: str, action: m.Action) -> bool:
+    expected = {"wait": m.Wait, "until": m.WaitUntil, "wait_for": m.WaitFor, "hold": m.Send}
+    return isinstance(action, expected.get(kind, type(None)))
 
 
 def journey_variable(journey_id: str, inst: Instance | None, now: float) -> dict[str, Any]:

@@ -49,3 +49,34 @@ def test_old_instances_finish_on_their_version(tmp_path: Path) -> None:
                            2 * 86400.0)
     assert not [e for e in late if isinstance(e, fx.Converted)]
     assert [e.journey for e in later if isinstance(e, fx.Converted)] == ["j"]
+
+
+V3 = """trigger: {event: signup}
+steps:
+  - {id: nap, wait: 3h}
+  - {id: ping, send: {channel: email, template: e3}}
+"""
+
+
+def test_migrate_moves_an_instance_to_the_new_version(tmp_path: Path) -> None:
+    from journeyctl.engine.inputs import Migrate
+
+    p1 = build(tmp_path / "v1", {"j": V1})
+    p3 = build(tmp_path / "v3", {"j": V3})
+    engine = Engine(p3, versions={"j": 2}, older=[(p1.journey("j"), 1)])  # type: ignore[list-item]
+    # a wait of the same kind: it keeps waiting (same timer), now on version 2's step
+    same = new_state("u1", EVERYONE)
+    Engine(p1).step(same, Event("u1", "signup", 0.0, {}), 0.0)
+    token = same.journeys["j"].active.wait.token  # type: ignore[union-attr]
+    _, moved = engine.step(same, Migrate("u1", "j", 1, 2, "nap"), 60.0)
+    inst = same.journeys["j"].active
+    assert moved == [] and inst is not None and inst.version == 2
+    assert inst.wait is not None and (inst.wait.step, inst.wait.token) == ("nap", token)
+    _, fired = engine.step(same, TimerFired("u1", "j#1", token), 3600.0)
+    assert [e.template for e in fired if isinstance(e, fx.Send)] == ["e3"]
+    # another kind of step: it starts there afresh
+    fresh = new_state("u2", EVERYONE)
+    Engine(p1).step(fresh, Event("u2", "signup", 0.0, {}), 0.0)
+    _, moved = engine.step(fresh, Migrate("u2", "j", 1, 2, "ping"), 60.0)
+    assert [e.template for e in moved if isinstance(e, fx.Send)] == ["e3"]
+    assert isinstance(moved[0], fx.CancelTimer)

@@ -1,5 +1,16 @@
-"""Channel adapters: one module per provider, collected in `REGISTRY` by adapter name."""
+"""Channel adapters: one module per provider, collected in `REGISTRY` by adapter name.
 
-from channel_adapters.registry import REGISTRY, get
+`adapter_for(channel, client)` builds the adapter for a channel; `deliver` applies the shared
+delivery policy (timeout, retries, rate limit) around its `send`.
+"""
 
-__all__ = ["REGISTRY", "get"]
+from channel_adapters.base import Adapter, Message, Outcome
+from channel_adapters.delivery import deliver
+from channel_adapters.factory import adapter_for
+from channel_adapters.ratelimit import RateLimiter
+from channel_adapters.registry import PROVIDERS, REGISTRY, get
+
+__all__ = [
+    "PROVIDERS", "REGISTRY", "Adapter", "Message", "Outcome", "RateLimiter", "adapter_for",
+    "deliver", "get",
+]

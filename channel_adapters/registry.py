@@ -1,12 +1,21 @@
-"""The adapter registry: adapter name -> its declaration."""
+"""The adapter registry: adapter name -> its declaration, and adapter name -> its class."""
 
 from __future__ import annotations
 
 from channel_adapters import fcm, sendgrid, slack, twilio, webhook
+from channel_adapters.base import Provider
 from channel_adapters.spec import AdapterSpec
 
 REGISTRY: dict[str, AdapterSpec] = {
     module.SPEC.name: module.SPEC for module in (sendgrid, twilio, fcm, slack, webhook)
+}
+
+PROVIDERS: dict[str, type[Provider]] = {
+    "sendgrid": sendgrid.SendGrid,
+    "twilio": twilio.Twilio,
+    "fcm": fcm.Fcm,
+    "slack": slack.Slack,
+    "webhook": webhook.Webhook,
 }
 
 

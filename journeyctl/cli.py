@@ -269,6 +269,40 @@ def force_unlock(
     _exit(lambda: run(project, lock_id, state))
 
 
+@app.command("send-test")
+def send_test(
+    channel: Annotated[str, typer.Option("--channel", "-c",
+                                         help="The channel (in channels.yaml) to send on.")],
+    template: Annotated[str, typer.Option("--template", "-t",
+                                          help="The template to render and send.")],
+    profile: Annotated[str, typer.Option(
+        help="The recipient's profile: inline JSON or a JSON file (user_id, email, ...).")],
+    project: ProjectArg = Path("."),
+    entry: Annotated[str | None, typer.Option(
+        help="The properties of the event that started the journey: inline JSON or a file.")
+    ] = None,
+    base_url: Annotated[str | None, typer.Option(
+        "--base-url", help="Send to this host instead of the channel's (e.g. a fake provider).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+) -> None:
+    """Render a template for one profile and send it through a channel, to check its setup."""
+    from journeyctl.commands.send_test import Request, run
+
+    _exit(lambda: run(Request(project, channel, template, profile, entry, base_url, as_json)))
+
+
+@app.command("fake-provider")
+def fake_provider(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (default: a free one).")] = 0,
+    quiet: Annotated[bool, typer.Option(help="Do not log each request.")] = False,
+) -> None:
+    """Run a local fake of the SendGrid, Twilio, FCM, Slack and webhook APIs, for demos."""
+    from journeyctl.commands.fake_provider import run
+
+    _exit(lambda: run(port, quiet))
+
+
 def _exit(body: Callable[[], int]) -> NoReturn:
     """Every command body runs inside the error boundary; typer only sees the exit code."""
     raise typer.Exit(run_guarded(body))

@@ -181,6 +181,16 @@ CODES: dict[str, CodeInfo] = {
     "JC967": CodeInfo("invalid state URL"),
     "JC968": CodeInfo("apply needs confirmation"),
     "JC969": CodeInfo("no such state, journey or version"),
+    # channel adapters and delivery
+    "JC970": CodeInfo("credential environment variable not set",
+                      default_hint="export the variable where journeyctl runs"),
+    "JC971": CodeInfo("template cannot be rendered for this message"),
+    "JC972": CodeInfo("template renders empty content for this profile"),
+    "JC973": CodeInfo("profile has no address for the channel"),
+    "JC974": CodeInfo("invalid send-test input"),
+    "JC975": CodeInfo("send-test names an unknown channel or template"),
+    "JC976": CodeInfo("fake provider cannot listen on the port"),
+    "JC977": CodeInfo("credential value is not usable"),
     # project
     "JC901": CodeInfo("project has no journeys", _W),
     "JC902": CodeInfo("project setting refers to a missing path"),

@@ -1,0 +1,68 @@
+"""`adapter_for`: a channel from channels.yaml plus the environment -> a ready adapter.
+
+Credentials are read here, once, from the variables channels.yaml names. A missing variable is
+a located error naming it; the values themselves never reach a message.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from channel_adapters.base import Adapter, Config
+from channel_adapters.registry import PROVIDERS, REGISTRY
+from journeyctl.diagnostics import Diagnostic, JourneyctlError, diagnostic
+from journeyctl.model import Channel
+
+if TYPE_CHECKING:
+    import httpx
+
+
+def adapter_for(channel: Channel, client: httpx.AsyncClient,
+                env: Mapping[str, str] = os.environ) -> Adapter:
+    """The adapter for `channel`, sending with `client`; raises JourneyctlError (JC702, JC970,
+    JC977) when the channel cannot send from this environment."""
+    # httpx loads when something is sent, not whenever `validate` loads the registry.
+    from channel_adapters.http_adapter import HttpAdapter
+
+    spec = REGISTRY.get(channel.adapter)
+    if spec is None:
+        raise JourneyctlError([diagnostic("JC702", f"channel '{channel.name}': unknown adapter "
+                                          f"'{channel.adapter}'", channel.at("adapter"))])
+    credentials = _credentials(channel, spec.credentials, env)
+    config = Config(channel, channel.base_url or spec.default_base_url or "", credentials)
+    _check_urls(channel, config)
+    provider = PROVIDERS[spec.name](config)
+    return HttpAdapter(provider, client, float(channel.timeout.seconds), credentials.values())
+
+
+def _credentials(channel: Channel, names: tuple[str, ...],
+                 env: Mapping[str, str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    problems: list[Diagnostic] = []
+    for name in names:
+        variable = channel.credentials.get(name, "")
+        value = env.get(variable, "") if variable else ""
+        if value.strip():
+            values[name] = value.strip()
+            continue
+        state = "is empty" if variable in env else "is not set"
+        problems.append(diagnostic(
+            "JC970", f"channel '{channel.name}': credential `{name}` reads the environment "
+            f"variable {variable or '(none)'}, which {state}", channel.at("credentials"),
+            f"export {variable or 'NAME'}=... where journeyctl runs (never in channels.yaml)"))
+    if problems:
+        raise JourneyctlError(problems)
+    return values
+
+
+def _check_urls(channel: Channel, config: Config) -> None:
+    """A URL the client cannot use would only fail at send time with a vaguer message."""
+    url = config.credentials.get("webhook_url")
+    if url is not None and not url.startswith(("https://", "http://")):
+        variable = channel.credentials["webhook_url"]
+        raise JourneyctlError([diagnostic(
+            "JC977", f"channel '{channel.name}': the environment variable {variable} does not "
+            "hold an http(s) URL (its value is not shown)", channel.at("credentials"),
+            "set it to the incoming webhook URL Slack gave you: https://hooks.slack.com/...")])

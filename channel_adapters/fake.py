@@ -1,0 +1,376 @@
+"""A local fake of the five providers, over real HTTP on 127.0.0.1: for tests and demos.
+
+It answers each provider's real path the way the provider does (status codes, ids, error
+bodies), records every request, and plays responses queued for a path before its normal answer,
+so a test can inject faults: a 500 then the normal 200, a 429 with `Retry-After`, a slow answer.
+
+    with FakeProvider() as fake:          # in a thread, for tests
+        fake.queue("/v3/mail/send", Response(500), Response(429, headers={"Retry-After": "2"}))
+        ...; fake.requests[0].json()
+
+`journeyctl fake-provider` runs one in the foreground. The HTTP/1.1 server is deliberately
+small (Content-Length bodies, keep-alive), which is all an HTTP client sending JSON needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from contextlib import suppress
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from channel_adapters.webhook import DEFAULT_SIGNATURE_HEADER, signature
+
+HOST = "127.0.0.1"
+_TWILIO = re.compile(r"/2010-04-01/Accounts/([^/]+)/Messages\.json")
+_FCM = re.compile(r"/v1/projects/([^/]+)/messages:send")
+_MAX_BODY = 10_000_000
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One request the fake received."""
+
+    method: str
+    path: str
+    query: str
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8")
+
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+    def form(self) -> dict[str, str]:
+        return dict(parse_qsl(self.text, keep_blank_values=True))
+
+
+@dataclass(frozen=True)
+class Response:
+    """An answer to play: a body (bytes, text, or a value sent as JSON), headers, a delay."""
+
+    status: int = 200
+    body: bytes | str | Mapping[str, Any] | list[Any] = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds before answering (beyond the client's timeout: a slow provider)
+
+    def encode(self, keep_alive: bool) -> bytes:
+        body, content_type = _payload(self.body)
+        headers = {"Content-Type": content_type} if "content-type" not in _lower(self.headers) \
+            else {}
+        headers.update(self.headers)
+        headers["Content-Length"] = str(len(body))
+        headers["Connection"] = "keep-alive" if keep_alive else "close"
+        try:
+            reason = HTTPStatus(self.status).phrase
+        except ValueError:
+            reason = "Unknown"
+        lines = [f"HTTP/1.1 {self.status} {reason}", *(f"{k}: {v}" for k, v in headers.items())]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+class FakeProvider:
+    """The fake server. Use it as a context manager (a thread) or `await serve()`."""
+
+    def __init__(self, port: int = 0, *, record: bool = True, webhook_secret: str | None = None,
+                 log: Callable[[str], None] | None = None) -> None:
+        self.port = port
+        self.requests: list[Recorded] = []
+        self._record = record  # off for long demo runs: memory would only grow
+        self._webhook_secret = webhook_secret  # set: webhook signatures are checked (else 401)
+        self._log = log
+        self._queues: dict[str, deque[Response]] = {}
+        self._lock = threading.Lock()  # tests queue and read from their own thread
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopped: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def queue(self, path: str, *responses: Response) -> None:
+        """Play `responses`, in order, to the next requests for `path` (then answer normally)."""
+        with self._lock:
+            self._queues.setdefault(path, deque()).extend(responses)
+
+    def received(self, path: str | None = None) -> list[Recorded]:
+        """The requests received so far (for `path` only, when given)."""
+        with self._lock:
+            return [r for r in self.requests if path is None or r.path == path]
+
+    async def serve(self, ready: Callable[[str], None] | None = None) -> None:
+        """Listen (OSError when the port is taken), call `ready(url)`, serve until stopped."""
+        server = await asyncio.start_server(self._connection, HOST, self.port)
+        self.port = server.sockets[0].getsockname()[1]
+        self._loop = asyncio.get_running_loop()
+        self._stopped = asyncio.Event()
+        if ready is not None:
+            ready(self.url)
+        try:
+            await self._stopped.wait()
+        finally:
+            server.close()
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await server.wait_closed()
+
+    def __enter__(self) -> FakeProvider:
+        started = threading.Event()
+        failures: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                asyncio.run(self.serve(lambda _: started.set()))
+            except OSError as exc:
+                failures.append(exc)
+                started.set()
+
+        self._thread = threading.Thread(target=run, name="fake-provider", daemon=True)
+        self._thread.start()
+        started.wait(10)
+        if failures:
+            raise failures[0]
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._loop is not None and self._stopped is not None:
+            self._loop.call_soon_threadsafe(self._stopped.set)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    async def _connection(self, reader: asyncio.StreamReader,
+                          writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            while await self._exchange(reader, writer):
+                pass
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                ValueError):
+            pass  # a client that hung up or spoke nonsense: drop the connection
+        except asyncio.CancelledError:
+            # Only `serve` cancels a connection, to stop. Ending normally keeps Python 3.11's
+            # stream callback from logging the cancelled task as an error.
+            pass
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+            with suppress(ConnectionError):
+                await writer.wait_closed()
+
+    async def _exchange(self, reader: asyncio.StreamReader,
+                        writer: asyncio.StreamWriter) -> bool:
+        """Serve one request; False when the connection is done."""
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError as exc:
+            if exc.partial:
+                raise
+            return False  # the client closed an idle keep-alive connection
+        method, target, headers = _parse_head(head)
+        length = int(headers.get("content-length", "0"))
+        if length > _MAX_BODY:
+            raise ValueError("body too large")
+        path, _, query = target.partition("?")
+        request = Recorded(method, path, query, headers, await reader.readexactly(length))
+        if self._record:
+            with self._lock:
+                self.requests.append(request)
+        response = self._answer(request)
+        if response.delay:
+            await asyncio.sleep(response.delay)
+        keep_alive = headers.get("connection", "").lower() != "close"
+        writer.write(response.encode(keep_alive))
+        await writer.drain()
+        if self._log is not None:
+            self._log(f"{method} {path} -> {response.status}")
+        return keep_alive
+
+    def _answer(self, request: Recorded) -> Response:
+        with self._lock:
+            queued = self._queues.get(request.path)
+            if queued:
+                return queued.popleft()
+        return answer(request, self._webhook_secret)
+
+
+def answer(request: Recorded, webhook_secret: str | None = None) -> Response:
+    """What the real provider at this path would answer to a well-formed or broken request."""
+    if request.method != "POST":
+        return Response(405, "method not allowed")
+    if request.path == "/v3/mail/send":
+        return _sendgrid(request)
+    if match := _TWILIO.fullmatch(request.path):
+        return _twilio(request, match[1])
+    if match := _FCM.fullmatch(request.path):
+        return _fcm(request, match[1])
+    if request.path.startswith("/services/"):
+        return _slack(request)
+    return _webhook(request, webhook_secret)
+
+
+# --- the providers ----------------------------------------------------------------------------
+
+
+def _sendgrid(request: Recorded) -> Response:
+    if not _bearer(request):
+        return _sendgrid_errors(401, [(None, "The provided authorization grant is invalid, "
+                                             "expired, or revoked")])
+    data = _json(request)
+    problems = _sendgrid_problems(data) if isinstance(data, dict) else [(None, "Bad Request")]
+    if problems:
+        return _sendgrid_errors(400, problems)
+    return Response(202, b"", {"X-Message-Id": uuid.uuid4().hex[:22]})
+
+
+def _sendgrid_problems(data: dict[str, Any]) -> list[tuple[str | None, str]]:
+    problems: list[tuple[str | None, str]] = []
+    people = data.get("personalizations")
+    if not (isinstance(people, list) and people
+            and all(isinstance(p, dict) and p.get("to") for p in people)):
+        problems.append(("personalizations", "at least one personalization with a `to` is "
+                                             "required"))
+    sender = data.get("from")
+    if not (isinstance(sender, dict) and sender.get("email")):
+        problems.append(("from.email", "the from object with an email is required"))
+    if not data.get("subject"):
+        problems.append(("subject", "the subject is required"))
+    content = data.get("content")
+    if not (isinstance(content, list) and content
+            and all(isinstance(c, dict) and c.get("type") and c.get("value") for c in content)):
+        problems.append(("content", "content needs at least one part with a type and a "
+                                    "non-empty value"))
+    return problems
+
+
+def _sendgrid_errors(status: int, problems: list[tuple[str | None, str]]) -> Response:
+    errors = [{"message": message, "field": name, "help": None} for name, message in problems]
+    return Response(status, {"errors": errors})
+
+
+def _twilio(request: Recorded, account_sid: str) -> Response:
+    if _basic_user(request) != account_sid:
+        return _twilio_error(401, 20003, "Authenticate")
+    form = request.form()
+    if not form.get("To"):
+        return _twilio_error(400, 21604, "A 'To' phone number is required.")
+    if not (form.get("From") or form.get("MessagingServiceSid")):
+        return _twilio_error(400, 21603, "A 'From' or 'MessagingServiceSid' parameter is "
+                                         "required to send a message")
+    if not form.get("Body"):
+        return _twilio_error(400, 21602, "Message body is required.")
+    sid = "SM" + uuid.uuid4().hex
+    return Response(201, {
+        "sid": sid, "account_sid": account_sid, "to": form["To"], "from": form.get("From"),
+        "messaging_service_sid": form.get("MessagingServiceSid"), "body": form["Body"],
+        "status": "queued", "direction": "outbound-api", "api_version": "2010-04-01",
+        "uri": f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json",
+    })
+
+
+def _twilio_error(status: int, code: int, message: str) -> Response:
+    return Response(status, {"code": code, "message": message, "status": status,
+                             "more_info": f"https://www.twilio.com/docs/errors/{code}"})
+
+
+def _fcm(request: Recorded, project: str) -> Response:
+    if not _bearer(request):
+        return _fcm_error(401, "UNAUTHENTICATED",
+                          "Request is missing required authentication credential.")
+    data = _json(request)
+    message = data.get("message") if isinstance(data, dict) else None
+    if not isinstance(message, dict) or not message.get("token"):
+        return _fcm_error(400, "INVALID_ARGUMENT", "Recipient of the message is not set.")
+    payload = message.get("data", {})
+    if not isinstance(payload, dict) or not all(isinstance(v, str) for v in payload.values()):
+        return _fcm_error(400, "INVALID_ARGUMENT", "Invalid value at 'message.data': "
+                                                   "values must be strings")
+    return Response(200, {"name": f"projects/{project}/messages/0:{uuid.uuid4().hex}"})
+
+
+def _fcm_error(status: int, name: str, message: str) -> Response:
+    return Response(status, {"error": {"code": status, "message": message, "status": name}})
+
+
+def _slack(request: Recorded) -> Response:
+    data = _json(request)
+    if not isinstance(data, dict) or not (data.get("text") or data.get("blocks")):
+        return Response(400, "invalid_payload", {"Content-Type": "text/html"})
+    return Response(200, "ok", {"Content-Type": "text/html"})
+
+
+def _webhook(request: Recorded, secret: str | None) -> Response:
+    if secret is not None:
+        timestamp = request.headers.get("x-journeyctl-timestamp", "")
+        given = request.headers.get(DEFAULT_SIGNATURE_HEADER.lower(), "")
+        if given != signature(secret, timestamp, request.body):
+            return Response(401, {"error": "bad signature"})
+    if not isinstance(_json(request), dict):
+        return Response(400, {"error": "the body is not a JSON object"})
+    return Response(200, {"id": f"wh_{uuid.uuid4().hex[:16]}"})
+
+
+# --- HTTP plumbing ----------------------------------------------------------------------------
+
+
+def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
+    lines = head.decode("latin-1").split("\r\n")
+    method, target, _version = lines[0].split(" ", 2)
+    headers = {}
+    for line in lines[1:]:
+        if line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    return method, target, headers
+
+
+def _payload(body: bytes | str | Mapping[str, Any] | list[Any]) -> tuple[bytes, str]:
+    if isinstance(body, bytes):
+        return body, "application/octet-stream"
+    if isinstance(body, str):
+        return body.encode(), "text/plain; charset=utf-8"
+    return orjson.dumps(body), "application/json"
+
+
+def _lower(headers: Mapping[str, str]) -> set[str]:
+    return {name.lower() for name in headers}
+
+
+def _json(request: Recorded) -> Any:
+    try:
+        return request.json()
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _bearer(request: Recorded) -> bool:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return scheme == "Bearer" and bool(token.strip())
+
+
+def _basic_user(request: Recorded) -> str | None:
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    if scheme != "Basic":
+        return None
+    try:
+        user, _, password = base64.b64decode(encoded).decode().partition(":")
+    except ValueError:
+        return None
+    return user if password else None

@@ -1,0 +1,115 @@
+"""The one adapter implementation: a `Provider`'s request sent with httpx, its reply classified.
+
+Every httpx failure becomes an outcome (timeouts and connection errors retryable; a URL or
+protocol the client cannot even send permanent), and every error text is scrubbed of the
+channel's credentials before it leaves this module.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from channel_adapters.base import ERROR_LIMIT, Message, Outcome, Provider, Reply
+
+REDACTED = "***"
+# Unix times are this large; smaller X-RateLimit-Reset values are seconds from now.
+_EPOCH_THRESHOLD = 1_000_000_000
+_UNSENDABLE = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL)
+
+
+class HttpAdapter:
+    """An `Adapter` for one channel: one POST per `send`, never a retry."""
+
+    def __init__(self, provider: Provider, client: httpx.AsyncClient, timeout: float,
+                 secrets: Iterable[str], clock: Callable[[], float] = time.time) -> None:
+        self.provider = provider
+        self.client = client
+        self.timeout = timeout
+        self._secrets = list(secrets)
+        self._clock = clock
+
+    async def send(self, message: Message) -> Outcome:
+        if self.provider.needs_address and not message.to:
+            return Outcome("permanent", None, None, "the message has no address", None)
+        request = self.provider.request(message)
+        try:
+            response = await self.client.post(request.url, content=request.body,
+                                              headers=dict(request.headers),
+                                              timeout=self.timeout)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            outcome = transport_outcome(exc, self.timeout)
+        else:
+            reply = Reply(response.status_code, response.headers, response.content)
+            outcome = reply_outcome(self.provider, reply, self._clock())
+        return self._scrubbed(outcome, request.headers.get("Authorization"))
+
+    def _scrubbed(self, outcome: Outcome, authorization: str | None) -> Outcome:
+        """The outcome without any credential, even one a provider echoed back (encoded as
+        the Authorization header carries it, too)."""
+        if outcome.error is None:
+            return outcome
+        secrets = self._secrets
+        if authorization:
+            secrets = [authorization.partition(" ")[2], *secrets]
+        text = redact(outcome.error, secrets)  # before truncating: never half a secret
+        if len(text) > ERROR_LIMIT:
+            text = text[:ERROR_LIMIT - 1] + "…"
+        return replace(outcome, error=text)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret replaced by ***, longest first (one may contain another)."""
+    # Very short values would blank out half of every message; a real credential is longer.
+    for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def transport_outcome(exc: Exception, timeout: float) -> Outcome:
+    """No response: a timeout or a connection problem is worth retrying, a bad URL is not."""
+    if isinstance(exc, httpx.TimeoutException):
+        return Outcome("retryable", None, None,
+                       f"timed out after {timeout:g}s ({type(exc).__name__})", None)
+    kind = "permanent" if isinstance(exc, _UNSENDABLE) else "retryable"
+    detail = str(exc) or "no detail"
+    return Outcome(kind, None, None, f"{type(exc).__name__}: {detail}", None)
+
+
+def reply_outcome(provider: Provider, reply: Reply, now: float) -> Outcome:
+    kind = provider.kind(reply)
+    if kind == "accepted":
+        return Outcome(kind, reply.status, provider.message_id(reply), None, None)
+    wait = retry_after(reply.headers, now) if kind == "retryable" else None
+    error = provider.error_text(reply) or f"HTTP {reply.status} with an empty body"
+    return Outcome(kind, reply.status, None, error, wait)
+
+
+def retry_after(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds to wait from `Retry-After` (seconds or an HTTP-date) or `X-RateLimit-Reset`
+    (Unix time or seconds); None when neither is there or readable."""
+    value = headers.get("retry-after")
+    if value:
+        seconds = _number(value)
+        if seconds is not None:
+            return max(seconds, 0.0)
+        try:
+            return max(parsedate_to_datetime(value).timestamp() - now, 0.0)
+        except (TypeError, ValueError):
+            pass
+    reset = _number(headers.get("x-ratelimit-reset") or "")
+    if reset is None:
+        return None
+    return max(reset - now if reset >= _EPOCH_THRESHOLD else reset, 0.0)
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return None
+    return value if value == value else None  # NaN is not a wait

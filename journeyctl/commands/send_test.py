@@ -1,0 +1,171 @@
+"""`journeyctl send-test`: render one template for one profile and send it for real.
+
+It checks a channel's setup end to end (credentials, sender, endpoint, template) with the same
+adapter and delivery policy the daemon uses. Consent, caps and quiet hours are not applied: the
+person running it chose the recipient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sys
+import uuid
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from channel_adapters import Message, Outcome, RateLimiter, adapter_for, deliver
+from journeyctl import model as m
+from journeyctl.checks.context import did_you_mean
+from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic
+from journeyctl.errors import EXIT_OK, EXIT_USER
+from journeyctl.messages import address, render
+from journeyctl.project import validate
+from journeyctl.render import print_text
+
+
+@dataclass(frozen=True)
+class Request:
+    project: Path
+    channel: str
+    template: str
+    profile: str  # inline JSON or a JSON file
+    entry: str | None = None
+    base_url: str | None = None
+    as_json: bool = False
+
+
+def run(request: Request) -> int:
+    loaded = validate(request.project)
+    errors = [d for d in loaded.diagnostics if d.is_error]
+    if errors or loaded.project is None:
+        print_text(errors, loaded.docs, sys.stderr, "✗ the project is invalid: fix it first")
+        return EXIT_USER
+    project = loaded.project
+    channel, template = resolve(project, request.channel, request.template)
+    if request.base_url is not None:
+        channel = replace(channel, base_url=_base_url(request.base_url))
+    message = build_message(project, channel, template, request)
+    if not request.as_json:
+        to = f" to {message.to}" if message.to else ""
+        print(f"sending '{template.name}' on channel '{channel.name}' ({channel.adapter}){to}")
+    outcome = asyncio.run(_send(channel, message))
+    _print(outcome, channel, message, request.as_json)
+    return EXIT_OK if outcome.accepted else EXIT_USER
+
+
+def build_message(project: m.Project, channel: m.Channel, template: m.Template,
+                  request: Request) -> Message:
+    """The message a journey would send, rendered with the given profile and entry event."""
+    profile = {"user_id": "send-test", **json_object(request.profile, "--profile")}
+    entry = json_object(request.entry, "--entry") if request.entry is not None else None
+    journey_id, step, category = _first_use(project, template.name)
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    context_message = {"step": step, "category": category, "variant": None, "variants": {}}
+    content = render(project, template.name, profile, entry, entry,
+                     {"id": journey_id, "version": 0, "entered_at": now}, context_message)
+    to = address(channel, profile)
+    if channel.address and to is None:
+        raise JourneyctlError([diagnostic(
+            "JC973", f"the profile has no `{channel.address}`, the address channel "
+                     f"'{channel.name}' sends to", Loc("--profile"),
+            f"add \"{channel.address}\" to the profile")])
+    return Message(
+        user_id=str(profile["user_id"]), journey=journey_id, step=step, channel=channel.name,
+        template=template.name, category=category,
+        idempotency_key=f"send-test:{uuid.uuid4().hex}", to=to, content=content)
+
+
+def _first_use(project: m.Project, template: str) -> tuple[str, str, str]:
+    """(journey, step, category) of the first send of `template`, so that `journey.id` and
+    `message.step` render as they will in production; placeholders when no journey uses it."""
+    for journey in project.journeys:
+        for step in journey.steps:
+            action = step.action
+            if isinstance(action, m.Send) and any(o.template == template
+                                                  for o in action.options):
+                return journey.id, step.id, action.category
+    return "send-test", "send-test", "promotional"
+
+
+def resolve(project: m.Project, channel_name: str,
+            template_name: str) -> tuple[m.Channel, m.Template]:
+    """The channel and template named on the command line, which must belong together."""
+    channel = project.channels.get(channel_name)
+    if channel is None:
+        raise JourneyctlError([diagnostic("JC975", f"no channel '{channel_name}' in the project",
+                                          Loc("--channel"),
+                                          did_you_mean(channel_name, project.channels,
+                                                       "channels"))])
+    template = project.templates.get(template_name)
+    if template is None:
+        raise JourneyctlError([diagnostic("JC975", f"no template '{template_name}' in the "
+                                          "project", Loc("--template"),
+                                          did_you_mean(template_name, project.templates,
+                                                       "templates"))])
+    if template.channel != channel.name:
+        raise JourneyctlError([diagnostic(
+            "JC975", f"template '{template.name}' is written for channel '{template.channel}', "
+            f"not '{channel.name}'", Loc("--template"),
+            f"use --channel {template.channel}, or a template for '{channel.name}'")])
+    return channel, template
+
+
+def json_object(text: str, option: str) -> dict[str, Any]:
+    """`text` as a JSON object: inline JSON, or the path of a file holding one."""
+    source = text
+    if not text.lstrip().startswith(("{", "[")):
+        path = Path(text)
+        try:
+            source = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise JourneyctlError([diagnostic(
+                "JC974", f"{option} is neither inline JSON nor a readable file: {text}",
+                Loc(option), "give a JSON object inline, or the path of a .json file")]) from exc
+    try:
+        value = json.loads(source)
+    except json.JSONDecodeError as exc:
+        raise JourneyctlError([diagnostic("JC974", f"{option} is not valid JSON: {exc}",
+                                          Loc(option))]) from exc
+    if not isinstance(value, dict):
+        raise JourneyctlError([diagnostic("JC974", f"{option} must be a JSON object, not "
+                                          f"{type(value).__name__}", Loc(option))])
+    return value
+
+
+def _base_url(text: str) -> str:
+    if not text.startswith(("http://", "https://")):
+        raise JourneyctlError([diagnostic("JC974", f"--base-url {text!r} is not an http(s) URL",
+                                          Loc("--base-url"), "e.g. http://127.0.0.1:8025")])
+    return text
+
+
+async def _send(channel: m.Channel, message: Message) -> Outcome:
+    import httpx
+
+    async with httpx.AsyncClient() as client:
+        adapter = adapter_for(channel, client)
+        return await deliver(adapter, message, channel, limiter=RateLimiter.for_channel(channel))
+
+
+def _print(outcome: Outcome, channel: m.Channel, message: Message, as_json: bool) -> None:
+    if as_json:
+        report: dict[str, Any] = {
+            "channel": channel.name, "adapter": channel.adapter, "template": message.template,
+            "to": message.to, "kind": outcome.kind, "status": outcome.status,
+            "provider_id": outcome.provider_id, "error": outcome.error,
+            "retry_after": outcome.retry_after, "attempts": outcome.attempts,
+        }
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    status = f"HTTP {outcome.status}" if outcome.status is not None else "no response"
+    attempts = f"{outcome.attempts} attempt{'s' if outcome.attempts != 1 else ''}"
+    if outcome.accepted:
+        ident = f", id {outcome.provider_id}" if outcome.provider_id else ", no id given"
+        print(f"✓ accepted: {status}{ident} ({attempts})")
+        return
+    wait = f"; the provider asks to retry after {outcome.retry_after:g}s" \
+        if outcome.retry_after is not None else ""
+    print(f"✗ {outcome.kind} failure: {status}: {outcome.error} ({attempts}){wait}")

@@ -1,0 +1,122 @@
+"""Rendering a template for one user, and finding the user's address on a channel.
+
+Templates render with the shared Liquid environment (strict: a missing variable is an error, never
+an empty hole in a message). A message whose required content renders blank for this user is an
+error too: better no message than an empty one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from channel_adapters import REGISTRY
+from journeyctl.diagnostics import JourneyctlError, diagnostic
+from journeyctl.liquid_env import parse
+from journeyctl.model import Channel, Project, Template, TemplateField
+
+
+def render(project: Project, template_name: str, profile: Mapping[str, Any],
+           entry: Mapping[str, Any] | None = None, event: Mapping[str, Any] | None = None,
+           journey: Mapping[str, Any] | None = None,
+           message: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Every field of the template rendered for this user: text fields as strings, `map` and
+    `json` fields with each string leaf rendered (keys and other values kept).
+
+    Variables left as None are undefined in the template. Raises JourneyctlError: JC975 for an
+    unknown template, JC971 when Liquid fails (a missing variable), JC972 when the content the
+    channel needs renders empty.
+    """
+    template = _template(project, template_name)
+    context: dict[str, Any] = {
+        "profile": profile,
+        "message": {"channel": template.channel, "template": template.name, **(message or {})},
+    }
+    for name, value in (("entry", entry), ("event", event), ("journey", journey)):
+        if value is not None:
+            context[name] = value
+    user = str(profile.get("user_id", "?"))
+    content = {name: _render_field(template, field, context, user)
+               for name, field in template.fields.items()}
+    _check_content(project, template, content, user)
+    return content
+
+
+def address(channel: Channel, profile: Mapping[str, Any]) -> str | None:
+    """The user's address on `channel` (its `address` attribute, a dotted path), or None when
+    the channel has none or the profile's value is missing, null or empty."""
+    if not channel.address:
+        return None
+    value: Any = profile
+    for name in channel.address.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(name)
+    return None if value is None or value == "" else str(value)
+
+
+def _template(project: Project, name: str) -> Template:
+    template = project.templates.get(name)
+    if template is None:
+        known = ", ".join(sorted(project.templates)) or "none"
+        raise JourneyctlError([diagnostic("JC975", f"no template '{name}' in the project",
+                                          project.loc, f"templates: {known}")])
+    return template
+
+
+def _render_field(template: Template, field: TemplateField, context: dict[str, Any],
+                  user: str) -> Any:
+    from liquid.exceptions import LiquidError
+
+    try:
+        return _render_value(field.value, context)
+    except LiquidError as exc:
+        reason = getattr(exc, "message", None) or str(exc).splitlines()[0]
+        raise JourneyctlError([diagnostic(
+            "JC971", f"template '{template.name}': `{field.name}` cannot be rendered for user "
+            f"'{user}': {reason}", field.loc,
+            'give the variable a fallback (`| default: "..."`) or supply it')]) from exc
+
+
+def _render_value(value: Any, context: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        return parse(value).render(**context)
+    if isinstance(value, Mapping):
+        return {key: _render_value(item, context) for key, item in value.items()}
+    if isinstance(value, tuple | list):
+        return [_render_value(item, context) for item in value]
+    return value
+
+
+def _check_content(project: Project, template: Template, content: dict[str, Any],
+                   user: str) -> None:
+    channel = project.channels.get(template.channel)
+    spec = REGISTRY.get(channel.adapter) if channel else None
+    if spec is None:
+        return  # validate reports the channel; there is nothing to check against
+    required = [name for name, field in spec.template_fields.items()
+                if field.required and name in content]
+    blank = [name for name in required if _blank(content[name])]
+    if spec.one_of_fields and all(_blank(content.get(name)) for name in spec.one_of_fields):
+        blank.append(" or ".join(f"`{name}`" for name in spec.one_of_fields))
+    if blank:
+        name = blank[0]
+        field = template.fields.get(name)
+        shown = name if name.startswith("`") else f"`{name}`"
+        raise JourneyctlError([diagnostic(
+            "JC972", f"template '{template.name}' renders an empty {shown} for user '{user}'",
+            field.loc if field else template.loc,
+            "the message would go out blank: add a fallback or a condition on the profile")])
+
+
+def _blank(value: Any) -> bool:
+    """Empty for a reader: only whitespace, or a structure with nothing but such text."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, Mapping):
+        return all(_blank(item) for item in value.values())
+    if isinstance(value, list):
+        return all(_blank(item) for item in value)
+    return False

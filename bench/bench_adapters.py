@@ -8,6 +8,10 @@ provider's request, signing, timeout, classifying the answer) and as a bare
 message; it is also measured without the network (httpx.MockTransport), where nothing hides it.
 
     python bench/bench_adapters.py [--adapter webhook|sendgrid] [--messages 3000] [--rounds 3]
+                                   [--transport httpx|aiohttp]
+
+`--transport aiohttp` sends over `channel_adapters.transport.AiohttpTransport` (what the daemon
+and send-test use) instead of httpx's own connection pool; compare the two runs.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from channel_adapters import Adapter, Message, adapter_for, deliver
+from channel_adapters.transport import AiohttpTransport
 from journeyctl.diagnostics import Loc
 from journeyctl.model import Channel, Duration, FrozenMap
 
@@ -88,9 +93,12 @@ def senders(adapter_name: str, channel: Channel, client: httpx.AsyncClient) -> t
 
 
 async def measure(adapter_name: str, channel: Channel, count: int, concurrency: int,
-                  rounds: int, transport: httpx.AsyncBaseTransport | None) -> tuple[float, float]:
+                  rounds: int, transport: httpx.AsyncBaseTransport | str | None
+                  ) -> tuple[float, float]:
     """Best seconds over `rounds` for (adapter, bare), alternating so drift hits both alike."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    if transport == "aiohttp":
+        transport = AiohttpTransport(concurrency)
     async with httpx.AsyncClient(limits=limits, transport=transport) as client:
         through_adapter, bare = senders(adapter_name, channel, client)
         await run(through_adapter, min(count, 200), concurrency)  # warm connections and caches
@@ -117,7 +125,7 @@ def start_fake() -> tuple[subprocess.Popen[str], str]:
 def report(label: str, count: int, seconds: tuple[float, float]) -> None:
     adapter, bare = seconds
     overhead = (adapter - bare) / count * 1e6
-    print(f"{label:<26} adapter {count / adapter:8,.0f} msg/s   bare httpx {count / bare:8,.0f} "
+    print(f"{label:<26} adapter {count / adapter:8,.0f} msg/s   bare client {count / bare:8,.0f} "
           f"msg/s   adapter layer {overhead:+7.1f} µs/msg ({adapter / bare - 1:+.0%})")
 
 
@@ -135,15 +143,17 @@ def main() -> None:
     parser.add_argument("--adapter", choices=sorted(CHANNELS), default="webhook")
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--transport", choices=["httpx", "aiohttp"], default="httpx")
     args = parser.parse_args()
     process, url = start_fake()
     try:
         channel = make_channel(args.adapter, url)
-        print(f"adapter: {args.adapter}; {args.messages:,} messages per run, best of "
-              f"{args.rounds}; fake provider {url} (its own process)")
+        print(f"adapter: {args.adapter}; transport: {args.transport}; {args.messages:,} "
+              f"messages per run, best of {args.rounds}; fake provider {url} (its own process)")
         for concurrency in (1, 10, 100):
+            transport = "aiohttp" if args.transport == "aiohttp" else None
             seconds = asyncio.run(measure(args.adapter, channel, args.messages, concurrency,
-                                          args.rounds, None))
+                                          args.rounds, transport))
             report(f"loopback, concurrency {concurrency}", args.messages, seconds)
         seconds = asyncio.run(measure(args.adapter, channel, args.messages * 3, 1, args.rounds,
                                       mock_transport(args.adapter)))

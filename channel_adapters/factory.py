@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from channel_adapters.base import Adapter, Config
 from channel_adapters.registry import PROVIDERS, REGISTRY
@@ -35,6 +37,14 @@ def adapter_for(channel: Channel, client: httpx.AsyncClient,
     _check_urls(channel, config)
     provider = PROVIDERS[spec.name](config)
     return HttpAdapter(provider, client, float(channel.timeout.seconds), credentials.values())
+
+
+def redirected(channel: Channel, url: str) -> Channel:
+    """`channel` sending to `url`'s host instead of its provider's (a fake provider, a proxy),
+    keeping the path of a channel whose `base_url` has one (a webhook's endpoint)."""
+    own = urlsplit(channel.base_url or "")
+    rest = own.path.rstrip("/") + (f"?{own.query}" if own.query else "")
+    return replace(channel, base_url=url.rstrip("/") + rest)
 
 
 def _credentials(channel: Channel, names: tuple[str, ...],

@@ -18,6 +18,7 @@ import asyncio
 import base64
 import re
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -46,6 +47,7 @@ class Recorded:
     query: str
     headers: Mapping[str, str]  # lower-case names
     body: bytes
+    received_at: float = 0.0  # time.time() when the body had arrived (latency benchmarks)
 
     @property
     def text(self) -> str:
@@ -189,7 +191,8 @@ class FakeProvider:
         if length > _MAX_BODY:
             raise ValueError("body too large")
         path, _, query = target.partition("?")
-        request = Recorded(method, path, query, headers, await reader.readexactly(length))
+        body = await reader.readexactly(length)
+        request = Recorded(method, path, query, headers, body, time.time())
         if self._record:
             with self._lock:
                 self.requests.append(request)
@@ -200,7 +203,7 @@ class FakeProvider:
         writer.write(response.encode(keep_alive))
         await writer.drain()
         if self._log is not None:
-            self._log(f"{method} {path} -> {response.status}")
+            self._log(f"{method} {path} -> {response.status}{_summary(request)}")
         return keep_alive
 
     def _answer(self, request: Recorded) -> Response:
@@ -374,3 +377,30 @@ def _basic_user(request: Recorded) -> str | None:
     except ValueError:
         return None
     return user if password else None
+
+
+def _summary(request: Recorded) -> str:
+    """Who a logged request is for and what it says, so a demo shows the message arrive."""
+    try:
+        if request.path == "/v3/mail/send":
+            data = request.json()
+            to = data["personalizations"][0]["to"][0]["email"]
+            return f"  to={to} subject={_short(data.get('subject'))}"
+        if _TWILIO.fullmatch(request.path):
+            form = request.form()
+            return f"  to={form.get('To')} body={_short(form.get('Body'))}"
+        if _FCM.fullmatch(request.path):
+            message = request.json()["message"]
+            notification = message.get("notification", {})
+            return f"  token={message.get('token')} title={_short(notification.get('title'))}"
+        data = request.json()
+        if request.path.startswith("/services/"):
+            return f"  text={_short(data.get('text'))}"
+        return f"  key={request.headers.get('idempotency-key')}"
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return ""
+
+
+def _short(text: Any, limit: int = 60) -> str:
+    flat = " ".join(str(text).split())
+    return repr(flat if len(flat) <= limit else flat[: limit - 1] + "…")

@@ -12,11 +12,13 @@ import datetime as dt
 import json
 import sys
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from channel_adapters import Message, Outcome, RateLimiter, adapter_for, deliver
+from channel_adapters.factory import redirected
+from channel_adapters.transport import fast_client
 from journeyctl import model as m
 from journeyctl.checks.context import did_you_mean
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic
@@ -46,7 +48,7 @@ def run(request: Request) -> int:
     project = loaded.project
     channel, template = resolve(project, request.channel, request.template)
     if request.base_url is not None:
-        channel = replace(channel, base_url=_base_url(request.base_url))
+        channel = redirected(channel, _base_url(request.base_url))
     message = build_message(project, channel, template, request)
     if not request.as_json:
         to = f" to {message.to}" if message.to else ""
@@ -143,9 +145,8 @@ def _base_url(text: str) -> str:
 
 
 async def _send(channel: m.Channel, message: Message) -> Outcome:
-    import httpx
 
-    async with httpx.AsyncClient() as client:
+    async with fast_client() as client:
         adapter = adapter_for(channel, client)
         return await deliver(adapter, message, channel, limiter=RateLimiter.for_channel(channel))
 

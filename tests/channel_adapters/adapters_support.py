@@ -12,10 +12,9 @@ import socket
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import httpx
-
 from channel_adapters import Message, Outcome, adapter_for, deliver
 from channel_adapters.fake import FakeProvider
+from channel_adapters.transport import fast_client
 from journeyctl.diagnostics import Loc
 from journeyctl.model import Channel, Duration, FrozenMap, Retry
 
@@ -90,7 +89,7 @@ def send(channel: Channel, message: Message, env: Mapping[str, str] = ENV,
     """`deliver` one message over a fresh client, the way the daemon and send-test do."""
 
     async def go() -> Outcome:
-        async with httpx.AsyncClient() as client:
+        async with fast_client() as client:
             adapter = adapter_for(channel, client, env)
             return await deliver(adapter, message, channel, **policy)
 
@@ -101,7 +100,7 @@ def send_once(channel: Channel, message: Message, env: Mapping[str, str] = ENV) 
     """One attempt, straight through the adapter (no delivery policy)."""
 
     async def go() -> Outcome:
-        async with httpx.AsyncClient() as client:
+        async with fast_client() as client:
             return await adapter_for(channel, client, env).send(message)
 
     return asyncio.run(go())

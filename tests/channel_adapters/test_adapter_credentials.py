@@ -7,7 +7,6 @@ import asyncio
 import base64
 from dataclasses import replace
 
-import httpx
 import pytest
 from adapters_support import (
     ENV,
@@ -21,6 +20,7 @@ from adapters_support import (
 
 from channel_adapters import Adapter, adapter_for
 from channel_adapters.fake import FakeProvider, Response
+from channel_adapters.transport import fast_client
 from journeyctl.diagnostics import JourneyctlError
 
 fake = pytest.fixture(fake_provider)
@@ -28,7 +28,7 @@ fake = pytest.fixture(fake_provider)
 
 def build(channel_adapter: str, env: dict[str, str]) -> Adapter:
     async def go() -> Adapter:
-        async with httpx.AsyncClient() as client:
+        async with fast_client() as client:
             return adapter_for(make_channel(channel_adapter, "https://api.example"), client, env)
 
     return asyncio.run(go())
@@ -67,7 +67,7 @@ def test_an_unknown_adapter_is_refused() -> None:
     channel = replace(make_channel("webhook", "https://x.example"), adapter="pigeon")
 
     async def go() -> None:
-        async with httpx.AsyncClient() as client:
+        async with fast_client() as client:
             adapter_for(channel, client, ENV)
 
     with pytest.raises(JourneyctlError) as caught:

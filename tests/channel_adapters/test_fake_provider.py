@@ -80,7 +80,7 @@ def test_the_command_prints_its_url_serves_and_logs() -> None:
         assert (response.status_code, response.text) == (200, "ok")
         lines = iter(process.stdout.readline, "")
         assert next(line for line in lines if line.startswith("POST")) == \
-            "POST /services/T/B/X -> 200\n"
+            "POST /services/T/B/X -> 200  text='hi'\n"
     finally:
         process.terminate()
         process.wait(10)

@@ -257,6 +257,7 @@ def build_journey(doc: Doc, out: Collector) -> m.Journey | None:
         caps=_caps(b, raw.get("caps", []), ("caps",)),
         steps=steps,
         migrate=m.FrozenMap(raw.get("migrate", {})),
+        max_delay=b.duration(raw["max_delay"], "max_delay") if "max_delay" in raw else None,
     )
     new_errors = any(d.is_error for d in out.items[before:])
     return None if new_errors or len(steps) != len(raw["steps"]) else journey

@@ -303,6 +303,30 @@ def fake_provider(
     _exit(lambda: run(port, quiet))
 
 
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+@app.command()
+def serve(
+    project: ProjectArg = Path("."),
+    state: StateOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on; other than loopback needs "
+                                           "JOURNEYCTL_API_TOKEN.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0: a free one, logged on start).")] = 8787,
+    log_format: Annotated[LogFormat, typer.Option("--log-format")] = LogFormat.text,
+    base_url: Annotated[list[str] | None, typer.Option(
+        "--base-url", metavar="URL",
+        help="Send to URL instead of the providers (e.g. a fake provider); CHANNEL=URL for "
+             "one channel. Repeatable.")] = None,
+) -> None:
+    """Run the applied journeys: an HTTP API for events, timers, and delivery to providers."""
+    from journeyctl.commands.serve import run
+
+    _exit(lambda: run(project, state, host, port, log_format.value, base_url or []))
+
+
 def _exit(body: Callable[[], int]) -> NoReturn:
     """Every command body runs inside the error boundary; typer only sees the exit code."""
     raise typer.Exit(run_guarded(body))

@@ -191,6 +191,11 @@ CODES: dict[str, CodeInfo] = {
     "JC975": CodeInfo("send-test names an unknown channel or template"),
     "JC976": CodeInfo("fake provider cannot listen on the port"),
     "JC977": CodeInfo("credential value is not usable"),
+    # the daemon
+    "JC980": CodeInfo("serve: nothing is applied to the state"),
+    "JC981": CodeInfo("serve: non-loopback address without an API token"),
+    "JC982": CodeInfo("serve: cannot listen on the address"),
+    "JC983": CodeInfo("serve: invalid --base-url"),
     # project
     "JC901": CodeInfo("project has no journeys", _W),
     "JC902": CodeInfo("project setting refers to a missing path"),

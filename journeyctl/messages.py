@@ -20,14 +20,25 @@ def render(project: Project, template_name: str, profile: Mapping[str, Any],
            entry: Mapping[str, Any] | None = None, event: Mapping[str, Any] | None = None,
            journey: Mapping[str, Any] | None = None,
            message: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Every field of the template rendered for this user: text fields as strings, `map` and
-    `json` fields with each string leaf rendered (keys and other values kept).
+    """Every field of the project's template `template_name` rendered for this user (see
+    `render_template`); JC975 for an unknown template."""
+    return render_template(project, _template(project, template_name), profile, entry, event,
+                           journey, message)
 
-    Variables left as None are undefined in the template. Raises JourneyctlError: JC975 for an
-    unknown template, JC971 when Liquid fails (a missing variable), JC972 when the content the
-    channel needs renders empty.
+
+def render_template(project: Project, template: Template, profile: Mapping[str, Any],
+                    entry: Mapping[str, Any] | None = None,
+                    event: Mapping[str, Any] | None = None,
+                    journey: Mapping[str, Any] | None = None,
+                    message: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Every field of `template` rendered for this user: text fields as strings, `map` and
+    `json` fields with each string leaf rendered (keys and other values kept). The daemon
+    passes the template of the journey version that sends it, which may be older than the
+    project's.
+
+    Variables left as None are undefined in the template. Raises JourneyctlError: JC971 when
+    Liquid fails (a missing variable), JC972 when the content the channel needs renders empty.
     """
-    template = _template(project, template_name)
     context: dict[str, Any] = {
         "profile": profile,
         "message": {"channel": template.channel, "template": template.name, **(message or {})},

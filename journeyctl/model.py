@@ -410,6 +410,7 @@ class Journey(Located):
     caps: tuple[Cap, ...] = ()
     steps: tuple[Step, ...] = ()
     migrate: Mapping[str, str] = EMPTY  # old step id -> new step id (SPEC §6)
+    max_delay: Duration | None = None  # the daemon drops messages later than this
 
     def step(self, step_id: str) -> Step:
         return self.step_index[step_id]

@@ -24,7 +24,7 @@ from journeyctl.yamlload import Doc
 
 SCHEMA_VERSION = 1
 JOURNEY_KEYS = ("name", "description", "status", "trigger", "audience", "entry", "goal",
-                "exit_on", "caps", "migrate")
+                "exit_on", "caps", "max_delay", "migrate")
 
 
 def canonical(value: Any) -> str:

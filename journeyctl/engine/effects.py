@@ -51,6 +51,9 @@ class Send(NamedTuple):
     time: float
     variant: str | None  # "<split step>=<variant>" pairs, sorted, joined by ","
     option: int = 0  # 0: the primary channel; n: the n-th fallback
+    # The instance sending it (its entry event, last event, variants), for a host that renders
+    # the message: it may end within the same step. Hosts that keep messages drop it.
+    instance_ref: Any = None
 
     @property
     def idempotency_key(self) -> str:

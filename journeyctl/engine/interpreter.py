@@ -410,7 +410,7 @@ class Engine:
             variant = ",".join(f"{k}={v}" for k, v in sorted(inst.variants.items())) or None
             out.append(fx.Send(state.user_id, cj.id, inst.number, step.id,
                                inst.visits.get(step.id, 1), option.channel, option.template,
-                               action.category, now, variant, decision.option))
+                               action.category, now, variant, decision.option, inst))
         return edge
 
     def _branch(self, state: UserState, cj: CompiledJourney, inst: Instance, step: m.Step,

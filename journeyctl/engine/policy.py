@@ -30,11 +30,15 @@ def lookup(profile: dict[str, Any], dotted: str) -> Any:
     return value
 
 
-def _reachable(channel: m.Channel, profile: dict[str, Any]) -> bool:
-    if not channel.address:
-        return True  # a channel-level destination (Slack, a webhook)
-    value = lookup(profile, channel.address)
-    return value is not None and value != ""
+def refusal(channel: m.Channel, profile: dict[str, Any], promotional: bool) -> str | None:
+    """Checks 1 and 2 of SPEC §5 for one option: None when it may be used, else why not."""
+    if channel.address:  # without one, a channel-level destination (Slack, a webhook)
+        value = lookup(profile, channel.address)
+        if value is None or value == "":
+            return "unreachable"
+    if promotional and channel.consent and lookup(profile, channel.consent) is not True:
+        return "no_consent"
+    return None
 
 
 def decide(c: Compiled, cj: CompiledJourney, state: UserState, send: m.Send,
@@ -43,14 +47,11 @@ def decide(c: Compiled, cj: CompiledJourney, state: UserState, send: m.Send,
     reason = "unreachable"
     chosen = None
     for index, option in enumerate(send.options):
-        channel = c.project.channels[option.channel]
-        if not _reachable(channel, state.profile):
-            reason = "unreachable"
-        elif promotional and channel.consent and lookup(state.profile, channel.consent) is not True:
-            reason = "no_consent"
-        else:
+        refused = refusal(c.project.channels[option.channel], state.profile, promotional)
+        if refused is None:
             chosen = index
             break
+        reason = refused
     if chosen is None:
         return Decision("suppress", reason=reason)
     if not promotional:

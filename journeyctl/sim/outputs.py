@@ -56,7 +56,8 @@ class Messages:
 
     def effect(self, effect: Any) -> None:
         if type(effect) is fx.Send:
-            self.sent.append(effect)
+            # without the instance: kept messages must not keep ended instances alive
+            self.sent.append(effect._replace(instance_ref=None))
             if len(self.sent) >= self.SPILL:
                 self.spill()
 

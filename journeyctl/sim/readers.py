@@ -166,8 +166,10 @@ def check_properties(catalog: Catalog, name: str, props: dict[str, Any],
 # --- events ------------------------------------------------------------------------------------
 
 
-def _event_from(raw: Any, catalog: Catalog, parse_time: TimeParser, index: int, line: int
-                ) -> Record | str:
+def parse_event(raw: Any, catalog: Catalog, parse_time: TimeParser, index: int = 0,
+                line: int = 0) -> Record | str:
+    """One event record (the file format, also the daemon's API) or the reason it is
+    rejected."""
     if type(raw) is not dict:
         return "a record must be a JSON object"
     user_id, name, stamp = raw.get("user_id"), raw.get("event"), raw.get("timestamp")
@@ -244,7 +246,7 @@ def read_events(path: Path, index: int, catalog: Catalog, parse_time: TimeParser
                         yield Reject(shown, line_no,
                                      f"not valid JSON ({str(exc).split(':')[0]})")
                     continue
-                record = _event_from(raw, catalog, parse_time, index, line_no)
+                record = parse_event(raw, catalog, parse_time, index, line_no)
                 if isinstance(record, Record):
                     if owner is not None or _owns(shard, record.user_id):
                         yield record
@@ -277,7 +279,7 @@ def _csv_events(handle: IO[bytes], shown: str, index: int, catalog: Catalog,
                 yield Reject(shown, line_no, props)
                 continue
             raw = {k: row.get(k) or None for k in CSV_COLUMNS} | {"properties": props}
-            record = _event_from(raw, catalog, parse_time, index, line_no)
+            record = parse_event(raw, catalog, parse_time, index, line_no)
             yield record if isinstance(record, Record) else Reject(shown, line_no, record)
     except (UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"{shown}: {exc}") from exc
@@ -328,25 +330,19 @@ def read_profiles(path: Path, catalog: Catalog, parse_time: TimeParser,
     profiles: dict[str, dict[str, Any]] = {}
     rejects: list[Reject] = []
     shown = str(path)
-    stamps = _timestamp_attributes(catalog)
+    stamps = timestamp_attributes(catalog)
     for line_no, raw in _profile_rows(path):
-        if isinstance(raw, str):
-            rejects.append(Reject(shown, line_no, raw))
+        parsed = parse_profile(raw, stamps, parse_time)
+        if isinstance(parsed, str):
+            # With several workers each reports the rejects of its own users only.
+            owner = raw.get("user_id") if isinstance(raw, dict) else None
+            if _owns(shard, str(owner)) if owner else shard is None or shard[0] == 0:
+                rejects.append(Reject(shown, line_no, parsed))
             continue
-        user_id = raw.pop("user_id", None)
-        if isinstance(user_id, int) and not isinstance(user_id, bool):
-            user_id = str(user_id)
-        if not isinstance(user_id, str) or not user_id:
-            if shard is None or shard[0] == 0:
-                rejects.append(Reject(shown, line_no, "missing user_id"))
-            continue
+        user_id, attrs = parsed
         if not _owns(shard, user_id):
             continue
-        problem = _check_profile(stamps, raw, parse_time)
-        if problem:
-            rejects.append(Reject(shown, line_no, problem))
-            continue
-        merge(profiles.setdefault(user_id, {}), raw)
+        merge(profiles.setdefault(user_id, {}), attrs)
     return profiles, rejects
 
 
@@ -395,6 +391,25 @@ def _guess(cell: str) -> Any:
         return cell
 
 
+MISSING_USER = "missing user_id"
+
+
+def parse_profile(raw: dict[str, Any] | str, stamps: list[str], parse_time: TimeParser
+                  ) -> tuple[str, dict[str, Any]] | str:
+    """(user_id, attributes) from a profile record, or the reason it is rejected. `stamps`
+    are the catalog's timestamp attributes (`timestamp_attributes`)."""
+    if isinstance(raw, str):
+        return raw
+    attrs = dict(raw)
+    user_id = attrs.pop("user_id", None)
+    if isinstance(user_id, int) and not isinstance(user_id, bool):
+        user_id = str(user_id)
+    if not isinstance(user_id, str) or not user_id:
+        return MISSING_USER
+    problem = _check_profile(stamps, attrs, parse_time)
+    return problem if problem else (user_id, attrs)
+
+
 def _check_profile(stamps: list[str], profile: dict[str, Any], parse_time: TimeParser
                    ) -> str | None:
     """Timestamp attributes become datetimes (so CEL can compare them with `now`)."""
@@ -409,7 +424,7 @@ def _check_profile(stamps: list[str], profile: dict[str, Any], parse_time: TimeP
     return None
 
 
-def _timestamp_attributes(catalog: Catalog) -> list[str]:
+def timestamp_attributes(catalog: Catalog) -> list[str]:
     return [key for key, attr in catalog.profile.items() if attr.type == "timestamp"]
 
 

@@ -39,7 +39,10 @@ def dumps(value: Any) -> bytes:
 
 
 def loads(data: bytes | str) -> Any:
-    return _restore(orjson.loads(data))
+    value = orjson.loads(data)
+    # most states hold no datetime: skip walking them (a third of a timer fire's cost)
+    marker = b'"$dt"' if isinstance(data, bytes) else '"$dt"'
+    return _restore(value) if marker in data else value
 
 
 def _instance(inst: Instance) -> dict[str, Any]:

@@ -54,5 +54,20 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "CREATE INDEX outbox_pending ON outbox (next_attempt_at) "
         "WHERE status IN ('pending', 'retry')",
     ]),
+    (2, "daemon: schedule ticks, inputs set aside, pending-outbox index", [
+        # 'retry' was never written: a message waiting to retry is 'pending' with a later
+        # next_attempt_at. The dispatcher looks for due messages channel by channel.
+        "DROP INDEX outbox_pending",
+        "CREATE INDEX outbox_pending ON outbox (channel, next_attempt_at) "
+        "WHERE status = 'pending'",
+        # A schedule trigger's ticks: the last one started, and the one being paged through.
+        """CREATE TABLE ticks (
+            journey TEXT PRIMARY KEY, last_at REAL NOT NULL, pending_at REAL,
+            after TEXT NOT NULL DEFAULT '')""",
+        # An input the engine failed on (a bug), kept for inspection instead of blocking.
+        """CREATE TABLE set_aside (
+            id INTEGER PRIMARY KEY, kind TEXT NOT NULL, user_id TEXT NOT NULL,
+            detail TEXT NOT NULL, error TEXT NOT NULL, at REAL NOT NULL)""",
+    ]),
 ]
 SCHEMA_VERSION = max(number for number, _, _ in MIGRATIONS)

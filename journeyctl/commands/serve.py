@@ -1,0 +1,94 @@
+"""`journeyctl serve PROJECT`: run the applied journeys as a daemon (see journeyctl.daemon)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from pathlib import Path
+
+from journeyctl.commands.state_common import shown_state, valid_project
+from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic
+from journeyctl.errors import EXIT_OK
+from journeyctl.state import state_path
+
+TOKEN_VARIABLE = "JOURNEYCTL_API_TOKEN"
+
+
+def run(project_path: Path, state_url: str | None, host: str, port: int, log_format: str,
+        base_urls: list[str]) -> int:
+    from journeyctl.daemon import logs
+    from journeyctl.daemon.api import ApiOptions
+    from journeyctl.daemon.server import ServeOptions, bind, serve
+    from journeyctl.state import SqliteStore
+
+    loaded = valid_project(project_path)
+    project = loaded.project
+    assert project is not None
+    path = state_path(state_url or project.state, project.root)
+    shown = shown_state(project, state_url)
+    token = os.environ.get(TOKEN_VARIABLE, "").strip() or None
+    _check_host(host, token)
+    urls = _base_urls(base_urls, set(project.channels))
+    store = SqliteStore(path)  # migrates an older state; refuses a newer one
+    try:
+        if not store.exists or not store.snapshot().settings:
+            raise JourneyctlError([diagnostic(
+                "JC980", f"nothing is applied to {shown}: the daemon runs applied journeys",
+                Loc(shown), f"run `journeyctl apply {project_path}` first")])
+    finally:
+        store.close()
+    logs.setup(log_format)
+    try:
+        sock = bind(host, port)
+    except (OSError, OverflowError) as exc:
+        raise JourneyctlError([diagnostic(
+            "JC982", f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}",
+            Loc("--port"), "choose another --port (0 takes a free one) or stop what uses it")
+        ]) from exc
+    options = ServeOptions(host=host, port=port, token=token, base_urls=urls,
+                           api=ApiOptions(token=token))
+    serve(path, options, sock)
+    return EXIT_OK
+
+
+def _check_host(host: str, token: str | None) -> None:
+    """Without a token the API is open to whoever can connect: loopback only."""
+    if token is not None or _loopback(host):
+        return
+    raise JourneyctlError([diagnostic(
+        "JC981", f"--host {host} accepts connections from other machines, and "
+        f"{TOKEN_VARIABLE} is not set: the API would be open to anyone who can reach it",
+        Loc("--host"), f"export {TOKEN_VARIABLE}=<a long random token> (clients send it as "
+        "`Authorization: Bearer <token>`), or listen on 127.0.0.1")])
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:
+            return all(ipaddress.ip_address(info[4][0]).is_loopback
+                       for info in socket.getaddrinfo(host, None))
+        except (OSError, ValueError):
+            return False
+
+
+def _base_urls(values: list[str], channels: set[str]) -> dict[str, str]:
+    """`--base-url URL` (every channel) or `--base-url CHANNEL=URL` (one), repeatable."""
+    urls: dict[str, str] = {}
+    for value in values:
+        name, _, url = value.rpartition("=") if "=" in value.split("://")[0] else ("", "", value)
+        if name and name not in channels:
+            raise JourneyctlError([diagnostic(
+                "JC983", f"--base-url {value!r} names no channel of the project",
+                Loc("--base-url"), f"channels: {', '.join(sorted(channels))}")])
+        if not url.startswith(("http://", "https://")):
+            raise JourneyctlError([diagnostic(
+                "JC983", f"--base-url {value!r} is not an http(s) URL", Loc("--base-url"),
+                "e.g. http://127.0.0.1:8025 (where `journeyctl fake-provider` listens), or "
+                "CHANNEL=URL for one channel")])
+        urls[name or "*"] = url
+    return urls

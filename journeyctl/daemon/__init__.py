@@ -1,0 +1,1 @@
+"""The `serve` host: HTTP ingest, durable state, timers and delivery around the same engine."""

@@ -1,0 +1,250 @@
+"""The daemon's HTTP API (Starlette): JSON under /v1, described by /v1/openapi.json.
+
+Every route but /healthz and the OpenAPI document needs `Authorization: Bearer <token>` when the
+daemon has a token (JOURNEYCTL_API_TOKEN). A 202 from POST /v1/events means the accepted events
+are committed to the inbox: they survive a crash from that moment.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from journeyctl import model as m
+from journeyctl.daemon import intake
+from journeyctl.daemon.db import CoreThread
+from journeyctl.daemon.metrics import CONTENT_TYPE, Metrics
+from journeyctl.daemon.openapi import document
+from journeyctl.sim.readers import TimeParser
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class ApiOptions:
+    token: str | None  # None: no authentication (loopback only; `serve` enforces that)
+    max_body: int = 1 << 20  # bytes
+    max_future: float = 300.0  # seconds an event's timestamp may be ahead of our clock
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = {"error": message, **extra}
+
+
+def build_app(core: CoreThread, metrics: Metrics, options: ApiOptions,
+              wake: Callable[[], None]) -> Starlette:
+    """`wake` tells the engine loop there is new work (called after an ingest)."""
+    api = _Api(core, metrics, options, wake)
+    guarded = api.guard
+    routes = [
+        Route("/healthz", api.errors(api.healthz), methods=["GET"]),
+        Route("/v1/openapi.json", api.errors(api.openapi), methods=["GET"]),
+        Route("/metrics", guarded(api.metrics_text), methods=["GET"]),
+        Route("/v1/events", guarded(api.post_events), methods=["POST"]),
+        Route("/v1/profiles", guarded(api.post_profiles), methods=["POST"]),
+        Route("/v1/users/{user_id:path}", guarded(api.get_user), methods=["GET"]),
+        Route("/v1/journeys", guarded(api.get_journeys), methods=["GET"]),
+        Route("/v1/journeys/{journey_id}", guarded(api.get_journey), methods=["GET"]),
+    ]
+    return Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_allowed})
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"error": f"no route {request.url.path}: see /v1/openapi.json"}, 404)
+
+
+async def _not_allowed(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"error": f"{request.method} is not allowed on {request.url.path}"}, 405)
+
+
+class _Api:
+    def __init__(self, core: CoreThread, metrics: Metrics, options: ApiOptions,
+                 wake: Callable[[], None]) -> None:
+        self.core = core
+        self.metrics = metrics
+        self.options = options
+        self.wake = wake
+        self._token = options.token.encode() if options.token else None
+        self._parsers: dict[str, TimeParser] = {}
+
+    # --- wrappers ----------------------------------------------------------------------------
+
+    def errors(self, handler: Handler) -> Handler:
+        async def run(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except HttpError as exc:
+                return JSONResponse(exc.body, exc.status)
+            except intake.BadRequest as exc:
+                return JSONResponse({"error": str(exc)}, 400)
+        return run
+
+    def guard(self, handler: Handler) -> Handler:
+        inner = self.errors(handler)
+
+        async def run(request: Request) -> Response:
+            if self._token is not None and not self._authorized(request):
+                return JSONResponse(
+                    {"error": "missing or wrong bearer token: send `Authorization: Bearer "
+                              "<token>` with the token in JOURNEYCTL_API_TOKEN"}, 401,
+                    headers={"WWW-Authenticate": 'Bearer realm="journeyctl"'})
+            return await inner(request)
+        return run
+
+    def _authorized(self, request: Request) -> bool:
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        assert self._token is not None
+        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(),
+                                                                  self._token)
+
+    # --- reading requests ----------------------------------------------------------------------
+
+    async def _json(self, request: Request) -> Any:
+        limit = self.options.max_body
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise HttpError(413, f"the body is {int(length)} bytes; the limit is {limit}: "
+                                 "send smaller batches")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise HttpError(413, f"the body is over the limit of {limit} bytes: send "
+                                     "smaller batches")
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        if not body.strip():
+            raise HttpError(400, "the body is empty: send JSON")
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise HttpError(400, f"malformed JSON: {exc.msg} at line {exc.lineno} column "
+                                 f"{exc.colno}") from None
+
+    def _applied(self) -> Any:
+        applied = self.core.core.applied
+        if applied is None:
+            raise HttpError(503, "nothing is applied to the state yet: run `journeyctl apply`")
+        return applied
+
+    def _parse_time(self, timezone: str) -> TimeParser:
+        parser = self._parsers.get(timezone)
+        if parser is None:
+            parser = self._parsers[timezone] = TimeParser(ZoneInfo(timezone))
+        return parser
+
+    # --- routes ------------------------------------------------------------------------------
+
+    async def healthz(self, request: Request) -> Response:
+        applied = self.core.core.applied
+        return JSONResponse({"status": "ok", "serial": applied.serial if applied else 0})
+
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(document())
+
+    async def metrics_text(self, request: Request) -> Response:
+        def snapshot(core: Any) -> dict[str, Any]:
+            applied = core.applied
+            return {"live": core.runtime.live_counts(), **core.runtime.pending(time.time()),
+                    "serial": applied.serial if applied else 0}
+
+        state = await self.core.call(snapshot)
+        return Response(self.metrics.render(state), media_type=CONTENT_TYPE)
+
+    async def post_events(self, request: Request) -> Response:
+        body = await self._json(request)
+        applied = self._applied()
+        items = intake.records(body, "events", single="event")
+        project = applied.project
+        valid, problems = intake.check_events(items, project.catalog,
+                                              self._parse_time(project.timezone), time.time(),
+                                              self.options.max_future)
+        rejected = [p.as_json() for p in problems]
+        self.metrics.rejected.inc(len(problems))
+        if not valid:
+            raise HttpError(400, "no valid event in the request: nothing was stored",
+                            accepted=0, duplicates=0, rejected=rejected)
+        accepted, duplicates = await self.core.ingest(valid)
+        self.metrics.events.inc(accepted)
+        self.metrics.duplicates.inc(duplicates)
+        if accepted:
+            self.wake()
+        return JSONResponse({"accepted": accepted, "duplicates": duplicates,
+                             "rejected": rejected}, 202)
+
+    async def post_profiles(self, request: Request) -> Response:
+        body = await self._json(request)
+        applied = self._applied()
+        items = intake.records(body, "profiles")
+        valid, problems = intake.check_profiles(
+            items, applied.project.catalog, self._parse_time(applied.project.timezone))
+        rejected = [p.as_json() for p in problems]
+        if not valid:
+            raise HttpError(400, "no valid profile in the request: nothing was stored",
+                            upserted=0, rejected=rejected)
+        count = await self.core.call(lambda c: c.runtime.upsert_profiles(valid))
+        return JSONResponse({"upserted": count, "rejected": rejected})
+
+    async def get_user(self, request: Request) -> Response:
+        user_id = request.path_params["user_id"]
+        view = await self.core.call(lambda c: c.runtime.user_view(user_id))
+        if view is None:
+            raise HttpError(404, f"no user {user_id!r}: no profile, instance or message")
+        return JSONResponse(view)
+
+    async def get_journeys(self, request: Request) -> Response:
+        self._applied()
+        journeys = await self.core.call(_journeys)
+        return JSONResponse({"journeys": journeys})
+
+    async def get_journey(self, request: Request) -> Response:
+        self._applied()
+        journey_id = request.path_params["journey_id"]
+        journeys = await self.core.call(_journeys)
+        for journey in journeys:
+            if journey["id"] == journey_id:
+                return JSONResponse(journey)
+        known = ", ".join(j["id"] for j in journeys) or "none"
+        raise HttpError(404, f"no journey {journey_id!r} is applied (applied: {known})")
+
+
+_TRIGGERS = {m.EventTrigger: "event", m.InactiveTrigger: "inactive", m.ScheduleTrigger: "schedule"}
+
+
+def _journeys(core: Any) -> list[dict[str, Any]]:
+    """Each applied journey: its latest version, and the active instances per version and
+    step (versions older instances are still on included)."""
+    applied = core.applied
+    live = core.runtime.live_counts()
+    out = []
+    for journey in applied.project.journeys:
+        counts = live.get(journey.id, {})
+        out.append({
+            "id": journey.id, "name": journey.name, "version": applied.versions[journey.id],
+            "trigger": _TRIGGERS[type(journey.trigger)],
+            "steps": [step.id for step in journey.steps],
+            "active": sum(sum(steps.values()) for steps in counts.values()),
+            "live": counts,
+        })
+    return out

@@ -1,0 +1,126 @@
+"""Checking what the API is sent: event and profile records, before anything is stored.
+
+The records are those of the event and profile files (SPEC §3), checked by the same code as
+`simulate` reads them with, plus what only a live API needs: unknown fields are refused (a typo
+in a field name would otherwise lose data silently), and an event stamped too far in the future
+is refused (a clock or unit error — milliseconds sent as seconds — that would corrupt
+`count()` windows and reports).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from journeyctl.model import Catalog
+from journeyctl.sim.readers import TimeParser, parse_event, parse_profile, timestamp_attributes
+
+EVENT_FIELDS = frozenset({"event_id", "user_id", "event", "timestamp", "properties"})
+MAX_RECORDS = 10_000  # per request
+
+
+@dataclass(frozen=True)
+class Problem:
+    index: int
+    error: str
+    event_id: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"index": self.index, "error": self.error}
+        if self.event_id is not None:
+            out["event_id"] = self.event_id
+        return out
+
+
+class BadRequest(Exception):
+    """The request as a whole is unusable (not the expected shape)."""
+
+
+def records(body: Any, key: str, single: str | None = None) -> list[Any]:
+    """The records of a request: `{"<key>": [...]}`, or one bare record when `single` names a
+    field only a bare record has."""
+    if not isinstance(body, dict):
+        raise BadRequest(f'the body must be a JSON object: {{"{key}": [...]}}')
+    if key in body:
+        extra = sorted(set(body) - {key})
+        if extra:
+            raise BadRequest(f"unknown field {extra[0]!r} next to {key!r}: send only "
+                             f'{{"{key}": [...]}}')
+        items = body[key]
+        if not isinstance(items, list):
+            raise BadRequest(f"{key!r} must be a list")
+        if not items:
+            raise BadRequest(f"{key!r} is empty: send at least one record")
+        if len(items) > MAX_RECORDS:
+            raise BadRequest(f"{len(items)} records in one request; the limit is "
+                             f"{MAX_RECORDS}: split the batch")
+        return items
+    if single is not None and single in body:
+        return [body]
+    expected = f'{{"{key}": [...]}}' + (" or one record" if single else "")
+    raise BadRequest(f"expected {expected}")
+
+
+def check_events(items: list[Any], catalog: Catalog, parse_time: TimeParser, now: float,
+                 max_future: float) -> tuple[list[dict[str, Any]], list[Problem]]:
+    """The valid events (as inbox rows) and a problem for each invalid one."""
+    valid: list[dict[str, Any]] = []
+    problems: list[Problem] = []
+    for index, raw in enumerate(items):
+        event_id = raw.get("event_id") if isinstance(raw, dict) else None
+        shown_id = None if event_id is None else str(event_id)
+        error = _event_error(raw, catalog, parse_time, now, max_future)
+        if isinstance(error, str):
+            problems.append(Problem(index, error, shown_id))
+        else:
+            valid.append(error)
+    return valid, problems
+
+
+def _event_error(raw: Any, catalog: Catalog, parse_time: TimeParser, now: float,
+                 max_future: float) -> dict[str, Any] | str:
+    if isinstance(raw, dict):
+        unknown = sorted(set(raw) - EVENT_FIELDS)
+        if unknown:
+            return (f"unknown field {unknown[0]!r}: an event has "
+                    f"{', '.join(sorted(EVENT_FIELDS))} (put custom data in 'properties')")
+        event_id = raw.get("event_id")
+        if event_id is not None and (not isinstance(event_id, str | int) or
+                                     isinstance(event_id, bool) or event_id == ""):
+            return "event_id must be a non-empty string"
+    record = parse_event(raw, catalog, parse_time)
+    if isinstance(record, str):
+        return record
+    ahead = record.time - now
+    if ahead > max_future:
+        return (f"timestamp is {_duration(ahead)} in the future (at most "
+                f"{_duration(max_future)} is allowed): send the time the event happened, as "
+                "RFC 3339 or epoch seconds (not milliseconds)")
+    return {"event_id": record.event_id, "user_id": record.user_id, "event": record.name,
+            "time": record.time, "properties": record.properties}
+
+
+def check_profiles(items: list[Any], catalog: Catalog, parse_time: TimeParser
+                   ) -> tuple[list[dict[str, Any]], list[Problem]]:
+    stamps = timestamp_attributes(catalog)
+    valid: list[dict[str, Any]] = []
+    problems: list[Problem] = []
+    for index, raw in enumerate(items):
+        if not isinstance(raw, dict):
+            problems.append(Problem(index, "a profile must be a JSON object with a user_id"))
+            continue
+        parsed = parse_profile(raw, stamps, parse_time)
+        if isinstance(parsed, str):
+            problems.append(Problem(index, parsed))
+            continue
+        user_id, attrs = parsed
+        valid.append({**attrs, "user_id": user_id})
+    return valid, problems
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"

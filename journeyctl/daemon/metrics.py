@@ -1,0 +1,90 @@
+"""Prometheus metrics for `/metrics`, in a registry of the daemon's own (not the process-global
+one), so two daemons in one test process do not share counters.
+
+Counters the loop updates as things happen (events ingested, messages by outcome, adapter
+latency); gauges read from the state when scraped (instances by step, pending work, timer lag),
+because those are facts of the store, not of this process's lifetime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+disable_created_metrics()  # `*_created` series: noise for a long-running daemon's dashboards
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.events = Counter("journeyctl_events_ingested", "Events accepted into the inbox",
+                              registry=self.registry)
+        self.duplicates = Counter("journeyctl_events_duplicate",
+                                  "Events ignored as repeats of a known event_id",
+                                  registry=self.registry)
+        self.rejected = Counter("journeyctl_events_rejected", "Events refused as invalid",
+                                registry=self.registry)
+        self.messages = Counter("journeyctl_messages", "Messages by channel and outcome",
+                                ["channel", "outcome"], registry=self.registry)
+        self.latency = Histogram(
+            "journeyctl_adapter_latency_seconds", "Time a provider took to answer a delivery",
+            ["channel"], registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+        self.timer_lag = Histogram(
+            "journeyctl_timer_lag_seconds", "How late a timer fired after its due time",
+            registry=self.registry, buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 60))
+        self._state: dict[str, Any] = {}
+        self.registry.register(StateGauges(lambda: self._state))
+
+    def message(self, channel: str, outcome: str) -> None:
+        self.messages.labels(channel, outcome).inc()
+
+    def adapter_latency(self, channel: str, seconds: float) -> None:
+        self.latency.labels(channel).observe(seconds)
+
+    def render(self, state: dict[str, Any]) -> bytes:
+        """The text exposition, with the gauges taken from `state` (read from the store by the
+        caller, on the core thread: see `StateGauges`)."""
+        self._state = state
+        return generate_latest(self.registry)
+
+
+class StateGauges(Collector):
+    """Instances by journey/version/step and the work waiting in the store, read when scraped."""
+
+    def __init__(self, snapshot: Callable[[], dict[str, Any]]) -> None:
+        self.snapshot = snapshot
+
+    def collect(self) -> Any:
+        data = self.snapshot()
+        instances = GaugeMetricFamily("journeyctl_instances_active",
+                                      "Instances in a journey, by the step they are at",
+                                      labels=["journey", "version", "step"])
+        for journey, versions in sorted(data.get("live", {}).items()):
+            for version, steps in sorted(versions.items()):
+                for step, count in sorted(steps.items()):
+                    instances.add_metric([journey, version, step], count)
+        yield instances
+        pending = GaugeMetricFamily("journeyctl_pending", "Work waiting in the store",
+                                    labels=["kind"])
+        for kind in ("events", "timers", "timers_due", "messages"):
+            pending.add_metric([kind], data.get(kind, 0))
+        yield pending
+        applied = GaugeMetricFamily("journeyctl_applied_serial",
+                                    "The state serial of the journeys being run")
+        applied.add_metric([], data.get("serial", 0))
+        yield applied
+
+    def describe(self) -> Any:
+        return []

@@ -1,0 +1,159 @@
+"""The OpenAPI 3.1 description of the daemon's API, served at /v1/openapi.json.
+
+Written out rather than generated: the document is the contract platform engineers build
+clients against, and a test checks that every route the app serves is described here.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from journeyctl import __version__
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ERROR = _json(_ref("Error"), "The request was refused; `error` says why and how to fix it")
+_UNAUTHORIZED = _json(_ref("Error"), "Missing or wrong bearer token")
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {"type": "object", "required": ["error"],
+              "properties": {"error": {"type": "string"}}},
+    "Event": {
+        "type": "object", "additionalProperties": False,
+        "required": ["user_id", "event", "timestamp"],
+        "properties": {
+            "event_id": {"type": "string", "description": "Repeats of a known id are ignored"},
+            "user_id": {"type": ["string", "integer"]},
+            "event": {"type": "string", "description": "A name from events.yaml"},
+            "timestamp": {"type": ["string", "number"],
+                          "description": "RFC 3339 (naive = project timezone) or epoch "
+                                         "seconds; at most 5 minutes in the future"},
+            "properties": {"type": "object",
+                           "description": "Checked against the event's catalog entry"},
+        },
+    },
+    "EventBatch": {"type": "object", "additionalProperties": False, "required": ["events"],
+                   "properties": {"events": {"type": "array", "minItems": 1,
+                                             "maxItems": 10000, "items": _ref("Event")}}},
+    "Rejected": {"type": "object", "required": ["index", "error"],
+                 "properties": {"index": {"type": "integer"}, "error": {"type": "string"},
+                                "event_id": {"type": "string"}}},
+    "Ingested": {
+        "type": "object", "required": ["accepted", "duplicates", "rejected"],
+        "properties": {"accepted": {"type": "integer"}, "duplicates": {"type": "integer"},
+                       "rejected": {"type": "array", "items": _ref("Rejected")}},
+    },
+    "ProfileBatch": {
+        "type": "object", "additionalProperties": False, "required": ["profiles"],
+        "properties": {"profiles": {"type": "array", "minItems": 1, "maxItems": 10000,
+                                    "items": {"type": "object", "required": ["user_id"],
+                                              "properties": {"user_id": {"type": "string"}}}}},
+    },
+    "Upserted": {"type": "object", "required": ["upserted", "rejected"],
+                 "properties": {"upserted": {"type": "integer"},
+                                "rejected": {"type": "array", "items": _ref("Rejected")}}},
+    "User": {
+        "type": "object", "required": ["user_id", "profile", "instances", "messages"],
+        "properties": {
+            "user_id": {"type": "string"}, "profile": {"type": "object"},
+            "instances": {"type": "array", "items": {"type": "object", "properties": {
+                "journey": {"type": "string"}, "instance": {"type": "integer"},
+                "version": {"type": "integer"}, "step": {"type": ["string", "null"]},
+                "status": {"type": "string"}, "entered_at": {"type": "number"}}}},
+            "messages": {"type": "array", "items": {"type": "object", "properties": {
+                "journey": {"type": "string"}, "step": {"type": "string"},
+                "channel": {"type": "string"}, "template": {"type": "string"},
+                "category": {"type": "string"},
+                "status": {"enum": ["pending", "sent", "failed", "expired"]},
+                "attempts": {"type": "integer"}, "provider_id": {"type": ["string", "null"]},
+                "error": {"type": ["string", "null"]}}}},
+        },
+    },
+    "Journey": {
+        "type": "object", "required": ["id", "version", "active", "live"],
+        "properties": {
+            "id": {"type": "string"}, "name": {"type": ["string", "null"]},
+            "version": {"type": "integer", "description": "The latest applied version"},
+            "trigger": {"enum": ["event", "inactive", "schedule"]},
+            "steps": {"type": "array", "items": {"type": "string"}},
+            "active": {"type": "integer"},
+            "live": {"type": "object", "description": "version (`v1`...) -> step -> active "
+                                                      "instances"},
+        },
+    },
+}
+
+
+def _operation(summary: str, responses: dict[str, Any], *, body: dict[str, Any] | None = None,
+               auth: bool = True, params: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": responses}
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    if auth:
+        op["responses"] = {**responses, "401": _UNAUTHORIZED}
+    else:
+        op["security"] = []
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _path_param(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+@cache
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "journeyctl daemon", "version": __version__},
+        "components": {"schemas": SCHEMAS, "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer",
+                       "description": "The token in JOURNEYCTL_API_TOKEN"}}},
+        "security": [{"bearer": []}],
+        "paths": {
+            "/v1/events": {"post": _operation(
+                "Ingest one event or a batch; 202 once the accepted ones are committed",
+                {"202": _json(_ref("Ingested"), "Committed; invalid events listed in "
+                                                "`rejected`"),
+                 "400": _json(_ref("Ingested"), "Malformed, or no valid event: nothing stored"),
+                 "413": _ERROR, "503": _ERROR},
+                body={"oneOf": [_ref("Event"), _ref("EventBatch")]})},
+            "/v1/profiles": {"post": _operation(
+                "Upsert profiles (attributes merge into the stored profile)",
+                {"200": _json(_ref("Upserted"), "Stored"), "400": _ERROR, "413": _ERROR,
+                 "503": _ERROR},
+                body=_ref("ProfileBatch"))},
+            "/v1/users/{user_id}": {"get": _operation(
+                "A user's profile, journey instances and recent messages",
+                {"200": _json(_ref("User"), "The user"), "404": _ERROR},
+                params=[_path_param("user_id")])},
+            "/v1/journeys": {"get": _operation(
+                "The applied journeys with live counts",
+                {"200": _json({"type": "object", "properties": {
+                    "journeys": {"type": "array", "items": _ref("Journey")}}}, "Journeys"),
+                 "503": _ERROR})},
+            "/v1/journeys/{journey_id}": {"get": _operation(
+                "One applied journey with live counts per version and step",
+                {"200": _json(_ref("Journey"), "The journey"), "404": _ERROR, "503": _ERROR},
+                params=[_path_param("journey_id")])},
+            "/healthz": {"get": _operation(
+                "Liveness (no authentication)",
+                {"200": _json({"type": "object"}, "Running")}, auth=False)},
+            "/metrics": {"get": _operation(
+                "Prometheus metrics (text exposition format)",
+                {"200": {"description": "Metrics",
+                         "content": {"text/plain": {"schema": {"type": "string"}}}}})},
+            "/v1/openapi.json": {"get": _operation(
+                "This document (no authentication)",
+                {"200": _json({"type": "object"}, "OpenAPI 3.1")}, auth=False)},
+        },
+    }

@@ -1,0 +1,263 @@
+"""`journeyctl serve`: one asyncio process around the engine.
+
+- the HTTP API (Starlette on uvicorn) ingests events and profiles into the state store;
+- the engine loop runs what is due — events in arrival order, timers at their due time,
+  schedule ticks — on the core thread, committing each batch of transitions with the messages
+  they produce (the transactional outbox);
+- APScheduler wakes the engine loop to poll for due timers, reloads the applied journeys when an
+  `apply` changed the state, and fires the `schedule` triggers' cron jobs;
+- the dispatcher sends outbox messages through the channel adapters.
+
+Shutdown (SIGTERM or SIGINT): stop accepting connections and finish the requests in flight,
+stop the engine after its current batch (committed), let the messages already handed to a
+provider finish and record their outcome, then close the store. Anything not finished stays in
+the store and is picked up by the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from channel_adapters.factory import adapter_for, redirected
+from channel_adapters.transport import fast_client
+from journeyctl import model as m
+from journeyctl.cron import next_tick, trigger
+from journeyctl.daemon.api import ApiOptions, build_app
+from journeyctl.daemon.core import Core
+from journeyctl.daemon.db import CoreThread
+from journeyctl.daemon.dispatch import Dispatcher
+from journeyctl.daemon.metrics import Metrics
+from journeyctl.diagnostics import JourneyctlError
+
+log = logging.getLogger("journeyctl.serve")
+MAX_CATCH_UP = 100_000  # cron fires looked at when catching up on ticks missed while down
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8787
+    token: str | None = None
+    # provider URLs replacing the channels' own (a fake provider, a proxy): channel -> URL,
+    # "*" for every channel not named
+    base_urls: dict[str, str] = field(default_factory=dict)
+    poll: float = 0.2  # seconds between looks for due timers
+    reload: float = 1.0  # seconds between looks for a new apply
+    drain: float = 10.0  # seconds shutdown waits for deliveries in flight
+    api: ApiOptions = field(default_factory=lambda: ApiOptions(token=None))
+
+
+class Daemon:
+    def __init__(self, state: Path, options: ServeOptions) -> None:
+        self.state = state
+        self.options = options
+        self.metrics = Metrics()
+        self.stopping = asyncio.Event()
+        self.work = asyncio.Event()
+        self.core = CoreThread(state, observe_lag=self.metrics.timer_lag.observe)
+        self.scheduler = AsyncIOScheduler(timezone=dt.UTC)
+        self._cron: dict[str, str] = {}
+        self._channels: tuple[int, dict[str, m.Channel]] = (-1, {})
+
+    def channels(self) -> dict[str, m.Channel]:
+        """The applied channels, pointed at --base-url where given (the same objects until
+        the next apply: the dispatcher keeps an adapter per channel object)."""
+        applied = self.core.core.applied
+        if applied is None:
+            return {}
+        if self._channels[0] != applied.serial:
+            channels = dict(applied.project.channels)
+            urls = self.options.base_urls
+            for name, channel in channels.items():
+                url = urls.get(name, urls.get("*"))
+                if url:
+                    channels[name] = redirected(channel, url)
+            self._channels = (applied.serial, channels)
+        return self._channels[1]
+
+    def check_channels(self, client: httpx.AsyncClient) -> None:
+        """Every channel the applied journeys send on can send from this environment (its
+        credentials are set); raises JourneyctlError naming what is missing."""
+
+        applied = self.core.core.applied
+        used = {option.channel for journey in (applied.project.journeys if applied else ())
+                for step in journey.steps if isinstance(step.action, m.Send)
+                for option in step.action.options}
+        problems = []
+        for name, channel in self.channels().items():
+            if name not in used:
+                continue
+            try:
+                adapter_for(channel, client)
+            except JourneyctlError as exc:
+                problems += exc.diagnostics
+        if problems:
+            raise JourneyctlError(problems)
+
+    async def run(self, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        app = build_app(self.core, self.metrics, self.options.api, self.work.set)
+        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off",
+                                timeout_graceful_shutdown=self.options.drain)
+        server = _Server(config)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop, server, sig)
+        async with fast_client(max_connections=256) as client:
+            self.check_channels(client)
+            dispatcher = Dispatcher(self.core, self.metrics, client, self.channels)
+            self._schedule_jobs()
+            self.scheduler.start()
+            engine = asyncio.create_task(self._engine_loop(dispatcher))
+            delivery = asyncio.create_task(dispatcher.run(self.stopping))
+            host, port = sock.getsockname()[:2]
+            log.info("listening on http://%s:%s", host, port,
+                     extra={"fields": {"host": host, "port": port,
+                                       "serial": self._serial()}})
+            try:
+                await server.serve(sockets=[sock])
+            finally:
+                self.stopping.set()
+                self.work.set()
+                self.scheduler.shutdown(wait=False)
+                await engine
+                try:
+                    await asyncio.wait_for(delivery, self.options.drain)
+                except TimeoutError:
+                    log.warning("deliveries still in flight after %ss; they stay pending and "
+                                "are sent again on the next start", self.options.drain)
+        self.core.close()
+        log.info("stopped")
+
+    def _stop(self, server: uvicorn.Server, sig: int) -> None:
+        log.info("%s: finishing requests and deliveries in flight, then stopping",
+                 signal.Signals(sig).name)
+        server.should_exit = True
+        self.stopping.set()
+
+    def _serial(self) -> int:
+        applied = self.core.core.applied
+        return applied.serial if applied else 0
+
+    # --- the engine loop ---------------------------------------------------------------------
+
+    async def _engine_loop(self, dispatcher: Dispatcher) -> None:
+        while not self.stopping.is_set():
+            self.work.clear()
+            done = await self.core.call(lambda core: core.process())
+            if done:
+                dispatcher.wake.set()
+                await asyncio.sleep(0)  # let the loop answer requests between batches
+                continue
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self.work.wait(), timeout=self.options.poll)
+
+    # --- APScheduler jobs --------------------------------------------------------------------
+
+    def _schedule_jobs(self) -> None:
+        self.scheduler.add_job(self.work.set, IntervalTrigger(seconds=self.options.poll),
+                               id="poll", coalesce=True, max_instances=1)
+        self.scheduler.add_job(self._reload, IntervalTrigger(seconds=self.options.reload),
+                               id="reload", coalesce=True, max_instances=1)
+        self._sync_cron()
+
+    async def _reload(self) -> None:
+        if await self.core.call(lambda core: core.reload()):
+            log.info("applied state serial %s loaded", self._serial(),
+                     extra={"fields": {"serial": self._serial()}})
+            self._sync_cron()
+            self.work.set()
+
+    def _sync_cron(self) -> None:
+        """One cron job per `schedule` trigger (never one job per user); each fire records a
+        tick in the store, and the engine loop delivers it to every user. On start, a tick
+        missed while the daemon was down is delivered once (the latest one)."""
+        schedules = self.core.core.schedules()
+        timezone = self.core.core.applied.project.timezone if self.core.core.applied else "UTC"
+        for journey in set(self._cron) - set(schedules):
+            self.scheduler.remove_job(f"tick:{journey}")
+        for journey, expr in schedules.items():
+            if self._cron.get(journey) == expr:
+                continue
+            job_id = f"tick:{journey}"
+            if journey in self._cron:
+                self.scheduler.remove_job(job_id)
+            self.scheduler.add_job(self._tick, trigger(expr, timezone), args=[journey],
+                                   id=job_id, coalesce=True, misfire_grace_time=None)
+            asyncio.get_running_loop().create_task(self._tick(journey))
+        self._cron = dict(schedules)
+
+    async def _tick(self, journey: str) -> None:
+        if await self.core.call(lambda core: _record_tick(core, journey, time.time())):
+            self.work.set()
+
+
+def _record_tick(core: Core, journey: str, now: float) -> bool:
+    """Record the latest tick of `journey`'s schedule due by `now` that is not recorded yet;
+    the first time a journey is seen, start counting from now."""
+    expr = core.schedules().get(journey)
+    if expr is None or core.applied is None:
+        return False
+    last = core.runtime.last_tick(journey)
+    if last is None:
+        core.runtime.start_ticks(journey, now)
+        return False
+    timezone = core.applied.project.timezone
+    latest = None
+    after = dt.datetime.fromtimestamp(last, dt.UTC)
+    for _ in range(MAX_CATCH_UP):
+        fire = next_tick(expr, timezone, after)
+        if fire is None or fire.timestamp() > now:
+            break
+        latest, after = fire, fire
+    return latest is not None and core.runtime.schedule_tick(journey, latest.timestamp())
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, with signals left to the daemon (which shuts down more than the server)."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket (port 0: a free one), bound before anything starts so a taken port
+    is a clear error, not a traceback from inside uvicorn."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def serve(state: Path, options: ServeOptions, sock: socket.socket) -> Any:
+    async def main() -> None:
+        daemon = Daemon(state, options)
+        await daemon.run(sock)
+
+    try:
+        import uvloop
+    except ImportError:  # uvloop is optional (not on Windows): asyncio's loop works too
+        return asyncio.run(main())
+    return uvloop.run(main())

@@ -1,0 +1,147 @@
+"""Running the real daemon for tests: `journeyctl serve` as a subprocess on a free loopback
+port, the real SQLite state file, and the fake provider (real HTTP) standing in for SendGrid,
+Twilio, FCM and the CRM webhook."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from conftest import journeyctl_command, run_cli
+
+PROJECT = Path(__file__).parent / "project"
+TOKEN = "test-token-4f0c2b"
+CREDENTIALS = {
+    "SENDGRID_API_KEY": "SG.test-key", "TWILIO_ACCOUNT_SID": "AC0123456789",
+    "TWILIO_AUTH_TOKEN": "twilio-secret", "FCM_ACCESS_TOKEN": "ya29.test",
+    "CRM_WEBHOOK_SECRET": "crm-shared-secret",
+}
+PATHS = {"email": "/v3/mail/send", "sms": "/2010-04-01/Accounts/AC0123456789/Messages.json",
+         "push": "/v1/projects/daemon-test/messages:send", "crm": "/hooks/journeyctl"}
+
+
+def project_copy(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    shutil.copytree(PROJECT, root)
+    return root
+
+
+def apply(project: Path, state: Path) -> None:
+    done = run_cli("apply", project, "--state", state_url(state), "--auto-approve")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def state_url(state: Path) -> str:
+    return f"sqlite:///{state.resolve()}"
+
+
+def rows(state: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    db = sqlite3.connect(state, timeout=10)
+    try:
+        return db.execute(sql, args).fetchall()
+    finally:
+        db.close()
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 20.0, every: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {check}")
+        time.sleep(every)
+
+
+class Served:
+    """One `journeyctl serve` process. Its JSON log lines are collected in `logs`."""
+
+    def __init__(self, project: Path, state: Path, base_url: str | list[str], *,
+                 token: str | None = TOKEN, env: dict[str, str] | None = None,
+                 args: tuple[str, ...] = ()) -> None:
+        urls = [base_url] if isinstance(base_url, str) else base_url
+        command = [*journeyctl_command(), "serve", str(project), "--state", state_url(state),
+                   "--port", "0", "--log-format", "json", *args]
+        for url in urls:
+            command += ["--base-url", url]
+        full_env = {**os.environ, **CREDENTIALS, "NO_COLOR": "1", **(env or {})}
+        full_env.pop("JOURNEYCTL_API_TOKEN", None)
+        if token is not None:
+            full_env["JOURNEYCTL_API_TOKEN"] = token
+        self.process = subprocess.Popen(command, env=full_env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE, text=True, encoding="utf-8")
+        self.logs: list[dict[str, Any]] = []
+        self.other: list[str] = []  # stderr lines that are not JSON (there should be none)
+        self._listening = threading.Event()
+        self.port = 0
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        if not self._listening.wait(30):
+            self.kill()
+            raise AssertionError(f"serve did not start: {self.other} {self.logs}")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.client = httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                self.other.append(line.rstrip("\n"))
+                continue
+            self.logs.append(record)
+            if record.get("message", "").startswith("listening on"):
+                self.port = int(record["port"])
+                self._listening.set()
+        self._listening.set()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def post(self, path: str, body: Any) -> httpx.Response:
+        return self.client.post(path, json=body)
+
+    def get(self, path: str) -> httpx.Response:
+        return self.client.get(path)
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM and wait: the graceful shutdown."""
+        self.client.close()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout)
+        self._close()
+        return code
+
+    def kill(self) -> None:
+        """kill -9: no chance to finish anything."""
+        self.client.close()
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(10)
+        self._close()
+
+    def _close(self) -> None:
+        self._reader.join(5)
+        assert self.process.stderr is not None
+        self.process.stderr.close()
+
+    def __enter__(self) -> Served:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process.poll() is None:
+            self.stop()

@@ -1,0 +1,165 @@
+"""The daemon's core on a real applied SQLite state, with a clock the test moves: inputs run
+in time order, each batch commits with its messages, timers fire at their due time, a failing
+input is set aside, schedule ticks reach every user."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from harness import apply, project_copy, rows
+
+from journeyctl.daemon.core import Core
+
+T0 = 1_780_000_000.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    path = tmp_path / "state.db"
+    apply(project_copy(tmp_path), path)
+    return path
+
+
+def event(user: str, name: str, at: float, event_id: str, **properties: object) -> dict:
+    return {"event_id": event_id, "user_id": user, "event": name, "time": at,
+            "properties": properties}
+
+
+def ingest(core: Core, *events: dict, received: float) -> list[tuple[int, int]]:
+    """Ingest with a chosen arrival time (the API stamps wall time)."""
+    result = core.runtime.ingest([list(events)])
+    core.store.db.execute("UPDATE inbox SET received_at = ? WHERE processed_at IS NULL",
+                          [received])
+    return result
+
+
+def outbox(state: Path) -> list[tuple]:
+    return rows(state, "SELECT user_id, step, channel, template, status FROM outbox ORDER BY id")
+
+
+def test_events_then_timers_in_time_order(state: Path) -> None:
+    clock = Clock()
+    core = Core(state, clock=clock)
+    core.runtime.upsert_profiles([{"user_id": "u1", "name": "민지", "email": "m@example.com",
+                                   "consent": {"email": True}}])
+    assert ingest(core, event("u1", "signup", T0, "e1"), event("u1", "signup", T0, "e1"),
+                  received=T0) == [(1, 1)]  # the repeated event_id is a duplicate
+    assert core.process() == 1
+    assert outbox(state) == [("u1", "hello", "email", "welcome_email", "pending")]
+    (due,) = rows(state, "SELECT due FROM timers WHERE user_id = 'u1'")[0]
+    assert due == T0 + 2
+    assert core.process() == 0  # the wait is not due yet
+    clock.now = T0 + 10  # the daemon was busy or down: the timers are late
+    assert core.process() == 2  # pause fires at T0+2; wait_buy's timeout at T0+5
+    assert [r[1:3] for r in outbox(state)] == [("hello", "email"), ("nudge", "email"),
+                                               ("reminder", "email")]
+    # each message's time is its moment in the journey, not when the late timer ran
+    payload_times = [r[0] for r in rows(state, "SELECT json_extract(payload, '$.time') FROM "
+                                               "outbox ORDER BY id")]
+    assert payload_times == [T0, T0 + 2, T0 + 5]
+    # the push had no address, so the nudge went by its email fallback, rendered for the user
+    content = rows(state, "SELECT json_extract(payload, '$.content.text') FROM outbox "
+                          "WHERE step = 'nudge'")[0][0]
+    assert content == "Hi 민지, your cart is waiting."
+    core.close()
+
+
+def test_an_event_arriving_first_goes_first(state: Path) -> None:
+    clock = Clock()
+    core = Core(state, clock=clock)
+    core.runtime.upsert_profiles([{"user_id": "u1", "email": "m@example.com"}])
+    ingest(core, event("u1", "signup", T0, "e1"), received=T0)
+    core.process()
+    clock.now = T0 + 6
+    # the purchase arrived at T0+1, before the pause ended (T0+2): the goal ends the instance
+    # there, and neither the nudge nor the reminder follows
+    ingest(core, event("u1", "purchase", T0 + 1, "e2", amount=5.0), received=T0 + 1)
+    core.process()
+    assert [r[1] for r in outbox(state)] == ["hello", "notify_crm"]
+    assert rows(state, "SELECT journey, status FROM instances ORDER BY journey") == [
+        ("receipt", "completed"), ("welcome", "goal")]
+    core.close()
+
+
+def test_a_batch_is_one_transaction_and_a_failing_input_is_set_aside(state: Path,
+                                                                    monkeypatch) -> None:
+    clock = Clock()
+    core = Core(state, clock=clock)
+    core.runtime.upsert_profiles([{"user_id": f"u{i}", "email": f"{i}@example.com"}
+                                  for i in range(5)])
+    ingest(core, *(event(f"u{i}", "signup", T0, f"e{i}") for i in range(5)), received=T0)
+    real = core._step
+
+    def step(state_, value, now):
+        if state_.user_id == "u3":
+            raise RuntimeError("boom")
+        return real(state_, value, now)
+
+    monkeypatch.setattr(core, "_step", step)
+    core.process()
+    core.process()  # after the failed batch, one input at a time: the rest go through
+    assert sorted(r[0] for r in outbox(state)) == ["u0", "u1", "u2", "u4"]
+    assert rows(state, "SELECT kind, user_id, error FROM set_aside") == [
+        ("InboxRow", "u3", "RuntimeError: boom")]
+    assert rows(state, "SELECT COUNT(*) FROM inbox WHERE processed_at IS NULL") == [(0,)]
+    core.close()
+
+
+def test_schedule_ticks_page_through_every_user(tmp_path: Path) -> None:
+    root = project_copy(tmp_path)
+    (root / "journeys" / "monthly.yaml").write_text(
+        "journey: monthly\nstatus: active\ntrigger: {schedule: '0 9 1 * *'}\n"
+        "audience: 'has(profile.vip) && profile.vip'\n"
+        "steps:\n  - id: vip_mail\n    send: {channel: email, template: reminder_email}\n",
+        encoding="utf-8")
+    state = tmp_path / "state.db"
+    apply(root, state)
+    clock = Clock()
+    core = Core(state, clock=clock)
+    core.runtime.upsert_profiles([{"user_id": f"u{i:04}", "email": f"{i}@example.com",
+                                   "vip": i % 2 == 0, "consent": {"email": True}}
+                                  for i in range(1200)])
+    assert core.schedules() == {"monthly": "0 9 1 * *"}
+    assert core.runtime.schedule_tick("monthly", T0)
+    assert not core.runtime.schedule_tick("monthly", T0)  # the same tick twice: once
+    while core.process():
+        pass
+    assert rows(state, "SELECT COUNT(*), COUNT(DISTINCT user_id) FROM outbox") == [(600, 600)]
+    assert rows(state, "SELECT pending_at FROM ticks") == [(None,)]
+    core.close()
+
+
+def test_an_apply_with_migrate_moves_waiting_users_to_the_new_version(tmp_path: Path) -> None:
+    root = project_copy(tmp_path)
+    state = tmp_path / "state.db"
+    apply(root, state)
+    clock = Clock()
+    core = Core(state, clock=clock)
+    core.runtime.upsert_profiles([{"user_id": "u1", "email": "m@example.com",
+                                   "consent": {"email": True}}])
+    ingest(core, event("u1", "signup", T0, "e1"), received=T0)
+    core.process()  # u1 waits at v1's `pause`
+    journey = root / "journeys" / "welcome.yaml"
+    text = journey.read_text(encoding="utf-8")
+    journey.write_text(text.replace("  - id: pause\n", "  - id: hold\n").replace(
+        "steps:\n", "migrate: {pause: hold}\nsteps:\n"), encoding="utf-8")
+    apply(root, state)
+    assert rows(state, "SELECT version, step FROM instances") == [(2, "hold")]
+    assert core.reload()
+    clock.now = T0 + 2.5
+    core.process()  # the wait goes on as v2's `hold`, and the journey continues on v2
+    assert rows(state, "SELECT version, step, status FROM instances") == [(2, "wait_buy",
+                                                                           "active")]
+    assert [r[1] for r in outbox(state)] == ["hello", "nudge"]
+    active = core.runtime.load_user("u1").journeys["welcome"].active
+    assert (active.version, active.wait.step) == (2, "wait_buy")
+    core.close()

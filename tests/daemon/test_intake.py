@@ -1,0 +1,92 @@
+"""What the API accepts, checked without a server (journeyctl.daemon.intake)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+from harness import PROJECT
+
+from journeyctl.daemon import intake
+from journeyctl.project import validate
+from journeyctl.sim.readers import TimeParser
+
+NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC).timestamp()
+PARSE = TimeParser(ZoneInfo("Asia/Seoul"))
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    loaded = validate(PROJECT)
+    assert loaded.project is not None
+    return loaded.project.catalog
+
+
+def check(catalog, *events):
+    return intake.check_events(list(events), catalog, PARSE, NOW, 300)
+
+
+def test_a_valid_event_becomes_an_inbox_row(catalog) -> None:
+    valid, problems = check(catalog, {"event_id": "e1", "user_id": 42, "event": "purchase",
+                                      "timestamp": "2026-03-02T17:59:00",
+                                      "properties": {"amount": 12000}})
+    assert problems == []
+    # a naive timestamp is in the project's zone; an integer user id becomes text
+    assert valid == [{"event_id": "e1", "user_id": "42", "event": "purchase",
+                      "time": NOW - 60, "properties": {"amount": 12000}}]
+
+
+@pytest.mark.parametrize(("event", "error"), [
+    ({"user_id": "u", "event": "signup", "timestamp": "2026-03-02T09:00:00Z", "colour": "red"},
+     "unknown field 'colour'"),
+    ({"user_id": "u", "event": "purchase", "timestamp": "2026-03-02T09:00:00Z",
+      "properties": {"amount": "ten"}}, "property 'amount' is text, the catalog says number"),
+    ({"user_id": "u", "event": "purchase", "timestamp": "2026-03-02T09:00:00Z"},
+     "event 'purchase' needs property 'amount'"),
+    ({"user_id": "u", "event": "signup", "timestamp": "yesterday"},
+     "unparseable timestamp 'yesterday'"),
+    ({"user_id": "u", "event": "signup", "timestamp": "2026-03-02T09:00:00Z",
+      "properties": [1]}, "properties must be an object"),
+    ({"event": "signup", "timestamp": "2026-03-02T09:00:00Z"}, "missing user_id"),
+    ({"user_id": "u", "event": "signup", "timestamp": "2026-03-02T09:00:00Z", "event_id": ""},
+     "event_id must be a non-empty string"),
+    ("signup", "a record must be a JSON object"),
+])
+def test_invalid_events_say_what_is_wrong(catalog, event, error) -> None:
+    valid, problems = check(catalog, event)
+    assert valid == []
+    assert len(problems) == 1 and error in problems[0].error
+
+
+def test_the_future_is_limited_and_milliseconds_are_caught(catalog) -> None:
+    soon = {"user_id": "u", "event": "signup", "timestamp": NOW + 240}
+    later = {"user_id": "u", "event": "signup", "timestamp": NOW + 400, "event_id": "x"}
+    millis = {"user_id": "u", "event": "signup", "timestamp": NOW * 1000}
+    valid, problems = check(catalog, soon, later, millis)
+    assert [v["time"] for v in valid] == [NOW + 240]
+    assert [(p.index, p.event_id) for p in problems] == [(1, "x"), (2, None)]
+    assert "7 min in the future (at most 5 min" in problems[0].error
+    assert "not milliseconds" in problems[1].error
+
+
+def test_request_shapes() -> None:
+    assert intake.records({"event": "a"}, "events", single="event") == [{"event": "a"}]
+    assert intake.records({"events": [1, 2]}, "events", single="event") == [1, 2]
+    for body, message in [([], "must be a JSON object"), ({"events": []}, "is empty"),
+                          ({"events": {}}, "must be a list"),
+                          ({"events": [1], "extra": 1}, "unknown field 'extra'"),
+                          ({"nothing": 1}, 'expected {"events": [...]} or one record'),
+                          ({"events": [0] * (intake.MAX_RECORDS + 1)}, "split the batch")]:
+        with pytest.raises(intake.BadRequest, match=message.replace("[", r"\[")
+                           .replace("(", r"\(")):
+            intake.records(body, "events", single="event")
+
+
+def test_profiles(catalog) -> None:
+    valid, problems = intake.check_profiles(
+        [{"user_id": "u1", "name": "김민지", "consent": {"email": True}}, {"name": "no id"}, 7],
+        catalog, PARSE)
+    assert valid == [{"user_id": "u1", "name": "김민지", "consent": {"email": True}}]
+    assert [(p.index, p.error) for p in problems] == [
+        (1, "missing user_id"), (2, "a profile must be a JSON object with a user_id")]

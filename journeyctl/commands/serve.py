@@ -46,8 +46,7 @@ def run(project_path: Path, state_url: str | None, host: str, port: int, log_for
             "JC982", f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}",
             Loc("--port"), "choose another --port (0 takes a free one) or stop what uses it")
         ]) from exc
-    options = ServeOptions(host=host, port=port, token=token, base_urls=urls,
-                           api=ApiOptions(token=token))
+    options = ServeOptions(base_urls=urls, api=ApiOptions(token=token))
     serve(path, options, sock)
     return EXIT_OK
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,17 +34,6 @@ log = logging.getLogger("journeyctl.core")
 TICK_PAGE = 500  # users per transaction of a schedule tick
 
 
-@dataclass
-class Counters:
-    """What the core did since it started (read from the loop; ints are safe to share)."""
-
-    events: int = 0
-    timers: int = 0
-    ticks: int = 0
-    messages: int = 0
-    set_aside: int = 0
-
-
 class Core:
     """Used from the core thread only (see `journeyctl.daemon.db`)."""
 
@@ -57,7 +45,6 @@ class Core:
         self.runtime = Runtime(self.store)
         self.clock = clock
         self.observe_lag = observe_lag or (lambda seconds: None)
-        self.counters = Counters()
         self.applied: Applied | None = None
         self.engine: Engine | None = None
         self.reload()
@@ -125,7 +112,6 @@ class Core:
             except Exception as exc:
                 log.exception("input set aside after it failed: %s", work)
                 self.runtime.set_aside(work, f"{type(exc).__name__}: {exc}")
-                self.counters.set_aside += 1
             done += 1
         return done
 
@@ -151,40 +137,37 @@ class Core:
             assert type(work) is PendingTick
             self._tick(work)
 
-    def _user(self, user_id: str, now: float) -> UserState:
+    def _user(self, user_id: str) -> UserState:
         state = self.runtime.load_user(user_id)
         if state is None:
             state = new_state(user_id, self.runtime.profile(user_id))
         return state
 
     def _event(self, row: InboxRow) -> None:
-        state = self._user(row.user_id, row.received_at)
+        state = self._user(row.user_id)
         effects = self._reconcile(state, row.received_at)
         event = Event(row.user_id, row.name, row.time, row.properties, row.event_id)
         effects += self._step(state, event, row.received_at)
         self._commit(state, effects, inbox_seq=row.seq)
-        self.counters.events += 1
 
     def _timer(self, row: TimerRow, now: float) -> None:
         """A timer fires at its due time (however late the poller is): the same moment the
         simulator would have used, so the two agree."""
-        state = self._user(row.user_id, row.due)
+        state = self._user(row.user_id)
         effects = self._reconcile(state, row.due)
         effects += self._step(state, TimerFired(row.user_id, row.key, row.token), row.due)
         self._commit(state, effects, timer=row)
-        self.counters.timers += 1
         self.observe_lag(max(0.0, now - row.due))
 
     def _tick(self, tick: PendingTick) -> None:
         """One page of a schedule tick: the next known users in id order."""
         users = self.runtime.known_users(tick.after, TICK_PAGE)
         for user_id in users:
-            state = self._user(user_id, tick.at)
+            state = self._user(user_id)
             effects = self._reconcile(state, tick.at)
             effects += self._step(state, Tick(user_id, tick.journey), tick.at)
             self._commit(state, effects)
         self.runtime.tick_progress(tick, users[-1] if len(users) == TICK_PAGE else None)
-        self.counters.ticks += len(users)
 
     def _step(self, state: UserState, value: Any, now: float) -> list[Any]:
         assert self.engine is not None
@@ -212,7 +195,6 @@ class Core:
         changed = any(type(e) is fx.ProfileUpdated for e in effects)
         self.runtime.commit(state, effects, messages, inbox_seq=inbox_seq, timer=timer,
                             profile_changed=changed)
-        self.counters.messages += len(messages)
 
     # --- messages ----------------------------------------------------------------------------
 

@@ -78,7 +78,7 @@ class StateGauges(Collector):
         yield instances
         pending = GaugeMetricFamily("journeyctl_pending", "Work waiting in the store",
                                     labels=["kind"])
-        for kind in ("events", "timers", "timers_due", "messages"):
+        for kind in ("events", "timers", "timers_due", "messages", "set_aside"):
             pending.add_metric([kind], data.get(kind, 0))
         yield pending
         applied = GaugeMetricFamily("journeyctl_applied_serial",

@@ -50,9 +50,6 @@ MAX_CATCH_UP = 100_000  # cron fires looked at when catching up on ticks missed 
 
 @dataclass(frozen=True)
 class ServeOptions:
-    host: str = "127.0.0.1"
-    port: int = 8787
-    token: str | None = None
     # provider URLs replacing the channels' own (a fake provider, a proxy): channel -> URL,
     # "*" for every channel not named
     base_urls: dict[str, str] = field(default_factory=dict)
@@ -117,31 +114,36 @@ class Daemon:
         server = _Server(config)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop, server, sig)
-        async with fast_client(max_connections=256) as client:
-            self.check_channels(client)
-            dispatcher = Dispatcher(self.core, self.metrics, client, self.channels)
-            self._schedule_jobs()
-            self.scheduler.start()
-            engine = asyncio.create_task(self._engine_loop(dispatcher))
-            delivery = asyncio.create_task(dispatcher.run(self.stopping))
-            host, port = sock.getsockname()[:2]
-            log.info("listening on http://%s:%s", host, port,
-                     extra={"fields": {"host": host, "port": port,
-                                       "serial": self._serial()}})
-            try:
-                await server.serve(sockets=[sock])
-            finally:
-                self.stopping.set()
-                self.work.set()
-                self.scheduler.shutdown(wait=False)
-                await engine
-                try:
-                    await asyncio.wait_for(delivery, self.options.drain)
-                except TimeoutError:
-                    log.warning("deliveries still in flight after %ss; they stay pending and "
-                                "are sent again on the next start", self.options.drain)
-        self.core.close()
+        try:
+            async with fast_client(max_connections=256) as client:
+                self.check_channels(client)
+                await self._serve(server, sock, client)
+        finally:
+            self.core.close()
         log.info("stopped")
+
+    async def _serve(self, server: uvicorn.Server, sock: socket.socket,
+                     client: httpx.AsyncClient) -> None:
+        dispatcher = Dispatcher(self.core, self.metrics, client, self.channels)
+        self._schedule_jobs()
+        self.scheduler.start()
+        engine = asyncio.create_task(self._engine_loop(dispatcher))
+        delivery = asyncio.create_task(dispatcher.run(self.stopping))
+        host, port = sock.getsockname()[:2]
+        log.info("listening on http://%s:%s", host, port,
+                 extra={"fields": {"host": host, "port": port, "serial": self._serial()}})
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            self.stopping.set()
+            self.work.set()
+            self.scheduler.shutdown(wait=False)
+            await engine
+            try:
+                await asyncio.wait_for(delivery, self.options.drain)
+            except TimeoutError:
+                log.warning("deliveries still in flight after %ss; they stay pending and are "
+                            "sent again on the next start", self.options.drain)
 
     def _stop(self, server: uvicorn.Server, sig: int) -> None:
         log.info("%s: finishing requests and deliveries in flight, then stopping",

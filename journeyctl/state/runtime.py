@@ -220,6 +220,7 @@ class Runtime:
             "timers": count("SELECT COUNT(*) FROM timers"),
             "timers_due": count("SELECT COUNT(*) FROM timers WHERE due <= ?", now),
             "messages": count("SELECT COUNT(*) FROM outbox WHERE status = 'pending'"),
+            "set_aside": count("SELECT COUNT(*) FROM set_aside"),
         }
 
     def profile(self, user_id: str) -> dict[str, Any] | None:

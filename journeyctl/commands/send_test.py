@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +20,10 @@ from channel_adapters.factory import redirected
 from channel_adapters.transport import fast_client
 from journeyctl import model as m
 from journeyctl.checks.context import did_you_mean
+from journeyctl.commands.common import valid_project
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic
 from journeyctl.errors import EXIT_OK, EXIT_USER
 from journeyctl.messages import address, render
-from journeyctl.project import validate
-from journeyctl.render import print_text
 
 
 @dataclass(frozen=True)
@@ -40,11 +38,7 @@ class Request:
 
 
 def run(request: Request) -> int:
-    loaded = validate(request.project)
-    errors = [d for d in loaded.diagnostics if d.is_error]
-    if errors or loaded.project is None:
-        print_text(errors, loaded.docs, sys.stderr, "✗ the project is invalid: fix it first")
-        return EXIT_USER
+    loaded = valid_project(request.project)
     project = loaded.project
     channel, template = resolve(project, request.channel, request.template)
     if request.base_url is not None:

@@ -7,7 +7,8 @@ import os
 import socket
 from pathlib import Path
 
-from journeyctl.commands.state_common import shown_state, valid_project
+from journeyctl.commands.common import valid_project
+from journeyctl.commands.state_common import shown_state
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic
 from journeyctl.errors import EXIT_OK
 from journeyctl.state import state_path
@@ -22,7 +23,7 @@ def run(project_path: Path, state_url: str | None, host: str, port: int, log_for
     from journeyctl.daemon.server import ServeOptions, bind, serve
     from journeyctl.state import SqliteStore
 
-    loaded = valid_project(project_path)
+    loaded = valid_project(project_path, "the daemon was not started")
     project = loaded.project
     assert project is not None
     path = state_path(state_url or project.state, project.root)
@@ -35,7 +36,8 @@ def run(project_path: Path, state_url: str | None, host: str, port: int, log_for
         if not store.exists or not store.snapshot().settings:
             raise JourneyctlError([diagnostic(
                 "JC980", f"nothing is applied to {shown}: the daemon runs applied journeys",
-                Loc(shown), f"run `journeyctl apply {project_path}` first")])
+                Loc(shown), f"run `journeyctl apply {project_path}"
+                f"{f' --state {state_url}' if state_url else ''}` first")])
     finally:
         store.close()
     logs.setup(log_format)

@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from journeyctl.commands.common import valid_project
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic
 from journeyctl.errors import EXIT_OK, EXIT_USER
-from journeyctl.project import validate
-from journeyctl.render import print_text
 from journeyctl.sim.host import Options
 from journeyctl.sim.readers import InputError
 from journeyctl.timeparse import zone
@@ -51,11 +50,7 @@ def parse_time(text: str, tz_name: str, option: str) -> float:
 def run(request: Request) -> int:
     from journeyctl.sim.run import simulate
 
-    loaded = validate(request.project)
-    errors = [d for d in loaded.diagnostics if d.is_error]
-    if errors or loaded.project is None:
-        print_text(errors, loaded.docs, sys.stderr, "✗ the project is invalid: fix it first")
-        return EXIT_USER
+    loaded = valid_project(request.project)
     project = loaded.project
     unknown = [j for j in request.journeys if project.journey(j) is None]
     if unknown:

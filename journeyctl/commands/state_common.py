@@ -7,24 +7,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from journeyctl.commands import common
 from journeyctl.gitinfo import git_info
 from journeyctl.model import Project
 from journeyctl.plan import to_text
-from journeyctl.project import Loaded, display_path, validate
-from journeyctl.render import print_text
+from journeyctl.project import Loaded, display_path
 from journeyctl.state import SqliteStore, open_store, state_path
 from journeyctl.state.base import ApplyMeta
 
 
 def valid_project(path: Path) -> Loaded:
     """The project, validated; any error stops here, before the state is touched."""
-    loaded = validate(path)
-    errors = [d for d in loaded.diagnostics if d.is_error]
-    if errors or loaded.project is None:
-        print_text(errors, loaded.docs, sys.stderr,
-                   "✗ the project is invalid: nothing was planned or applied")
-        raise SystemExit(1)
-    return loaded
+    return common.valid_project(path, "nothing was planned or applied")
 
 
 def store_for(project: Project, url: str | None, create: bool = False) -> SqliteStore:

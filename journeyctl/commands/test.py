@@ -7,19 +7,14 @@ import sys
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+from journeyctl.commands.common import valid_project
 from journeyctl.errors import EXIT_OK, EXIT_USER
-from journeyctl.project import validate
-from journeyctl.render import print_text
 from journeyctl.testing.runner import TestResult, run_tests
 from journeyctl.testing.spec import load_tests
 
 
 def run(project_path: Path, files: list[Path], output_format: str) -> int:
-    loaded = validate(project_path)
-    errors = [d for d in loaded.diagnostics if d.is_error]
-    if errors or loaded.project is None:
-        print_text(errors, loaded.docs, sys.stderr, "✗ the project is invalid: fix it first")
-        return EXIT_USER
+    loaded = valid_project(project_path)
     project = loaded.project
     test_files = load_tests(project, files or None)
     if not test_files:

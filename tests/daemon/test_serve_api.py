@@ -270,6 +270,12 @@ def test_start_up_refusals(applied, tmp_path: Path) -> None:
     bad_url = run_cli("serve", project, "--state", state_url(state), "--base-url", "ftp://x",
                       env=env)
     assert bad_url.returncode != 0 and "JC983" in bad_url.stderr
-    for result in (open_host, nothing, missing, busy, bad_url):
+    (project / "journeys" / "receipt.yaml").write_text("journey: receipt\nsteps: [\n",
+                                                      encoding="utf-8")
+    invalid = run_cli("serve", project, "--state", state_url(state), env=env)
+    assert invalid.returncode == 1
+    assert "receipt.yaml:3:1" in invalid.stderr
+    assert "the project is invalid: the daemon was not started" in invalid.stderr
+    for result in (open_host, nothing, missing, busy, bad_url, invalid):
         assert "Traceback" not in result.stderr
     assert rows(state, "SELECT COUNT(*) FROM inbox") == [(0,)]

@@ -138,6 +138,32 @@ def test_schedule_ticks_page_through_every_user(tmp_path: Path) -> None:
     core.close()
 
 
+def test_cron_fires_are_recorded_once_and_missed_ones_coalesce(tmp_path: Path) -> None:
+    """What the daemon's cron job does at each fire (journeyctl.daemon.server._record_tick)."""
+    from journeyctl.daemon.server import _record_tick
+
+    root = project_copy(tmp_path)
+    (root / "journeys" / "daily.yaml").write_text(
+        "journey: daily\nstatus: active\ntrigger: {schedule: '0 9 * * *'}\n"
+        "steps:\n  - id: mail\n    send: {channel: email, template: reminder_email}\n",
+        encoding="utf-8")
+    state = tmp_path / "state.db"
+    apply(root, state)
+    core = Core(state)
+    day = 86400
+    start = 1_780_045_200.0  # 2026-05-29 09:00 UTC, a fire time
+    assert not _record_tick(core, "daily", start + 60)  # first sight: count from now
+    assert not _record_tick(core, "daily", start + 3600)  # no fire since
+    assert _record_tick(core, "daily", start + day + 5)  # the next day's 09:00
+    assert rows(state, "SELECT last_at, pending_at FROM ticks") == [(start + day,
+                                                                     start + day)]
+    assert not _record_tick(core, "daily", start + day + 10)  # the same fire: once
+    # down for three days: on start, one tick (the latest), not three
+    assert _record_tick(core, "daily", start + 4 * day + 7200)
+    assert rows(state, "SELECT last_at FROM ticks") == [(start + 4 * day,)]
+    core.close()
+
+
 def test_an_apply_with_migrate_moves_waiting_users_to_the_new_version(tmp_path: Path) -> None:
     root = project_copy(tmp_path)
     state = tmp_path / "state.db"

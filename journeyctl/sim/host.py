@@ -333,12 +333,14 @@ def first_time(files: list[Path], simulation: Simulation) -> float | None:
 def _gc_paused() -> Iterator[None]:
     """The cyclic collector, not the run, was a third of the time: the state of 100k users is
     millions of young objects for it to walk again and again, and a run makes no cycles to
-    collect. Paused for the run, it collects once at the end."""
+    collect. Paused for the run; afterwards what the run built is frozen out of the collector's
+    sight (`gc.freeze`), or the first collection after it would walk all of it once more."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        gc.freeze()
         if enabled:
             gc.enable()
 

@@ -18,7 +18,8 @@ class Severity(StrEnum):
 
 @dataclass(frozen=True, order=True)
 class Loc:
-    """A position in a project file: 1-based line and column; `length` underlines a token."""
+    """A position in a project file: 1-based line and column; `length` underlines a token.
+    Line 0 is no position: `file` then names a command-line option (see `option`)."""
 
     file: str
     line: int = 1
@@ -26,7 +27,12 @@ class Loc:
     length: int = 1
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}"
+        return f"{self.file}:{self.line}:{self.col}" if self.line else self.file
+
+
+def option(name: str) -> Loc:
+    """Where a command-line option is at fault: there is no line or column to point at."""
+    return Loc(name, 0, 0)
 
 
 @dataclass(frozen=True)

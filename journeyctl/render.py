@@ -34,7 +34,8 @@ def to_json(diagnostics: Sequence[Diagnostic], extra: Mapping[str, Any] | None =
         "diagnostics": [
             {
                 "code": d.code, "severity": str(d.severity), "message": d.message,
-                "file": d.loc.file, "line": d.loc.line, "column": d.loc.col, "hint": d.hint,
+                "file": d.loc.file, "line": d.loc.line or None, "column": d.loc.col or None,
+                "hint": d.hint,
             }
             for d in diagnostics
         ],
@@ -55,10 +56,9 @@ def to_github(diagnostics: Sequence[Diagnostic]) -> str:
     lines = []
     for d in diagnostics:
         level = "error" if d.is_error else "warning"
-        props = ",".join([
-            f"file={_escape_property(d.loc.file)}", f"line={d.loc.line}", f"col={d.loc.col}",
-            f"title={_escape_property(d.code)}",
-        ])
+        where = [f"file={_escape_property(d.loc.file)}", f"line={d.loc.line}",
+                 f"col={d.loc.col}"] if d.loc.line else []  # an option is no place in a file
+        props = ",".join([*where, f"title={_escape_property(d.code)}"])
         body = d.message + (f"\nhint: {d.hint}" if d.hint else "")
         lines.append(f"::{level} {props}::{_escape_data(body)}")
     return "\n".join(lines)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from channel_adapters.fake import FakeProvider
-from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic
+from journeyctl.diagnostics import JourneyctlError, diagnostic, option
 from journeyctl.errors import EXIT_OK
 
 ROUTES = (
@@ -26,7 +26,7 @@ def run(port: int, quiet: bool) -> int:
         asyncio.run(fake.serve(_ready))
     except OSError as exc:
         raise JourneyctlError([diagnostic(
-            "JC976", f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}", Loc("--port"),
+            "JC976", f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}", option("--port"),
             "choose another port, or leave --port out to take a free one")]) from exc
     except KeyboardInterrupt:
         print("stopped", flush=True)

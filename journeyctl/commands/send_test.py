@@ -21,7 +21,7 @@ from channel_adapters.transport import fast_client
 from journeyctl import model as m
 from journeyctl.checks.context import did_you_mean
 from journeyctl.commands.common import valid_project
-from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic
+from journeyctl.diagnostics import JourneyctlError, diagnostic, option
 from journeyctl.errors import EXIT_OK, EXIT_USER
 from journeyctl.messages import address, render
 
@@ -66,7 +66,7 @@ def build_message(project: m.Project, channel: m.Channel, template: m.Template,
     if channel.address and to is None:
         raise JourneyctlError([diagnostic(
             "JC973", f"the profile has no `{channel.address}`, the address channel "
-                     f"'{channel.name}' sends to", Loc("--profile"),
+                     f"'{channel.name}' sends to", option("--profile"),
             f"add \"{channel.address}\" to the profile")])
     return Message(
         user_id=str(profile["user_id"]), journey=journey_id, step=step, channel=channel.name,
@@ -92,24 +92,24 @@ def resolve(project: m.Project, channel_name: str,
     channel = project.channels.get(channel_name)
     if channel is None:
         raise JourneyctlError([diagnostic("JC975", f"no channel '{channel_name}' in the project",
-                                          Loc("--channel"),
+                                          option("--channel"),
                                           did_you_mean(channel_name, project.channels,
                                                        "channels"))])
     template = project.templates.get(template_name)
     if template is None:
         raise JourneyctlError([diagnostic("JC975", f"no template '{template_name}' in the "
-                                          "project", Loc("--template"),
+                                          "project", option("--template"),
                                           did_you_mean(template_name, project.templates,
                                                        "templates"))])
     if template.channel != channel.name:
         raise JourneyctlError([diagnostic(
             "JC975", f"template '{template.name}' is written for channel '{template.channel}', "
-            f"not '{channel.name}'", Loc("--template"),
+            f"not '{channel.name}'", option("--template"),
             f"use --channel {template.channel}, or a template for '{channel.name}'")])
     return channel, template
 
 
-def json_object(text: str, option: str) -> dict[str, Any]:
+def json_object(text: str, flag: str) -> dict[str, Any]:
     """`text` as a JSON object: inline JSON, or the path of a file holding one."""
     source = text
     if not text.lstrip().startswith(("{", "[")):
@@ -118,23 +118,23 @@ def json_object(text: str, option: str) -> dict[str, Any]:
             source = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise JourneyctlError([diagnostic(
-                "JC974", f"{option} is neither inline JSON nor a readable file: {text}",
-                Loc(option), "give a JSON object inline, or the path of a .json file")]) from exc
+                "JC974", f"{flag} is neither inline JSON nor a readable file: {text}",
+                option(flag), "give a JSON object inline, or the path of a .json file")]) from exc
     try:
         value = json.loads(source)
     except json.JSONDecodeError as exc:
-        raise JourneyctlError([diagnostic("JC974", f"{option} is not valid JSON: {exc}",
-                                          Loc(option))]) from exc
+        raise JourneyctlError([diagnostic("JC974", f"{flag} is not valid JSON: {exc}",
+                                          option(flag))]) from exc
     if not isinstance(value, dict):
-        raise JourneyctlError([diagnostic("JC974", f"{option} must be a JSON object, not "
-                                          f"{type(value).__name__}", Loc(option))])
+        raise JourneyctlError([diagnostic("JC974", f"{flag} must be a JSON object, not "
+                                          f"{type(value).__name__}", option(flag))])
     return value
 
 
 def _base_url(text: str) -> str:
     if not text.startswith(("http://", "https://")):
         raise JourneyctlError([diagnostic("JC974", f"--base-url {text!r} is not an http(s) URL",
-                                          Loc("--base-url"), "e.g. http://127.0.0.1:8025")])
+                                          option("--base-url"), "e.g. http://127.0.0.1:8025")])
     return text
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from journeyctl.commands.common import valid_project
 from journeyctl.commands.state_common import shown_state
-from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic
+from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic, option
 from journeyctl.errors import EXIT_OK
 from journeyctl.state import state_path
 
@@ -46,7 +46,7 @@ def run(project_path: Path, state_url: str | None, host: str, port: int, log_for
     except (OSError, OverflowError) as exc:
         raise JourneyctlError([diagnostic(
             "JC982", f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}",
-            Loc("--port"), "choose another --port (0 takes a free one) or stop what uses it")
+            option("--port"), "choose another --port (0 takes a free one) or stop what uses it")
         ]) from exc
     options = ServeOptions(base_urls=urls, api=ApiOptions(token=token))
     serve(path, options, sock)
@@ -60,7 +60,7 @@ def _check_host(host: str, token: str | None) -> None:
     raise JourneyctlError([diagnostic(
         "JC981", f"--host {host} accepts connections from other machines, and "
         f"{TOKEN_VARIABLE} is not set: the API would be open to anyone who can reach it",
-        Loc("--host"), f"export {TOKEN_VARIABLE}=<a long random token> (clients send it as "
+        option("--host"), f"export {TOKEN_VARIABLE}=<a long random token> (clients send it as "
         "`Authorization: Bearer <token>`), or listen on 127.0.0.1")])
 
 
@@ -85,10 +85,10 @@ def _base_urls(values: list[str], channels: set[str]) -> dict[str, str]:
         if name and name not in channels:
             raise JourneyctlError([diagnostic(
                 "JC983", f"--base-url {value!r} names no channel of the project",
-                Loc("--base-url"), f"channels: {', '.join(sorted(channels))}")])
+                option("--base-url"), f"channels: {', '.join(sorted(channels))}")])
         if not url.startswith(("http://", "https://")):
             raise JourneyctlError([diagnostic(
-                "JC983", f"--base-url {value!r} is not an http(s) URL", Loc("--base-url"),
+                "JC983", f"--base-url {value!r} is not an http(s) URL", option("--base-url"),
                 "e.g. http://127.0.0.1:8025 (where `journeyctl fake-provider` listens), or "
                 "CHANNEL=URL for one channel")])
         urls[name or "*"] = url

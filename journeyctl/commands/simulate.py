@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from journeyctl.commands.common import valid_project
-from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic
+from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic, option
 from journeyctl.errors import EXIT_OK, EXIT_USER
 from journeyctl.sim.host import Options
 from journeyctl.sim.readers import InputError
@@ -34,13 +34,13 @@ class Request:
     workers: str = "auto"
 
 
-def parse_time(text: str, tz_name: str, option: str) -> float:
+def parse_time(text: str, tz_name: str, flag: str) -> float:
     """RFC 3339, or a date (midnight in the project's zone)."""
     try:
         parsed = dt.datetime.fromisoformat(text)
     except ValueError:
         raise JourneyctlError([diagnostic(
-            "JC307", f"{option} {text!r} is not a time", Loc(option),
+            "JC307", f"{flag} {text!r} is not a time", option(flag),
             "write RFC 3339 (2024-03-13T10:00:00+09:00) or a date (2024-03-13)")]) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone(tz_name))
@@ -56,7 +56,7 @@ def run(request: Request) -> int:
     if unknown:
         known = ", ".join(j.id for j in project.journeys)
         raise JourneyctlError([diagnostic("JC001", f"no journey '{unknown[0]}' in the project",
-                                          Loc("--journey"), f"journeys: {known}")])
+                                          option("--journey"), f"journeys: {known}")])
     _check_inputs(request)
     options = Options(
         start=parse_time(request.start, project.timezone, "--start") if request.start else None,

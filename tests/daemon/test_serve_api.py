@@ -251,6 +251,7 @@ def test_start_up_refusals(applied, tmp_path: Path) -> None:
                         env=env)
     assert open_host.returncode != 0
     assert "JC981" in open_host.stderr and "JOURNEYCTL_API_TOKEN" in open_host.stderr
+    assert open_host.stderr.startswith("--host: error[JC981]")  # an option has no line:col
     empty = tmp_path / "empty.db"
     nothing = run_cli("serve", project, "--state", state_url(empty), env=env)
     assert nothing.returncode != 0 and "JC980" in nothing.stderr

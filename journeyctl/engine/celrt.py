@@ -29,7 +29,7 @@ class Program:
     source: str
     run: Any  # cel.Program
     # Its own context: after each update, the cel library redoes work for every function a
-    # context holds, and the extended standard library has 50 of them (an evaluation took 5.5 µs
+    # context holds, and the extended standard library has 48 of them (an evaluation took 5.5 µs
     # with all of them, 2 µs with none).
     ctx: Any  # cel.Context
     needs: frozenset[str]  # the top-level variables it reads

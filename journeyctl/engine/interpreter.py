@@ -23,7 +23,7 @@ from journeyctl.engine.inputs import Event, Input, Migrate, Tick, TimerFired
 from journeyctl.engine.localtime import next_local, user_zone
 from journeyctl.engine.policy import decide, record
 from journeyctl.engine.split import assign, bucket
-from journeyctl.engine.state import Instance, JourneyState, UserState, Wait
+from journeyctl.engine.state import Instance, JourneyState, UserState, Wait, merge_profile
 from journeyctl.flow import Edge
 
 MAX_STEPS_PER_INPUT = 10_000  # validate rejects instant cycles; this guards the engine anyway
@@ -96,7 +96,7 @@ class Engine:
 
     def _event(self, state: UserState, event: Event, now: float, out: list[Any]) -> None:
         if event.name == "identify" and event.properties:
-            state.profile.update(event.properties)
+            merge_profile(state.profile, _copy(event.properties))  # later merges change no event
             state.profile["user_id"] = state.user_id
             out.append(fx.ProfileUpdated(state.user_id, dict(event.properties), now))
         self._remember(state, event, now)

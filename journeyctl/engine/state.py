@@ -9,12 +9,23 @@ keep the previous state (the daemon, until its transaction commits) takes `copy(
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 _NONE: Any = MappingProxyType({})  # read-only: writing to the shared empty one fails loudly
 _NO_SENDS: Any = ()
+
+
+def merge_profile(into: dict[str, Any], new: Mapping[str, Any]) -> None:
+    """Merge attributes into a profile, nested objects key by key (SPEC §3: an `identify`
+    event, a later profile line and the daemon's profile upsert all merge this way)."""
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            merge_profile(into[key], value)
+        else:
+            into[key] = value
 
 
 @dataclass(slots=True)

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from journeyctl.engine.state import merge_profile
 from journeyctl.model import Attr, Catalog
 
 
@@ -342,7 +343,7 @@ def read_profiles(path: Path, catalog: Catalog, parse_time: TimeParser,
         user_id, attrs = parsed
         if not _owns(shard, user_id):
             continue
-        merge(profiles.setdefault(user_id, {}), attrs)
+        merge_profile(profiles.setdefault(user_id, {}), attrs)
     return profiles, rejects
 
 
@@ -427,10 +428,3 @@ def _check_profile(stamps: list[str], profile: dict[str, Any], parse_time: TimeP
 def timestamp_attributes(catalog: Catalog) -> list[str]:
     return [key for key, attr in catalog.profile.items() if attr.type == "timestamp"]
 
-
-def merge(into: dict[str, Any], new: dict[str, Any]) -> None:
-    for key, value in new.items():
-        if isinstance(value, dict) and isinstance(into.get(key), dict):
-            merge(into[key], value)
-        else:
-            into[key] = value

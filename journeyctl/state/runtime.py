@@ -15,9 +15,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from journeyctl.engine import effects as fx
-from journeyctl.engine.state import UserState
+from journeyctl.engine.state import UserState, merge_profile
 from journeyctl.sim.outputs import iso as rfc3339
-from journeyctl.sim.readers import merge
 from journeyctl.state import codec
 from journeyctl.state.sqlite import SqliteStore
 
@@ -133,7 +132,7 @@ class Runtime:
             for profile in profiles:
                 attrs = {k: v for k, v in profile.items() if k != "user_id"}
                 current = self.profile(profile["user_id"]) or {}
-                merge(current, attrs)
+                merge_profile(current, attrs)
                 self._save_profile(profile["user_id"], current, now)
         return len(profiles)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from journeyctl.engine import effects as fx
-from tests.engine.conftest import EVERYONE, Runner, clock, sends
+from tests.engine.conftest import EVERYONE, Runner, clock, sends, suppressions
 
 ONE_SEND = """steps:
   - {id: hello, send: {channel: email, template: e1}}
@@ -239,3 +239,18 @@ steps:
 """}, [("2024-03-09 17:00", "u1", "signup")],
         profiles={"u1": {**EVERYONE, "timezone": "America/New_York"}}, until="2024-03-12 00:00")
     assert sends(out) == [("2024-03-10 17:00", "u1", "later", "email:e1")]  # UTC: 24h later
+
+
+def test_identify_merges_nested_attributes(scenario: Runner) -> None:
+    # SPEC §3: identify merges into the profile; a nested object is merged key by key, so
+    # granting push consent keeps the email consent the profile already had.
+    journey = """trigger: {event: signup}
+steps:
+  - {id: hello, send: {channel: email, template: e1}}
+"""
+    out = scenario({"j": journey}, [
+        ("2024-03-04 09:00", "u1", "identify", {"consent": {"push": True}}),
+        ("2024-03-04 09:01", "u1", "signup"),
+    ], until="2024-03-05 00:00")
+    assert sends(out) == [("2024-03-04 09:01", "u1", "hello", "email:e1")]
+    assert suppressions(out) == []

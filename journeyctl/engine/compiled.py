@@ -67,7 +67,8 @@ def compile_project(project: m.Project, only: set[str] | None = None,
         for name in _events_of(cj.journey):
             interested[name].add(cj.id)
     by_event = {name: sorted(ids) for name, ids in interested.items()}
-    caps = [*project.caps, *(c for j in chosen for c in j.caps)]
+    # older versions' caps too: their instances still send, and the history must cover them
+    caps = [*project.caps, *(c for cj in every.values() for c in cj.journey.caps)]
     return Compiled(
         project=project,
         tz=zone(project.timezone) or ZoneInfo("UTC"),
@@ -79,7 +80,7 @@ def compile_project(project: m.Project, only: set[str] | None = None,
                    else None) for cj in journeys
                   if isinstance(cj.journey.trigger, m.InactiveTrigger)],
         schedules=[cj for cj in journeys if isinstance(cj.journey.trigger, m.ScheduleTrigger)],
-        count_windows=_count_windows(project, [cj.journey for cj in every.values()]),
+        count_windows=_count_windows([cj.journey for cj in every.values()]),
         lookbacks=frozenset(s.action.event for cj in every.values() for s in cj.journey.steps
                             if isinstance(s.action, m.WaitFor) and s.action.lookback),
         cap_window=max((c.per.seconds for c in caps), default=0),
@@ -116,7 +117,7 @@ def _events_of(journey: m.Journey) -> set[str]:
     return names
 
 
-def _count_windows(project: m.Project, journeys: list[m.Journey]) -> dict[str, float]:
+def _count_windows(journeys: list[m.Journey]) -> dict[str, float]:
     windows: dict[str, float] = {}
     for journey in journeys:
         for expr in journey.expressions():

@@ -80,3 +80,27 @@ def test_migrate_moves_an_instance_to_the_new_version(tmp_path: Path) -> None:
     _, moved = engine.step(fresh, Migrate("u2", "j", 1, 2, "ping"), 60.0)
     assert [e.template for e in moved if isinstance(e, fx.Send)] == ["e3"]
     assert isinstance(moved[0], fx.CancelTimer)
+
+
+def test_an_older_versions_cap_still_counts_earlier_sends(tmp_path: Path) -> None:
+    # v1 caps its promotional sends at one a week; v2 only at one an hour. An instance still
+    # on v1 must see its send of six hours ago, although v2's cap alone needs only an hour.
+    capped = """trigger: {event: signup}
+caps: [{max: 1, per: %s}]
+steps:
+  - {id: hello, send: {channel: email, template: e1}}
+  - {id: pause, wait: 6h}
+  - {id: again, send: {channel: email, template: e2}}
+"""
+    p1 = build(tmp_path / "v1", {"j": capped % "7d"})
+    p2 = build(tmp_path / "v2", {"j": capped % "1h"})
+    state = new_state("u1", EVERYONE)
+    _, first = Engine(p1, versions={"j": 1}).step(state, Event("u1", "signup", 0.0, {}), 0.0)
+    assert [e.step for e in first if isinstance(e, fx.Send)] == ["hello"]
+    timer = next(e for e in first if isinstance(e, fx.SetTimer))
+
+    engine = Engine(p2, versions={"j": 2}, older=[(p1.journey("j"), 1)])  # type: ignore[list-item]
+    assert engine.compiled.cap_window == 7 * 86400
+    _, fired = engine.step(state, TimerFired("u1", timer.key, timer.token), 6 * 3600.0)
+    assert [e for e in fired if isinstance(e, fx.Send)] == []
+    assert [e.reason for e in fired if isinstance(e, fx.Suppressed)] == ["cap:any/1/7d"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,8 +41,6 @@ def run_tests(project: m.Project, files: list[TestFile]) -> list[TestResult]:
 
 
 def _run(project: m.Project, test_file: TestFile, test: JourneyTest) -> TestResult:
-    import time
-
     began = time.perf_counter()
     events = [ScenarioEvent(e.user, e.name, e.at, e.properties,
                             e.event_id or f"test-{i}") for i, e in enumerate(test.events)]
@@ -139,11 +139,11 @@ def _exact(what: str, patterns: list[Pattern], actual: Sequence[Any], shown: tup
 
 
 def _format(key: str, value: Any, start: float) -> str:
+    if value is None:  # an expected message without `at`; a message without a variant
+        return "*" if key == "at" else "null"
     if key == "at":
-        return relative(value, start) if value is not None else "*"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return "*" if value is None and key != "variant" else str(value)
+        return relative(value, start)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _line(effect: Any, keys: list[str], start: float) -> str:
@@ -152,7 +152,8 @@ def _line(effect: Any, keys: list[str], start: float) -> str:
 
 
 def _pattern_line(pattern: Pattern, keys: list[str], start: float) -> str:
-    return "  ".join(_format(k, pattern.at if k == "at" else pattern.fields.get(k), start)
+    return "  ".join("*" if k != "at" and k not in pattern.fields else  # any value
+                     _format(k, pattern.at if k == "at" else pattern.fields[k], start)
                      for k in keys)
 
 
@@ -175,13 +176,11 @@ def relative(t: float, start: float) -> str:
 
 
 def trace_lines(outcome: Outcome, user: str, project: m.Project) -> list[str]:
-    import datetime as dt
-
     trace = outcome.traces.get(user)
     if trace is None:
         return []
     tz = zone(project.timezone)
     return [f"{dt.datetime.fromtimestamp(line.time, tz):%Y-%m-%d %H:%M}  "
-            f"{(line.journey or '') + '  ' if line.journey else ''}{line.text}"
+            f"{line.journey + '  ' if line.journey else ''}{line.text}"
             for line in trace.lines]
 

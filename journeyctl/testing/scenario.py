@@ -9,7 +9,7 @@ from journeyctl import model as m
 from journeyctl.engine import effects as fx
 from journeyctl.sim.host import Options, Simulation
 from journeyctl.sim.outputs import Trace
-from journeyctl.sim.readers import Record, Reject, check_properties
+from journeyctl.sim.readers import Record, check_properties
 from journeyctl.timeparse import zone
 
 
@@ -23,17 +23,11 @@ class ScenarioEvent:
 
 
 class _Keep:
-    """An observer that keeps everything (scenarios are small)."""
+    """An observer that keeps every effect (scenarios are small). Records in memory are not
+    re-read, so no `reset` or `reject` is needed (see sim.host.Observer)."""
 
     def __init__(self) -> None:
         self.effects: list[Any] = []
-        self.rejects: list[Reject] = []
-
-    def reset(self) -> None:
-        self.effects, self.rejects = [], []
-
-    def reject(self, reject: Reject) -> None:
-        self.rejects.append(reject)
 
     def effect(self, effect: Any) -> None:
         self.effects.append(effect)

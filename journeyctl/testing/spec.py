@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from journeyctl import model as m
 from journeyctl import schema
+from journeyctl.checks.context import did_you_mean
 from journeyctl.diagnostics import Collector, JourneyctlError, Loc
 from journeyctl.project import YAML_SUFFIXES, display_path
 from journeyctl.sim.readers import TimeParser, check_properties
@@ -22,6 +23,10 @@ from journeyctl.timeparse import parse_duration, zone
 from journeyctl.yamlload import Doc, DocPath, load_file
 
 DEFAULT_START = "2024-01-01T00:00:00"
+# Test times the simulator can run: a year before datetime's end leaves room for waits and for
+# times shown in any zone (later ones crash converting back to dates).
+EARLIEST = 0.0
+LATEST = dt.datetime(9999, 1, 1, tzinfo=dt.UTC).timestamp()
 
 
 @dataclass(frozen=True)
@@ -73,37 +78,54 @@ class TestFile:
 class _Reader:
     def __init__(self, doc: Doc, project: m.Project, out: Collector) -> None:
         self.doc, self.project, self.out = doc, project, out
-        self.tz: ZoneInfo = zone(project.timezone) or ZoneInfo("UTC")
-        self.parse_time = TimeParser(self.tz)
+        self.parse_time = TimeParser(zone(project.timezone) or ZoneInfo("UTC"))
         self.start = 0.0
+        self.seen: list[tuple[float, str, DocPath]] = []  # the current test's valid times
 
-    def time(self, value: Any, path: DocPath) -> float:
-        if value == 0 and isinstance(value, int):  # `+0` reads as the number 0 in YAML
-            return self.start
-        text = str(value).strip()
-        if text.startswith("+"):
-            if text == "+0":
-                return self.start
-            duration = parse_duration(text[1:])
-            if duration is not None:
-                return self.start + duration.seconds
+    def time(self, value: Any, path: DocPath, relative: bool = True) -> float:
+        """Epoch seconds of a test time: `+6h` after `start` (when `relative`), or absolute as
+        event files write it (RFC 3339; naive means the project zone)."""
+        text = "+0" if value == 0 and type(value) is int else str(value).strip()  # YAML: +0 is 0
+        seconds = self._seconds(text)
+        if seconds is None:
+            problem, hint = f"{text!r} is not a time", None
+        elif not relative and text.startswith("+"):
+            problem, hint = (f"`start` must be an absolute time, not {text!r}",
+                             'e.g. start: "2024-03-04T10:00:00+09:00"')
+        elif not EARLIEST <= seconds < LATEST:
+            problem, hint = (f"{text!r} is outside the years 1970 to 9998 that tests simulate",
+                             "pick a time in those years")
         else:
-            try:
-                parsed = dt.datetime.fromisoformat(text)
-                if parsed.tzinfo is None:
-                    parsed = parsed.replace(tzinfo=self.tz)
-                return parsed.timestamp()
-            except ValueError:
-                pass
-        self.out.add("JC951", f"{text!r} is not a time", self.doc.loc(path))
+            self.seen.append((seconds, text, path))
+            return seconds
+        self.out.add("JC951", problem, self.doc.loc(path), hint)
         return self.start
+
+    def _seconds(self, text: str) -> float | None:
+        try:
+            if text.startswith("+"):
+                duration = parse_duration(text[1:])
+                return self.start + duration.seconds if duration else \
+                    (self.start if text == "+0" else None)
+            return self.parse_time(text)
+        except (ValueError, OverflowError):  # not a time; a number too large for a float
+            return None
 
     def name(self, kind: str, value: str, known: Any, path: DocPath) -> None:
         if value not in known:
-            from journeyctl.checks.context import did_you_mean
-
             self.out.add("JC950", f"unknown {kind} '{value}'", self.doc.loc(path),
-                         did_you_mean(value, known, f"{kind}s"))
+                         did_you_mean(value, known, f"{kind}s") or f"there is no {kind} to name")
+
+    def journey(self, value: str, path: DocPath) -> m.Journey | None:
+        """The journey a test names. A draft is an error too: drafts never run (not in the
+        daemon, so not in tests), and expectations about one could only fail."""
+        journey = self.project.journey(value)
+        if journey is None:
+            self.name("journey", value, [j.id for j in self.project.journeys], path)
+        elif journey.status == "draft":
+            self.out.add("JC950", f"journey '{value}' is a draft; drafts never run",
+                         self.doc.loc(path), "set `status: active` in its file to test it")
+        return journey
 
 
 def load_tests(project: m.Project, paths: list[Path] | None = None) -> list[TestFile]:
@@ -139,11 +161,10 @@ def _test_files(project: m.Project) -> list[Path]:
 def _test_file(doc: Doc, project: m.Project, out: Collector) -> TestFile:
     r = _Reader(doc, project, out)
     raw = doc.data
-    r.start = 0.0
-    r.start = r.time(raw.get("start", DEFAULT_START), ("start",))
+    r.start = r.time(raw.get("start", DEFAULT_START), ("start",), relative=False)
     journeys = raw.get("journeys")
     for i, name in enumerate(journeys or []):
-        r.name("journey", name, [j.id for j in project.journeys], ("journeys", i))
+        r.journey(name, ("journeys", i))
     shared = raw.get("profiles", {})
     tests = [_test(r, t, ("tests", i), shared) for i, t in enumerate(raw["tests"])]
     return TestFile(doc.file, r.start, set(journeys) if journeys else None, tests)
@@ -151,6 +172,7 @@ def _test_file(doc: Doc, project: m.Project, out: Collector) -> TestFile:
 
 def _test(r: _Reader, raw: dict[str, Any], path: DocPath, shared: dict[str, Any]
           ) -> JourneyTest:
+    r.seen = []
     events = [
         TestEvent(r.time(e["at"], (*path, "events", i, "at")), e["user"], e["event"],
                   e.get("properties", {}), e.get("event_id"), r.doc.loc((*path, "events", i)))
@@ -168,11 +190,16 @@ def _test(r: _Reader, raw: dict[str, Any], path: DocPath, shared: dict[str, Any]
         exits=_patterns(r, expect_raw, "exits", path),
         steps=_patterns(r, expect_raw, "steps", path) or [],
     )
-    times = [e.at for e in events] + [p.at for group in (
-        expect.messages, expect.no_messages, expect.conversions, expect.exits, expect.steps)
-        for p in group or [] if p.at is not None]
-    until = r.time(raw["until"], (*path, "until")) if "until" in raw else max(times,
-                                                                               default=r.start)
+    mentioned = list(r.seen)  # every valid time of the test
+    until = max((seconds for seconds, _, _ in mentioned), default=r.start)
+    if "until" in raw:
+        until = r.time(raw["until"], (*path, "until"))
+        valid = len(r.seen) > len(mentioned)
+        for seconds, text, where in mentioned if valid else []:  # the run stops at `until`
+            if seconds > until:
+                r.out.add("JC951", f"{text!r} is after this test's `until`: nothing happens "
+                          "then", r.doc.loc(where), "move `until` later, or leave it out (it "
+                          "defaults to the latest time the test mentions)")
     return JourneyTest(raw["name"], r.doc.loc((*path, "name")), {**shared,
                        **raw.get("profiles", {})}, events, until, expect)
 
@@ -193,10 +220,7 @@ def _patterns(r: _Reader, expect: dict[str, Any], key: str, path: DocPath
 
 def _check_names(r: _Reader, fields: dict[str, Any], where: DocPath) -> None:
     project = r.project
-    journey = project.journey(fields["journey"]) if "journey" in fields else None
-    if "journey" in fields:
-        r.name("journey", fields["journey"], [j.id for j in project.journeys],
-               (*where, "journey"))
+    journey = r.journey(fields["journey"], (*where, "journey")) if "journey" in fields else None
     if "channel" in fields:
         r.name("channel", fields["channel"], project.channels, (*where, "channel"))
     if "template" in fields:
@@ -205,3 +229,8 @@ def _check_names(r: _Reader, fields: dict[str, Any], where: DocPath) -> None:
         steps = journey.step_index if journey else {s.id for j in project.journeys
                                                     for s in j.steps}
         r.name("step", fields["step"], steps, (*where, "step"))
+    if fields.get("variant") is not None:  # "<split step>=<variant>", several joined by ","
+        variants = {f"{s.id}={v.name}" for j in ([journey] if journey else project.journeys)
+                    for s in j.steps if isinstance(s.action, m.Split) for v in s.action.variants}
+        for pair in str(fields["variant"]).split(","):
+            r.name("variant", pair, variants, (*where, "variant"))

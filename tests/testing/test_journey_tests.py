@@ -4,9 +4,11 @@ located errors."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+import pytest
 from conftest import EXAMPLE, run_cli
 
 PASSING = """\
@@ -107,3 +109,109 @@ def test_bad_test_files_are_located_errors(new_project: Path) -> None:
 def test_no_tests_is_an_error(new_project: Path) -> None:
     result = run_cli("test", new_project)
     assert result.returncode == 1 and "no journey tests" in result.stderr
+
+
+def errors_of(result: subprocess.CompletedProcess[str]) -> str:
+    """stderr of a run that must fail as located errors: exit 1, no crash."""
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    return result.stderr
+
+
+def test_a_draft_journey_is_a_located_error(new_project: Path) -> None:
+    journey = new_project / "journeys" / "welcome.yaml"
+    journey.write_text(journey.read_text().replace("status: active", "status: draft"))
+    path = write(new_project, PASSING)
+    err = errors_of(run_cli("test", new_project))
+    assert (f"{path}:1:12: error[JC950]: journey 'welcome' is a draft; drafts never run"
+            in err and "set `status: active` in its file to test it" in err)
+    assert f"{path}:15:31: error[JC950]: journey 'welcome' is a draft" in err  # exits: entry
+
+
+@pytest.mark.parametrize(("time", "line", "col"), [
+    ('start: "0001-01-01T00:00:00"', 2, 8),
+    ('start: "1969-12-31T23:59:59Z"', 2, 8),
+    ('until: "9999-12-31T23:59:59-14:00"', 9, 12),
+    ("until: +99999999999999d", 9, 12),
+])
+def test_times_the_simulator_cannot_run_are_located_errors(new_project: Path, time: str,
+                                                           line: int, col: int) -> None:
+    key = time.split(":")[0]
+    text = PASSING.replace('start: "2024-03-04T09:00:00Z"' if key == "start" else
+                           "until: +4d", time)
+    path = write(new_project, text)
+    err = errors_of(run_cli("test", new_project))
+    assert f"{path}:{line}:{col}: error[JC951]: " in err
+    assert "is outside the years 1970 to 9998 that tests simulate" in err
+
+
+def test_an_event_out_of_range_is_a_located_error(new_project: Path) -> None:
+    path = write(new_project, PASSING.replace("    until: +4d\n", "").replace(
+        "{at: +0, user: u1, event: signup}",
+        '{at: +0, user: u1, event: signup}\n      - {at: "9999-12-31T23:59:59-14:00", '
+        "user: u1, event: signup}"))
+    err = errors_of(run_cli("test", new_project))
+    assert f"{path}:9:14: error[JC951]: '9999-12-31T23:59:59-14:00' is outside" in err
+
+
+def test_start_must_be_absolute_and_times_are_read_like_event_files(new_project: Path) -> None:
+    path = write(new_project, PASSING.replace('"2024-03-04T09:00:00Z"', "+1d"))
+    err = errors_of(run_cli("test", new_project))
+    assert f"{path}:2:8: error[JC951]: `start` must be an absolute time, not '+1d'" in err
+    # naive times are in the project zone, as in event files: 09:00 UTC is the same start
+    write(new_project, PASSING.replace('"2024-03-04T09:00:00Z"', '"2024-03-04 09:00"'))
+    result = run_cli("test", new_project)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_times_after_until_are_located_errors(new_project: Path) -> None:
+    path = write(new_project, PASSING.replace("until: +4d", "until: +2d"))
+    err = errors_of(run_cli("test", new_project))
+    assert f"{path}:13:16: error[JC951]: '+3d' is after this test's `until`" in err
+    assert f"{path}:18:44: error[JC951]: '+3d1h' is after this test's `until`" in err
+    # a bad `until` is one error, not one more per time after it
+    write(new_project, PASSING.replace("until: +4d", "until: +4x"))
+    err = errors_of(run_cli("test", new_project))
+    assert err.count("error[") == 1 and "'+4x' is not a time" in err
+
+
+def test_unknown_variants_are_located_errors(new_project: Path) -> None:
+    path = write(new_project, PASSING.replace("category: transactional}",
+                                              'variant: "ab=b"}'))
+    err = errors_of(run_cli("test", new_project))
+    assert f"{path}:12:74: error[JC950]: unknown variant 'ab=b'" in err
+
+
+def test_variant_null_shows_as_null_in_a_diff(new_project: Path) -> None:
+    write(new_project, PASSING.replace("category: transactional}",
+                                       "variant: null, category: promotional}"))
+    result = run_cli("test", new_project)
+    assert result.returncode == 1
+    assert "- +0  send_welcome  welcome_email  null  promotional" in result.stdout
+    assert "- +3d  send_nudge  nudge_email  *  *" not in result.stdout  # fields it leaves out
+    assert "+3d  send_nudge  nudge_email  null  promotional" in result.stdout
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("", "1:1: error[JC103]"),
+    ("- a\n- b\n", "1:1: error[JC103]"),
+    (PASSING.replace("until: +4d", "until: +4d\n    bogus: 1"), "10:5: error[JC101]"),
+    (PASSING.replace("until: +4d", "until: [1]"), "9:12: error[JC103]"),
+    (PASSING.replace("until: +4d", "until: +4d\n    until: +5d"), "10:5: error[JC004]"),
+    (PASSING.replace("at: +3d1h", "at: +1x"), "18:44: error[JC951]: '+1x' is not a time"),
+    (PASSING.replace("at: +3d1h", "at: +" + "9" * 400 + "d"), "18:44: error[JC951]"),
+    (PASSING.replace("journeys: [welcome]", "journeys: [welcom]"), "1:12: error[JC950]"),
+    (PASSING.replace("template: nudge_email", "template: nudge"), "13:49: error[JC950]"),
+    (PASSING.replace("step: send_welcome,", "step: send_welcome, channel: sms,"),
+     "12:49: error[JC950]: unknown channel 'sms'"),
+])
+def test_broken_test_files_are_located_errors(new_project: Path, text: str,
+                                              expected: str) -> None:
+    path = write(new_project, text)
+    assert f"{path}:{expected}" in errors_of(run_cli("test", new_project))
+
+
+def test_a_test_file_that_is_not_utf8_is_a_located_error(new_project: Path) -> None:
+    path = write(new_project, PASSING)
+    path.write_bytes(path.read_bytes().replace(b"welcome then", b"welc\xff then"))
+    assert f"{path}:6:15: error[JC002]" in errors_of(run_cli("test", new_project))

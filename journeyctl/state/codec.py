@@ -2,8 +2,9 @@
 
 JSON rather than pickle: the state of a running user outlives a code upgrade, and stays
 readable with `sqlite3`. Datetimes (timestamp attributes and properties) are written as
-`{"$dt": "<RFC 3339>"}` and read back as datetimes. The profile is not in here: it lives in the
-`profiles` table, where the API updates it.
+`{"$dt": "<RFC 3339>"}` and read back as datetimes; a dict of the user's whose only key is
+`$dt` or `$lit` is written as `{"$lit": {...}}`, so that every value reads back exactly. The
+profile is not in here: it lives in the `profiles` table, where the API updates it.
 """
 
 from __future__ import annotations
@@ -18,16 +19,41 @@ from journeyctl.engine.state import Instance, JourneyState, UserState, Wait
 FORMAT = 1
 
 
+MARKERS = ("$dt", "$lit")
+
+
 def _default(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return {"$dt": value.isoformat()}
     raise TypeError(f"cannot store {type(value).__name__}")
 
 
+def _escape(value: Any) -> Any:
+    """Datetimes as {"$dt": ...}, and a dict of the user's whose one key is a marker wrapped as
+    {"$lit": dict}, so that it does not read back as a datetime."""
+    if isinstance(value, dt.datetime):
+        return {"$dt": value.isoformat()}
+    if isinstance(value, dict):
+        escaped = {k: _escape(v) for k, v in value.items()}
+        return {"$lit": escaped} if len(value) == 1 and next(iter(value)) in MARKERS \
+            else escaped
+    if isinstance(value, list | tuple):
+        return [_escape(v) for v in value]
+    return value
+
+
 def _restore(value: Any) -> Any:
     if isinstance(value, dict):
-        if len(value) == 1 and "$dt" in value:
-            return dt.datetime.fromisoformat(value["$dt"])
+        if len(value) == 1:
+            key, inner = next(iter(value.items()))
+            if key == "$dt" and isinstance(inner, str):
+                try:
+                    return dt.datetime.fromisoformat(inner)
+                except ValueError:  # not ours: an old file kept a user dict as it was
+                    return value
+            if key == "$lit" and isinstance(inner, dict) and len(inner) == 1 \
+                    and next(iter(inner)) in MARKERS:
+                return {k: _restore(v) for k, v in inner.items()}
         return {k: _restore(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_restore(v) for v in value]
@@ -35,14 +61,20 @@ def _restore(value: Any) -> Any:
 
 
 def dumps(value: Any) -> bytes:
-    return orjson.dumps(value, default=_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+    data = orjson.dumps(value, default=_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+    # without a marker in the output there is no datetime and no dict to escape: done (the
+    # common case); otherwise walk the value once
+    if b'"$dt"' in data or b'"$lit"' in data:
+        return orjson.dumps(_escape(value), default=_default,
+                            option=orjson.OPT_PASSTHROUGH_DATETIME)
+    return data
 
 
 def loads(data: bytes | str) -> Any:
     value = orjson.loads(data)
     # most states hold no datetime: skip walking them (a third of a timer fire's cost)
-    marker = b'"$dt"' if isinstance(data, bytes) else '"$dt"'
-    return _restore(value) if marker in data else value
+    markers = (b'"$dt"', b'"$lit"') if isinstance(data, bytes) else ('"$dt"', '"$lit"')
+    return _restore(value) if any(m in data for m in markers) else value  # type: ignore[operator]
 
 
 def _instance(inst: Instance) -> dict[str, Any]:

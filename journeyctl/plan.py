@@ -200,7 +200,73 @@ def unseal(document: Any) -> dict[str, Any] | str:
     body = {k: v for k, v in document.items() if k != "checksum"}
     if content_hash(body) != document["checksum"]:
         return "the plan file was changed after it was made (its checksum does not match)"
+    problem = _shape_problem(body)
+    if problem:
+        return (f"not a journeyctl plan: {problem} (it was edited and its checksum made "
+                "again, or another program wrote it)")
     return body
+
+
+_INT, _STR, _BOOL = {"type": "integer"}, {"type": "string"}, {"type": "boolean"}
+_STRS = {"type": "array", "items": _STR}
+_ACTIONS = ["create", "update", "delete", "no-op"]
+
+
+def _record(properties: dict[str, Any], optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {"type": "object", "properties": properties,
+            "required": [k for k in properties if k not in optional]}
+
+
+# What `apply` and the renderers read of a plan: a file that passes its checksum is still
+# checked against it, so that a hand-made plan is refused with a message, not a crash.
+PLAN_SHAPE = _record({
+    "schema_version": _INT,
+    "project": _STR,
+    "state": _record({"path": _STR, "file": _STR, "lineage": _STR, "serial": _INT}),
+    "created_at": _STR,
+    "changes": {"type": "array", "items": {
+        **_record({
+            "journey": _STR, "action": {"enum": _ACTIONS},
+            "from_version": {"type": ["integer", "null"]}, "to_version": _INT, "hash": _STR,
+            "content": _record({"journey": {"type": "object"}, "templates": {"type": "object"}},
+                               optional=("templates",)),
+            "diff": _record({
+                "steps": _record({"added": _STRS, "removed": _STRS, "reordered": _BOOL,
+                                  "changed": {"type": "array", "items": _record(
+                                      {"step": _STR, "fields": _STRS})}}),
+                "journey": _STRS,
+                "templates": _record({"added": _STRS, "removed": _STRS, "changed": _STRS}),
+            }),
+            "inflight": {"type": "array", "items": _record({
+                "version": _INT, "step": {"type": ["string", "null"]}, "count": _INT,
+                "removed": _BOOL,
+                "goes_to": {"anyOf": [{"type": "null"},
+                                      _record({"version": _INT, "step": _STR})]},
+            })},
+        }, optional=("content", "diff", "inflight")),
+        "if": {"properties": {"action": {"const": "no-op"}}},
+        "else": {"required": ["content"]},
+    }},
+    "settings": _record({
+        "action": {"enum": _ACTIONS}, "from_version": {"type": ["integer", "null"]},
+        "to_version": _INT, "hash": _STR, "changed": _STRS, "content": {"type": "object"},
+    }),
+    "summary": _record({action: _INT for action in _ACTIONS}),
+    "has_changes": _BOOL,
+    "source": _record({"root": _STR, "commit": {"type": ["string", "null"]},
+                       "author": {"type": ["string", "null"]}, "dirty": _BOOL}),
+}, optional=("source",))
+
+
+def _shape_problem(plan: dict[str, Any]) -> str | None:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    error = best_match(Draft202012Validator(PLAN_SHAPE).iter_errors(plan))
+    if error is None:
+        return None
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    return f"{where.lstrip('.') or 'the plan'}: {error.message}"
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -214,6 +280,18 @@ def lines(plan: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     yield "", (f"Plan for {plan['project']} against {state['path']} (serial {state['serial']})"
                + (", a new state" if not state["lineage"] else "") + ":")
     yield "", ""
+    yield from _body(plan)
+    summary = plan["summary"]
+    if not plan["has_changes"]:
+        yield "", "No changes: the state matches the files."
+        return
+    yield "", ""
+    yield "bold", (f"Plan: {summary['create']} to create, {summary['update']} to update, "
+                   f"{summary['delete']} to delete, {summary['no-op']} unchanged.")
+
+
+def _body(plan: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """The changes: journeys, then the project settings."""
     for change in plan["changes"]:
         if change["action"] == "no-op":
             continue
@@ -224,13 +302,6 @@ def lines(plan: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
             == "update" else "settings, catalog and channels"
         yield settings["action"], (f"{SYMBOL[settings['action']]} project settings "
                                    f"(v{settings['to_version']}): {what}")
-    summary = plan["summary"]
-    if not plan["has_changes"]:
-        yield "", "No changes: the state matches the files."
-        return
-    yield "", ""
-    yield "bold", (f"Plan: {summary['create']} to create, {summary['update']} to update, "
-                   f"{summary['delete']} to delete, {summary['no-op']} unchanged.")
 
 
 def _change_lines(change: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
@@ -283,19 +354,9 @@ def to_markdown(plan: Mapping[str, Any]) -> str:
             f" (state serial {plan['state']['serial']}).\n")
     if not plan["has_changes"]:
         return head + "\nNo changes: the state matches the files.\n"
-    body = [text for _, text in lines(plan)][2:]
-    while body and not body[-1].strip():
-        body.pop()
-    if body and body[-1].startswith("Plan:"):
-        body = body[:-1]
-    diff = "\n".join(_diff_line(text) for text in body).rstrip()
-    return head + "\n```diff\n" + diff + "\n```\n"
+    diff = "\n".join(f"{DIFF_MARK.get(style, ' ')} {text}" for style, text in _body(plan))
+    return head + "\n```diff\n" + diff.rstrip() + "\n```\n"
 
 
-def _diff_line(text: str) -> str:
-    """Markdown `diff` highlighting keys on the first character: + green, - red, ! orange."""
-    stripped = text.lstrip()
-    if stripped and stripped[0] in "+-~!":
-        mark = {"~": "!", "!": "!"}.get(stripped[0], stripped[0])
-        return mark + " " + text
-    return "  " + text
+# Markdown `diff` highlighting keys on a line's first character: + green, - red, ! orange.
+DIFF_MARK = {"create": "+", "delete": "-", "update": "!", "warning": "!"}

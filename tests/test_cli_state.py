@@ -331,3 +331,38 @@ def test_broken_states_and_plan_files(repo: Path, tmp_path: Path) -> None:
                    f"sqlite:///{tmp_path / 'none.db'}").returncode == 1
     assert "error[JC969]" in run_cli("rollback", "welcome", "--to", "9", "-p", repo,
                                       "--auto-approve").stderr
+
+
+def _reseal(path: Path, edit_plan) -> None:  # type: ignore[no-untyped-def]
+    """Edit a saved plan and make its checksum match again, as a careless tool would."""
+    from journeyctl.plan import seal
+
+    plan = json.loads(path.read_text())
+    edit_plan(plan)
+    path.write_text(json.dumps(seal(plan)))
+
+
+def test_a_plan_file_of_the_wrong_shape_is_refused_not_a_crash(repo: Path,
+                                                               tmp_path: Path) -> None:
+    saved = tmp_path / "plan.json"
+    assert run_cli("plan", repo, "--out", saved).returncode == 0
+    for name, edit_plan in (("no-state", lambda p: p.pop("state")),
+                            ("serial", lambda p: p["state"].update(serial="0")),
+                            ("content", lambda p: p["changes"][0].pop("content")),
+                            ("changes", lambda p: p.update(changes={"a": 1}))):
+        bad = tmp_path / f"{name}.json"
+        bad.write_text(saved.read_text())
+        _reseal(bad, edit_plan)
+        refused = run_cli("apply", bad, "--auto-approve")
+        assert refused.returncode == 1, (name, refused.stderr)
+        assert "error[JC964]" in refused.stderr and "not a journeyctl plan" in refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert not state_db(repo).exists()
+
+
+def test_markdown_marks_updates_and_deletes(repo: Path) -> None:
+    assert run_cli("apply", repo, "--auto-approve").returncode == 0
+    edit(repo, *ADD_STEP)
+    markdown = run_cli("plan", repo, "--format", "markdown").stdout
+    assert "```diff\n! ~ update journey welcome (v1 → v2)\n+       + step pause\n" in markdown
+    assert markdown.endswith("```\n") and "Plan:" not in markdown

@@ -366,3 +366,23 @@ def test_markdown_marks_updates_and_deletes(repo: Path) -> None:
     markdown = run_cli("plan", repo, "--format", "markdown").stdout
     assert "```diff\n! ~ update journey welcome (v1 → v2)\n+       + step pause\n" in markdown
     assert markdown.endswith("```\n") and "Plan:" not in markdown
+
+
+def test_state_urls_are_checked_where_they_are_written(repo: Path) -> None:
+    for url in ("postgresql://db/journeys", "sqlite://state.db", "mysql://x"):
+        text = (repo / "journeyctl.yaml").read_text()
+        (repo / "journeyctl.yaml").write_text(
+            "\n".join(f"state: {url}" if line.startswith("state:") else line
+                      for line in text.splitlines()) + "\n")
+        line = next(n for n, text in enumerate(
+            (repo / "journeyctl.yaml").read_text().splitlines(), 1) if text.startswith("state:"))
+        for command in (("validate", repo), ("plan", repo)):
+            refused = run_cli(*command)
+            said = refused.stdout + refused.stderr  # validate reports on stdout
+            assert refused.returncode == 1, said
+            assert f"journeyctl.yaml:{line}:8: error[JC104]: state: '{url}' is not a valid " \
+                "value here" in said
+            assert "sqlite:///relative/path.db" in said
+            if url.startswith("postgresql"):
+                assert "PostgreSQL state stores are not supported yet" in said
+    assert not state_db(repo).exists()

@@ -4,25 +4,32 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from journeyctl.diagnostics import Loc
 from journeyctl.state.base import StateError, Store
 from journeyctl.state.sqlite import SqliteStore
 
+URL_HINT = "write sqlite:///relative/path.db (relative to the project) or " \
+    "sqlite:////absolute/path.db"
 
-def state_path(url: str, root: Path) -> Path:
-    """`sqlite:///relative/path` (relative to the project) or `sqlite:////absolute/path`."""
+
+def state_path(url: str, root: Path, where: Loc | None = None) -> Path:
+    """`sqlite:///relative/path` (relative to the project) or `sqlite:////absolute/path`.
+    A URL that is neither is an error located at `where` (the option or file that gave it)."""
+    loc = where or Loc("state", 0, 0)
     if url.startswith("sqlite:///"):
         rest = url.removeprefix("sqlite:///")
+        if not rest.strip("/"):
+            raise StateError("JC967", f"the state URL {url!r} names no file", URL_HINT, loc)
         path = Path(rest)
         return path if path.is_absolute() else root / path
-    if url.startswith("postgresql://"):
-        raise StateError("JC967", "PostgreSQL state stores are not available in this version",
-                         "use sqlite:///path/to/state.db")
-    raise StateError("JC967", f"{url!r} is not a state URL",
-                     "write sqlite:///relative/path.db or sqlite:////absolute/path.db")
+    if url.startswith(("postgresql://", "postgres://")):
+        raise StateError("JC967", "PostgreSQL state stores are not supported yet",
+                         f"keep the state in SQLite: {URL_HINT}", loc)
+    raise StateError("JC967", f"{url!r} is not a state URL", URL_HINT, loc)
 
 
-def open_store(url: str, root: Path, create: bool = False) -> SqliteStore:
-    return SqliteStore(state_path(url, root), create=create)
+def open_store(url: str, root: Path, create: bool = False, readonly: bool = False) -> SqliteStore:
+    return SqliteStore(state_path(url, root), create=create, readonly=readonly)
 
 
 __all__ = ["SqliteStore", "StateError", "Store", "open_store", "state_path"]

@@ -9,6 +9,7 @@ implement the same Protocol for several daemons.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -75,29 +76,69 @@ class ApplyMeta:
 
 class StateError(JourneyctlError):
     """A state problem the user can act on (corrupt, newer, locked, stale plan...), located at
-    the state file (or plan file) it is about."""
+    the state file (or plan file, or option) it is about. A file is named without line and
+    column: a SQLite file has no lines to point at."""
 
     def __init__(self, code: str, message: str, hint: str | None = None,
-                 where: str = "state") -> None:
-        super().__init__([diagnostic(code, message, Loc(where), hint)])
+                 where: str | Loc = "state") -> None:
+        loc = where if isinstance(where, Loc) else Loc(where, 0, 0)
+        super().__init__([diagnostic(code, message, loc, hint)])
         self.code, self.message, self.hint = code, message, hint
 
 
 class Store(Protocol):
+    """What the commands use of a state store (`SqliteStore` implements it; a PostgreSQL store
+    would implement the same). A store whose file does not exist yet has `exists` False and
+    reads as an empty state."""
+
     path: str
 
+    @property
+    def exists(self) -> bool: ...
+
     def snapshot(self) -> Snapshot: ...
-
-    def lock(self, operation: str, timeout: float) -> LockInfo: ...
-
-    def unlock(self, lock: LockInfo) -> None: ...
-
-    def force_unlock(self, lock_id: str) -> LockInfo: ...
-
-    def apply(self, plan: Mapping[str, Any], meta: ApplyMeta) -> int: ...
 
     def history(self, journey: str | None = None) -> list[VersionRecord]: ...
 
     def version(self, journey: str, version: int) -> AppliedJourney | None: ...
 
+    def holder(self) -> LockInfo | None: ...
+
+    def lock(self, operation: str, timeout: float) -> LockInfo: ...
+
+    def unlock(self, lock: LockInfo) -> None: ...
+
+    def locked(self, operation: str, timeout: float) -> AbstractContextManager[LockInfo]: ...
+
+    def force_unlock(self, lock_id: str) -> LockInfo: ...
+
+    def apply(self, plan: Mapping[str, Any], meta: ApplyMeta) -> int: ...
+
     def close(self) -> None: ...
+
+
+Conflict = tuple[str, str, str]  # (code, message, hint)
+
+
+def project_conflict(state_project: str | None, project: str, state: str = "the state"
+                     ) -> Conflict | None:
+    """A state belongs to the project that first applied to it."""
+    if state_project and state_project != project:
+        return ("JC965", f"{state} belongs to project '{state_project}', not '{project}'",
+                "use the project's own state (check --state and `state:` in journeyctl.yaml)")
+    return None
+
+
+def plan_conflict(plan: Mapping[str, Any], lineage: str, serial: int,
+                  project: str | None) -> Conflict | None:
+    """Why `plan` cannot be applied to a state at `lineage` and `serial` that belongs to
+    `project`: a plan is tied to the state, and the serial, it was made against."""
+    expected = plan["state"]
+    if expected["lineage"] and expected["lineage"] != lineage:
+        return ("JC965", f"the plan was made for another state ({expected['path']})",
+                "apply it to the state it was made for, or make a new plan against this one")
+    if expected["serial"] != serial:
+        return ("JC966", f"the plan is stale: it was made at state serial {expected['serial']}, "
+                f"the state is now at {serial}",
+                "something was applied since; run journeyctl plan again")
+    return project_conflict(project, plan["project"])

@@ -4,6 +4,7 @@ apply (so a killed apply leaves the previous state whole)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import getpass
 import json
 import os
@@ -11,10 +12,10 @@ import socket
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlite_utils
 
@@ -25,8 +26,29 @@ from journeyctl.state.base import (
     Snapshot,
     StateError,
     VersionRecord,
+    plan_conflict,
 )
 from journeyctl.state.migrations import MIGRATIONS, SCHEMA_VERSION
+
+_LOCK_COLUMNS = "lock_id, operation, who, pid, host, since"
+
+
+T = TypeVar("T")
+
+
+def _explained(method: Callable[..., T]) -> Callable[..., T]:
+    """For the commands' methods: an SQLite failure (a read-only file, a full disk, a busy
+    database) becomes a located JC960, not a crash. The daemon's reads and writes keep
+    sqlite3's errors: it waits and tries again on them."""
+
+    @functools.wraps(method)
+    def explained(self: SqliteStore, *args: Any, **kwargs: Any) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise self._sqlite_error(exc) from exc
+
+    return explained
 
 
 def now_iso() -> str:
@@ -38,27 +60,131 @@ def _dumps(value: Any) -> str:
 
 
 class SqliteStore:
-    """`create=False` opens an existing state only (read-only commands); a missing file then
-    reads as an empty state for `plan`, and is an error elsewhere."""
+    """A state file. `create=True` (apply) makes it when it is missing. Otherwise a missing
+    file reads as an empty state (`exists` is False) for `plan`, and is an error elsewhere.
 
-    def __init__(self, path: Path, create: bool = False) -> None:
+    `readonly=True` (plan, status, history) never writes: no new file, no migration (a state
+    of an older schema is read as it is), and a connection that refuses writes. A file that is
+    not a journeyctl state (another program's SQLite database) is refused and left as it is;
+    so is a state written by a newer journeyctl. `shown` is how messages name the file."""
+
+    def __init__(self, path: Path, create: bool = False, readonly: bool = False,
+                 shown: str | None = None) -> None:
         self.path = str(path)
+        self.shown = shown or self.path
+        self.readonly = readonly
         self.db: sqlite_utils.Database | None = None
-        if not path.exists() and not create:
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.db = sqlite_utils.Database(path)
-            self.db.conn.isolation_level = None  # we say BEGIN and COMMIT ourselves
-            self.db.execute("PRAGMA busy_timeout = 10000")
-            self.db.execute("PRAGMA journal_mode = WAL")
-            self.db.execute("PRAGMA synchronous = NORMAL")
-            self.db.execute("PRAGMA foreign_keys = ON")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StateError("JC960", f"{path} is not a journeyctl state file ({exc})",
-                             "point --state at the right file, or move this one away",
-                             self.path) from exc
+            if path.is_dir():
+                raise self._error("JC960", f"{self.shown} is a folder, not a state file",
+                                  "point --state (or `state:` in journeyctl.yaml) at a file")
+            if not path.exists():
+                if not create:
+                    return
+                path.parent.mkdir(parents=True, exist_ok=True)
+            conn, newest = self._connect(path, create and not readonly)
+            if newest is None and (readonly or not create):  # an empty file: no state yet
+                conn.close()
+                return
+            self.db = sqlite_utils.Database(conn)
+            if not readonly:
+                self.db.execute("PRAGMA journal_mode = WAL")
+                self.db.execute("PRAGMA synchronous = NORMAL")
+                if newest is None or newest < SCHEMA_VERSION:
+                    self._migrate()
+        except sqlite3.Error as exc:
+            self.close()
+            raise self._sqlite_error(exc) from exc
+        except OSError as exc:
+            self.close()
+            blocking = _file_in_the_way(path)
+            reason = f"{blocking} is a file, not a folder" if blocking else \
+                f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
+            raise self._error(
+                "JC960", f"cannot {'create' if create else 'open'} the state at {self.shown}: "
+                f"{reason}", "point --state (or `state:` in journeyctl.yaml) at a path whose "
+                "folder exists (or can be created) and can be written") from exc
+        except BaseException:
+            self.close()
+            raise
+
+    def _connect(self, path: Path, create: bool) -> tuple[sqlite3.Connection, int | None]:
+        """A connection, and the newest recorded migration (None for an empty file). A file
+        that is not ours, or is newer than this code, is refused before anything is written."""
+        uri = path.absolute().as_uri()
+        modes = ["rwc" if create else "rw"]
+        if self.readonly:  # a read-only file or mount: ro, then (read-only mount) immutable
+            modes += ["ro"] + (["ro&immutable=1"] if _read_only_mount(path) else [])
+        for number, mode in enumerate(modes, start=1):
+            conn: sqlite3.Connection | None = None
+            try:
+                conn = sqlite3.connect(f"{uri}?mode={mode}", uri=True, isolation_level=None)
+                conn.execute("PRAGMA busy_timeout = 10000")
+                if self.readonly:
+                    conn.execute("PRAGMA query_only = ON")
+                conn.execute("PRAGMA foreign_keys = ON")
+                return conn, self._inspect(conn)
+            except BaseException as exc:
+                if conn is not None:
+                    conn.close()
+                if number == len(modes) or not _cannot_open(exc):
+                    raise
+        raise AssertionError("unreachable")
+
+    def _inspect(self, conn: sqlite3.Connection) -> int | None:
+        tables = {row[0] for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+        if not tables:
+            return None
+        if "migrations" not in tables:
+            shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+            raise self._error(
+                "JC960", f"{self.shown} is not a journeyctl state file: it is an SQLite "
+                f"database with other tables ({shown})",
+                "point --state (or `state:` in journeyctl.yaml) at the journeyctl state; this "
+                "file was left as it is")
+        newest = conn.execute("SELECT MAX(version) FROM migrations").fetchone()[0] or 0
+        if newest > SCHEMA_VERSION:
+            raise self._error(
+                "JC961", f"{self.shown} was written by a newer journeyctl (state schema "
+                f"{newest}, this version knows {SCHEMA_VERSION})",
+                "upgrade journeyctl; it never rewrites a newer state")
+        return int(newest)
+
+    def _error(self, code: str, message: str, hint: str | None = None) -> StateError:
+        return StateError(code, message, hint, self.shown)
+
+    def _sqlite_error(self, exc: sqlite3.Error) -> StateError:
+        """What went wrong opening the file, told apart: not a database, damaged, read-only,
+        cannot be opened."""
+        name = getattr(exc, "sqlite_errorname", "")
+        if name == "SQLITE_NOTADB":
+            return self._error("JC960", f"{self.shown} is not a journeyctl state file (it is "
+                               "not an SQLite database)",
+                               "point --state (or `state:` in journeyctl.yaml) at the journeyctl "
+                               "state; this file was left as it is")
+        if name.startswith("SQLITE_CORRUPT"):
+            return self._error("JC960", f"the state file {self.shown} is damaged ({exc})",
+                               "restore it from a backup")
+        if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")) and not self.readonly \
+                and _read_only_mount(Path(self.path)):
+            return self._error("JC960", f"cannot write to the state {self.shown}: it is on a "
+                               "read-only file system",
+                               "apply, rollback and force-unlock need to write the state; plan, "
+                               "status and history only read it")
+        if name.startswith("SQLITE_READONLY"):
+            return self._error("JC960", f"cannot write to the state {self.shown}: it is "
+                               f"read-only ({exc})",
+                               "apply, rollback and force-unlock need write access to the file "
+                               "and its folder; plan, status and history only read it")
+        if name.startswith(("SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH", "SQLITE_IOERR")):
+            return self._error("JC960", f"cannot open the state {self.shown} ({exc})",
+                               "check that the file and its folder can be read (and, to apply, "
+                               "written) by this user")
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            return self._error("JC960", f"the state {self.shown} is busy ({exc})",
+                               "another process holds it: try again")
+        return self._error("JC960", f"cannot use the state {self.shown} ({exc})")
 
     @property
     def exists(self) -> bool:
@@ -78,11 +204,11 @@ class SqliteStore:
                             " name TEXT NOT NULL, applied_at TEXT NOT NULL)")
             done = {row[0] for row in self.db.execute("SELECT version FROM migrations")}
             newest = max(done, default=0)
-            if newest > SCHEMA_VERSION:
-                raise StateError(
-                    "JC961", f"{self.path} was written by a newer journeyctl (state schema "
+            if newest > SCHEMA_VERSION:  # another journeyctl got here first
+                raise self._error(
+                    "JC961", f"{self.shown} was written by a newer journeyctl (state schema "
                     f"{newest}, this version knows {SCHEMA_VERSION})",
-                    "upgrade journeyctl; it never rewrites a newer state", self.path)
+                    "upgrade journeyctl; it never rewrites a newer state")
             for number, name, statements in MIGRATIONS:
                 if number not in done:
                     for statement in statements:
@@ -137,6 +263,7 @@ class SqliteStore:
                         settings[1] if settings else 0, inflight,
                         json.loads(settings[2]) if settings else None)
 
+    @_explained
     def history(self, journey: str | None = None) -> list[VersionRecord]:
         if self.db is None:
             return []
@@ -157,6 +284,15 @@ class SqliteStore:
 
     # --- the lock ------------------------------------------------------------------------------
 
+    @_explained
+    def holder(self) -> LockInfo | None:
+        """Who holds the lock now, if anyone."""
+        if self.db is None:
+            return None
+        row = self.db.execute(f"SELECT {_LOCK_COLUMNS} FROM lock").fetchone()
+        return LockInfo(*row) if row else None
+
+    @_explained
     def lock(self, operation: str, timeout: float) -> LockInfo:
         """Take the state lock, waiting up to `timeout` seconds for another holder."""
         assert self.db is not None
@@ -166,50 +302,59 @@ class SqliteStore:
         deadline = time.monotonic() + timeout
         while True:
             with self.transaction():
-                row = self.db.execute("SELECT lock_id, operation, who, pid, host, since "
-                                      "FROM lock").fetchone()
-                if row is None:
-                    self.db.execute("INSERT INTO lock VALUES (1, ?, ?, ?, ?, ?, ?)",
+                holder = self.holder()
+                if holder is None:
+                    self.db.execute(f"INSERT INTO lock (id, {_LOCK_COLUMNS}) "
+                                    "VALUES (1, ?, ?, ?, ?, ?, ?)",
                                     [mine.lock_id, mine.operation, mine.who, mine.pid,
                                      mine.host, mine.since])
                     return mine
-            holder = LockInfo(*row)
             if holder.host == host and not _alive(holder.pid):
-                raise StateError(
+                raise self._error(
                     "JC963", f"the state is locked by a process that is no longer running "
                     f"({holder.operation} by {holder.who}, pid {holder.pid}, since "
                     f"{holder.since})",
                     f"if no apply is running, unlock it: journeyctl force-unlock "
-                    f"{holder.lock_id}", self.path)
+                    f"{holder.lock_id}")
             if time.monotonic() >= deadline:
-                raise StateError(
+                raise self._error(
                     "JC962", f"the state is locked by {holder.who} (pid {holder.pid}, "
                     f"{holder.operation} since {holder.since}); waited {timeout:g}s",
                     f"wait for it to finish, raise --lock-timeout, or, if that process is gone "
-                    f"for good, journeyctl force-unlock {holder.lock_id}", self.path)
+                    f"for good, journeyctl force-unlock {holder.lock_id}")
             time.sleep(0.2)
 
+    @_explained
     def unlock(self, lock: LockInfo) -> None:
         assert self.db is not None
         with self.transaction():
             self.db.execute("DELETE FROM lock WHERE lock_id = ?", [lock.lock_id])
 
+    @contextmanager
+    def locked(self, operation: str, timeout: float) -> Iterator[LockInfo]:
+        """The lock held for the `with` block, released however the block ends."""
+        lock = self.lock(operation, timeout)
+        try:
+            yield lock
+        finally:
+            self.unlock(lock)
+
+    @_explained
     def force_unlock(self, lock_id: str) -> LockInfo:
         if self.db is None:
-            raise StateError("JC969", f"there is no state at {self.path}", None, self.path)
+            raise self._error("JC969", f"there is no state at {self.shown}")
         with self.transaction():
-            row = self.db.execute("SELECT lock_id, operation, who, pid, host, since FROM lock "
-                                  "WHERE lock_id = ?", [lock_id]).fetchone()
-            if row is None:
-                current = self.db.execute("SELECT lock_id FROM lock").fetchone()
-                raise StateError("JC962", f"no lock with id {lock_id}",
-                                 f"the current lock is {current[0]}" if current
-                                 else "the state is not locked", self.path)
+            holder = self.holder()
+            if holder is None or holder.lock_id != lock_id:
+                raise self._error("JC962", f"no lock with id {lock_id}",
+                                  f"the current lock is {holder.lock_id}" if holder
+                                  else "the state is not locked")
             self.db.execute("DELETE FROM lock WHERE lock_id = ?", [lock_id])
-        return LockInfo(*row)
+        return holder
 
     # --- applying ------------------------------------------------------------------------------
 
+    @_explained
     def apply(self, plan: Mapping[str, Any], meta: ApplyMeta) -> int:
         """Apply a plan in one transaction; returns the new serial. The plan must have been
         made against this state as it is now (same lineage and serial)."""
@@ -217,21 +362,10 @@ class SqliteStore:
         db = self.db
         with self.transaction():
             serial = int(self._meta("serial") or 0)
-            lineage = self._meta("lineage")
-            expected = plan["state"]
-            if expected["lineage"] and expected["lineage"] != lineage:
-                raise StateError("JC965", "the plan was made for another state file",
-                                 "make a new plan against this state", self.path)
-            if expected["serial"] != serial:
-                raise StateError(
-                    "JC966", f"the plan is stale: it was made at state serial "
-                    f"{expected['serial']}, the state is now at {serial}",
-                    "something was applied since; run journeyctl plan again", self.path)
-            project = self._meta("project")
-            if project and project != plan["project"]:
-                raise StateError("JC965", f"this state belongs to project '{project}', not "
-                                 f"'{plan['project']}'", "use the project's own --state",
-                                 self.path)
+            conflict = plan_conflict(plan, self._meta("lineage") or "", serial,
+                                     self._meta("project"))
+            if conflict:
+                raise self._error(*conflict)
             stamp = now_iso()
             cursor = db.execute(
                 "INSERT INTO applies (serial, operation, applied_at, user, git_commit, "
@@ -284,6 +418,31 @@ class SqliteStore:
                 "INSERT INTO instances (user_id, journey, number, version, step, status, "
                 "entered_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [user_id, journey, number, version, step, status, time.time(), time.time()])
+
+
+def _cannot_open(exc: BaseException) -> bool:
+    """The file cannot be opened in this mode (a read-only file or mount): try the next."""
+    return isinstance(exc, sqlite3.OperationalError) and getattr(
+        exc, "sqlite_errorname", "").startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY"))
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The file that stands where a folder of `path` should be, if any."""
+    for parent in reversed(path.parents):
+        try:
+            if parent.exists() and not parent.is_dir():
+                return parent
+        except OSError:
+            return None
+    return None
+
+
+def _read_only_mount(path: Path) -> bool:
+    """Only there may a WAL state be read as immutable: nothing can change it meanwhile."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
 
 
 def _alive(pid: int) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -192,14 +193,15 @@ def test_apply_asks_for_confirmation(repo: Path) -> None:
     assert refused.returncode == 1 and "error[JC968]" in refused.stderr
     assert not state_db(repo).exists() or rows(repo, "SELECT COUNT(*) FROM applies") == [(0,)]
     for answer, applied in (("no\n", False), ("yes\n", True)):
-        out = _in_terminal([*journeyctl_command(), "apply", str(repo)], answer)
+        out, _ = _in_terminal([*journeyctl_command(), "apply", str(repo)], answer)
         assert "Apply these changes? Only 'yes' applies:" in out
         assert ("is now at serial 1" in out) is applied
         assert ("Nothing applied." in out) is not applied
 
 
-def _in_terminal(command: list[str], answer: str) -> str:
-    """Run `command` with a pseudo-terminal as stdin/stdout and type `answer`."""
+def _in_terminal(command: list[str], answer: str) -> tuple[str, int]:
+    """Run `command` with a pseudo-terminal as stdin/stdout and type `answer`: what it wrote,
+    and its exit code."""
     import pty
 
     main, child = pty.openpty()
@@ -220,9 +222,9 @@ def _in_terminal(command: list[str], answer: str) -> str:
         if not answered and b"Only 'yes' applies" in output:
             os.write(main, answer.encode())
             answered = True
-    process.wait(timeout=60)
+    code = process.wait(timeout=60)
     os.close(main)
-    return output.decode(errors="replace")
+    return output.decode(errors="replace"), code
 
 
 def test_a_second_apply_waits_for_the_lock(repo: Path) -> None:
@@ -386,3 +388,193 @@ def test_state_urls_are_checked_where_they_are_written(repo: Path) -> None:
             if url.startswith("postgresql"):
                 assert "PostgreSQL state stores are not supported yet" in said
     assert not state_db(repo).exists()
+
+
+def _digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_another_programs_database_is_refused_and_left_alone(repo: Path, tmp_path: Path) -> None:
+    theirs = tmp_path / "users.db"
+    with sqlite3.connect(theirs) as db:
+        db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+        db.execute("INSERT INTO users (name) VALUES ('min')")
+    before = _digest(theirs)
+    for command in (("plan", repo), ("apply", repo, "--auto-approve"), ("status", repo),
+                    ("history", "-p", repo)):
+        refused = run_cli(*command, "--state", f"sqlite:///{theirs}")
+        assert refused.returncode == 1, (command, refused.stderr)
+        assert "error[JC960]" in refused.stderr
+        assert "is not a journeyctl state file: it is an SQLite database with other tables " \
+            "(users)" in refused.stderr and "left as it is" in refused.stderr
+    assert _digest(theirs) == before
+    with sqlite3.connect(theirs) as db:
+        assert [r[0] for r in db.execute("SELECT name FROM sqlite_master")] == ["users"]
+
+
+def test_reading_commands_never_write_the_state(repo: Path) -> None:
+    """plan, status and history read a state of an older schema as it is: only apply
+    migrates it."""
+    from journeyctl.state.migrations import MIGRATIONS, SCHEMA_VERSION
+
+    state_db(repo).parent.mkdir()
+    with sqlite3.connect(state_db(repo)) as db:  # a state written by journeyctl 1
+        db.execute("CREATE TABLE migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                   "applied_at TEXT NOT NULL)")
+        for statement in MIGRATIONS[0][2]:
+            db.execute(statement)
+        db.execute("INSERT INTO migrations VALUES (1, 'first', 'x')")
+        db.executemany("INSERT INTO meta VALUES (?, ?)", [("lineage", "l-1"), ("serial", "0")])
+    before = _digest(state_db(repo))
+    plan = run_cli("plan", repo, "--detailed-exitcode")
+    assert plan.returncode == 2, plan.stderr
+    assert "+ create journey welcome (v1)" in plan.stdout
+    for command in (("status", repo), ("history", "-p", repo)):
+        assert run_cli(*command).returncode == 0
+    assert _digest(state_db(repo)) == before
+    assert sorted(p.name for p in state_db(repo).parent.iterdir()) == ["state.db"]
+    assert run_cli("apply", repo, "--auto-approve").returncode == 0
+    assert rows(repo, "SELECT MAX(version) FROM migrations") == [(SCHEMA_VERSION,)]
+    assert rows(repo, "SELECT value FROM meta WHERE key = 'lineage'") == [("l-1",)]
+
+
+def test_state_paths_that_cannot_be_used_are_located_errors(repo: Path, tmp_path: Path) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    blocked = run_cli("apply", repo, "--auto-approve", "--state",
+                      f"sqlite:///{a_file}/state.db")
+    assert blocked.returncode == 1, blocked.stderr
+    assert f"error[JC960]: cannot create the state at {a_file}/state.db: {a_file} is a file, " \
+        "not a folder" in blocked.stderr
+    folder = run_cli("status", repo, "--state", f"sqlite:///{tmp_path}")
+    assert folder.returncode == 1 and "is a folder, not a state file" in folder.stderr
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not sqlite at all" * 300)
+    corrupt = run_cli("status", repo, "--state", f"sqlite:///{junk}")
+    assert corrupt.returncode == 1
+    assert "junk.db is not a journeyctl state file (it is not an SQLite database)" \
+        in corrupt.stderr
+    for url in ("mysql://x", "postgresql://db/x", "sqlite:///"):
+        bad = run_cli("plan", repo, "--state", url)
+        assert bad.returncode == 1 and "--state: error[JC967]" in bad.stderr, bad.stderr
+    assert "PostgreSQL state stores are not supported yet" in run_cli(
+        "status", repo, "--state", "postgresql://db/x").stderr
+
+
+def test_plan_out_errors_name_the_option(repo: Path, tmp_path: Path) -> None:
+    for out, said in ((tmp_path / "missing" / "plan.json", "create the folder"),
+                      (tmp_path, "is a folder")):
+        refused = run_cli("plan", repo, "--out", out)
+        assert refused.returncode == 1, refused.stderr
+        assert "--out: error[JC964]" in refused.stderr and said in refused.stderr
+    assert not [p for p in tmp_path.rglob("*.tmp")]  # no half-written plan left behind
+
+
+def test_plan_and_apply_refuse_another_projects_state(repo: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    scaffold(other, "other")
+    assert run_cli("apply", other, "--auto-approve").returncode == 0
+    url = f"sqlite:///{state_db(other)}"
+    for command in (("plan", repo), ("apply", repo, "--auto-approve")):
+        refused = run_cli(*command, "--state", url)
+        assert refused.returncode == 1, refused.stderr
+        assert "--state: error[JC965]: the state at " in refused.stderr
+        assert "belongs to project 'other', not 'shop'" in refused.stderr
+        assert "Apply these changes" not in refused.stdout and "Plan for" not in refused.stdout
+    assert rows(other, "SELECT value FROM meta WHERE key = 'serial'") == [("1",)]
+
+
+def test_a_saved_plan_is_checked_before_it_is_shown(repo: Path, tmp_path: Path) -> None:
+    assert run_cli("apply", repo, "--auto-approve").returncode == 0
+    edit(repo, "name: Welcome new users", "name: Welcome!")
+    stale = tmp_path / "stale.json"
+    assert run_cli("plan", repo, "--out", stale).returncode == 0
+    assert run_cli("apply", repo, "--auto-approve").returncode == 0  # serial 2
+    out, code = _in_terminal([*journeyctl_command(), "apply", str(stale)], "yes\n")
+    out = re.sub(r"\x1b\[[0-9;]*m", "", out)  # bold, on a terminal
+    assert code == 1 and "error[JC966]: the plan is stale" in out
+    assert "stale.json: error[JC966]" in out
+    assert "Apply these changes" not in out and "update journey" not in out
+    # a plan made against a state is never applied to a new, empty one
+    elsewhere = tmp_path / "elsewhere.db"
+    fresh = tmp_path / "fresh.json"
+    edit(repo, "name: Welcome!", "name: Welcome again")
+    assert run_cli("plan", repo, "--out", fresh).returncode == 0
+    refused = run_cli("apply", fresh, "--auto-approve", "--state", f"sqlite:///{elsewhere}")
+    assert refused.returncode == 1 and "fresh.json: error[JC965]" in refused.stderr
+    assert not elsewhere.exists()
+    missing = run_cli("apply", tmp_path / "nonexistent.json", "--auto-approve")
+    assert missing.returncode == 1
+    assert "error[JC964]: the plan file" in missing.stderr and "does not exist" in missing.stderr
+    assert "journeyctl init" not in missing.stderr
+
+
+def test_a_saved_plan_records_the_projects_git_and_resolves_state_like_plan(
+        repo: Path, tmp_path: Path) -> None:
+    saved = tmp_path / "plans" / "plan.json"
+    saved.parent.mkdir()
+    url = "sqlite:///alt/state.db"  # relative to the project, wherever apply runs
+    assert run_cli("plan", repo, "--state", url, "--out", saved).returncode == 0
+    head = git(repo, "rev-parse", "HEAD")
+    edit(repo, "name: Welcome new users", "name: Welcome!")  # a later commit: not the plan's
+    applied = run_cli("apply", saved, "--auto-approve", "--state", url, cwd=tmp_path)
+    assert applied.returncode == 0, applied.stderr
+    assert (repo / "alt" / "state.db").exists() and not (tmp_path / "alt").exists()
+    versions = json.loads(run_cli("history", "-p", repo, "--state", url, "--format",
+                                  "json").stdout)["versions"]
+    assert versions[0]["commit"] == head and versions[0]["author"] == "Min Kim <min@example.com>"
+
+
+def test_ctrl_d_at_the_prompt_is_a_no(repo: Path) -> None:
+    out, code = _in_terminal([*journeyctl_command(), "apply", str(repo)], "\x04")
+    assert "Nothing applied." in out and code == 0, out
+    assert "Traceback" not in out and "internal error" not in out
+    assert rows(repo, "SELECT COUNT(*) FROM applies") == [(0,)]
+
+
+def test_status_names_the_lock_holder(repo: Path) -> None:
+    assert run_cli("apply", repo, "--auto-approve").returncode == 0
+    store = SqliteStore(state_db(repo))
+    with store.locked("apply", timeout=1) as lock:
+        status = json.loads(run_cli("status", repo, "--format", "json").stdout)
+        assert status["locked_by"] == {"who": lock.who, "operation": "apply",
+                                       "since": lock.since}
+        text = run_cli("status", repo).stdout
+        assert f"locked by {lock.who} (apply since {lock.since})" in text
+    assert store.holder() is None
+    store.close()
+    assert json.loads(run_cli("status", repo, "--format", "json").stdout)["locked_by"] is None
+
+
+def test_rollback_to_the_current_version_changes_nothing_and_warns_of_nothing(
+        repo: Path) -> None:
+    assert run_cli("apply", repo, "--auto-approve").returncode == 0
+    same = run_cli("rollback", "welcome", "--to", "1", "-p", repo, "--auto-approve")
+    assert same.returncode == 0 and "No changes" in same.stdout
+    assert "revert them in git" not in same.stderr
+    assert rows(repo, "SELECT value FROM meta WHERE key = 'serial'") == [("1",)]
+    none = run_cli("rollback", "welcome", "--to", "1", "-p", repo, "--auto-approve",
+                   "--state", "sqlite:///nowhere.db")
+    assert none.returncode == 1 and "error[JC969]: there is no state at" in none.stderr
+    assert not (repo / "nowhere.db").exists()
+
+
+def test_a_read_only_state_is_read_and_apply_says_why_it_cannot_write(repo: Path) -> None:
+    """`chattr +i` makes the file read-only even for root (where chmod does not)."""
+    assert run_cli("apply", repo, "--auto-approve").returncode == 0
+    frozen = subprocess.run(["chattr", "+i", str(state_db(repo))], capture_output=True)
+    if frozen.returncode != 0:
+        pytest.skip("chattr +i is not available here")
+    try:
+        for command in (("status", repo), ("plan", repo), ("history", "-p", repo)):
+            assert run_cli(*command).returncode == 0, command
+        edit(repo, "name: Welcome new users", "name: Welcome!")
+        refused = run_cli("apply", repo, "--auto-approve")
+        assert refused.returncode == 1, refused.stderr
+        assert "error[JC960]: cannot write to the state" in refused.stderr
+        assert "is not a journeyctl state" not in refused.stderr
+    finally:
+        subprocess.run(["chattr", "-i", str(state_db(repo))], check=True)
+    assert rows(repo, "SELECT value FROM meta WHERE key = 'serial'") == [("1",)]

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
+from contextlib import closing, suppress
 from pathlib import Path
 
-from journeyctl.commands.state_common import print_plan, shown_state, store_for, valid_project
+from journeyctl.commands.state_common import (
+    print_plan,
+    refuse_other_project,
+    source,
+    state_ref,
+    valid_project,
+)
+from journeyctl.diagnostics import JourneyctlError, diagnostic, option
 from journeyctl.errors import EXIT_OK
 from journeyctl.plan import desired, make_plan, seal, to_markdown
-from journeyctl.state import state_path
 
 EXIT_CHANGES = 2
 
@@ -18,17 +26,17 @@ def run(project_path: Path, state_url: str | None, output_format: str, out: Path
     loaded = valid_project(project_path)
     project = loaded.project
     assert project is not None
-    shown = shown_state(project, state_url)
-    store = store_for(project, state_url)
-    snapshot = store.snapshot()
-    store.close()
-    absolute = str(state_path(state_url or project.state, project.root).resolve())
-    plan = make_plan(desired(project, loaded.docs), snapshot, shown, absolute)
+    ref = state_ref(loaded, state_url)
+    with closing(ref.open(readonly=True)) as store:  # plan never writes the state
+        snapshot = store.snapshot()
+    refuse_other_project(snapshot, project.name, ref)
+    plan = {**make_plan(desired(project, loaded.docs), snapshot, ref.shown, str(ref.path)),
+            "source": source(project.root)}
+    sealed = seal(plan)
     if out is not None:
-        out.write_text(json.dumps(seal(plan), ensure_ascii=False, indent=2) + "\n",
-                       encoding="utf-8")
+        _save(out, json.dumps(sealed, ensure_ascii=False, indent=2) + "\n")
     if output_format == "json":
-        print(json.dumps(seal(plan), ensure_ascii=False, indent=2))
+        print(json.dumps(sealed, ensure_ascii=False, indent=2))
     elif output_format == "markdown":
         print(to_markdown(plan), end="")
     else:
@@ -36,3 +44,24 @@ def run(project_path: Path, state_url: str | None, output_format: str, out: Path
         if out is not None:
             print(f"\nSaved the plan to {out}: journeyctl apply {out}")
     return EXIT_CHANGES if detailed and plan["has_changes"] else EXIT_OK
+
+
+def _save(out: Path, text: str) -> None:
+    """Write the plan file whole or not at all (a temporary file renamed over it)."""
+    if out.is_dir():
+        raise JourneyctlError([diagnostic(
+            "JC964", f"{out} is a folder", option("--out"),
+            f"name a file to save the plan in, e.g. --out {out / 'plan.json'}")])
+    temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, out)
+    except OSError as exc:
+        with suppress(OSError):
+            temporary.unlink()
+        reason = exc.strerror or str(exc)
+        hint = (f"create the folder {out.parent} first, or save the plan elsewhere"
+                if not out.parent.is_dir() else "save the plan where you can write")
+        raise JourneyctlError([diagnostic(
+            "JC964", f"cannot save the plan to {out}: {reason}", option("--out"), hint)]
+        ) from exc

@@ -5,14 +5,16 @@ engine transitions, outbox updates, API reads. SQLite wants one writer, and the 
 context is not thread-safe, so one thread is both the simplest and the correct design; the
 asyncio loop stays free for HTTP and for provider calls.
 
-An engine transition takes the next input in time order — an event at its arrival time, or a
-timer at its due time, events first at equal times, exactly the simulator's order — loads the
-user, runs the engine, renders the messages it emits, and commits it all in one transaction.
+An engine transition takes the next input in time order — an event at its arrival time, a
+timer at its due time, a schedule tick at its fire time; events first at equal times, then by
+when each was set, exactly the simulator's order — loads the user, runs the engine, renders the
+messages it emits, and commits it all in one transaction.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,16 +24,17 @@ from journeyctl import model as m
 from journeyctl.diagnostics import JourneyctlError
 from journeyctl.engine import effects as fx
 from journeyctl.engine.inputs import Event, Migrate, Tick, TimerFired
-from journeyctl.engine.interpreter import Engine, new_state
+from journeyctl.engine.interpreter import Engine
 from journeyctl.engine.policy import refusal
-from journeyctl.engine.state import Instance, UserState
+from journeyctl.engine.state import UserState
 from journeyctl.messages import address, render_template
-from journeyctl.state.applied import Applied, load_applied
+from journeyctl.state.applied import Applied, AppliedError, load_applied
 from journeyctl.state.runtime import InboxRow, PendingTick, Runtime, TimerRow
 from journeyctl.state.sqlite import SqliteStore
 
 log = logging.getLogger("journeyctl.core")
 TICK_PAGE = 500  # users per transaction of a schedule tick
+_NOTHING_CHANGED = (fx.NotEntered, fx.ExpressionFailed)  # effects that leave the state as it was
 
 
 class Core:
@@ -45,32 +48,34 @@ class Core:
         self.runtime = Runtime(self.store)
         self.clock = clock
         self.observe_lag = observe_lag or (lambda seconds: None)
-        self.applied: Applied | None = None
-        self.engine: Engine | None = None
-        self.reload()
+        applied = load_applied(self.store)
+        if applied is None:  # `serve` checks first (JC980); an apply is never undone
+            raise AppliedError("nothing is applied to this state")
+        self.applied: Applied = applied
+        self.engine = self._engine(applied)
 
     def close(self) -> None:
         self.store.close()
 
     # --- what runs ---------------------------------------------------------------------------
 
+    @staticmethod
+    def _engine(applied: Applied) -> Engine:
+        return Engine(applied.project, versions=applied.versions, older=applied.older)
+
     def reload(self) -> bool:
         """Load the applied versions again when an apply changed the serial; True if it did."""
-        serial = self.runtime.serial()
-        if self.applied is not None and self.applied.serial == serial:
+        if self.applied.serial == self.runtime.serial():
             return False
         applied = load_applied(self.store)
-        self.applied = applied
-        self.engine = Engine(applied.project, versions=applied.versions, older=applied.older) \
-            if applied else None
+        assert applied is not None
+        self.applied, self.engine = applied, self._engine(applied)
         return True
 
     def schedules(self) -> dict[str, str]:
         """journey -> cron expression, for the journeys a `schedule` triggers."""
-        if self.applied is None:
-            return {}
-        return {j.id: j.trigger.cron for j in self.applied.project.journeys
-                if isinstance(j.trigger, m.ScheduleTrigger)}
+        return {cj.id: cj.journey.trigger.cron for cj in self.engine.compiled.schedules
+                if isinstance(cj.journey.trigger, m.ScheduleTrigger)}
 
     # --- engine transitions ------------------------------------------------------------------
 
@@ -81,8 +86,6 @@ class Core:
         The inputs of one call commit in one transaction: a crash replays all of them, and
         each is idempotent against the committed state, so nothing is lost or done twice.
         """
-        if self.engine is None:
-            return 0
         started = time.perf_counter()
         done = 0
         try:
@@ -93,6 +96,8 @@ class Core:
                         break
                     self._run(work)
                     done += 1
+        except sqlite3.OperationalError:
+            raise  # the store's trouble (busy, disk full), not an input's: the caller waits
         except Exception:
             # One input broke (a bug): the batch rolled back. Run them again one at a time,
             # setting aside the one that breaks, so one bad input cannot stall the daemon.
@@ -109,6 +114,8 @@ class Core:
             try:
                 with self.runtime.batch():
                     self._run(work)
+            except sqlite3.OperationalError:
+                raise
             except Exception as exc:
                 log.exception("input set aside after it failed: %s", work)
                 self.runtime.set_aside(work, f"{type(exc).__name__}: {exc}")
@@ -117,16 +124,22 @@ class Core:
 
     def _next(self) -> InboxRow | TimerRow | PendingTick | None:
         """The next input: the earliest of the next event (at its arrival time), the next due
-        timer and the next page of a schedule tick — events first at equal times, as in the
-        simulator."""
+        timer and the next page of a schedule tick. As in the simulator, events go first at
+        equal times, then whichever was set first; a tick counts as set when the tick before
+        it fired, and goes before a timer set at that same moment (the timer was set by what
+        that tick started, after the tick was)."""
         now = self.clock()
         event = self.runtime.next_event()
         timer = self.runtime.next_timer(now)
-        if event is not None and (timer is None or event.received_at <= timer.due):
-            return event
+        tick = self.runtime.next_tick(now)
+        order: list[tuple[tuple[float, int, float, int], InboxRow | TimerRow | PendingTick]] = []
+        if event is not None:
+            order.append(((event.received_at, 0, 0.0, 0), event))
         if timer is not None:
-            return timer
-        return self.runtime.next_tick(now)
+            order.append(((timer.due, 1, timer.set_at, 1), timer))
+        if tick is not None:
+            order.append(((tick.at, 1, tick.set_at, 0), tick))
+        return min(order, key=lambda item: item[0])[1] if order else None
 
     def _run(self, work: InboxRow | TimerRow | PendingTick) -> None:
         if type(work) is InboxRow:
@@ -137,121 +150,116 @@ class Core:
             assert type(work) is PendingTick
             self._tick(work)
 
-    def _user(self, user_id: str) -> UserState:
-        state = self.runtime.load_user(user_id)
-        if state is None:
-            state = new_state(user_id, self.runtime.profile(user_id))
-        return state
-
     def _event(self, row: InboxRow) -> None:
-        state = self._user(row.user_id)
-        effects = self._reconcile(state, row.received_at)
+        state, effects = self._load(row.user_id, row.received_at)
         event = Event(row.user_id, row.name, row.time, row.properties, row.event_id)
-        effects += self._step(state, event, row.received_at)
-        self._commit(state, effects, inbox_seq=row.seq)
+        effects += self.engine.step(state, event, row.received_at)[1]
+        self._commit(state, effects, row.received_at, inbox_seq=row.seq)
 
     def _timer(self, row: TimerRow, now: float) -> None:
         """A timer fires at its due time (however late the poller is): the same moment the
         simulator would have used, so the two agree."""
-        state = self._user(row.user_id)
-        effects = self._reconcile(state, row.due)
-        effects += self._step(state, TimerFired(row.user_id, row.key, row.token), row.due)
-        self._commit(state, effects, timer=row)
+        state, effects = self._load(row.user_id, row.due)
+        effects += self.engine.step(state, TimerFired(row.user_id, row.key, row.token),
+                                    row.due)[1]
+        self._commit(state, effects, row.due, timer=row)
         self.observe_lag(max(0.0, now - row.due))
 
     def _tick(self, tick: PendingTick) -> None:
-        """One page of a schedule tick: the next known users in id order."""
+        """One page of a schedule tick: the next known users in id order. A user the engine
+        fails on is set aside alone; the tick goes on for the others."""
         users = self.runtime.known_users(tick.after, TICK_PAGE)
         for user_id in users:
-            state = self._user(user_id)
-            effects = self._reconcile(state, tick.at)
-            effects += self._step(state, Tick(user_id, tick.journey), tick.at)
-            self._commit(state, effects)
+            try:
+                with self.runtime.savepoint():
+                    self._tick_user(tick, user_id)
+            except sqlite3.OperationalError:
+                raise
+            except Exception as exc:
+                log.exception("tick of %s set aside for user %s", tick.journey, user_id)
+                self.runtime.set_aside(tick, f"{type(exc).__name__}: {exc}", user=user_id)
         self.runtime.tick_progress(tick, users[-1] if len(users) == TICK_PAGE else None)
 
-    def _step(self, state: UserState, value: Any, now: float) -> list[Any]:
-        assert self.engine is not None
-        _, effects = self.engine.step(state, value, now)
-        return effects
+    def _tick_user(self, tick: PendingTick, user_id: str) -> None:
+        state, effects = self._load(user_id, tick.at)
+        effects += self.engine.step(state, Tick(user_id, tick.journey), tick.at)[1]
+        # Most users are not in the audience: nothing of theirs changed, nothing to write.
+        if any(type(e) not in _NOTHING_CHANGED for e in effects):
+            self._commit(state, effects, tick.at)
 
-    def _reconcile(self, state: UserState, now: float) -> list[Any]:
-        """Instances an apply moved (`migrate:`) since this user was last loaded."""
+    def _load(self, user_id: str, now: float) -> tuple[UserState, list[Any]]:
+        """The user's state, with the instances an apply moved (`migrate:`) since it was
+        last saved moved on the engine too (checked once per apply, not on every input)."""
+        state, serial = self.runtime.load_user(user_id)
         effects: list[Any] = []
+        if serial is None or serial == self.applied.serial:
+            return state, effects
         for journey_id, js in state.journeys.items():
             inst = js.active
-            if inst is None:
-                continue
-            row = self.store.db.execute(  # type: ignore[union-attr]
-                "SELECT version, step FROM instances WHERE user_id = ? AND journey = ? AND "
-                "number = ?", [state.user_id, journey_id, inst.number]).fetchone()
-            if row is not None and row[0] != inst.version and row[1]:
-                effects += self._step(state, Migrate(state.user_id, journey_id, inst.number,
-                                                     row[0], row[1]), now)
-        return effects
+            moved = self.runtime.instance_position(user_id, journey_id, inst.number) \
+                if inst is not None else None  # (version, step) the store has it at
+            if inst is not None and moved is not None and moved[0] != inst.version:
+                effects += self.engine.step(state, Migrate(user_id, journey_id, inst.number,
+                                                           *moved), now)[1]
+        return state, effects
 
-    def _commit(self, state: UserState, effects: list[Any], *, inbox_seq: int | None = None,
-                timer: TimerRow | None = None) -> None:
-        messages = [self._message(state, e) for e in effects if type(e) is fx.Send]
+    def _commit(self, state: UserState, effects: list[Any], at: float, *,
+                inbox_seq: int | None = None, timer: TimerRow | None = None) -> None:
+        messages = [self._message(e) for e in effects if type(e) is fx.Send]
         changed = any(type(e) is fx.ProfileUpdated for e in effects)
-        self.runtime.commit(state, effects, messages, inbox_seq=inbox_seq, timer=timer,
-                            profile_changed=changed)
+        self.runtime.commit(state, effects, messages, at=at, serial=self.applied.serial,
+                            inbox_seq=inbox_seq, timer=timer, profile_changed=changed)
 
     # --- messages ----------------------------------------------------------------------------
 
-    def _message(self, state: UserState, send: fx.Send) -> dict[str, Any]:
-        """The outbox row for a Send: rendered now (the content of its moment), with the
-        fallbacks it may still need if the provider refuses it for good."""
-        assert self.applied is not None
-        inst: Instance | None = send.instance_ref
-        version = inst.version if inst else self.applied.versions.get(send.journey, 1)
+    def _message(self, send: fx.Send) -> dict[str, Any]:
+        """The outbox row for a Send: rendered now from its moment (the profile, entry and
+        variants as they were when the engine sent it), with the fallbacks it may still need
+        if the provider refuses it for good."""
+        moment = send.moment
+        assert moment is not None
+        version = moment.journey["version"]
         templates = self.applied.templates.get((send.journey, version), {})
-        journey = self._journey(send.journey, version)
+        compiled = self.engine.compiled.versions.get((send.journey, version))
+        journey = compiled.journey if compiled else None
         base = {
             "idempotency_key": send.idempotency_key, "user_id": send.user_id,
             "journey": send.journey, "step": send.step, "category": send.category,
             "time": send.time, "variant": send.variant,
             "max_delay": journey.max_delay.seconds if journey and journey.max_delay else None,
         }
-        first = self._option(state, inst, send, templates, send.channel, send.template)
+        first = self._option(send, templates, send.channel, send.template)
         fallbacks = []
         step = journey.step(send.step) if journey else None
         if step is not None and isinstance(step.action, m.Send):
             promotional = send.category == "promotional"
             for option in step.action.options[send.option + 1:]:
                 channel = self.applied.project.channels.get(option.channel)
-                if channel and refusal(channel, state.profile, promotional) is None:
-                    fallbacks.append(self._option(state, inst, send, templates, option.channel,
+                if channel and refusal(channel, moment.profile, promotional) is None:
+                    fallbacks.append(self._option(send, templates, option.channel,
                                                   option.template))
         return {**base, **first, "fallbacks": fallbacks}
 
-    def _journey(self, journey_id: str, version: int) -> m.Journey | None:
-        assert self.engine is not None
-        compiled = self.engine.compiled.versions.get((journey_id, version))
-        return compiled.journey if compiled else None
-
-    def _option(self, state: UserState, inst: Instance | None, send: fx.Send,
-                templates: dict[str, m.Template], channel_name: str, template_name: str
-                ) -> dict[str, Any]:
+    def _option(self, send: fx.Send, templates: dict[str, m.Template], channel_name: str,
+                template_name: str) -> dict[str, Any]:
         """One way to send the message: the address and the rendered content, or the error
         that makes it unsendable (recorded as the delivery's failure, then the fallback)."""
-        assert self.applied is not None
+        moment = send.moment
+        assert moment is not None
         project = self.applied.project
         channel = project.channels.get(channel_name)
         template = templates.get(template_name)
         option: dict[str, Any] = {"channel": channel_name, "template": template_name,
-                                  "to": address(channel, state.profile) if channel else None,
+                                  "to": address(channel, moment.profile) if channel else None,
                                   "content": None, "error": None}
         if template is None:
             option["error"] = f"template {template_name} is not in the applied version"
             return option
-        journey = {"id": send.journey, "version": inst.version if inst else 1,
-                   "entered_at": inst.entered_at if inst else send.time}
         message = {"variant": send.variant, "step": send.step, "category": send.category,
-                   "variants": dict(inst.variants) if inst else {}}
+                   "variants": moment.variants}
         try:
-            option["content"] = render_template(
-                project, template, state.profile, inst.entry if inst else None,
-                inst.last_event if inst else None, journey, message)
+            option["content"] = render_template(project, template, moment.profile, moment.entry,
+                                                moment.event, moment.journey, message)
         except JourneyctlError as exc:
             option["error"] = exc.diagnostics[0].message
         return option

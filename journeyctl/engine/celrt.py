@@ -40,6 +40,13 @@ class Program:
 
 class Evaluator:
     def __init__(self) -> None:
+        # Imported here, not at the first evaluation: `cel` takes ~70 ms to import, which
+        # belongs to start-up, not to the first input a host runs.
+        import cel
+        from cel.stdlib import EXTENSIONS
+
+        self._new_context = cel.Context
+        self._extensions = EXTENSIONS
         self._state: UserState | None = None
         self._now = 0.0
         self._programs: dict[str, Program] = {}
@@ -64,13 +71,10 @@ class Evaluator:
         """A context with the standard-library functions `source` may call (a name counts when
         it, or its last part, is called; extra ones are harmless) and `count`, registered in the
         order `add_stdlib_to_context` uses, so a name in two libraries resolves the same way."""
-        import cel
-        from cel.stdlib import EXTENSIONS
-
         called = set(_CALL.findall(source))
         called |= {name.rpartition(".")[2] for name in called}
-        ctx = cel.Context()
-        for library in EXTENSIONS.values():
+        ctx = self._new_context()
+        for library in self._extensions.values():
             for name, function in library.items():
                 if name in called:
                     ctx.add_function(name, function)

@@ -9,6 +9,17 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 
+class Moment(NamedTuple):
+    """The template variables of a message as they were when the engine sent it: later steps
+    of the same input may still change the profile, assign a variant or end the instance."""
+
+    profile: dict[str, Any]  # a copy
+    entry: dict[str, Any]
+    event: dict[str, Any]
+    journey: dict[str, Any]  # the CEL/Liquid `journey` variable
+    variants: dict[str, str]  # a copy
+
+
 class Entered(NamedTuple):
     user_id: str
     journey: str
@@ -51,9 +62,9 @@ class Send(NamedTuple):
     time: float
     variant: str | None  # "<split step>=<variant>" pairs, sorted, joined by ","
     option: int = 0  # 0: the primary channel; n: the n-th fallback
-    # The instance sending it (its entry event, last event, variants), for a host that renders
-    # the message: it may end within the same step. Hosts that keep messages drop it.
-    instance_ref: Any = None
+    # What a host renders the message from, as it was when sent. Hosts that keep messages
+    # without rendering them drop it.
+    moment: Moment | None = None
 
     @property
     def idempotency_key(self) -> str:

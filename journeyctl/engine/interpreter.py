@@ -408,9 +408,11 @@ class Engine:
                 record(self.c, state, option.channel, cj.id, now)
             inst.sent.append((step.id, option.channel, option.template, now))
             variant = ",".join(f"{k}={v}" for k, v in sorted(inst.variants.items())) or None
+            moment = fx.Moment(_copy(state.profile), inst.entry, inst.last_event,
+                               journey_variable(cj.id, inst, now), dict(inst.variants))
             out.append(fx.Send(state.user_id, cj.id, inst.number, step.id,
                                inst.visits.get(step.id, 1), option.channel, option.template,
-                               action.category, now, variant, decision.option, inst))
+                               action.category, now, variant, decision.option, moment))
         return edge
 
     def _branch(self, state: UserState, cj: CompiledJourney, inst: Instance, step: m.Step,

@@ -56,8 +56,8 @@ class Messages:
 
     def effect(self, effect: Any) -> None:
         if type(effect) is fx.Send:
-            # without the instance: kept messages must not keep ended instances alive
-            self.sent.append(effect._replace(instance_ref=None))
+            # without what it renders from: this host does not render, and memory counts
+            self.sent.append(effect._replace(moment=None))
             if len(self.sent) >= self.SPILL:
                 self.spill()
 

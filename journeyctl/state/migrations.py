@@ -69,5 +69,24 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             id INTEGER PRIMARY KEY, kind TEXT NOT NULL, user_id TEXT NOT NULL,
             detail TEXT NOT NULL, error TEXT NOT NULL, at REAL NOT NULL)""",
     ]),
+    (3, "daemon: event ids unique per user, as in the simulator; when each tick was set; "
+        "the apply each user's state was last reconciled with", [
+        # SQLite cannot change a constraint in place: the inbox is copied into a new table.
+        """CREATE TABLE inbox_v3 (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT, user_id TEXT NOT NULL,
+            name TEXT NOT NULL, time REAL NOT NULL, properties TEXT NOT NULL,
+            received_at REAL NOT NULL, processed_at REAL, UNIQUE (user_id, event_id))""",
+        "INSERT INTO inbox_v3 SELECT seq, event_id, user_id, name, time, properties, "
+        "received_at, processed_at FROM inbox",
+        "DROP TABLE inbox",
+        "ALTER TABLE inbox_v3 RENAME TO inbox",
+        "CREATE INDEX inbox_pending ON inbox (seq) WHERE processed_at IS NULL",
+        # The previous tick's time: a tick counts as set then, as in the simulator, which
+        # orders a tick and a timer due at the same moment by when each was set.
+        "ALTER TABLE ticks ADD COLUMN set_at REAL",
+        # An apply may move instances (`migrate:`): a user's state is checked against the
+        # instances table once per apply, not on every input.
+        "ALTER TABLE user_state ADD COLUMN serial INTEGER NOT NULL DEFAULT 0",
+    ]),
 ]
 SCHEMA_VERSION = max(number for number, _, _ in MIGRATIONS)

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from journeyctl.engine import effects as fx
+from journeyctl.engine.interpreter import new_state
 from journeyctl.engine.state import UserState, merge_profile
 from journeyctl.sim.outputs import iso as rfc3339
 from journeyctl.state import codec
@@ -49,6 +50,7 @@ class PendingTick:
     journey: str
     at: float
     after: str  # the last user id done
+    set_at: float  # when it counts as set: the tick before it (see `_next` in the core)
 
 
 @dataclass(frozen=True)
@@ -146,12 +148,28 @@ class Runtime:
     # --- work --------------------------------------------------------------------------------
 
     def next_event(self) -> InboxRow | None:
-        row = self.db.execute("SELECT seq, event_id, user_id, name, time, properties, "
-                              "received_at FROM inbox WHERE processed_at IS NULL "
-                              "ORDER BY seq LIMIT 1").fetchone()
-        if row is None:
-            return None
-        return InboxRow(row[0], row[1], row[2], row[3], row[4], codec.loads(row[5]), row[6])
+        while True:
+            row = self.db.execute("SELECT seq, event_id, user_id, name, time, properties, "
+                                  "received_at FROM inbox WHERE processed_at IS NULL "
+                                  "ORDER BY seq LIMIT 1").fetchone()
+            if row is None:
+                return None
+            try:
+                properties = codec.loads(row[5])
+            except ValueError as exc:  # unreadable: set aside, or it would block every event
+                self._set_aside_row(row, f"unreadable properties: {exc}")
+                continue
+            return InboxRow(row[0], row[1], row[2], row[3], row[4], properties, row[6])
+
+    def _set_aside_row(self, row: tuple[Any, ...], error: str) -> None:
+        with self._transaction():
+            self.db.execute("UPDATE inbox SET processed_at = ? WHERE seq = ?",
+                            [time.time(), row[0]])
+            self.db.execute("INSERT INTO set_aside (kind, user_id, detail, error, at) VALUES "
+                            "('InboxRow', ?, ?, ?, ?)",
+                            [row[2], codec.dumps({"seq": row[0], "event_id": row[1],
+                                                  "name": row[3], "properties": row[5]}),
+                             error, time.time()])
 
     def next_timer(self, now: float) -> TimerRow | None:
         row = self.db.execute("SELECT id, user_id, key, token, due, set_at FROM timers "
@@ -160,8 +178,9 @@ class Runtime:
         return TimerRow(*row) if row else None
 
     def next_tick(self, now: float) -> PendingTick | None:
-        row = self.db.execute("SELECT journey, pending_at, after FROM ticks WHERE pending_at "
-                              "<= ? ORDER BY pending_at, journey LIMIT 1", [now]).fetchone()
+        row = self.db.execute("SELECT journey, pending_at, after, COALESCE(set_at, pending_at) "
+                              "FROM ticks WHERE pending_at <= ? ORDER BY pending_at, journey "
+                              "LIMIT 1", [now]).fetchone()
         return PendingTick(*row) if row else None
 
     def last_tick(self, journey: str) -> float | None:
@@ -178,11 +197,11 @@ class Runtime:
         """Record that `journey`'s schedule fired at `at` (durably: a restart finishes
         delivering it). A tick no later than the last one recorded is ignored."""
         with self._transaction():
-            cursor = self.db.execute(
-                "INSERT INTO ticks (journey, last_at, pending_at, after) VALUES (?, ?, ?, '') "
-                "ON CONFLICT (journey) DO UPDATE SET last_at = excluded.last_at, "
-                "pending_at = excluded.pending_at, after = '' WHERE excluded.last_at > "
-                "ticks.last_at", [journey, at, at])
+            cursor = self.db.execute(  # (SET reads the row as it was: set_at = the last tick)
+                "INSERT INTO ticks (journey, last_at, pending_at, after, set_at) VALUES "
+                "(?, ?, ?, '', ?) ON CONFLICT (journey) DO UPDATE SET set_at = ticks.last_at, "
+                "last_at = excluded.last_at, pending_at = excluded.pending_at, after = '' "
+                "WHERE excluded.last_at > ticks.last_at", [journey, at, at, at])
             return cursor.rowcount > 0
 
     def tick_progress(self, tick: PendingTick, last_user: str | None) -> None:
@@ -194,16 +213,19 @@ class Runtime:
             self.db.execute("UPDATE ticks SET after = ? WHERE journey = ? AND pending_at = ?",
                             [last_user, tick.journey, tick.at])
 
-    def set_aside(self, work: InboxRow | TimerRow | PendingTick, error: str) -> None:
-        """Take an input the engine fails on out of the way, keeping it for inspection."""
-        user = getattr(work, "user_id", "")
+    def set_aside(self, work: InboxRow | TimerRow | PendingTick, error: str,
+                  user: str | None = None) -> None:
+        """Take an input the engine fails on out of the way, keeping it for inspection. For a
+        tick, `user` is the one user it failed for (the tick goes on for the others); without
+        one, the whole tick is set aside."""
+        user = user or getattr(work, "user_id", "")
         with self._transaction():
             if isinstance(work, InboxRow):
                 self.db.execute("UPDATE inbox SET processed_at = ? WHERE seq = ?",
                                 [time.time(), work.seq])
             elif isinstance(work, TimerRow):
                 self.db.execute("DELETE FROM timers WHERE id = ?", [work.id])
-            else:
+            elif not user:
                 self.tick_progress(work, None)
             self.db.execute("INSERT INTO set_aside (kind, user_id, detail, error, at) VALUES "
                             "(?, ?, ?, ?, ?)", [type(work).__name__, user,
@@ -227,11 +249,24 @@ class Runtime:
                               [user_id]).fetchone()
         return codec.loads(row[0]) if row else None
 
-    def load_user(self, user_id: str) -> UserState | None:
-        profile = {**(self.profile(user_id) or {}), "user_id": user_id}
-        row = self.db.execute("SELECT state FROM user_state WHERE user_id = ?",
+    def load_user(self, user_id: str) -> tuple[UserState, int | None]:
+        """The user's state — a new one holding their profile if the engine has not seen them
+        yet — and the serial of the apply it was last reconciled with (None when new)."""
+        profile = self.profile(user_id)
+        row = self.db.execute("SELECT state, serial FROM user_state WHERE user_id = ?",
                               [user_id]).fetchone()
-        return codec.decode(row[0], profile) if row else None
+        if row is None:
+            return new_state(user_id, profile), None
+        return codec.decode(row[0], {**(profile or {}), "user_id": user_id}), row[1]
+
+    def instance_position(self, user_id: str, journey: str, number: int
+                          ) -> tuple[int, str] | None:
+        """(version, step) of an active instance as the store has it: an apply's `migrate:`
+        moves it there."""
+        row = self.db.execute("SELECT version, step FROM instances WHERE user_id = ? AND "
+                              "journey = ? AND number = ? AND status = 'active' AND step IS "
+                              "NOT NULL", [user_id, journey, number]).fetchone()
+        return (row[0], row[1]) if row else None
 
     def known_users(self, after: str, limit: int) -> list[str]:
         """Users with a profile or a state, in id order (schedule ticks page through them)."""
@@ -242,9 +277,11 @@ class Runtime:
         return [r[0] for r in rows]
 
     def commit(self, state: UserState, effects: Iterable[Any], messages: list[dict[str, Any]],
-               *, inbox_seq: int | None = None, timer: TimerRow | None = None,
-               profile_changed: bool = False) -> None:
-        """One engine transition, atomically: the input done, the state, what it produced."""
+               *, at: float, serial: int, inbox_seq: int | None = None,
+               timer: TimerRow | None = None, profile_changed: bool = False) -> None:
+        """One engine transition, atomically: the input done, the state, what it produced.
+        `at` is the engine's time for it (timers set now count as set then); `serial` the
+        apply the state is reconciled with."""
         now = time.time()
         db = self.db
         user = state.user_id
@@ -255,23 +292,36 @@ class Runtime:
                 db.execute("DELETE FROM timers WHERE id = ? AND token = ?", [timer.id,
                                                                              timer.token])
             for effect in effects:
-                self._effect(user, effect, now)
+                self._effect(user, effect, at, now)
             for message in messages:
                 self._insert_message(message, message["time"], now)
             if profile_changed:
                 self._save_profile(user, state.profile, now)
-            db.execute("INSERT INTO user_state (user_id, state, updated_at) VALUES (?, ?, ?) "
-                       "ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, "
-                       "updated_at = excluded.updated_at", [user, codec.encode(state), now])
+            db.execute("INSERT INTO user_state (user_id, state, updated_at, serial) VALUES "
+                       "(?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, "
+                       "updated_at = excluded.updated_at, serial = excluded.serial",
+                       [user, codec.encode(state), now, serial])
 
-    def _effect(self, user: str, effect: Any, now: float) -> None:
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Inside a transaction: what the block wrote is undone if it raises."""
+        self.db.execute("SAVEPOINT one_user")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK TO one_user")
+            raise
+        finally:
+            self.db.execute("RELEASE one_user")
+
+    def _effect(self, user: str, effect: Any, at: float, now: float) -> None:
         kind = type(effect)
         db = self.db
         if kind is fx.SetTimer:
             db.execute("INSERT INTO timers (user_id, key, token, due, set_at) VALUES "
                        "(?, ?, ?, ?, ?) ON CONFLICT (user_id, key) DO UPDATE SET "
                        "token = excluded.token, due = excluded.due, set_at = excluded.set_at",
-                       [user, effect.key, effect.token, effect.due, now])
+                       [user, effect.key, effect.token, effect.due, at])
         elif kind is fx.CancelTimer:
             db.execute("DELETE FROM timers WHERE user_id = ? AND key = ?", [user, effect.key])
         elif kind is fx.Entered:
@@ -362,10 +412,6 @@ class Runtime:
                 "GROUP BY journey, version, step"):
             counts.setdefault(journey, {}).setdefault(f"v{version}", {})[step or ""] = count
         return counts
-
-    def outbox_counts(self) -> list[tuple[str, str, int]]:
-        return list(self.db.execute("SELECT channel, status, COUNT(*) FROM outbox "
-                                    "GROUP BY channel, status"))
 
 
 def _stamped(row: dict[str, Any]) -> dict[str, Any]:

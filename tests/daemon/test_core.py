@@ -97,14 +97,14 @@ def test_a_batch_is_one_transaction_and_a_failing_input_is_set_aside(state: Path
     core.runtime.upsert_profiles([{"user_id": f"u{i}", "email": f"{i}@example.com"}
                                   for i in range(5)])
     ingest(core, *(event(f"u{i}", "signup", T0, f"e{i}") for i in range(5)), received=T0)
-    real = core._step
+    real = core.engine.step
 
     def step(state_, value, now):
         if state_.user_id == "u3":
             raise RuntimeError("boom")
         return real(state_, value, now)
 
-    monkeypatch.setattr(core, "_step", step)
+    monkeypatch.setattr(core.engine, "step", step)
     core.process()
     core.process()  # after the failed batch, one input at a time: the rest go through
     assert sorted(r[0] for r in outbox(state)) == ["u0", "u1", "u2", "u4"]
@@ -114,7 +114,8 @@ def test_a_batch_is_one_transaction_and_a_failing_input_is_set_aside(state: Path
     core.close()
 
 
-def test_schedule_ticks_page_through_every_user(tmp_path: Path) -> None:
+def monthly(tmp_path: Path) -> Path:
+    """The test project plus a monthly campaign to VIPs; its applied state."""
     root = project_copy(tmp_path)
     (root / "journeys" / "monthly.yaml").write_text(
         "journey: monthly\nstatus: active\ntrigger: {schedule: '0 9 1 * *'}\n"
@@ -123,6 +124,11 @@ def test_schedule_ticks_page_through_every_user(tmp_path: Path) -> None:
         encoding="utf-8")
     state = tmp_path / "state.db"
     apply(root, state)
+    return state
+
+
+def test_schedule_ticks_page_through_every_user(tmp_path: Path) -> None:
+    state = monthly(tmp_path)
     clock = Clock()
     core = Core(state, clock=clock)
     core.runtime.upsert_profiles([{"user_id": f"u{i:04}", "email": f"{i}@example.com",
@@ -135,6 +141,62 @@ def test_schedule_ticks_page_through_every_user(tmp_path: Path) -> None:
         pass
     assert rows(state, "SELECT COUNT(*), COUNT(DISTINCT user_id) FROM outbox") == [(600, 600)]
     assert rows(state, "SELECT pending_at FROM ticks") == [(None,)]
+    core.close()
+
+
+def vips(core: Core, count: int) -> None:
+    core.runtime.upsert_profiles([{"user_id": f"u{i:04}", "email": f"{i}@example.com",
+                                   "vip": i % 2 == 0, "consent": {"email": True}}
+                                  for i in range(count)])
+
+
+def test_a_tick_goes_before_what_arrived_after_it(tmp_path: Path) -> None:
+    """As in the simulator: the tick at T0+1 reaches u0000 while still a VIP, although the
+    identify that ends it (received at T0+3) was already waiting when the tick ran."""
+    state = monthly(tmp_path)
+    clock = Clock()
+    core = Core(state, clock=clock)
+    vips(core, 1)
+    assert core.runtime.schedule_tick("monthly", T0 + 1)
+    ingest(core, event("u0000", "identify", T0 + 3, "e1", vip=False), received=T0 + 3)
+    clock.now = T0 + 5
+    while core.process():
+        pass
+    assert outbox(state) == [("u0000", "vip_mail", "email", "reminder_email", "pending")]
+    assert rows(state, "SELECT json_extract(data, '$.vip') FROM profiles") == [(0,)]
+    core.close()
+
+
+def test_a_tick_sets_aside_the_one_user_it_fails_for(tmp_path: Path, monkeypatch) -> None:
+    state = monthly(tmp_path)
+    core = Core(state, clock=Clock())
+    vips(core, 10)
+    real = core.engine.step
+
+    def step(state_, value, now):
+        if state_.user_id == "u0004":
+            raise RuntimeError("boom")
+        return real(state_, value, now)
+
+    monkeypatch.setattr(core.engine, "step", step)
+    assert core.runtime.schedule_tick("monthly", T0)
+    while core.process():
+        pass
+    assert [r[0] for r in outbox(state)] == ["u0000", "u0002", "u0006", "u0008"]
+    assert rows(state, "SELECT kind, user_id, error FROM set_aside") == [
+        ("PendingTick", "u0004", "RuntimeError: boom")]
+    assert rows(state, "SELECT pending_at FROM ticks") == [(None,)]
+    # only the users the tick changed have a state written: the VIPs who entered
+    assert rows(state, "SELECT user_id FROM user_state ORDER BY 1") == [
+        ("u0000",), ("u0002",), ("u0006",), ("u0008",)]
+    core.close()
+
+
+def test_event_ids_are_unique_per_user_as_in_the_simulator(state: Path) -> None:
+    core = Core(state, clock=Clock())
+    assert ingest(core, event("u1", "signup", T0, "e1"), event("u2", "signup", T0, "e1"),
+                  received=T0) == [(2, 0)]
+    assert ingest(core, event("u1", "signup", T0, "e1"), received=T0) == [(0, 1)]
     core.close()
 
 
@@ -186,6 +248,6 @@ def test_an_apply_with_migrate_moves_waiting_users_to_the_new_version(tmp_path: 
     assert rows(state, "SELECT version, step, status FROM instances") == [(2, "wait_buy",
                                                                            "active")]
     assert [r[1] for r in outbox(state)] == ["hello", "nudge"]
-    active = core.runtime.load_user("u1").journeys["welcome"].active
+    active = core.runtime.load_user("u1")[0].journeys["welcome"].active
     assert (active.version, active.wait.step) == (2, "wait_buy")
     core.close()

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
+
 from journeyctl.engine import effects as fx
-from tests.engine.conftest import EVERYONE, Runner, clock, sends
+from journeyctl.engine.inputs import Event
+from journeyctl.engine.interpreter import Engine, new_state
+from tests.engine.conftest import EVERYONE, Runner, build, clock, sends
 
 
 def test_wait_then_send(scenario: Runner) -> None:
@@ -210,3 +215,27 @@ steps:
 """}, [("2024-03-04 09:00", "u1", "signup")], profiles={"u1": profile},
         until="2024-03-05 00:00")
     assert profile == {**EVERYONE, "consent": {**EVERYONE["consent"]}}
+
+
+def test_a_send_carries_its_moment_for_rendering(tmp_path: Path) -> None:
+    """A host renders a message from the moment it was sent: steps after it in the same input
+    (an update, a split) must not show in it, though they ran before the host rendered."""
+    journey = """trigger: {event: signup}
+steps:
+  - {id: hello, send: {channel: email, template: e1}}
+  - {id: promote, update: {set: {tier: '"gold"'}}}
+  - id: ab
+    split:
+      - {variant: a, weight: 50, next: exit}
+      - {variant: b, weight: 50, next: exit}
+"""
+    project = build(tmp_path / "p", {"j": journey})
+    state = new_state("u1", {**EVERYONE, "tier": "silver"})
+    _, effects = Engine(project).step(state, Event("u1", "signup", 60.0, {"plan": "pro"}), 60.0)
+    (send,) = [e for e in effects if isinstance(e, fx.Send)]
+    assert state.profile["tier"] == "gold" and state.journeys["j"].active is None
+    moment = send.moment
+    assert moment.profile["tier"] == "silver" and moment.variants == {}
+    assert moment.entry == moment.event == {"plan": "pro"}
+    assert moment.journey == {"id": "j", "version": 1,
+                              "entered_at": dt.datetime.fromtimestamp(60.0, dt.UTC)}

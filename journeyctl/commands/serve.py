@@ -8,10 +8,9 @@ import socket
 from pathlib import Path
 
 from journeyctl.commands.common import valid_project
-from journeyctl.commands.state_common import shown_state
+from journeyctl.commands.state_common import shown_state, store_for
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic, option
 from journeyctl.errors import EXIT_OK
-from journeyctl.state import state_path
 
 TOKEN_VARIABLE = "JOURNEYCTL_API_TOKEN"
 
@@ -21,17 +20,16 @@ def run(project_path: Path, state_url: str | None, host: str, port: int, log_for
     from journeyctl.daemon import logs
     from journeyctl.daemon.api import ApiOptions
     from journeyctl.daemon.server import ServeOptions, bind, serve
-    from journeyctl.state import SqliteStore
 
     loaded = valid_project(project_path, "the daemon was not started")
     project = loaded.project
     assert project is not None
-    path = state_path(state_url or project.state, project.root)
     shown = shown_state(project, state_url)
     token = os.environ.get(TOKEN_VARIABLE, "").strip() or None
     _check_host(host, token)
     urls = _base_urls(base_urls, set(project.channels))
-    store = SqliteStore(path)  # migrates an older state; refuses a newer one
+    store = store_for(project, state_url)  # migrates an older state; refuses a newer one
+    path = Path(store.path)  # the daemon opens it again, on its core thread
     try:
         if not store.exists or not store.snapshot().settings:
             raise JourneyctlError([diagnostic(

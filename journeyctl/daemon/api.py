@@ -22,10 +22,12 @@ from starlette.routing import Route
 
 from journeyctl import model as m
 from journeyctl.daemon import intake
+from journeyctl.daemon.core import Core
 from journeyctl.daemon.db import CoreThread
 from journeyctl.daemon.metrics import CONTENT_TYPE, Metrics
 from journeyctl.daemon.openapi import document
 from journeyctl.sim.readers import TimeParser
+from journeyctl.state.applied import Applied
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -52,9 +54,11 @@ class HttpError(Exception):
 
 
 def build_app(core: CoreThread, metrics: Metrics, options: ApiOptions,
-              wake: Callable[[], None]) -> Starlette:
-    """`wake` tells the engine loop there is new work (called after an ingest)."""
-    api = _Api(core, metrics, options, wake)
+              wake: Callable[[], None],
+              health: Callable[[], list[str]] = lambda: []) -> Starlette:
+    """`wake` tells the engine loop there is new work (called after an ingest); `health` says
+    what is wrong with the daemon (nothing: healthy), for /healthz."""
+    api = _Api(core, metrics, options, wake, health)
     guarded = api.guard
     routes = [
         Route("/healthz", api.errors(api.healthz), methods=["GET"]),
@@ -79,11 +83,12 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
 
 class _Api:
     def __init__(self, core: CoreThread, metrics: Metrics, options: ApiOptions,
-                 wake: Callable[[], None]) -> None:
+                 wake: Callable[[], None], health: Callable[[], list[str]]) -> None:
         self.core = core
         self.metrics = metrics
         self.options = options
         self.wake = wake
+        self.health = health
         self._token = options.token.encode() if options.token else None
         self._parsers: dict[str, TimeParser] = {}
 
@@ -142,11 +147,8 @@ class _Api:
             raise HttpError(400, f"malformed JSON: {exc.msg} at line {exc.lineno} column "
                                  f"{exc.colno}") from None
 
-    def _applied(self) -> Any:
-        applied = self.core.core.applied
-        if applied is None:
-            raise HttpError(503, "nothing is applied to the state yet: run `journeyctl apply`")
-        return applied
+    def _applied(self) -> Applied:
+        return _applied(self.core.core)
 
     def _parse_time(self, timezone: str) -> TimeParser:
         parser = self._parsers.get(timezone)
@@ -157,17 +159,22 @@ class _Api:
     # --- routes ------------------------------------------------------------------------------
 
     async def healthz(self, request: Request) -> Response:
-        applied = self.core.core.applied
-        return JSONResponse({"status": "ok", "serial": applied.serial if applied else 0})
+        """503 while the engine or the dispatcher keeps failing (or has stopped): events are
+        still accepted then, but nothing runs or is sent, which a liveness probe should see."""
+        serial = self._applied().serial
+        problems = self.health()
+        if problems:
+            return JSONResponse({"status": "unhealthy", "serial": serial,
+                                 "reason": "; ".join(problems)}, 503)
+        return JSONResponse({"status": "ok", "serial": serial})
 
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(document())
 
     async def metrics_text(self, request: Request) -> Response:
-        def snapshot(core: Any) -> dict[str, Any]:
-            applied = core.applied
+        def snapshot(core: Core) -> dict[str, Any]:
             return {"live": core.runtime.live_counts(), **core.runtime.pending(time.time()),
-                    "serial": applied.serial if applied else 0}
+                    "serial": _applied(core).serial}
 
         state = await self.core.call(snapshot)
         return Response(self.metrics.render(state), media_type=CONTENT_TYPE)
@@ -214,37 +221,60 @@ class _Api:
         return JSONResponse(view)
 
     async def get_journeys(self, request: Request) -> Response:
-        self._applied()
         journeys = await self.core.call(_journeys)
         return JSONResponse({"journeys": journeys})
 
     async def get_journey(self, request: Request) -> Response:
-        self._applied()
         journey_id = request.path_params["journey_id"]
-        journeys = await self.core.call(_journeys)
-        for journey in journeys:
-            if journey["id"] == journey_id:
-                return JSONResponse(journey)
-        known = ", ".join(j["id"] for j in journeys) or "none"
-        raise HttpError(404, f"no journey {journey_id!r} is applied (applied: {known})")
+        journey = await self.core.call(lambda core: _one_journey(core, journey_id))
+        if journey is None:
+            known = ", ".join(j.id for j in self._applied().project.journeys) or "none"
+            raise HttpError(404, f"no journey {journey_id!r} is applied (applied: {known})")
+        return JSONResponse(journey)
 
 
 _TRIGGERS = {m.EventTrigger: "event", m.InactiveTrigger: "inactive", m.ScheduleTrigger: "schedule"}
 
 
-def _journeys(core: Any) -> list[dict[str, Any]]:
+def _applied(core: Core) -> Applied:
+    applied = core.applied
+    # `serve` refuses to start with nothing applied (JC980), and an apply never removes it
+    assert applied is not None
+    return applied
+
+
+def _journeys(core: Core) -> list[dict[str, Any]]:
     """Each applied journey: its latest version, and the active instances per version and
     step (versions older instances are still on included)."""
-    applied = core.applied
+    applied = _applied(core)
     live = core.runtime.live_counts()
-    out = []
-    for journey in applied.project.journeys:
-        counts = live.get(journey.id, {})
-        out.append({
-            "id": journey.id, "name": journey.name, "version": applied.versions[journey.id],
-            "trigger": _TRIGGERS[type(journey.trigger)],
-            "steps": [step.id for step in journey.steps],
-            "active": sum(sum(steps.values()) for steps in counts.values()),
-            "live": counts,
-        })
-    return out
+    return [_journey_view(applied, journey, live.get(journey.id, {}))
+            for journey in applied.project.journeys]
+
+
+def _one_journey(core: Core, journey_id: str) -> dict[str, Any] | None:
+    """One journey, counting only its own instances (the index on (journey, version, step)
+    serves it), not every journey's."""
+    applied = _applied(core)
+    journey = next((j for j in applied.project.journeys if j.id == journey_id), None)
+    if journey is None:
+        return None
+    assert core.store.db is not None
+    counts: dict[str, dict[str, int]] = {}
+    for version, step, count in core.store.db.execute(
+            "SELECT version, step, COUNT(*) FROM instances WHERE status = 'active' AND "
+            "journey = ? GROUP BY version, step", [journey_id]):
+        # the shape of Runtime.live_counts, so both routes show the same thing
+        counts.setdefault(f"v{version}", {})[step or ""] = count
+    return _journey_view(applied, journey, counts)
+
+
+def _journey_view(applied: Applied, journey: m.Journey,
+                  counts: dict[str, dict[str, int]]) -> dict[str, Any]:
+    return {
+        "id": journey.id, "name": journey.name, "version": applied.versions[journey.id],
+        "trigger": _TRIGGERS[type(journey.trigger)],
+        "steps": [step.id for step in journey.steps],
+        "active": sum(sum(steps.values()) for steps in counts.values()),
+        "live": counts,
+    }

@@ -24,6 +24,12 @@ _ERROR = _json(_ref("Error"), "The request was refused; `error` says why and how
 _UNAUTHORIZED = _json(_ref("Error"), "Missing or wrong bearer token")
 
 SCHEMAS: dict[str, Any] = {
+    "Health": {"type": "object", "required": ["status", "serial"],
+               "properties": {"status": {"enum": ["ok", "unhealthy"]},
+                              "serial": {"type": "integer",
+                                         "description": "The applied state serial being run"},
+                              "reason": {"type": "string",
+                                         "description": "Only when unhealthy"}}},
     "Error": {"type": "object", "required": ["error"],
               "properties": {"error": {"type": "string"}}},
     "Event": {
@@ -125,12 +131,11 @@ def document() -> dict[str, Any]:
                 {"202": _json(_ref("Ingested"), "Committed; invalid events listed in "
                                                 "`rejected`"),
                  "400": _json(_ref("Ingested"), "Malformed, or no valid event: nothing stored"),
-                 "413": _ERROR, "503": _ERROR},
+                 "413": _ERROR},
                 body={"oneOf": [_ref("Event"), _ref("EventBatch")]})},
             "/v1/profiles": {"post": _operation(
                 "Upsert profiles (attributes merge into the stored profile)",
-                {"200": _json(_ref("Upserted"), "Stored"), "400": _ERROR, "413": _ERROR,
-                 "503": _ERROR},
+                {"200": _json(_ref("Upserted"), "Stored"), "400": _ERROR, "413": _ERROR},
                 body=_ref("ProfileBatch"))},
             "/v1/users/{user_id}": {"get": _operation(
                 "A user's profile, journey instances and recent messages",
@@ -139,15 +144,16 @@ def document() -> dict[str, Any]:
             "/v1/journeys": {"get": _operation(
                 "The applied journeys with live counts",
                 {"200": _json({"type": "object", "properties": {
-                    "journeys": {"type": "array", "items": _ref("Journey")}}}, "Journeys"),
-                 "503": _ERROR})},
+                    "journeys": {"type": "array", "items": _ref("Journey")}}}, "Journeys")})},
             "/v1/journeys/{journey_id}": {"get": _operation(
                 "One applied journey with live counts per version and step",
-                {"200": _json(_ref("Journey"), "The journey"), "404": _ERROR, "503": _ERROR},
+                {"200": _json(_ref("Journey"), "The journey"), "404": _ERROR},
                 params=[_path_param("journey_id")])},
             "/healthz": {"get": _operation(
-                "Liveness (no authentication)",
-                {"200": _json({"type": "object"}, "Running")}, auth=False)},
+                "Health (no authentication)",
+                {"200": _json(_ref("Health"), "Running"),
+                 "503": _json(_ref("Health"), "The engine or the dispatcher keeps failing, or "
+                                              "has stopped: `reason` says what")}, auth=False)},
             "/metrics": {"get": _operation(
                 "Prometheus metrics (text exposition format)",
                 {"200": {"description": "Metrics",

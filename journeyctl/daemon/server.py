@@ -8,6 +8,9 @@
   `apply` changed the state, and fires the `schedule` triggers' cron jobs;
 - the dispatcher sends outbox messages through the channel adapters.
 
+A failure in a loop (the store locked or failing, a bug) does not end it: the loop logs it once
+(`logs.Watch`), backs off and tries again, and /healthz answers 503 while it keeps failing.
+
 Shutdown (SIGTERM or SIGINT): stop accepting connections and finish the requests in flight,
 stop the engine after its current batch (committed), let the messages already handed to a
 provider finish and record their outcome, then close the store. Anything not finished stays in
@@ -41,11 +44,12 @@ from journeyctl.daemon.api import ApiOptions, build_app
 from journeyctl.daemon.core import Core
 from journeyctl.daemon.db import CoreThread
 from journeyctl.daemon.dispatch import Dispatcher
+from journeyctl.daemon.logs import Watch
 from journeyctl.daemon.metrics import Metrics
-from journeyctl.diagnostics import JourneyctlError
+from journeyctl.diagnostics import Diagnostic, JourneyctlError
+from journeyctl.state.applied import Applied
 
 log = logging.getLogger("journeyctl.serve")
-MAX_CATCH_UP = 100_000  # cron fires looked at when catching up on ticks missed while down
 
 
 @dataclass(frozen=True)
@@ -70,13 +74,26 @@ class Daemon:
         self.scheduler = AsyncIOScheduler(timezone=dt.UTC)
         self._cron: dict[str, str] = {}
         self._channels: tuple[int, dict[str, m.Channel]] = (-1, {})
+        self._client: httpx.AsyncClient | None = None
+        self.engine_watch = Watch("the engine loop", log)
+        self.reload_watch = Watch("reloading the applied state", log)
+        self.tick_watch = Watch("recording a schedule tick", log)
+        self.watches = [self.engine_watch, self.reload_watch]  # + the dispatcher's
+
+    def _applied(self) -> Applied:
+        applied = self.core.core.applied
+        # `serve` refuses to start with nothing applied (JC980), and an apply never removes it
+        assert applied is not None
+        return applied
+
+    def problems(self) -> list[str]:
+        """What makes the daemon unhealthy now (/healthz answers 503 with them)."""
+        return [problem for watch in self.watches if (problem := watch.problem())]
 
     def channels(self) -> dict[str, m.Channel]:
         """The applied channels, pointed at --base-url where given (the same objects until
         the next apply: the dispatcher keeps an adapter per channel object)."""
-        applied = self.core.core.applied
-        if applied is None:
-            return {}
+        applied = self._applied()
         if self._channels[0] != applied.serial:
             channels = dict(applied.project.channels)
             urls = self.options.base_urls
@@ -90,12 +107,15 @@ class Daemon:
     def check_channels(self, client: httpx.AsyncClient) -> None:
         """Every channel the applied journeys send on can send from this environment (its
         credentials are set); raises JourneyctlError naming what is missing."""
+        problems = self._channel_problems(client)
+        if problems:
+            raise JourneyctlError(problems)
 
-        applied = self.core.core.applied
-        used = {option.channel for journey in (applied.project.journeys if applied else ())
+    def _channel_problems(self, client: httpx.AsyncClient) -> list[Diagnostic]:
+        used = {option.channel for journey in self._applied().project.journeys
                 for step in journey.steps if isinstance(step.action, m.Send)
                 for option in step.action.options}
-        problems = []
+        problems: list[Diagnostic] = []
         for name, channel in self.channels().items():
             if name not in used:
                 continue
@@ -103,12 +123,12 @@ class Daemon:
                 adapter_for(channel, client)
             except JourneyctlError as exc:
                 problems += exc.diagnostics
-        if problems:
-            raise JourneyctlError(problems)
+        return problems
 
     async def run(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
-        app = build_app(self.core, self.metrics, self.options.api, self.work.set)
+        app = build_app(self.core, self.metrics, self.options.api, self.work.set,
+                        health=self.problems)
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off",
                                 timeout_graceful_shutdown=self.options.drain)
         server = _Server(config)
@@ -117,6 +137,7 @@ class Daemon:
         try:
             async with fast_client(max_connections=256) as client:
                 self.check_channels(client)
+                self._client = client
                 await self._serve(server, sock, client)
         finally:
             self.core.close()
@@ -125,10 +146,13 @@ class Daemon:
     async def _serve(self, server: uvicorn.Server, sock: socket.socket,
                      client: httpx.AsyncClient) -> None:
         dispatcher = Dispatcher(self.core, self.metrics, client, self.channels)
+        self.watches += [dispatcher.watch, dispatcher.sends]
         self._schedule_jobs()
         self.scheduler.start()
-        engine = asyncio.create_task(self._engine_loop(dispatcher))
-        delivery = asyncio.create_task(dispatcher.run(self.stopping))
+        # The loops catch their own failures; a watched task that still ends early is logged
+        # at once and shown by /healthz, not found only at shutdown.
+        engine = self.engine_watch.watch(asyncio.create_task(self._engine_loop(dispatcher)))
+        delivery = dispatcher.watch.watch(asyncio.create_task(dispatcher.run(self.stopping)))
         host, port = sock.getsockname()[:2]
         log.info("listening on http://%s:%s", host, port,
                  extra={"fields": {"host": host, "port": port, "serial": self._serial()}})
@@ -138,12 +162,15 @@ class Daemon:
             self.stopping.set()
             self.work.set()
             self.scheduler.shutdown(wait=False)
-            await engine
+            with suppress(Exception):  # a loop that died was logged when it did (Watch)
+                await engine
             try:
                 await asyncio.wait_for(delivery, self.options.drain)
             except TimeoutError:
                 log.warning("deliveries still in flight after %ss; they stay pending and are "
                             "sent again on the next start", self.options.drain)
+            except Exception:  # logged when it ended (Watch)
+                pass
 
     def _stop(self, server: uvicorn.Server, sig: int) -> None:
         log.info("%s: finishing requests and deliveries in flight, then stopping",
@@ -152,15 +179,24 @@ class Daemon:
         self.stopping.set()
 
     def _serial(self) -> int:
-        applied = self.core.core.applied
-        return applied.serial if applied else 0
+        return self._applied().serial
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait before trying again after a failure, but not past a shutdown."""
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
 
     # --- the engine loop ---------------------------------------------------------------------
 
     async def _engine_loop(self, dispatcher: Dispatcher) -> None:
         while not self.stopping.is_set():
             self.work.clear()
-            done = await self.core.call(lambda core: core.process())
+            try:
+                done = await self.core.call(lambda core: core.process())
+            except Exception as exc:  # the store failed (locked, disk full): later, again
+                await self._pause(self.engine_watch.failed(exc))
+                continue
+            self.engine_watch.succeeded()
             if done:
                 dispatcher.wake.set()
                 await asyncio.sleep(0)  # let the loop answer requests between batches
@@ -178,18 +214,40 @@ class Daemon:
         self._sync_cron()
 
     async def _reload(self) -> None:
-        if await self.core.call(lambda core: core.reload()):
-            log.info("applied state serial %s loaded", self._serial(),
-                     extra={"fields": {"serial": self._serial()}})
+        try:
+            changed = await self.core.call(lambda core: core.reload())
+        except Exception as exc:  # APScheduler would log a traceback every second
+            self.reload_watch.failed(exc)
+            return
+        self.reload_watch.succeeded()
+        if changed:
+            serial = self._serial()
+            log.info("applied state serial %s loaded", serial, extra={"fields": {"serial": serial}})
+            self._check_reloaded_channels(serial)
             self._sync_cron()
             self.work.set()
+
+    def _check_reloaded_channels(self, serial: int) -> None:
+        """The start-up credential check, for what an apply changed: the daemon keeps running
+        (the other channels work), and says once what is missing. The dispatcher fails the
+        affected messages for good, so their fallbacks run."""
+        assert self._client is not None
+        problems = self._channel_problems(self._client)
+        if problems:
+            log.error("applied state serial %s: %s; messages on %s fail (to their fallbacks, "
+                      "if any) until the daemon is restarted with %s set", serial,
+                      "; ".join(p.message for p in problems),
+                      "this channel" if len(problems) == 1 else "these channels",
+                      "it" if len(problems) == 1 else "them",
+                      extra={"fields": {"serial": serial,
+                                        "codes": sorted({p.code for p in problems})}})
 
     def _sync_cron(self) -> None:
         """One cron job per `schedule` trigger (never one job per user); each fire records a
         tick in the store, and the engine loop delivers it to every user. On start, a tick
         missed while the daemon was down is delivered once (the latest one)."""
         schedules = self.core.core.schedules()
-        timezone = self.core.core.applied.project.timezone if self.core.core.applied else "UTC"
+        timezone = self._applied().project.timezone
         for journey in set(self._cron) - set(schedules):
             self.scheduler.remove_job(f"tick:{journey}")
         for journey, expr in schedules.items():
@@ -204,7 +262,14 @@ class Daemon:
         self._cron = dict(schedules)
 
     async def _tick(self, journey: str) -> None:
-        if await self.core.call(lambda core: _record_tick(core, journey, time.time())):
+        try:
+            recorded = await self.core.call(lambda core: _record_tick(core, journey,
+                                                                      time.time()))
+        except Exception as exc:  # the next fire records the latest tick, this one included
+            self.tick_watch.failed(exc, f"recording a tick of {journey}")
+            return
+        self.tick_watch.succeeded()
+        if recorded:
             self.work.set()
 
 
@@ -212,21 +277,55 @@ def _record_tick(core: Core, journey: str, now: float) -> bool:
     """Record the latest tick of `journey`'s schedule due by `now` that is not recorded yet;
     the first time a journey is seen, start counting from now."""
     expr = core.schedules().get(journey)
-    if expr is None or core.applied is None:
+    if expr is None:
         return False
+    assert core.applied is not None  # `serve` starts only with something applied
     last = core.runtime.last_tick(journey)
     if last is None:
         core.runtime.start_ticks(journey, now)
         return False
-    timezone = core.applied.project.timezone
-    latest = None
-    after = dt.datetime.fromtimestamp(last, dt.UTC)
-    for _ in range(MAX_CATCH_UP):
-        fire = next_tick(expr, timezone, after)
-        if fire is None or fire.timestamp() > now:
+    latest = latest_fire(expr, core.applied.project.timezone, last, now)
+    return latest is not None and core.runtime.schedule_tick(journey, latest)
+
+
+def latest_fire(expr: str, timezone: str, after: float, now: float) -> float | None:
+    """The latest fire of `expr` in (after, now], or None: missed ticks coalesce into it.
+
+    Stepping forward from `after` costs one `next_tick` per missed fire (half a million for
+    `* * * * *` after a year down, on the core thread). Instead: look back from `now` in
+    doubling windows until one holds a fire, then halve the span between the latest fire
+    known and the earliest moment known to have none after it — a few dozen calls at most.
+    """
+    def first_after(moment: float) -> float | None:
+        fire = next_tick(expr, timezone, dt.datetime.fromtimestamp(moment, dt.UTC))
+        if fire is not None and fire.timestamp() <= moment:
+            # APScheduler answers the same instant after the repeated hour of a DST fall-back
+            # (`30 2 * * *`, Europe/Berlin, after 02:30+01:00). Fires are whole minutes apart,
+            # so a second later cannot skip one.
+            fire = next_tick(expr, timezone, dt.datetime.fromtimestamp(moment + 1, dt.UTC))
+        return None if fire is None else fire.timestamp()
+
+    width = 60.0
+    while True:
+        start = max(after, now - width)
+        fire = first_after(start)
+        if fire is not None and fire <= now:
             break
-        latest, after = fire, fire
-    return latest is not None and core.runtime.schedule_tick(journey, latest.timestamp())
+        if start <= after:
+            return None
+        width *= 2
+    # `fire` is a fire <= now, and none lies in (none_after, now]
+    none_after = now
+    while True:
+        following = first_after(fire)
+        if following is None or following > now:
+            return fire
+        middle = fire + (none_after - fire) / 2
+        probe = first_after(middle)
+        if probe is not None and probe <= now:
+            fire = probe
+        else:
+            none_after = middle
 
 
 class _Server(uvicorn.Server):

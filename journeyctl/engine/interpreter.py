@@ -446,7 +446,6 @@ class Engine:
              label: str = "") -> None:
         where = step or (inst.wait.step if inst.wait is not None else None)
         self._stop_waiting(state, cj, inst, out)
-        inst.active = False
         inst.ended = reason
         if js.active is inst:
             js.active = None

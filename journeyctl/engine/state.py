@@ -2,13 +2,12 @@
 between users). Hosts keep one `UserState` per user: the simulator in a dict, the daemon in
 its store.
 
-The engine changes the state it is handed in place and returns it, for speed; a host that must
-keep the previous state (the daemon, until its transaction commits) takes `copy()` first.
+The engine changes the state it is handed in place and returns it, for speed; the daemon keeps
+no state between transactions (a rolled-back one is loaded again from the store).
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -48,14 +47,17 @@ class Instance:
     entry: dict[str, Any]  # the properties of the event that started it
     last_event: dict[str, Any]  # the latest matched event's properties (CEL/Liquid `event`)
     version: int = 1
-    active: bool = True
     converted: bool = False
-    ended: str | None = None  # completed | goal | exit_event
+    ended: str | None = None  # why it ended (completed | goal | exit_event ...); None: running
     wait: Wait | None = None
     visits: dict[str, int] = field(default_factory=dict)
     loops: dict[str, int] = field(default_factory=dict)
     variants: dict[str, str] = field(default_factory=dict)  # split step -> variant
     sent: list[tuple[str, str, str, float]] = field(default_factory=list)  # step, ch, tpl, t
+
+    @property
+    def active(self) -> bool:
+        return self.ended is None
 
 
 @dataclass(slots=True)
@@ -105,5 +107,3 @@ class UserState:
         self.tokens += 1
         return self.tokens
 
-    def copy(self) -> UserState:
-        return copy.deepcopy(self, {id(_NONE): _NONE, id(_NO_SENDS): _NO_SENDS})

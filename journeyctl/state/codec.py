@@ -81,7 +81,7 @@ def _instance(inst: Instance) -> dict[str, Any]:
     wait = inst.wait
     return {
         "number": inst.number, "entered_at": inst.entered_at, "entry": inst.entry,
-        "last_event": inst.last_event, "version": inst.version, "active": inst.active,
+        "last_event": inst.last_event, "version": inst.version,
         "converted": inst.converted, "ended": inst.ended,
         "wait": None if wait is None else [wait.kind, wait.step, wait.due, wait.token,
                                            wait.event],
@@ -94,7 +94,7 @@ def _read_instance(raw: dict[str, Any]) -> Instance:
     wait = raw["wait"]
     return Instance(
         number=raw["number"], entered_at=raw["entered_at"], entry=raw["entry"],
-        last_event=raw["last_event"], version=raw["version"], active=raw["active"],
+        last_event=raw["last_event"], version=raw["version"],
         converted=raw["converted"], ended=raw["ended"],
         wait=Wait(*wait) if wait is not None else None, visits=raw["visits"],
         loops=raw["loops"], variants=raw["variants"],

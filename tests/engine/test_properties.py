@@ -12,7 +12,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from journeyctl.engine.interpreter import new_state
 from journeyctl.sim.host import Options
 from journeyctl.sim.run import simulate
 from tests.engine.conftest import EVERYONE, build
@@ -117,12 +116,3 @@ def test_sharded_run_equals_one_process(tmp_path: Path) -> None:
     assert one.report == two.report
     assert one.messages.rows() == two.messages.rows()
     assert two.trace is not None and two.trace.lines
-
-
-def test_state_copy_is_independent() -> None:
-    state = new_state("u1", {"consent": {"email": True}})
-    state.own("history")["view"] = [1.0]
-    clone = state.copy()
-    clone.profile["consent"]["email"] = False
-    clone.own("history")["view"].append(2.0)
-    assert state.profile["consent"]["email"] is True and state.history["view"] == [1.0]

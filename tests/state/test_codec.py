@@ -21,8 +21,7 @@ def test_round_trip() -> None:
                     visits={"a": 2}, loops={"l": 1}, variants={"ab": "x"},
                     sent=[("s", "email", "t", 5.0)])
     state.journeys["j"] = JourneyState(entered=2, last_entered_at=10.0, active=inst,
-                                       recent=[Instance(1, 1.0, {}, {}, 3, active=False,
-                                                        ended="completed")],
+                                       recent=[Instance(1, 1.0, {}, {}, 3, ended="completed")],
                                        last_activity=8.0, spell_fired=True, timer_token=5)
     state.own("history")["view"] = [1.0, 2.0]
     state.own("latest")["click"] = (3.0, {"kind": "x", "at": when})
@@ -31,6 +30,7 @@ def test_round_trip() -> None:
     again = decode(encode(state), state.profile)
     assert again == state
     assert again.journeys["j"].active.last_event["at"] == when  # type: ignore[union-attr]
+    assert not again.journeys["j"].recent[0].active
 
 
 def test_empty_state_round_trip() -> None:
@@ -72,3 +72,14 @@ VALUES = st.recursive(SCALARS, lambda inner: st.one_of(
 def test_any_value_round_trips(value: object) -> None:
     assert loads(dumps(value)) == value
     assert loads(dumps(value).decode()) == value
+
+
+def test_reads_a_state_written_with_the_active_flag() -> None:
+    """States saved before `active` became `ended is None` still read."""
+    state = new_state("u1", {})
+    state.journeys["j"] = JourneyState(entered=1, recent=[Instance(1, 1.0, {}, {}, 1,
+                                                                   ended="goal")])
+    data = encode(state).replace(b'"version":1,', b'"version":1,"active":false,')
+    assert b'"active":false' in data
+    again = decode(data, state.profile)
+    assert again.journeys["j"].recent[0].ended == "goal"

@@ -92,4 +92,12 @@ def trigger(expr: str, timezone: str) -> CronTrigger:
 
 def next_tick(expr: str, timezone: str, after: dt.datetime) -> dt.datetime | None:
     """The first tick strictly after `after` (an aware datetime)."""
-    return trigger(expr, timezone).get_next_fire_time(None, after + dt.timedelta(microseconds=1))
+    cron = trigger(expr, timezone)
+    probe = after + dt.timedelta(microseconds=1)
+    while True:
+        found = cron.get_next_fire_time(None, probe)
+        if found is None or found > after:
+            return found
+        # Where a DST change repeats an hour, APScheduler can answer the second 02:30 again
+        # for any time up to it: look again from a minute later (crons count in minutes).
+        probe = found.astimezone(dt.UTC) + dt.timedelta(minutes=1)

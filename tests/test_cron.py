@@ -51,3 +51,17 @@ def test_ticks_follow_the_zone() -> None:
 def test_invalid(expr: str) -> None:
     with pytest.raises(CronError):
         trigger(expr, "UTC")
+
+
+def test_ticks_move_on_across_a_dst_fall_back() -> None:
+    # 2025-10-26 in Berlin repeats 02:00-03:00. APScheduler alone answers the second 02:30
+    # again and again from it, which would hold a simulation on that instant for ever.
+    berlin = ZoneInfo("Europe/Berlin")
+    ticks, after = [], dt.datetime(2025, 10, 25, 12, 0, tzinfo=berlin)
+    for _ in range(3):
+        after = next_tick("30 2 * * *", "Europe/Berlin", after)
+        ticks.append(after.astimezone(dt.UTC).strftime("%m-%d %H:%M"))
+    assert ticks == ["10-26 00:30", "10-27 01:30", "10-28 01:30"]  # 02:30 local, once a day
+    repeated = dt.datetime(2025, 10, 26, 2, 30, tzinfo=berlin, fold=1)  # the second 02:30
+    assert next_tick("30 2 * * *", "Europe/Berlin", repeated) == dt.datetime(
+        2025, 10, 27, 2, 30, tzinfo=berlin)

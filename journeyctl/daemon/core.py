@@ -48,6 +48,7 @@ class Core:
         self.runtime = Runtime(self.store)
         self.clock = clock
         self.observe_lag = observe_lag or (lambda seconds: None)
+        self._lags: list[float] = []
         applied = load_applied(self.store)
         if applied is None:  # `serve` checks first (JC980); an apply is never undone
             raise AppliedError("nothing is applied to this state")
@@ -88,6 +89,7 @@ class Core:
         """
         started = time.perf_counter()
         done = 0
+        self._lags = []  # timer lags, counted once their batch commits
         try:
             with self.runtime.batch():
                 while done < limit and time.perf_counter() - started < budget:
@@ -98,12 +100,20 @@ class Core:
                     done += 1
         except sqlite3.OperationalError:
             raise  # the store's trouble (busy, disk full), not an input's: the caller waits
-        except Exception:
+        except Exception as exc:
             # One input broke (a bug): the batch rolled back. Run them again one at a time,
-            # setting aside the one that breaks, so one bad input cannot stall the daemon.
-            log.exception("an engine batch failed; retrying its inputs one by one")
+            # setting aside the one that breaks (logged with its traceback then), so one bad
+            # input cannot stall the daemon.
+            log.warning("an engine batch failed (%s: %s); retrying its inputs one by one",
+                        type(exc).__name__, exc)
             return self._careful(done + 1)
+        self._observe_lags()
         return done
+
+    def _observe_lags(self) -> None:
+        for lag in self._lags:
+            self.observe_lag(lag)
+        self._lags = []
 
     def _careful(self, count: int) -> int:
         done = 0
@@ -111,6 +121,7 @@ class Core:
             work = self._next()
             if work is None:
                 break
+            self._lags = []
             try:
                 with self.runtime.batch():
                     self._run(work)
@@ -119,6 +130,7 @@ class Core:
             except Exception as exc:
                 log.exception("input set aside after it failed: %s", work)
                 self.runtime.set_aside(work, f"{type(exc).__name__}: {exc}")
+            self._observe_lags()
             done += 1
         return done
 
@@ -163,7 +175,7 @@ class Core:
         effects += self.engine.step(state, TimerFired(row.user_id, row.key, row.token),
                                     row.due)[1]
         self._commit(state, effects, row.due, timer=row)
-        self.observe_lag(max(0.0, now - row.due))
+        self._lags.append(max(0.0, now - row.due))
 
     def _tick(self, tick: PendingTick) -> None:
         """One page of a schedule tick: the next known users in id order. A user the engine

@@ -251,3 +251,26 @@ def test_an_apply_with_migrate_moves_waiting_users_to_the_new_version(tmp_path: 
     active = core.runtime.load_user("u1")[0].journeys["welcome"].active
     assert (active.version, active.wait.step) == (2, "wait_buy")
     core.close()
+
+
+def test_timer_lag_is_counted_once_when_a_batch_is_run_again(state: Path,
+                                                              monkeypatch) -> None:
+    lags: list[float] = []
+    clock = Clock()
+    core = Core(state, clock=clock, observe_lag=lags.append)
+    core.runtime.upsert_profiles([{"user_id": u, "email": f"{u}@example.com"}
+                                  for u in ("u1", "u2")])
+    ingest(core, event("u1", "signup", T0, "e1"), event("u2", "signup", T0, "e2"), received=T0)
+    core.process()  # both wait 2 s (`pause`)
+    real = core.engine.step
+
+    def step(state_, value, now):
+        if state_.user_id == "u2":
+            raise RuntimeError("boom")
+        return real(state_, value, now)
+
+    monkeypatch.setattr(core.engine, "step", step)
+    clock.now = T0 + 3
+    core.process()  # u1's timer ran, then u2's broke the batch: both again, one by one
+    assert lags == [1.0]  # u1's, once; u2's was set aside
+    core.close()

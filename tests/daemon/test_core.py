@@ -53,13 +53,13 @@ def test_events_then_timers_in_time_order(state: Path) -> None:
                                    "consent": {"email": True}}])
     assert ingest(core, event("u1", "signup", T0, "e1"), event("u1", "signup", T0, "e1"),
                   received=T0) == [(1, 1)]  # the repeated event_id is a duplicate
-    assert core.process() == 1
+    assert core.process(budget=60) == 1
     assert outbox(state) == [("u1", "hello", "email", "welcome_email", "pending")]
     (due,) = rows(state, "SELECT due FROM timers WHERE user_id = 'u1'")[0]
     assert due == T0 + 2
-    assert core.process() == 0  # the wait is not due yet
+    assert core.process(budget=60) == 0  # the wait is not due yet
     clock.now = T0 + 10  # the daemon was busy or down: the timers are late
-    assert core.process() == 2  # pause fires at T0+2; wait_buy's timeout at T0+5
+    assert core.process(budget=60) == 2  # pause fires at T0+2; wait_buy's timeout at T0+5
     assert [r[1:3] for r in outbox(state)] == [("hello", "email"), ("nudge", "email"),
                                                ("reminder", "email")]
     # each message's time is its moment in the journey, not when the late timer ran
@@ -78,12 +78,12 @@ def test_an_event_arriving_first_goes_first(state: Path) -> None:
     core = Core(state, clock=clock)
     core.runtime.upsert_profiles([{"user_id": "u1", "email": "m@example.com"}])
     ingest(core, event("u1", "signup", T0, "e1"), received=T0)
-    core.process()
+    core.process(budget=60)
     clock.now = T0 + 6
     # the purchase arrived at T0+1, before the pause ended (T0+2): the goal ends the instance
     # there, and neither the nudge nor the reminder follows
     ingest(core, event("u1", "purchase", T0 + 1, "e2", amount=5.0), received=T0 + 1)
-    core.process()
+    core.process(budget=60)
     assert [r[1] for r in outbox(state)] == ["hello", "notify_crm"]
     assert rows(state, "SELECT journey, status FROM instances ORDER BY journey") == [
         ("receipt", "completed"), ("welcome", "goal")]
@@ -105,8 +105,8 @@ def test_a_batch_is_one_transaction_and_a_failing_input_is_set_aside(state: Path
         return real(state_, value, now)
 
     monkeypatch.setattr(core.engine, "step", step)
-    core.process()
-    core.process()  # after the failed batch, one input at a time: the rest go through
+    core.process(budget=60)
+    core.process(budget=60)  # after the failed batch, one input at a time: the rest go through
     assert sorted(r[0] for r in outbox(state)) == ["u0", "u1", "u2", "u4"]
     assert rows(state, "SELECT kind, user_id, error FROM set_aside") == [
         ("InboxRow", "u3", "RuntimeError: boom")]
@@ -137,7 +137,7 @@ def test_schedule_ticks_page_through_every_user(tmp_path: Path) -> None:
     assert core.schedules() == {"monthly": "0 9 1 * *"}
     assert core.runtime.schedule_tick("monthly", T0)
     assert not core.runtime.schedule_tick("monthly", T0)  # the same tick twice: once
-    while core.process():
+    while core.process(budget=60):
         pass
     assert rows(state, "SELECT COUNT(*), COUNT(DISTINCT user_id) FROM outbox") == [(600, 600)]
     assert rows(state, "SELECT pending_at FROM ticks") == [(None,)]
@@ -160,7 +160,7 @@ def test_a_tick_goes_before_what_arrived_after_it(tmp_path: Path) -> None:
     assert core.runtime.schedule_tick("monthly", T0 + 1)
     ingest(core, event("u0000", "identify", T0 + 3, "e1", vip=False), received=T0 + 3)
     clock.now = T0 + 5
-    while core.process():
+    while core.process(budget=60):
         pass
     assert outbox(state) == [("u0000", "vip_mail", "email", "reminder_email", "pending")]
     assert rows(state, "SELECT json_extract(data, '$.vip') FROM profiles") == [(0,)]
@@ -180,7 +180,7 @@ def test_a_tick_sets_aside_the_one_user_it_fails_for(tmp_path: Path, monkeypatch
 
     monkeypatch.setattr(core.engine, "step", step)
     assert core.runtime.schedule_tick("monthly", T0)
-    while core.process():
+    while core.process(budget=60):
         pass
     assert [r[0] for r in outbox(state)] == ["u0000", "u0002", "u0006", "u0008"]
     assert rows(state, "SELECT kind, user_id, error FROM set_aside") == [
@@ -235,7 +235,7 @@ def test_an_apply_with_migrate_moves_waiting_users_to_the_new_version(tmp_path: 
     core.runtime.upsert_profiles([{"user_id": "u1", "email": "m@example.com",
                                    "consent": {"email": True}}])
     ingest(core, event("u1", "signup", T0, "e1"), received=T0)
-    core.process()  # u1 waits at v1's `pause`
+    core.process(budget=60)  # u1 waits at v1's `pause`
     journey = root / "journeys" / "welcome.yaml"
     text = journey.read_text(encoding="utf-8")
     journey.write_text(text.replace("  - id: pause\n", "  - id: hold\n").replace(
@@ -244,7 +244,7 @@ def test_an_apply_with_migrate_moves_waiting_users_to_the_new_version(tmp_path: 
     assert rows(state, "SELECT version, step FROM instances") == [(2, "hold")]
     assert core.reload()
     clock.now = T0 + 2.5
-    core.process()  # the wait goes on as v2's `hold`, and the journey continues on v2
+    core.process(budget=60)  # the wait goes on as v2's `hold`, and the journey continues on v2
     assert rows(state, "SELECT version, step, status FROM instances") == [(2, "wait_buy",
                                                                            "active")]
     assert [r[1] for r in outbox(state)] == ["hello", "nudge"]
@@ -261,7 +261,8 @@ def test_timer_lag_is_counted_once_when_a_batch_is_run_again(state: Path,
     core.runtime.upsert_profiles([{"user_id": u, "email": f"{u}@example.com"}
                                   for u in ("u1", "u2")])
     ingest(core, event("u1", "signup", T0, "e1"), event("u2", "signup", T0, "e2"), received=T0)
-    core.process()  # both wait 2 s (`pause`)
+    while core.process(budget=60):  # both wait 2 s (`pause`)
+        pass
     real = core.engine.step
 
     def step(state_, value, now):
@@ -271,6 +272,7 @@ def test_timer_lag_is_counted_once_when_a_batch_is_run_again(state: Path,
 
     monkeypatch.setattr(core.engine, "step", step)
     clock.now = T0 + 3
-    core.process()  # u1's timer ran, then u2's broke the batch: both again, one by one
+    while core.process(budget=60):  # u1's timer ran, then u2's broke the batch: again one by one
+        pass
     assert lags == [1.0]  # u1's, once; u2's was set aside
     core.close()

@@ -50,7 +50,7 @@ def daemon_messages(state: Path, schedule: list[tuple[float, str, str]]) -> list
     core.runtime.upsert_profiles([dict(p) for p in PROFILES])
     for offset, group in itertools.groupby(enumerate(schedule), key=lambda item: item[1][0]):
         now[0] = T0 + offset - 1e-6
-        while core.process():  # what is due before these arrivals (at the same instant,
+        while core.process(budget=60):  # what is due before these arrivals (at the same instant,
             pass               # events go first, as in the simulator)
         now[0] = T0 + offset
         core.runtime.ingest([[{"event_id": f"e{n}", "user_id": user, "event": name,
@@ -59,10 +59,10 @@ def daemon_messages(state: Path, schedule: list[tuple[float, str, str]]) -> list
                               for n, (_, user, name) in group]])
         core.store.db.execute("UPDATE inbox SET received_at = ? WHERE processed_at IS NULL",
                               [now[0]])
-        while core.process():
+        while core.process(budget=60):
             pass
     now[0] = T0 + 60  # every wait and timeout has fired
-    while core.process():
+    while core.process(budget=60):
         pass
     core.close()
     return sorted((u, j, s, c, t, round(time, 3)) for u, j, s, c, t, time in rows(

@@ -36,7 +36,28 @@ def adapter_for(channel: Channel, client: httpx.AsyncClient,
     config = Config(channel, channel.base_url or spec.default_base_url or "", credentials)
     _check_urls(channel, config)
     provider = PROVIDERS[spec.name](config)
-    return HttpAdapter(provider, client, float(channel.timeout.seconds), credentials.values())
+    return HttpAdapter(provider, client, credentials.values())
+
+
+def check_http_url(text: str) -> str | None:
+    """What makes `text` unusable as an http(s) URL to send to, or None when it is one: an
+    http or https scheme, a host, and a port (when given) from 1 to 65535."""
+    if any(char.isspace() for char in text):
+        return "it contains a space"
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:  # a port that is no number or too large, an unclosed [IPv6]
+        if "port" in str(exc).lower():
+            return "its port is not a number from 1 to 65535"
+        return f"it cannot be parsed ({exc})"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "it does not start with http:// or https://"
+    if not parts.hostname:
+        return "it names no host"
+    if port == 0:
+        return "its port is not a number from 1 to 65535"
+    return None
 
 
 def redirected(channel: Channel, url: str) -> Channel:
@@ -70,9 +91,13 @@ def _credentials(channel: Channel, names: tuple[str, ...],
 def _check_urls(channel: Channel, config: Config) -> None:
     """A URL the client cannot use would only fail at send time with a vaguer message."""
     url = config.credentials.get("webhook_url")
-    if url is not None and not url.startswith(("https://", "http://")):
+    problem = check_http_url(url) if url is not None else None
+    if problem is not None:
         variable = channel.credentials["webhook_url"]
+        if "(" in problem:  # the parser's detail may quote the value: a secret
+            problem = "it cannot be parsed"
         raise JourneyctlError([diagnostic(
             "JC977", f"channel '{channel.name}': the environment variable {variable} does not "
-            "hold an http(s) URL (its value is not shown)", channel.at("credentials"),
+            f"hold a usable http(s) URL: {problem} (its value is not shown)",
+            channel.at("credentials"),
             "set it to the incoming webhook URL Slack gave you: https://hooks.slack.com/...")])

@@ -1,8 +1,8 @@
 """The one adapter implementation: a `Provider`'s request sent with httpx, its reply classified.
 
-Every httpx failure becomes an outcome (timeouts and connection errors retryable; a URL or
-protocol the client cannot even send permanent), and every error text is scrubbed of the
-channel's credentials before it leaves this module.
+Every httpx failure becomes an outcome (connection errors retryable; a URL or protocol the
+client cannot even send permanent; the channel's timeout is `delivery.deliver`'s), and every
+error text is scrubbed of the channel's credentials before it leaves this module.
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ _UNSENDABLE = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.Invali
 
 
 class HttpAdapter:
-    """An `Adapter` for one channel: one POST per `send`, never a retry."""
+    """An `Adapter` for one channel: one POST per `send`, never a retry. The channel's timeout
+    is `deliver`'s, over the whole exchange: the request itself sets none (not even the
+    client's default, which would cut a longer channel timeout short)."""
 
-    def __init__(self, provider: Provider, client: httpx.AsyncClient, timeout: float,
-                 secrets: Iterable[str], clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, provider: Provider, client: httpx.AsyncClient, secrets: Iterable[str],
+                 clock: Callable[[], float] = time.time) -> None:
         self.provider = provider
         self.client = client
-        self.timeout = timeout
         self._secrets = list(secrets)
         self._clock = clock
 
@@ -39,10 +40,9 @@ class HttpAdapter:
         request = self.provider.request(message)
         try:
             response = await self.client.post(request.url, content=request.body,
-                                              headers=dict(request.headers),
-                                              timeout=self.timeout)
+                                              headers=dict(request.headers), timeout=None)
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            outcome = transport_outcome(exc, self.timeout)
+            outcome = transport_outcome(exc)
         else:
             reply = Reply(response.status_code, response.headers, response.content)
             outcome = reply_outcome(self.provider, reply, self._clock())
@@ -70,11 +70,8 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-def transport_outcome(exc: Exception, timeout: float) -> Outcome:
-    """No response: a timeout or a connection problem is worth retrying, a bad URL is not."""
-    if isinstance(exc, httpx.TimeoutException):
-        return Outcome("retryable", None, None,
-                       f"timed out after {timeout:g}s ({type(exc).__name__})", None)
+def transport_outcome(exc: Exception) -> Outcome:
+    """No response: a connection problem is worth retrying, a bad URL is not."""
     kind = "permanent" if isinstance(exc, _UNSENDABLE) else "retryable"
     detail = str(exc) or "no detail"
     return Outcome(kind, None, None, f"{type(exc).__name__}: {detail}", None)

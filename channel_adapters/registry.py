@@ -17,7 +17,3 @@ PROVIDERS: dict[str, type[Provider]] = {
     "slack": slack.Slack,
     "webhook": webhook.Webhook,
 }
-
-
-def get(name: str) -> AdapterSpec | None:
-    return REGISTRY.get(name)

@@ -294,7 +294,8 @@ def send_test(
 
 @app.command("fake-provider")
 def fake_provider(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (default: a free one).")] = 0,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (default: a free one).",
+                                      min=0, max=65535)] = 0,
     quiet: Annotated[bool, typer.Option(help="Do not log each request.")] = False,
 ) -> None:
     """Run a local fake of the SendGrid, Twilio, FCM, Slack and webhook APIs, for demos."""
@@ -303,19 +304,15 @@ def fake_provider(
     _exit(lambda: run(port, quiet))
 
 
-class LogFormat(StrEnum):
-    text = "text"
-    json = "json"
-
-
 @app.command()
 def serve(
     project: ProjectArg = Path("."),
     state: StateOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on; other than loopback needs "
                                            "JOURNEYCTL_API_TOKEN.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port (0: a free one, logged on start).")] = 8787,
-    log_format: Annotated[LogFormat, typer.Option("--log-format")] = LogFormat.text,
+    port: Annotated[int, typer.Option(help="Port (0: a free one, logged on start).",
+                                      min=0, max=65535)] = 8787,
+    log_format: Annotated[TableFormat, typer.Option("--log-format")] = TableFormat.text,
     base_url: Annotated[list[str] | None, typer.Option(
         "--base-url", metavar="URL",
         help="Send to URL instead of the providers (e.g. a fake provider); CHANNEL=URL for "

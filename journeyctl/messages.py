@@ -8,12 +8,15 @@ error too: better no message than an empty one.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from channel_adapters import REGISTRY
-from journeyctl.diagnostics import JourneyctlError, diagnostic
+from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic
 from journeyctl.liquid_env import parse
 from journeyctl.model import Channel, Project, Template, TemplateField
+
+if TYPE_CHECKING:
+    from journeyctl.yamlload import Doc
 
 
 def render(project: Project, template_name: str, profile: Mapping[str, Any],
@@ -30,7 +33,8 @@ def render_template(project: Project, template: Template, profile: Mapping[str, 
                     entry: Mapping[str, Any] | None = None,
                     event: Mapping[str, Any] | None = None,
                     journey: Mapping[str, Any] | None = None,
-                    message: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                    message: Mapping[str, Any] | None = None,
+                    docs: Mapping[str, Doc] | None = None) -> dict[str, Any]:
     """Every field of `template` rendered for this user: text fields as strings, `map` and
     `json` fields with each string leaf rendered (keys and other values kept). The daemon
     passes the template of the journey version that sends it, which may be older than the
@@ -38,6 +42,8 @@ def render_template(project: Project, template: Template, profile: Mapping[str, 
 
     Variables left as None are undefined in the template. Raises JourneyctlError: JC971 when
     Liquid fails (a missing variable), JC972 when the content the channel needs renders empty.
+    With the project's `docs`, JC971 points at the failing variable in the template file;
+    without, at the field.
     """
     context: dict[str, Any] = {
         "profile": profile,
@@ -47,7 +53,7 @@ def render_template(project: Project, template: Template, profile: Mapping[str, 
         if value is not None:
             context[name] = value
     user = str(profile.get("user_id", "?"))
-    content = {name: _render_field(template, field, context, user)
+    content = {name: _render_field(template, field, context, user, docs)
                for name, field in template.fields.items()}
     _check_content(project, template, content, user)
     return content
@@ -76,17 +82,45 @@ def _template(project: Project, name: str) -> Template:
 
 
 def _render_field(template: Template, field: TemplateField, context: dict[str, Any],
-                  user: str) -> Any:
+                  user: str, docs: Mapping[str, Doc] | None) -> Any:
     from liquid.exceptions import LiquidError
 
     try:
         return _render_value(field.value, context)
     except LiquidError as exc:
-        reason = getattr(exc, "message", None) or str(exc).splitlines()[0]
+        path, error = _failing_leaf(field, context) or ((), exc)
+        reason = getattr(error, "message", None) or str(error).splitlines()[0]
+        shown = ".".join(map(str, (field.name, *path)))
         raise JourneyctlError([diagnostic(
-            "JC971", f"template '{template.name}': `{field.name}` cannot be rendered for user "
-            f"'{user}': {reason}", field.loc,
+            "JC971", f"template '{template.name}': `{shown}` cannot be rendered for user "
+            f"'{user}': {reason}", _leaf_loc(template, field, path, error, docs),
             'give the variable a fallback (`| default: "..."`) or supply it')]) from exc
+
+
+def _failing_leaf(field: TemplateField, context: dict[str, Any]
+                  ) -> tuple[tuple[str | int, ...], Exception] | None:
+    """The first string of a `map`/`json` field that fails to render, with its error."""
+    from liquid.exceptions import LiquidError
+
+    for path, source in field.strings():
+        try:
+            parse(source).render(**context)
+        except LiquidError as exc:
+            return path, exc
+    return None
+
+
+def _leaf_loc(template: Template, field: TemplateField, path: tuple[str | int, ...],
+              error: Exception, docs: Mapping[str, Doc] | None) -> Loc:
+    doc = docs.get(template.loc.file) if docs else None
+    if doc is None:
+        return field.loc
+    where = (field.name, *path)
+    token = getattr(error, "token", None)
+    offset = getattr(token, "start_index", -1)
+    if offset is None or offset < 0:
+        return doc.loc(where)
+    return doc.loc_in_scalar(where, offset, len(str(getattr(token, "value", "")) or "x"))
 
 
 def _render_value(value: Any, context: dict[str, Any]) -> Any:

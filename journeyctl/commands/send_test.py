@@ -8,22 +8,26 @@ person running it chose the recipient.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
+import time
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from channel_adapters import Message, Outcome, RateLimiter, adapter_for, deliver
-from channel_adapters.factory import redirected
+from channel_adapters.factory import check_http_url, redirected
 from channel_adapters.transport import fast_client
 from journeyctl import model as m
 from journeyctl.checks.context import did_you_mean
 from journeyctl.commands.common import valid_project
 from journeyctl.diagnostics import JourneyctlError, diagnostic, option
 from journeyctl.errors import EXIT_OK, EXIT_USER
-from journeyctl.messages import address, render
+from journeyctl.messages import address, render_template
+
+if TYPE_CHECKING:
+    from journeyctl.yamlload import Doc
 
 
 @dataclass(frozen=True)
@@ -43,25 +47,32 @@ def run(request: Request) -> int:
     channel, template = resolve(project, request.channel, request.template)
     if request.base_url is not None:
         channel = redirected(channel, _base_url(request.base_url))
-    message = build_message(project, channel, template, request)
-    if not request.as_json:
-        to = f" to {message.to}" if message.to else ""
-        print(f"sending '{template.name}' on channel '{channel.name}' ({channel.adapter}){to}")
-    outcome = asyncio.run(_send(channel, message))
+    message = build_message(project, channel, template, request, loaded.docs)
+
+    def announce() -> None:  # once the adapter is built: its credentials are there
+        if not request.as_json:
+            to = f" to {message.to}" if message.to else ""
+            print(f"sending '{template.name}' on channel '{channel.name}' ({channel.adapter})"
+                  f"{to}", flush=True)
+
+    outcome = asyncio.run(_send(channel, message, announce))
     _print(outcome, channel, message, request.as_json)
     return EXIT_OK if outcome.accepted else EXIT_USER
 
 
 def build_message(project: m.Project, channel: m.Channel, template: m.Template,
-                  request: Request) -> Message:
-    """The message a journey would send, rendered with the given profile and entry event."""
+                  request: Request, docs: Mapping[str, Doc] | None = None) -> Message:
+    """The message a journey would send, rendered with the given profile and entry event;
+    `journey` is what CEL and the daemon give templates (`entered_at` a datetime: now)."""
+    from journeyctl.engine.interpreter import journey_variable
+
     profile = {"user_id": "send-test", **json_object(request.profile, "--profile")}
     entry = json_object(request.entry, "--entry") if request.entry is not None else None
     journey_id, step, category = _first_use(project, template.name)
-    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     context_message = {"step": step, "category": category, "variant": None, "variants": {}}
-    content = render(project, template.name, profile, entry, entry,
-                     {"id": journey_id, "version": 0, "entered_at": now}, context_message)
+    content = render_template(project, template, profile, entry, entry,
+                              journey_variable(journey_id, None, time.time()), context_message,
+                              docs)
     to = address(channel, profile)
     if channel.address and to is None:
         raise JourneyctlError([diagnostic(
@@ -132,16 +143,19 @@ def json_object(text: str, flag: str) -> dict[str, Any]:
 
 
 def _base_url(text: str) -> str:
-    if not text.startswith(("http://", "https://")):
-        raise JourneyctlError([diagnostic("JC974", f"--base-url {text!r} is not an http(s) URL",
-                                          option("--base-url"), "e.g. http://127.0.0.1:8025")])
+    problem = check_http_url(text)
+    if problem is not None:
+        raise JourneyctlError([diagnostic(
+            "JC974", f"--base-url {text!r} is not an http(s) URL to send to: {problem}",
+            option("--base-url"), "e.g. http://127.0.0.1:8025 (where `journeyctl fake-provider` "
+            "listens)")])
     return text
 
 
-async def _send(channel: m.Channel, message: Message) -> Outcome:
-
+async def _send(channel: m.Channel, message: Message, announce: Callable[[], None]) -> Outcome:
     async with fast_client() as client:
-        adapter = adapter_for(channel, client)
+        adapter = adapter_for(channel, client)  # JC970 for missing credentials comes first
+        announce()
         return await deliver(adapter, message, channel, limiter=RateLimiter.for_channel(channel))
 
 

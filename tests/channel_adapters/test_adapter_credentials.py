@@ -19,6 +19,7 @@ from adapters_support import (
 )
 
 from channel_adapters import Adapter, adapter_for
+from channel_adapters.factory import check_http_url
 from channel_adapters.fake import FakeProvider, Response
 from channel_adapters.transport import fast_client
 from journeyctl.diagnostics import JourneyctlError
@@ -61,6 +62,25 @@ def test_a_slack_webhook_variable_that_is_not_a_url_is_refused_without_showing_i
     assert problem.code == "JC977"
     assert "SLACK_URL" in problem.message
     assert "xoxb-secret-token-value" not in f"{problem.message} {problem.hint}"
+
+
+@pytest.mark.parametrize("value", ["http://", "https://hooks.slack.com:99999/x",
+                                   "https://hooks slack.com/secret-path-value"])
+def test_a_slack_webhook_url_the_client_cannot_use_is_refused(value: str) -> None:
+    with pytest.raises(JourneyctlError) as caught:
+        build("slack", {"SLACK_URL": value})
+    [problem] = caught.value.diagnostics
+    assert problem.code == "JC977" and "usable http(s) URL: it" in problem.message
+    assert value not in f"{problem.message} {problem.hint}"
+
+
+def test_check_http_url() -> None:
+    assert check_http_url("https://api.example:8443/v1") is None
+    assert check_http_url("HTTP://127.0.0.1") is None
+    assert check_http_url("ftp://x") == "it does not start with http:// or https://"
+    assert check_http_url("http://") == "it names no host"
+    assert check_http_url("http://h:x") == "its port is not a number from 1 to 65535"
+    assert check_http_url("http://[::1").startswith("it cannot be parsed")  # type: ignore[union-attr]
 
 
 def test_an_unknown_adapter_is_refused() -> None:

@@ -80,8 +80,8 @@ def test_a_missing_variable_is_a_located_error_naming_it() -> None:
         render(example(), "cart_push", KIM, journey=JOURNEY)  # no entry event
     [problem] = caught.value.diagnostics
     assert problem.code == "JC971"
-    assert problem.message == ("template 'cart_push': `data` cannot be rendered for user "
-                               "'u-0001': 'entry' is undefined")
+    assert problem.message == ("template 'cart_push': `data.product_id` cannot be rendered for "
+                               "user 'u-0001': 'entry' is undefined")
     assert problem.loc.file.endswith("templates/cart_push.yaml") and problem.loc.line == 10
 
 

@@ -4,6 +4,7 @@ on a loopback port, for every channel of the example project — and every way i
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -182,13 +183,42 @@ def test_a_profile_without_the_channel_address_is_refused() -> None:
 def test_a_template_needing_the_entry_event_says_so() -> None:
     result = send_test(None, "push", "cart_push")
     assert result.returncode == 1
-    assert "error[JC971]: template 'cart_push': `data` cannot be rendered for user 'u-0001': " \
-           "'entry' is undefined" in result.stderr
+    assert "cart_push.yaml:11:19: error[JC971]: template 'cart_push': `data.product_id` cannot " \
+           "be rendered for user 'u-0001': 'entry' is undefined" in result.stderr
 
 
 def test_a_bad_base_url_is_refused() -> None:
     result = send_test("ftp://example.com", "sms", "cart_sms")
     assert "error[JC974]: --base-url 'ftp://example.com' is not an http(s) URL" in result.stderr
+
+
+@pytest.mark.parametrize(("url", "problem"), [
+    ("http://", "it names no host"),
+    ("http://127.0.0.1:99999", "its port is not a number from 1 to 65535"),
+    ("http://127.0.0.1:0", "its port is not a number from 1 to 65535"),
+])
+def test_a_base_url_the_client_cannot_use_is_refused_before_sending(url: str,
+                                                                    problem: str) -> None:
+    result = send_test(url, "sms", "cart_sms")
+    assert result.returncode == 1 and result.stdout == ""
+    assert f"--base-url: error[JC974]: --base-url '{url}' is not an http(s) URL to send to: " \
+        f"{problem}" in result.stderr
+
+
+def test_nothing_is_announced_before_the_credentials_are_checked() -> None:
+    result = send_test("http://127.0.0.1:9", "email", "cart_email", env={"SENDGRID_API_KEY": ""})
+    assert result.returncode == 1 and "error[JC970]" in result.stderr
+    assert "sending" not in result.stdout
+
+
+def test_journey_entered_at_renders_as_the_daemon_renders_it(fake: FakeProvider) -> None:
+    """A datetime, as CEL and the daemon give it (Liquid prints it `2024-03-13 01:00:00+00:00`),
+    not an ISO string with a Z."""
+    result = send_test(fake.url, "crm", "vip_crm_event", KIM, "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    [request] = fake.requests
+    entered_at = request.json()["content"]["body"]["entered_at"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?\+00:00", entered_at), entered_at
 
 
 def small_retries(project: Path) -> None:

@@ -171,6 +171,10 @@ CODES: dict[str, CodeInfo] = {
     "JC811": CodeInfo("kr: advertising text must include an opt-out instruction"),
     "JC812": CodeInfo("kr: advertising email subject should start with (광고)", _W),
     "JC820": CodeInfo("journey can send more promotional messages than a project cap allows", _W),
+    # command-line names, simulate's window, output files
+    "JC930": CodeInfo("no journey with that id in the project"),
+    "JC931": CodeInfo("invalid --start or --until"),
+    "JC932": CodeInfo("output file or folder cannot be written"),
     # journey tests
     "JC950": CodeInfo("journey test names something the project does not have"),
     "JC951": CodeInfo("journey test time is not valid",

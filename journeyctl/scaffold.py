@@ -6,6 +6,7 @@ interrupted `init` leaves no half-written project behind.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import tempfile
@@ -113,7 +114,8 @@ def project_id(text: str) -> str:
 
 
 def scaffold(directory: Path, name: str | None = None) -> list[Path]:
-    """Create the project; returns the files written. Refuses a non-empty folder."""
+    """Create the project; returns the files written. Refuses a non-empty folder; raises
+    OSError when the folder cannot be created (and leaves nothing behind)."""
     shown = str(directory)
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise JourneyctlError([diagnostic(
@@ -121,7 +123,19 @@ def scaffold(directory: Path, name: str | None = None) -> list[Path]:
             "choose a new folder; init never overwrites files")])
     name = project_id(name or directory.resolve().name)
     parent = directory.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
+    created = [p for p in (parent, *parent.parents) if not p.exists()]  # deepest first
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        _write(directory, parent, name)
+    except OSError:  # nothing stays behind, not even the folders made for it
+        for folder in created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    return sorted(p for p in directory.rglob("*") if p.is_file())
+
+
+def _write(directory: Path, parent: Path, name: str) -> None:
     staging = Path(tempfile.mkdtemp(prefix=".journeyctl-init-", dir=parent))
     try:
         for relative, text in _FILES.items():
@@ -137,4 +151,3 @@ def scaffold(directory: Path, name: str | None = None) -> list[Path]:
         staging.rename(directory)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return sorted(p for p in directory.rglob("*") if p.is_file())

@@ -1,10 +1,13 @@
-"""What every command that reads a project shares: loading it, and stopping on its errors."""
+"""What the commands share: loading the project and stopping on its errors; checking the files
+they will write."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
+from journeyctl.diagnostics import JourneyctlError, diagnostic, option
 from journeyctl.errors import EXIT_USER
 from journeyctl.project import Loaded, validate
 from journeyctl.render import print_text
@@ -19,3 +22,33 @@ def valid_project(path: Path, consequence: str = "fix it first") -> Loaded:
         print_text(errors, loaded.docs, sys.stderr, f"✗ the project is invalid: {consequence}")
         raise SystemExit(EXIT_USER)
     return loaded
+
+
+def check_output(path: Path, flag: str) -> None:
+    """Stop before any work (JC932 at `flag`) when the file `path` could not be written: its
+    folder is missing or not writable, or it is a folder itself."""
+    parent = path.absolute().parent
+    if path.is_dir():
+        problem, hint = "it is a directory", "give the path of a file, not of a folder"
+    elif not parent.exists():
+        problem, hint = (f"the folder {parent} does not exist",
+                         f"create it first (mkdir -p {parent}), or write into an existing one")
+    elif not parent.is_dir():
+        problem, hint = f"{parent} is not a folder", "write into an existing folder"
+    elif not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        problem, hint = "permission denied", "choose a path you can write to"
+    else:
+        return
+    raise JourneyctlError([diagnostic("JC932", f"cannot write {path}: {problem}", option(flag),
+                                      hint)])
+
+
+def output_error(path: Path, flag: str, exc: OSError) -> JourneyctlError:
+    """JC932 at `flag` for a write of `path` that failed."""
+    blocker = next((p for p in path.absolute().parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        reason = f"{blocker} is a file, not a folder"
+    else:
+        reason = exc.strerror or str(exc)
+    return JourneyctlError([diagnostic("JC932", f"cannot write {path}: {reason}", option(flag),
+                                       "choose a path in a folder you can write to")])

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic
+from journeyctl.commands.common import check_output, output_error
+from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic, option
 from journeyctl.errors import EXIT_OK, EXIT_USER
 from journeyctl.graph import RENDERERS
 from journeyctl.model import Journey
@@ -32,13 +33,17 @@ def run(journey_ref: str, project_path: Path, output_format: str, output: Path |
     if journey is None or errors:
         if not errors:
             known = ", ".join(j.id for j in loaded.project.journeys) if loaded.project else ""
-            errors = [diagnostic("JC001", f"no journey '{journey_ref}' in the project",
-                                 Loc(journey_ref), f"journeys: {known}" if known else None)]
+            errors = [diagnostic("JC930", f"no journey '{journey_ref}' in the project",
+                                 option(journey_ref), f"journeys: {known}" if known else None)]
         print_text(errors, loaded.docs, sys.stderr, "✗ cannot draw an invalid journey")
         return EXIT_USER
     text = RENDERERS[output_format](journey)
     if output:
-        output.write_text(text, encoding="utf-8")
+        check_output(output, "--output")
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise output_error(output, "--output", exc) from exc
     else:
         sys.stdout.write(text)
     return EXIT_OK

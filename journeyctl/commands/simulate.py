@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from journeyctl.commands.common import valid_project
+from journeyctl.commands.common import check_output, output_error, valid_project
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic, option
 from journeyctl.errors import EXIT_OK, EXIT_USER
 from journeyctl.sim.host import Options
-from journeyctl.sim.readers import InputError
+from journeyctl.sim.readers import InputError, TimeParser
 from journeyctl.timeparse import zone
 
 
@@ -35,16 +35,23 @@ class Request:
 
 
 def parse_time(text: str, tz_name: str, flag: str) -> float:
-    """RFC 3339, or a date (midnight in the project's zone)."""
+    """RFC 3339, or a date (midnight in the project's zone), as the event readers read it."""
     try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
+        return TimeParser(zone(tz_name) or ZoneInfo("UTC"))(text)
+    except (ValueError, OverflowError):
         raise JourneyctlError([diagnostic(
-            "JC307", f"{flag} {text!r} is not a time", option(flag),
+            "JC931", f"{flag} {text!r} is not a time", option(flag),
             "write RFC 3339 (2024-03-13T10:00:00+09:00) or a date (2024-03-13)")]) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=zone(tz_name))
-    return parsed.timestamp()
+
+
+def _window(request: Request, tz_name: str) -> tuple[float | None, float | None]:
+    start = parse_time(request.start, tz_name, "--start") if request.start else None
+    until = parse_time(request.until, tz_name, "--until") if request.until else None
+    if start is not None and until is not None and until < start:
+        raise JourneyctlError([diagnostic(
+            "JC931", f"--until {request.until} is before --start {request.start}: the run "
+            "would be empty", option("--until"), "give an --until later than --start")])
+    return start, until
 
 
 def run(request: Request) -> int:
@@ -55,14 +62,16 @@ def run(request: Request) -> int:
     unknown = [j for j in request.journeys if project.journey(j) is None]
     if unknown:
         known = ", ".join(j.id for j in project.journeys)
-        raise JourneyctlError([diagnostic("JC001", f"no journey '{unknown[0]}' in the project",
+        raise JourneyctlError([diagnostic("JC930", f"no journey '{unknown[0]}' in the project",
                                           option("--journey"), f"journeys: {known}")])
     _check_inputs(request)
-    options = Options(
-        start=parse_time(request.start, project.timezone, "--start") if request.start else None,
-        until=parse_time(request.until, project.timezone, "--until") if request.until else None,
-        journeys=set(request.journeys) or None,
-    )
+    start, until = _window(request, project.timezone)
+    options = Options(start=start, until=until, journeys=set(request.journeys) or None)
+    # Outputs are checked before the run, which may take long, not when it is over.
+    if request.messages:
+        check_output(request.messages, "--messages")
+    if request.report:
+        check_output(request.report, "--report")
     workers = _workers(request)
     progress = _progress(request) if workers == 1 else None
     try:
@@ -70,8 +79,8 @@ def run(request: Request) -> int:
                           [progress] if progress else None, workers,
                           keep_messages=request.messages is not None)
     except InputError as exc:
-        raise JourneyctlError([diagnostic("JC001", str(exc), Loc(str(request.events[0])))]) \
-            from exc
+        raise JourneyctlError([diagnostic("JC001", exc.message, Loc(exc.path, exc.line),
+                                          exc.hint)]) from exc
     finally:
         if progress:
             progress.stop()
@@ -91,21 +100,43 @@ def _workers(request: Request) -> int:
     return min(os.cpu_count() or 1, 8) if size >= AUTO_PARALLEL_BYTES else 1
 
 
+_INPUT_HINTS = {
+    "--events": "pass an event log: a JSONL or CSV file (.gz allowed)",
+    "--profiles": "pass a profiles file: JSONL or CSV (.gz allowed)",
+}
+
+
 def _check_inputs(request: Request) -> None:
-    for path in [*request.events, *([request.profiles] if request.profiles else [])]:
-        if not path.is_file():
-            raise JourneyctlError([diagnostic("JC001", f"{path} does not exist", Loc(str(path)),
-                                              "pass an event log (JSONL or CSV, .gz allowed)")])
+    inputs = [*(("--events", path) for path in request.events),
+              *([("--profiles", request.profiles)] if request.profiles else [])]
+    for flag, path in inputs:
+        if path.is_file():
+            continue
+        if path.is_dir():
+            problem = "is a directory"
+        elif path.exists():
+            problem = "is not a regular file"
+        else:
+            problem = "does not exist"
+        raise JourneyctlError([diagnostic("JC001", f"{path} {problem}", option(flag),
+                                          _INPUT_HINTS[flag])])
 
 
 def _write_outputs(request: Request, result: Any, project: Any) -> None:
     if request.messages and result.messages is not None:
-        result.messages.write(request.messages)
-        result.messages.close()
+        try:
+            result.messages.write(request.messages)
+        except OSError as exc:
+            raise output_error(request.messages, "--messages", exc) from exc
+        finally:
+            result.messages.close()
     if request.report:
         from journeyctl.sim.report_html import write_html
 
-        write_html(request.report, result.report, project)
+        try:
+            write_html(request.report, result.report, project)
+        except OSError as exc:
+            raise output_error(request.report, "--report", exc) from exc
     if request.as_json:
         print(json.dumps(result.report, ensure_ascii=False, indent=2))
     else:

@@ -30,11 +30,10 @@ from journeyctl.sim.readers import (
     Record,
     Reject,
     TimeParser,
+    owns,
     read_events,
     read_profiles,
-    shard_of,
 )
-from journeyctl.timeparse import zone
 
 _INF = float("inf")
 
@@ -94,8 +93,9 @@ class Simulation:
         self.observers = observers
         self._effect_handlers: list[Any] = []
         self.engine = Engine(project, options.journeys)
-        self.tz = zone(project.timezone) or zone("UTC")
-        self.parse_time = TimeParser(self.tz)  # type: ignore[arg-type]
+        self.tz = self.engine.compiled.tz
+        self.parse_time = TimeParser(self.tz)
+        self._profile_rejects: list[Reject] = []  # reported (again) at the start of each pass
         self._reset()
 
     def _reset(self) -> None:
@@ -110,17 +110,13 @@ class Simulation:
     # --- input ----------------------------------------------------------------------------
 
     def load_profiles(self, path: Path) -> dict[str, dict[str, Any]]:
-        profiles, rejects = read_profiles(path, self.project.catalog, self.parse_time,
-                                          self.options.shard)
-        for reject in rejects:
-            self._notify("reject", reject)
+        """This shard's profiles; the lines rejected are counted and reported by the run."""
+        profiles, self._profile_rejects = read_profiles(path, self.project.catalog,
+                                                        self.parse_time, self.options.shard)
         return profiles
 
-    def _mine(self, user_id: str) -> bool:
-        shard = self.options.shard
-        return shard is None or shard_of(user_id, shard[1]) == shard[0]
-
     def records(self, files: list[Path]) -> Iterator[Record | Reject]:
+        """The records of this shard's users (the readers skip the others)."""
         for index, path in enumerate(files):
             yield from read_events(path, index, self.project.catalog, self.parse_time,
                                    self.options.shard)
@@ -158,6 +154,10 @@ class Simulation:
     def run_records(self, records: list[Record], profiles: dict[str, dict[str, Any]],
                     start: float | None = None) -> Stats:
         """Simulate records already in memory (journey tests, the conformance suite)."""
+        shard = self.options.shard
+        if shard is not None:
+            records = [r for r in records if owns(shard, r.user_id)]
+            profiles = {u: p for u, p in profiles.items() if owns(shard, u)}
         ordered = sorted(records, key=order_key)
         first = ordered[0].time if ordered else None
         with _gc_paused():
@@ -170,7 +170,10 @@ class Simulation:
             self.start = start
         self._effect_handlers = [observer.effect for observer in self.observers]
         self._event_handlers = [o.event for o in self.observers if hasattr(o, "event")]
-        self.profiles = {u: p for u, p in profiles.items() if self._mine(u)}
+        self.profiles = dict(profiles)  # this shard's only: read_profiles or run_records
+        for reject in self._profile_rejects:
+            self.stats.rejected += 1
+            self._notify("reject", reject)
         for item in items:
             if isinstance(item, Reject):
                 self.stats.read += 1
@@ -189,8 +192,6 @@ class Simulation:
         if (options.start is not None and record.time < options.start) or (
                 options.until is not None and record.time > options.until):
             stats.skipped += 1
-            return
-        if not self._mine(record.user_id):
             return
         clock = self._clock(record.user_id, record.time)
         position = (record.time, record.file, record.line)

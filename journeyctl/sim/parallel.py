@@ -78,7 +78,7 @@ def run_shards(project: m.Project, files: list[Path], profiles: Path | None, opt
 def _receive(connection: Connection) -> tuple[str, Any]:
     kind, value = connection.recv()
     if kind == "input_error":
-        raise InputError(value)
+        raise InputError(*value)
     if kind == "error":
         raise RuntimeError(f"a simulation worker failed:\n{value}")
     return kind, value
@@ -93,7 +93,7 @@ def _shard(connection: Connection, project: m.Project, files: list[Path],
         observers: list[Any] = [*([messages] if messages else []), *([trace] if trace else [])]
         simulation = Simulation(project, observers, options)
         recorder = Recorder(project, [cj.id for cj in simulation.engine.compiled.journeys],
-                            simulation.tz)  # type: ignore[arg-type]
+                            simulation.tz)
         simulation.observers.insert(0, recorder)
 
         def agree(last: float | None) -> float | None:
@@ -114,7 +114,7 @@ def _shard(connection: Connection, project: m.Project, files: list[Path],
     except OutOfOrder:
         connection.send(("out_of_order", None))
     except InputError as exc:
-        connection.send(("input_error", str(exc)))
+        connection.send(("input_error", exc.parts()))
     except Exception:
         connection.send(("error", traceback.format_exc()))
     finally:

@@ -46,7 +46,42 @@ class Reject:
 
 
 class InputError(Exception):
-    """A file cannot be read at all (missing, not gzip, not UTF-8 CSV...)."""
+    """A file cannot be read at all (missing, not gzip, a CSV without the needed columns...):
+    `path` and `line` say where, `hint` how to fix it."""
+
+    def __init__(self, message: str, path: str, line: int = 1, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+        self.line = line
+        self.hint = hint
+
+    def parts(self) -> tuple[str, str, int, str | None]:
+        """What it carries, to send it to another process (and `InputError(*parts)` back)."""
+        return self.message, self.path, self.line, self.hint
+
+
+# What reading a file (plain or gzip) raises when it cannot be read on.
+_READ_ERRORS = (OSError, EOFError, zlib.error, csv.Error)
+
+
+def _unreadable(path: Path, exc: Exception, line: int = 1) -> InputError:
+    shown = str(path)
+    if isinstance(exc, gzip.BadGzipFile):
+        return InputError("not a gzip file", shown, line,
+                          "the name ends in .gz: compress it with gzip, or drop the .gz")
+    if isinstance(exc, EOFError | zlib.error):
+        return InputError(f"the gzip data is cut short or corrupt ({exc})", shown, line,
+                          "compress the file again")
+    if isinstance(exc, csv.Error):
+        return InputError(f"not a readable CSV file: {exc}", shown, line,
+                          "fix the quoting on that line (a field with a comma, quote or line "
+                          "break is written in double quotes)")
+    if isinstance(exc, IsADirectoryError):
+        return InputError("is a directory, not a file", shown, line, "name a JSONL or CSV file")
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return InputError(f"cannot read the file: {reason}", shown, line,
+                      "check the path and its permissions")
 
 
 def open_binary(path: Path) -> IO[bytes]:
@@ -55,7 +90,7 @@ def open_binary(path: Path) -> IO[bytes]:
             return gzip.open(path, "rb")  # type: ignore[return-value]
         return path.open("rb")
     except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+        raise _unreadable(path, exc) from exc
 
 
 def data_format(path: Path) -> str:
@@ -63,9 +98,20 @@ def data_format(path: Path) -> str:
     return "csv" if suffixes and suffixes[-1] == ".csv" else "jsonl"
 
 
+# Epoch seconds a datetime can hold in any zone (years 1 to 9999, a day inside either end);
+# a number outside is no time.
+_FIRST_SECOND = dt.datetime(1, 1, 2, tzinfo=dt.UTC).timestamp()
+_LAST_SECOND = dt.datetime(9999, 12, 31, tzinfo=dt.UTC).timestamp()
+
+
+class TimeOutOfRange(ValueError):
+    pass
+
+
 class TimeParser:
-    """RFC 3339 timestamps (naive ones in the project zone) -> epoch seconds, with a small
-    cache: event logs repeat timestamps (CDNOW has dates only)."""
+    """RFC 3339 timestamps (naive ones in the project zone) or epoch seconds -> epoch seconds,
+    with a small cache: event logs repeat timestamps (CDNOW has dates only). Raises ValueError
+    (TimeOutOfRange for a number outside years 1-9999, NaN included)."""
 
     def __init__(self, tz: ZoneInfo) -> None:
         self.tz = tz
@@ -85,7 +131,13 @@ class TimeParser:
             self._cache[value] = seconds
             return seconds
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)  # epoch seconds
+            seconds = float(value)  # epoch seconds
+            if not _FIRST_SECOND <= seconds <= _LAST_SECOND:  # NaN fails this too
+                millis = _FIRST_SECOND <= seconds / 1000 <= _LAST_SECOND
+                raise TimeOutOfRange(f"timestamp {value!r} is out of range (years 1-9999)"
+                                     + (": send epoch seconds, not milliseconds" if millis
+                                        else ""))
+            return seconds
         raise ValueError("timestamp must be RFC 3339 text (or epoch seconds)")
 
     def datetime(self, value: Any) -> dt.datetime:
@@ -170,7 +222,8 @@ def check_properties(catalog: Catalog, name: str, props: dict[str, Any],
 def parse_event(raw: Any, catalog: Catalog, parse_time: TimeParser, index: int = 0,
                 line: int = 0) -> Record | str:
     """One event record (the file format, also the daemon's API) or the reason it is
-    rejected."""
+    rejected. An `event_id` is text or an integer (kept as text); a numeric timestamp is epoch
+    seconds within years 1-9999."""
     if type(raw) is not dict:
         return "a record must be a JSON object"
     user_id, name, stamp = raw.get("user_id"), raw.get("event"), raw.get("timestamp")
@@ -186,17 +239,24 @@ def parse_event(raw: Any, catalog: Catalog, parse_time: TimeParser, index: int =
         return "missing timestamp"
     try:
         time = parse_time(stamp)
+    except TimeOutOfRange as exc:
+        return str(exc)
     except (ValueError, TypeError, OverflowError):
         return f"unparseable timestamp {str(stamp)[:40]!r}"
+    event_id = raw.get("event_id")
+    if type(event_id) is not str and event_id is not None:
+        if type(event_id) is not int:
+            return "event_id must be text or an integer"
+        event_id = str(event_id)
+    elif event_id == "":
+        return "event_id is empty: leave it out, or give text or an integer"
     props = raw.get("properties") or {}
     if type(props) is not dict:
         return "properties must be an object"
     checked = check_properties(catalog, name, props, parse_time)
     if isinstance(checked, str):
         return checked
-    event_id = raw.get("event_id")
-    return Record(time, index, line, user_id, name, checked,
-                  None if event_id is None else str(event_id))
+    return Record(time, index, line, user_id, name, checked, event_id)
 
 
 def shard_of(user_id: str, count: int) -> int:
@@ -225,13 +285,14 @@ def read_events(path: Path, index: int, catalog: Catalog, parse_time: TimeParser
                 shard: tuple[int, int] | None = None) -> Iterator[Record | Reject]:
     """Every record of one event file, in file order. With `shard` (index, count), only the
     lines of that shard's users: the others are skipped without being parsed, and a line
-    whose user cannot be told is rejected by shard 0 only, so each line counts once."""
+    whose user cannot be told is rejected by shard 0 only, so each line counts once. Raises
+    InputError when the file cannot be read on (not gzip, a CSV without the needed columns)."""
     shown = str(path)
     with open_binary(path) as handle:
-        if data_format(path) == "csv":
-            yield from _csv_events(handle, shown, index, catalog, parse_time, shard)
-            return
         try:
+            if data_format(path) == "csv":
+                yield from _csv_events(handle, shown, index, catalog, parse_time, shard)
+                return
             for line_no, line in enumerate(handle, 1):
                 owner = None
                 if shard is not None:
@@ -244,46 +305,105 @@ def read_events(path: Path, index: int, catalog: Catalog, parse_time: TimeParser
                     raw = orjson.loads(line)
                 except orjson.JSONDecodeError as exc:
                     if owner is not None or shard is None or shard[0] == 0:
-                        yield Reject(shown, line_no,
-                                     f"not valid JSON ({str(exc).split(':')[0]})")
+                        yield Reject(shown, line_no, _json_problem(exc))
                     continue
                 record = parse_event(raw, catalog, parse_time, index, line_no)
                 if isinstance(record, Record):
-                    if owner is not None or _owns(shard, record.user_id):
+                    if owner is not None or owns(shard, record.user_id):
                         yield record
                 elif owner is not None or shard is None or shard[0] == 0:
                     yield Reject(shown, line_no, record)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise InputError(f"{shown}: {exc}") from exc
+        except _READ_ERRORS as exc:
+            raise _unreadable(path, exc) from exc
 
 
-def _owns(shard: tuple[int, int] | None, user_id: str) -> bool:
+NOT_UTF8 = "not UTF-8 text (a byte that is not UTF-8): save the file as UTF-8"
+
+
+def _json_problem(exc: orjson.JSONDecodeError) -> str:
+    reason = str(exc).split(":")[0]
+    if "UTF-8" in reason:
+        return NOT_UTF8
+    return f"not valid JSON ({reason})"
+
+
+def owns(shard: tuple[int, int] | None, user_id: str) -> bool:
+    """Whether `user_id` belongs to `shard` (index, count); every user does without one."""
     return shard is None or shard_of(user_id, shard[1]) == shard[0]
 
 
 CSV_COLUMNS = ("event_id", "user_id", "event", "timestamp")
+_CSV_REQUIRED = ("user_id", "event", "timestamp")
+
+
+class _Lines:
+    """The lines of a text stream decoded with `surrogateescape`, noting the numbers of those
+    that held bytes which are not UTF-8 (so one bad byte rejects its record, not the file)."""
+
+    def __init__(self, text: IO[str]) -> None:
+        self.text = text
+        self.bad: list[int] = []
+
+    def __iter__(self) -> Iterator[str]:
+        for number, line in enumerate(self.text, 1):
+            if not line.isascii():
+                try:
+                    line.encode("utf-8")
+                except UnicodeEncodeError:
+                    self.bad.append(number)
+            yield line
+
+
+def _csv_rows(handle: IO[bytes], shown: str, required: tuple[str, ...]
+              ) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """Each CSV record as (its last line, the row), or (line, reason) for one holding bytes
+    that are not UTF-8. InputError when the header lacks a `required` column."""
+    lines = _Lines(io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape",
+                                    newline=""))
+    reader = csv.DictReader(lines)
+    try:
+        columns = reader.fieldnames
+        if columns is None:
+            return  # an empty file
+        if lines.bad:
+            raise InputError("the header line is not UTF-8 text", shown, 1,
+                             "save the file as UTF-8")
+        missing = [name for name in required if name not in columns]
+        if missing:
+            names = ", ".join(missing)
+            raise InputError(
+                f"the CSV header has no {names} column{'s' * (len(missing) > 1)}", shown, 1,
+                f"the first line names the columns; it needs {', '.join(required)}")
+        end = reader.line_num
+        for row in reader:
+            begin, end = end + 1, reader.line_num
+            bad = lines.bad
+            if bad and bad[-1] >= begin:
+                yield bad[-1], NOT_UTF8
+            else:
+                yield end, row
+    except csv.Error as exc:
+        raise _unreadable(Path(shown), exc, reader.line_num) from exc
 
 
 def _csv_events(handle: IO[bytes], shown: str, index: int, catalog: Catalog,
                 parse_time: TimeParser, shard: tuple[int, int] | None
                 ) -> Iterator[Record | Reject]:
-    text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-    try:
-        reader = csv.DictReader(text)
-        for row in reader:
-            line_no = reader.line_num
-            user = row.get("user_id") or ""
-            if shard is not None and (shard_of(user, shard[1]) if user else 0) != shard[0]:
-                continue
-            props = _csv_properties(catalog, row.get("event") or "", row)
-            if isinstance(props, str):
-                yield Reject(shown, line_no, props)
-                continue
-            raw = {k: row.get(k) or None for k in CSV_COLUMNS} | {"properties": props}
-            record = parse_event(raw, catalog, parse_time, index, line_no)
-            yield record if isinstance(record, Record) else Reject(shown, line_no, record)
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"{shown}: {exc}") from exc
+    for line_no, row in _csv_rows(handle, shown, _CSV_REQUIRED):
+        if type(row) is str:
+            if shard is None or shard[0] == 0:
+                yield Reject(shown, line_no, row)
+            continue
+        user = row.get("user_id") or ""
+        if shard is not None and (shard_of(user, shard[1]) if user else 0) != shard[0]:
+            continue
+        props = _csv_properties(catalog, row.get("event") or "", row)
+        if isinstance(props, str):
+            yield Reject(shown, line_no, props)
+            continue
+        raw = {k: row.get(k) or None for k in CSV_COLUMNS} | {"properties": props}
+        record = parse_event(raw, catalog, parse_time, index, line_no)
+        yield record if isinstance(record, Record) else Reject(shown, line_no, record)
 
 
 def _csv_properties(catalog: Catalog, name: str, row: dict[str, Any]) -> dict[str, Any] | str:
@@ -337,11 +457,11 @@ def read_profiles(path: Path, catalog: Catalog, parse_time: TimeParser,
         if isinstance(parsed, str):
             # With several workers each reports the rejects of its own users only.
             owner = raw.get("user_id") if isinstance(raw, dict) else None
-            if _owns(shard, str(owner)) if owner else shard is None or shard[0] == 0:
+            if owns(shard, str(owner)) if owner else shard is None or shard[0] == 0:
                 rejects.append(Reject(shown, line_no, parsed))
             continue
         user_id, attrs = parsed
-        if not _owns(shard, user_id):
+        if not owns(shard, user_id):
             continue
         merge_profile(profiles.setdefault(user_id, {}), attrs)
     return profiles, rejects
@@ -349,21 +469,23 @@ def read_profiles(path: Path, catalog: Catalog, parse_time: TimeParser,
 
 def _profile_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
     with open_binary(path) as handle:
-        if data_format(path) == "csv":
-            text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-            reader = csv.DictReader(text)
-            for row in reader:
-                yield reader.line_num, _nest({k: v for k, v in row.items() if k and v != ""})
-            return
-        for line_no, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                raw = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                yield line_no, "not valid JSON"
-                continue
-            yield line_no, raw if isinstance(raw, dict) else "a profile must be a JSON object"
+        try:
+            if data_format(path) == "csv":
+                for line_no, row in _csv_rows(handle, str(path), ("user_id",)):
+                    yield line_no, row if type(row) is str else _nest(
+                        {k: v for k, v in row.items() if k and v != ""})
+                return
+            for line_no, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    raw = orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    yield line_no, _json_problem(exc)
+                    continue
+                yield line_no, raw if isinstance(raw, dict) else "a profile must be a JSON object"
+        except _READ_ERRORS as exc:
+            raise _unreadable(path, exc) from exc
 
 
 def _nest(flat: dict[str, Any]) -> dict[str, Any]:

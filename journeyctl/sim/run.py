@@ -44,7 +44,7 @@ def simulate(project: m.Project, files: list[Path], profiles: Path | None = None
                             *(extra or [])]
     simulation = Simulation(project, observers, options)
     recorder = Recorder(project, [cj.id for cj in simulation.engine.compiled.journeys],
-                        simulation.tz)  # type: ignore[arg-type]
+                        simulation.tz)
     simulation.observers.insert(0, recorder)
     stats = simulation.run(files, profiles)
     report = recorder.report(stats, simulation.start, getattr(simulation, "until", None))

@@ -55,7 +55,7 @@ def _short(text: str) -> str:
     return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
 
 
-def _edges(journey: m.Journey) -> list[tuple[str, str, str]]:
+def diagram_edges(journey: m.Journey) -> list[tuple[str, str, str]]:
     """(source node, target node, label), with the start and end nodes included."""
     out = [(START, journey.steps[0].id, "")] if journey.steps else [(START, END, "")]
     for edge in all_edges(journey):
@@ -72,7 +72,7 @@ def mermaid(journey: m.Journey) -> str:
         shape = ('{{"', '"}}') if step.kind in ("branch", "split") else ('["', '"]')
         lines.append(f"    {ids[step.id]}{shape[0]}{label}{shape[1]}")
     lines.append(f'    {END}(["exit"])')
-    for source, target, label in _edges(journey):
+    for source, target, label in diagram_edges(journey):
         arrow = f'-->|"{_mm(_short(label))}"|' if label else "-->"
         lines.append(f"    {ids[source]} {arrow} {ids[target]}")
     return "\n".join(lines) + "\n"
@@ -97,7 +97,7 @@ def dot(journey: m.Journey) -> str:
         label = f"{step.id}\n{step_summary(step)}"
         lines.append(f"    {_dq(step.id)} [label={_dq(label)}{shape}];")
     lines.append(f'    {END} [shape=doublecircle, label="exit"];')
-    for source, target, label in _edges(journey):
+    for source, target, label in diagram_edges(journey):
         src = source if source in (START, END) else _dq(source)
         dst = target if target in (START, END) else _dq(target)
         attrs = f" [label={_dq(_short(label))}]" if label else ""

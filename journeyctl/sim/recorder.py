@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from journeyctl import model as m
 from journeyctl.engine import effects as fx
+from journeyctl.sim.outputs import iso
 from journeyctl.sim.readers import Reject
 
 SCHEMA_VERSION = 1
@@ -345,9 +346,8 @@ def _round(value: float | None) -> float | None:
 
 
 def _iso(t: float | None) -> str | None:
-    if t is None or math.isinf(t):
-        return None
-    return dt.datetime.fromtimestamp(t, dt.UTC).isoformat().replace("+00:00", "Z")
+    """As the messages file writes times (`outputs.iso`); None for no time."""
+    return None if t is None or math.isinf(t) else iso(t)
 
 
 _HANDLERS = {

@@ -33,11 +33,13 @@ svg text{font-family:inherit} .node-title{font-weight:600;font-size:12.5px}
 """
 
 
-def _n(value: float | None, digits: int = 0) -> str:
+def number(value: float | None, digits: int = 0) -> str:
+    """A count or an amount with thousands separators; – for none (both reports use it)."""
     return "–" if value is None else f"{value:,.{digits}f}"
 
 
-def _pct(value: float | None) -> str:
+def percent(value: float | None) -> str:
+    """A share as a percentage with one decimal; – for none."""
     return "–" if value is None else f"{value * 100:.1f}%"
 
 
@@ -69,12 +71,13 @@ def render_html(report: dict[str, Any], project: m.Project) -> str:
 def _journey_section(journey: m.Journey | None, data: dict[str, Any]) -> str:
     assert journey is not None
     entered = data["entered"]
-    kpis = [("entered", _n(entered)), ("converted", f"{_n(data['conversions'])} "
-             f"({_pct(data['conversions'] / entered if entered else None)})"),
-            ("completed", _n(data["completed"])), ("left on goal", _n(data["exited"]["goal"])),
-            ("left on exit event", _n(data["exited"]["exit_event"])),
-            ("still active", _n(data["active"])), ("revenue", _n(data["revenue"])),
-            ("message cost", _n(data["cost"], 1)), ("ROI", f"{_n(data['roi'], 1)}x")]
+    kpis = [("entered", number(entered)), ("converted", f"{number(data['conversions'])} "
+             f"({percent(data['conversions'] / entered if entered else None)})"),
+            ("completed", number(data["completed"])),
+            ("left on goal", number(data["exited"]["goal"])),
+            ("left on exit event", number(data["exited"]["exit_event"])),
+            ("still active", number(data["active"])), ("revenue", number(data["revenue"])),
+            ("message cost", number(data["cost"], 1)), ("ROI", f"{number(data['roi'], 1)}x")]
     kpi_html = "".join(f'<div class="kpi">{escape(k)}<b>{v}</b></div>' for k, v in kpis)
     name = f" · {escape(journey.name)}" if journey.name else ""
     return (f'<section id="{escape(journey.id)}"><h2>{escape(journey.id)}{name}</h2>'
@@ -86,18 +89,18 @@ def _journey_section(journey: m.Journey | None, data: dict[str, Any]) -> str:
 
 def _funnel(journey: m.Journey, data: dict[str, Any]) -> str:
     entered = data["entered"] or 1
-    rows = [["entered", "", _n(data["entered"]), _bar(1.0), "", ""]]
+    rows = [["entered", "", number(data["entered"]), _bar(1.0), "", ""]]
     for step in journey.steps:
         counts = data["steps"][step.id]
         share = counts["reached"] / entered
         suppressed = ", ".join(f"{escape(r)} {n:,}" for r, n in counts["suppressed"].items())
         if counts.get("held"):
             suppressed = ", ".join(filter(None, [f"held {counts['held']:,}", suppressed]))
-        rows.append([escape(step.id), escape(step.kind), _n(counts["reached"]),
-                     f"{_bar(share)} {_pct(share)}",
-                     _n(counts["sent"]) if step.kind == "send" else "", suppressed])
+        rows.append([escape(step.id), escape(step.kind), number(counts["reached"]),
+                     f"{_bar(share)} {percent(share)}",
+                     number(counts["sent"]) if step.kind == "send" else "", suppressed])
     conv = data["conversions"] / entered
-    rows.append(["converted", "", _n(data["conversions"]), f"{_bar(conv)} {_pct(conv)}", "",
+    rows.append(["converted", "", number(data["conversions"]), f"{_bar(conv)} {percent(conv)}", "",
                  ""])
     return _table(["step", "kind", "reached", "of entered", "sent", "suppressed"], rows,
                   "funnel")
@@ -118,13 +121,13 @@ def _splits(journey: m.Journey, data: dict[str, Any]) -> str:
             p_value = row.get("p_value")
             p_cell = "" if row.get("control") else (
                 f'<span class="{"sig" if p_value is not None and p_value < 0.05 else ""}">'
-                f"{_n(p_value, 3)}</span>")
+                f"{number(p_value, 3)}</span>")
             rows.append([escape(name) + (' <span class="muted">(control)</span>'
                                          if row.get("control") else ""),
-                         _n(row["entered"]), _n(row["conversions"]),
-                         _pct(row["conversion_rate"]),
-                         "" if row.get("control") else _pct(row.get("lift")), p_cell,
-                         _n(row["revenue"]), _n(row["cost"], 1), _n(row["roi"], 1)])
+                         number(row["entered"]), number(row["conversions"]),
+                         percent(row["conversion_rate"]),
+                         "" if row.get("control") else percent(row.get("lift")), p_cell,
+                         number(row["revenue"]), number(row["cost"], 1), number(row["roi"], 1)])
         html += f"<h3>A/B test: {escape(step.id)}</h3>" + _table(
             ["variant", "entered", "conversions", "rate", "lift", "p-value", "revenue", "cost",
              "ROI"], rows)
@@ -135,11 +138,12 @@ def _channels(report: dict[str, Any]) -> str:
     messages = report["messages"]
     last = report["attribution"]["last_touch"]["by_channel"]
     linear = report["attribution"]["linear"]["by_channel"]
-    rows = [[escape(ch), _n(n), _n(messages["cost"]["by_channel"].get(ch), 1),
-             _n(last.get(ch, {}).get("conversions"), 1), _n(last.get(ch, {}).get("revenue")),
-             _n(linear.get(ch, {}).get("conversions"), 1),
-             _n(linear.get(ch, {}).get("revenue")),
-             _n(last.get(ch, {}).get("roi"), 1)] for ch, n in messages["by_channel"].items()]
+    rows = [[escape(ch), number(n), number(messages["cost"]["by_channel"].get(ch), 1),
+             number(last.get(ch, {}).get("conversions"), 1),
+             number(last.get(ch, {}).get("revenue")),
+             number(linear.get(ch, {}).get("conversions"), 1),
+             number(linear.get(ch, {}).get("revenue")),
+             number(last.get(ch, {}).get("roi"), 1)] for ch, n in messages["by_channel"].items()]
     currency = messages["cost"]["currency"]
     head = ["channel", "messages", f"cost ({currency})" if isinstance(currency, str) else "cost",
             "conversions (last touch)", "revenue (last touch)", "conversions (linear)",

@@ -10,16 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from journeyctl import model as m
-
-
-def _n(value: float | None, digits: int = 0) -> str:
-    if value is None:
-        return "–"
-    return f"{value:,.{digits}f}"
-
-
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.1f}%"
+from journeyctl.sim.report_html import number, percent
 
 
 def print_report(report: dict[str, Any], project: m.Project, stream: IO[str]) -> None:
@@ -52,7 +43,7 @@ def _journey(journey: m.Journey, data: dict[str, Any]) -> Group:
     entered = data["entered"]
     rate = data["conversions"] / entered if entered else None
     title = (f"{journey.id} · entered {entered:,} · converted {data['conversions']:,} "
-             f"({_pct(rate)}) · completed {data['completed']:,} · exited on goal "
+             f"({percent(rate)}) · completed {data['completed']:,} · exited on goal "
              f"{data['exited']['goal']:,}, on exit event {data['exited']['exit_event']:,}"
              f" · active {data['active']:,}")
     table = Table(expand=False)
@@ -66,11 +57,11 @@ def _journey(journey: m.Journey, data: dict[str, Any]) -> Group:
         if counts.get("held"):
             suppressed = ", ".join(filter(None, [f"held {counts['held']:,}", suppressed]))
         share = counts["reached"] / entered if entered else None
-        table.add_row(step.id, step.kind, _n(counts["reached"]), _pct(share),
-                      _n(counts["sent"]) if step.kind == "send" else "", suppressed)
-    money = (f"revenue {_n(data['revenue'])}  ·  message cost {_n(data['cost'], 1)}  ·  "
-             f"cost per conversion {_n(data['cost_per_conversion'], 1)}  ·  ROI "
-             f"{_n(data['roi'], 1)}x")
+        table.add_row(step.id, step.kind, number(counts["reached"]), percent(share),
+                      number(counts["sent"]) if step.kind == "send" else "", suppressed)
+    money = (f"revenue {number(data['revenue'])}  ·  message cost {number(data['cost'], 1)}  ·  "
+             f"cost per conversion {number(data['cost_per_conversion'], 1)}  ·  ROI "
+             f"{number(data['roi'], 1)}x")
     return Group(Text(""), Text(title, style="bold"), table, Text(money))
 
 
@@ -89,12 +80,12 @@ def _splits(journey: m.Journey, data: dict[str, Any]) -> list[Table]:
             significant = p_value is not None and p_value < 0.05
             table.add_row(
                 name + (" (control)" if row.get("control") and name != "control" else ""),
-                _n(row["entered"]),
-                _n(row["conversions"]), _pct(row["conversion_rate"]),
-                "" if row.get("control") else _pct(row.get("lift")),
+                number(row["entered"]),
+                number(row["conversions"]), percent(row["conversion_rate"]),
+                "" if row.get("control") else percent(row.get("lift")),
                 "" if row.get("control") else Text(
-                    _n(p_value, 3), style="bold green" if significant else ""),
-                _n(row["revenue"]), _n(row["cost"], 1), _n(row["roi"], 1))
+                    number(p_value, 3), style="bold green" if significant else ""),
+                number(row["revenue"]), number(row["cost"], 1), number(row["roi"], 1))
         tables.append(table)
     return tables
 
@@ -111,10 +102,11 @@ def _channels(report: dict[str, Any]) -> Table:
         table.add_column(column, justify="left" if column == "channel" else "right")
     for channel, count in messages["by_channel"].items():
         lt, ln = last.get(channel, {}), linear.get(channel, {})
-        table.add_row(channel, _n(count), _n(messages["cost"]["by_channel"].get(channel), 1),
-                      _n(lt.get("conversions"), 1), _n(lt.get("revenue")),
-                      _n(ln.get("conversions"), 1), _n(ln.get("revenue")),
-                      _n(lt.get("cost_per_conversion"), 1), _n(lt.get("roi"), 1))
+        table.add_row(channel, number(count),
+                      number(messages["cost"]["by_channel"].get(channel), 1),
+                      number(lt.get("conversions"), 1), number(lt.get("revenue")),
+                      number(ln.get("conversions"), 1), number(ln.get("revenue")),
+                      number(lt.get("cost_per_conversion"), 1), number(lt.get("roi"), 1))
     return table
 
 

@@ -13,10 +13,8 @@ from html import escape
 from typing import Any
 
 from journeyctl import model as m
-from journeyctl.flow import all_edges
-from journeyctl.graph import step_summary, trigger_label
+from journeyctl.graph import END, START, diagram_edges, step_summary, trigger_label
 
-START, END = "__start", "__end"
 NODE_W, NODE_H, GAP_X, GAP_Y, MARGIN = 230, 58, 40, 62, 24
 KIND_COLOURS = {
     "send": "#e7f5ec", "wait": "#e8f0fb", "wait_for": "#e8f0fb", "branch": "#fdf1e1",
@@ -34,12 +32,12 @@ class _Edge:
 
 
 def _edges(journey: m.Journey, counts: dict[tuple[str, str, str], int]) -> list[_Edge]:
-    first = journey.steps[0].id
-    edges = [_Edge(START, first, "", counts.get(("", first, ""), 0))]
-    for edge in all_edges(journey):
-        target = END if edge.target == m.EXIT else edge.target
-        count = counts.get((edge.source, edge.target, edge.label), 0)
-        edges.append(_Edge(edge.source, target, edge.label, count))
+    """The diagram's edges with the users that took each: `counts` is keyed by (source step,
+    target step or exit, label), the entry edge by ("", first step, "")."""
+    edges = []
+    for source, target, label in diagram_edges(journey):
+        key = ("" if source == START else source, m.EXIT if target == END else target, label)
+        edges.append(_Edge(source, target, label, counts.get(key, 0)))
     return edges
 
 

@@ -77,6 +77,8 @@ def _loopback(host: str) -> bool:
 
 def _base_urls(values: list[str], channels: set[str]) -> dict[str, str]:
     """`--base-url URL` (every channel) or `--base-url CHANNEL=URL` (one), repeatable."""
+    from channel_adapters.factory import check_http_url
+
     urls: dict[str, str] = {}
     for value in values:
         name, _, url = value.rpartition("=") if "=" in value.split("://")[0] else ("", "", value)
@@ -84,9 +86,11 @@ def _base_urls(values: list[str], channels: set[str]) -> dict[str, str]:
             raise JourneyctlError([diagnostic(
                 "JC983", f"--base-url {value!r} names no channel of the project",
                 option("--base-url"), f"channels: {', '.join(sorted(channels))}")])
-        if not url.startswith(("http://", "https://")):
+        problem = check_http_url(url)
+        if problem is not None:
             raise JourneyctlError([diagnostic(
-                "JC983", f"--base-url {value!r} is not an http(s) URL", option("--base-url"),
+                "JC983", f"--base-url {value!r} is not an http(s) URL to send to: {problem}",
+                option("--base-url"),
                 "e.g. http://127.0.0.1:8025 (where `journeyctl fake-provider` listens), or "
                 "CHANNEL=URL for one channel")])
         urls[name or "*"] = url

@@ -84,10 +84,6 @@ def _event_error(raw: Any, catalog: Catalog, parse_time: TimeParser, now: float,
         if unknown:
             return (f"unknown field {unknown[0]!r}: an event has "
                     f"{', '.join(sorted(EVENT_FIELDS))} (put custom data in 'properties')")
-        event_id = raw.get("event_id")
-        if event_id is not None and (not isinstance(event_id, str | int) or
-                                     isinstance(event_id, bool) or event_id == ""):
-            return "event_id must be a non-empty string"
     record = parse_event(raw, catalog, parse_time)
     if isinstance(record, str):
         return record

@@ -50,7 +50,9 @@ def test_a_valid_event_becomes_an_inbox_row(catalog) -> None:
       "properties": [1]}, "properties must be an object"),
     ({"event": "signup", "timestamp": "2026-03-02T09:00:00Z"}, "missing user_id"),
     ({"user_id": "u", "event": "signup", "timestamp": "2026-03-02T09:00:00Z", "event_id": ""},
-     "event_id must be a non-empty string"),
+     "event_id is empty"),
+    ({"user_id": "u", "event": "signup", "timestamp": "2026-03-02T09:00:00Z", "event_id": 1.5},
+     "event_id must be text or an integer"),  # as `simulate` says of the same record
     ("signup", "a record must be a JSON object"),
 ])
 def test_invalid_events_say_what_is_wrong(catalog, event, error) -> None:

@@ -271,12 +271,15 @@ def test_start_up_refusals(applied, tmp_path: Path) -> None:
     bad_url = run_cli("serve", project, "--state", state_url(state), "--base-url", "ftp://x",
                       env=env)
     assert bad_url.returncode != 0 and "JC983" in bad_url.stderr
+    no_port = run_cli("serve", project, "--state", state_url(state), "--base-url",
+                      "http://127.0.0.1:99999", env=env)  # a URL by its prefix, but no port
+    assert no_port.returncode != 0 and "its port is not a number" in no_port.stderr
     (project / "journeys" / "receipt.yaml").write_text("journey: receipt\nsteps: [\n",
                                                       encoding="utf-8")
     invalid = run_cli("serve", project, "--state", state_url(state), env=env)
     assert invalid.returncode == 1
     assert "receipt.yaml:3:1" in invalid.stderr
     assert "the project is invalid: the daemon was not started" in invalid.stderr
-    for result in (open_host, nothing, missing, busy, bad_url, invalid):
+    for result in (open_host, nothing, missing, busy, bad_url, no_port, invalid):
         assert "Traceback" not in result.stderr
     assert rows(state, "SELECT COUNT(*) FROM inbox") == [(0,)]

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from channel_adapters import REGISTRY
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic
+from journeyctl.engine.policy import lookup
 from journeyctl.liquid_env import parse
 from journeyctl.model import Channel, Project, Template, TemplateField
 
@@ -64,11 +65,7 @@ def address(channel: Channel, profile: Mapping[str, Any]) -> str | None:
     the channel has none or the profile's value is missing, null or empty."""
     if not channel.address:
         return None
-    value: Any = profile
-    for name in channel.address.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(name)
+    value = lookup(profile, channel.address)  # the path the send policy checks (reachable)
     return None if value is None or value == "" else str(value)
 
 

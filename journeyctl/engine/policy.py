@@ -4,6 +4,7 @@ kr night rule) → caps; fallbacks for the first two; promotional vs transaction
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from journeyctl import model as m
@@ -21,10 +22,11 @@ class Decision(NamedTuple):
     until: float = 0.0
 
 
-def lookup(profile: dict[str, Any], dotted: str) -> Any:
+def lookup(profile: Mapping[str, Any], dotted: str) -> Any:
+    """The value at a dotted path (`consent.email`), or None where the path is missing."""
     value: Any = profile
     for part in dotted.split("."):
-        if not isinstance(value, dict):
+        if not isinstance(value, Mapping):
             return None
         value = value.get(part)
     return value

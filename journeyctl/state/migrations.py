@@ -72,10 +72,12 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (3, "daemon: event ids unique per user, as in the simulator; when each tick was set; "
         "the apply each user's state was last reconciled with", [
         # SQLite cannot change a constraint in place: the inbox is copied into a new table.
+        # The id leads the key: clients' ids mostly grow, so new entries land at the end of
+        # the index (user first made batched ingest a fifth slower: 25k -> 20k events/s).
         """CREATE TABLE inbox_v3 (
             seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT, user_id TEXT NOT NULL,
             name TEXT NOT NULL, time REAL NOT NULL, properties TEXT NOT NULL,
-            received_at REAL NOT NULL, processed_at REAL, UNIQUE (user_id, event_id))""",
+            received_at REAL NOT NULL, processed_at REAL, UNIQUE (event_id, user_id))""",
         "INSERT INTO inbox_v3 SELECT seq, event_id, user_id, name, time, properties, "
         "received_at, processed_at FROM inbox",
         "DROP TABLE inbox",

@@ -90,7 +90,8 @@ def build_state(state: Path, users: int, due: int, rate: float, first_due: float
             profiles.append((user, json.dumps({"email": f"{user}@example.com",
                                                "consent": {"email": True}}), first_due - 10))
         with db:
-            db.executemany("INSERT INTO user_state VALUES (?, ?, ?)", states)
+            db.executemany("INSERT INTO user_state (user_id, state, updated_at, serial) "
+                           "VALUES (?, ?, ?, 1)", states)  # reconciled with the one apply
             db.executemany("INSERT INTO timers (user_id, key, token, due, set_at) VALUES "
                            "(?, ?, ?, ?, ?)", timers)
             db.executemany("INSERT INTO instances VALUES (?, ?, ?, ?, ?, ?, ?, ?)", instances)

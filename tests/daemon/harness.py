@@ -41,6 +41,20 @@ def apply(project: Path, state: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def scheduled(tmp_path: Path, journey: str, cron: str, audience: str | None = None) -> Path:
+    """The test project plus a `schedule` journey mailing whoever is in its audience, applied;
+    the state file."""
+    root = project_copy(tmp_path)
+    who = f"audience: '{audience}'\n" if audience else ""
+    (root / "journeys" / f"{journey}.yaml").write_text(
+        f"journey: {journey}\nstatus: active\ntrigger: {{schedule: '{cron}'}}\n{who}"
+        "steps:\n  - id: mail\n    send: {channel: email, template: reminder_email}\n",
+        encoding="utf-8")
+    state = tmp_path / "state.db"
+    apply(root, state)
+    return state
+
+
 def state_url(state: Path) -> str:
     return f"sqlite:///{state.resolve()}"
 

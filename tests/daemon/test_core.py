@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from harness import apply, project_copy, rows
+from harness import apply, project_copy, rows, scheduled
 
 from journeyctl.daemon.core import Core
 
@@ -97,14 +97,7 @@ def test_a_batch_is_one_transaction_and_a_failing_input_is_set_aside(state: Path
     core.runtime.upsert_profiles([{"user_id": f"u{i}", "email": f"{i}@example.com"}
                                   for i in range(5)])
     ingest(core, *(event(f"u{i}", "signup", T0, f"e{i}") for i in range(5)), received=T0)
-    real = core.engine.step
-
-    def step(state_, value, now):
-        if state_.user_id == "u3":
-            raise RuntimeError("boom")
-        return real(state_, value, now)
-
-    monkeypatch.setattr(core.engine, "step", step)
+    fail_for(core, monkeypatch, "u3")
     core.process(budget=60)
     core.process(budget=60)  # after the failed batch, one input at a time: the rest go through
     assert sorted(r[0] for r in outbox(state)) == ["u0", "u1", "u2", "u4"]
@@ -115,16 +108,20 @@ def test_a_batch_is_one_transaction_and_a_failing_input_is_set_aside(state: Path
 
 
 def monthly(tmp_path: Path) -> Path:
-    """The test project plus a monthly campaign to VIPs; its applied state."""
-    root = project_copy(tmp_path)
-    (root / "journeys" / "monthly.yaml").write_text(
-        "journey: monthly\nstatus: active\ntrigger: {schedule: '0 9 1 * *'}\n"
-        "audience: 'has(profile.vip) && profile.vip'\n"
-        "steps:\n  - id: vip_mail\n    send: {channel: email, template: reminder_email}\n",
-        encoding="utf-8")
-    state = tmp_path / "state.db"
-    apply(root, state)
-    return state
+    """The test project plus a monthly campaign mail to VIPs; its applied state."""
+    return scheduled(tmp_path, "monthly", "0 9 1 * *", "has(profile.vip) && profile.vip")
+
+
+def fail_for(core: Core, monkeypatch: pytest.MonkeyPatch, user: str) -> None:
+    """The engine raises (a bug) on every input of `user`."""
+    real = core.engine.step
+
+    def step(state_, value, now):
+        if state_.user_id == user:
+            raise RuntimeError("boom")
+        return real(state_, value, now)
+
+    monkeypatch.setattr(core.engine, "step", step)
 
 
 def test_schedule_ticks_page_through_every_user(tmp_path: Path) -> None:
@@ -162,7 +159,7 @@ def test_a_tick_goes_before_what_arrived_after_it(tmp_path: Path) -> None:
     clock.now = T0 + 5
     while core.process(budget=60):
         pass
-    assert outbox(state) == [("u0000", "vip_mail", "email", "reminder_email", "pending")]
+    assert outbox(state) == [("u0000", "mail", "email", "reminder_email", "pending")]
     assert rows(state, "SELECT json_extract(data, '$.vip') FROM profiles") == [(0,)]
     core.close()
 
@@ -171,14 +168,7 @@ def test_a_tick_sets_aside_the_one_user_it_fails_for(tmp_path: Path, monkeypatch
     state = monthly(tmp_path)
     core = Core(state, clock=Clock())
     vips(core, 10)
-    real = core.engine.step
-
-    def step(state_, value, now):
-        if state_.user_id == "u0004":
-            raise RuntimeError("boom")
-        return real(state_, value, now)
-
-    monkeypatch.setattr(core.engine, "step", step)
+    fail_for(core, monkeypatch, "u0004")
     assert core.runtime.schedule_tick("monthly", T0)
     while core.process(budget=60):
         pass
@@ -204,13 +194,7 @@ def test_cron_fires_are_recorded_once_and_missed_ones_coalesce(tmp_path: Path) -
     """What the daemon's cron job does at each fire (journeyctl.daemon.server._record_tick)."""
     from journeyctl.daemon.server import _record_tick
 
-    root = project_copy(tmp_path)
-    (root / "journeys" / "daily.yaml").write_text(
-        "journey: daily\nstatus: active\ntrigger: {schedule: '0 9 * * *'}\n"
-        "steps:\n  - id: mail\n    send: {channel: email, template: reminder_email}\n",
-        encoding="utf-8")
-    state = tmp_path / "state.db"
-    apply(root, state)
+    state = scheduled(tmp_path, "daily", "0 9 * * *")
     core = Core(state)
     day = 86400
     start = 1_780_045_200.0  # 2026-05-29 09:00 UTC, a fire time
@@ -263,14 +247,7 @@ def test_timer_lag_is_counted_once_when_a_batch_is_run_again(state: Path,
     ingest(core, event("u1", "signup", T0, "e1"), event("u2", "signup", T0, "e2"), received=T0)
     while core.process(budget=60):  # both wait 2 s (`pause`)
         pass
-    real = core.engine.step
-
-    def step(state_, value, now):
-        if state_.user_id == "u2":
-            raise RuntimeError("boom")
-        return real(state_, value, now)
-
-    monkeypatch.setattr(core.engine, "step", step)
+    fail_for(core, monkeypatch, "u2")
     clock.now = T0 + 3
     while core.process(budget=60):  # u1's timer ran, then u2's broke the batch: again one by one
         pass

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import PATHS, Served, apply, project_copy, rows, wait_until
+from harness import PATHS, Served, apply, project_copy, rows, scheduled, wait_until
 
 from channel_adapters.fake import FakeProvider
 from journeyctl.cron import next_tick
@@ -193,13 +193,7 @@ def test_latest_fire_is_the_latest_fire_not_after_now(expr: str, timezone: str) 
 
 
 def test_a_year_of_missed_minutely_ticks_records_the_latest_quickly(tmp_path: Path) -> None:
-    root = project_copy(tmp_path)
-    (root / "journeys" / "minutely.yaml").write_text(
-        "journey: minutely\nstatus: active\ntrigger: {schedule: '* * * * *'}\n"
-        "steps:\n  - id: mail\n    send: {channel: email, template: reminder_email}\n",
-        encoding="utf-8")
-    state = tmp_path / "state.db"
-    apply(root, state)
+    state = scheduled(tmp_path, "minutely", "* * * * *")
     core = Core(state)
     try:
         now = 1_780_045_234.5  # 34.5 s past a minute

@@ -25,6 +25,7 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # limits are far above any real file and far below what hurts.
 MAX_NODES = 200_000
 MAX_DEPTH = 64
+_LIBYAML_DEPTH = "exceeded maximum nesting depth"
 
 DocPath = tuple[str | int, ...]
 
@@ -119,12 +120,17 @@ def decode(raw: bytes, display: str) -> str:
         ) from None
 
 
-def parse(text: str, display: str) -> Doc:
+def parse(text: str, display: str, loader: type = _Loader) -> Doc:
     builder = _Builder(display)
     try:
-        for event in yaml.parse(text, Loader=_Loader):
+        for event in yaml.parse(text, Loader=loader):
             builder.feed(event)
     except yaml.MarkedYAMLError as exc:
+        if _LIBYAML_DEPTH in (exc.problem or "") and loader is not yaml.SafeLoader:
+            # libyaml (PyYAML >= 6.0.4) stops at its own depth limit while scanning ahead,
+            # before our builder sees level MAX_DEPTH; the pure-Python parser has no such
+            # limit, so it reaches ours and reports the same JC005 at the same place.
+            return parse(text, display, yaml.SafeLoader)
         raise _syntax_error(exc, text, display) from None
     except yaml.reader.ReaderError as exc:
         line, col = _line_col(text, exc.position)
@@ -323,7 +329,8 @@ class _Builder:
             self.fail("JC006", f"YAML tag {event.tag} is not supported", event.start_mark)
         if len(self.stack) >= MAX_DEPTH:
             self.fail("JC005", f"values are nested more than {MAX_DEPTH} levels deep",
-                      event.start_mark)
+                      event.start_mark, "flatten the structure; no journeyctl file needs "
+                      "this depth")
         self._count(1, event)
         path = self._child_path()
         self.marks[path] = self._mark(event)

@@ -98,6 +98,19 @@ def test_deep_nesting_is_an_error_not_a_crash() -> None:
     assert (code, line) == ("JC005", 1) and str(MAX_DEPTH) in message
 
 
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 999, 1_001, 100_000])
+@pytest.mark.parametrize("style", ["flow", "block"])
+def test_one_nesting_error_below_and_beyond_libyamls_own_limit(depth: int, style: str) -> None:
+    # PyYAML 6.0.4's libyaml stops at 1,000 levels with a scanner error of its own: both
+    # limits are the same JC005, at the opening of the first level too deep
+    if style == "flow":
+        text, where = "[" * depth + "]" * depth, (1, MAX_DEPTH + 1)
+    else:
+        text, where = "- " * depth + "x", (1, 2 * MAX_DEPTH + 1)
+    assert error_of(text) == ("JC005", *where,
+                              f"values are nested more than {MAX_DEPTH} levels deep")
+
+
 def test_not_utf8_is_located() -> None:
     with pytest.raises(JourneyctlError) as info:
         decode("a: 1\nb: caf\xe9\n".encode("latin-1"), "f.yaml")

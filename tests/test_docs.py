@@ -51,3 +51,7 @@ def test_readme_quickstart_is_what_ci_runs() -> None:
     ci = (REPO / ".ci/run").read_text(encoding="utf-8")
     assert second in ci.splitlines()
     assert "ruff check ." in ci.splitlines()
+    # ... after installing exactly the locked versions, so a release cannot turn CI red
+    assert "uv sync --active --locked" in ci
+    assert ci.index("uv sync --active --locked") < ci.index(second)
+    assert (REPO / "uv.lock").is_file()

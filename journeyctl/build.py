@@ -1,15 +1,17 @@
 """Schema-valid YAML -> the frozen model, with value-level errors (durations, zones, cron).
 
-Every function here runs only on documents that passed their JSON Schema, so shapes and types
-are known; what is left to catch are values a schema cannot judge, and rules between keys.
+Every function here runs only on documents that passed their JSON Schema, or on what the
+loader kept of them (the parts with schema errors left out), so shapes and types are known;
+what is left to catch are values a schema cannot judge, and rules between keys.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from journeyctl import model as m
 from journeyctl.cron import CronError
@@ -25,6 +27,7 @@ from journeyctl.timeparse import (
 )
 from journeyctl.yamlload import Doc, DocPath
 
+T = TypeVar("T")
 STEP_KEYS = ("wait", "wait_for", "send", "branch", "split", "update", "loop", "exit")
 
 
@@ -32,6 +35,19 @@ STEP_KEYS = ("wait", "wait_for", "send", "branch", "split", "update", "loop", "e
 class _Builder:
     doc: Doc
     out: Collector
+    broken: set[str] = field(default_factory=set)  # parts left out (see `Journey.broken`)
+
+    def part(self, name: str, make: Callable[[], T]) -> T | None:
+        """`make()`, or None, with `name` noted as broken, when it reported an error."""
+        mark = len(self.out.items)
+        value = make()
+        if self.failed_since(mark):
+            self.broken.add(name)
+            return None
+        return value
+
+    def failed_since(self, mark: int) -> bool:
+        return any(d.is_error for d in self.out.items[mark:])
 
     def loc(self, *path: str | int, key: bool = False) -> Loc:
         return self.doc.loc(tuple(path), key=key)
@@ -103,7 +119,7 @@ def _caps(b: _Builder, raw: list[dict[str, Any]], path: DocPath) -> tuple[m.Cap,
             max=cap["max"],
             per=b.duration(cap["per"], *path, i, "per"),
         )
-        for i, cap in enumerate(raw)
+        for i, cap in enumerate(raw) if cap is not None  # None: left out by the loader
     )
 
 
@@ -209,7 +225,9 @@ def _freeze(value: Any) -> Any:
     return value
 
 
-def build_template(doc: Doc, name: str, out: Collector) -> m.Template:
+def build_template(doc: Doc, name: str, out: Collector,
+                   broken: frozenset[str] = frozenset()) -> m.Template:
+    """The template in `doc`; `broken` names the keys the loader left out for their errors."""
     b = _Builder(doc, out)
     raw: dict[str, Any] = doc.data
     fields = {
@@ -221,46 +239,67 @@ def build_template(doc: Doc, name: str, out: Collector) -> m.Template:
         loc=b.loc(),
         locs=b.locs((), raw),
         name=name,
-        channel=raw["channel"],
+        channel=raw.get("channel", ""),
         fields=m.FrozenMap(fields),
         description=raw.get("description"),
+        broken=broken,
     )
 
 
 # --- journeys --------------------------------------------------------------------------------
 
 
-def build_journey(doc: Doc, out: Collector) -> m.Journey | None:
-    b = _Builder(doc, out)
+def build_journey(doc: Doc, out: Collector, broken: frozenset[str] = frozenset()) -> m.Journey:
+    """The journey in `doc`. `broken` names the parts the loader left out for schema errors
+    (their keys are absent, their list items None); a part with a wrong value (a zero
+    duration, a bad cron) is reported and left out too, and all are in `Journey.broken`."""
+    b = _Builder(doc, out, set(broken))
     raw: dict[str, Any] = doc.data
-    before = len(out.items)
-    trigger = _trigger(b, raw["trigger"])
-    steps = tuple(
-        step for i, s in enumerate(raw["steps"]) if (step := _step(b, s, ("steps", i)))
-    )
-    journey = m.Journey(
+
+    def part(key: str, make: Callable[[Any], T]) -> T | None:
+        return b.part(key, lambda: make(raw[key])) if key in raw else None
+
+    trigger = part("trigger", lambda r: _trigger(b, r))
+    steps = _steps(b, raw.get("steps", []))
+    return m.Journey(
         loc=b.loc("journey"),
         locs=b.locs((), raw),
         id=raw["journey"],
         name=raw.get("name"),
         description=raw.get("description"),
         status=raw.get("status", "active"),
-        trigger=trigger,
-        audience=b.expr(raw["audience"], "audience") if "audience" in raw else None,
-        entry=_entry(b, raw.get("entry", {})),
-        goal=_goal(b, raw["goal"]) if "goal" in raw else None,
+        trigger=trigger or m.EventTrigger(loc=b.loc("journey")),
+        audience=part("audience", lambda r: b.expr(r, "audience")),
+        entry=part("entry", lambda r: _entry(b, r)) or _entry(b, {}),
+        goal=part("goal", lambda r: _goal(b, r)),
         exit_on=tuple(
             m.ExitOn(loc=b.loc("exit_on", i), event=e["event"],
                      where=b.expr(e["where"], "exit_on", i, "where") if "where" in e else None)
-            for i, e in enumerate(raw.get("exit_on", []))
+            for i, e in enumerate(raw.get("exit_on", [])) if e is not None
         ),
-        caps=_caps(b, raw.get("caps", []), ("caps",)),
+        caps=part("caps", lambda r: _caps(b, r, ("caps",))) or (),
         steps=steps,
         migrate=m.FrozenMap(raw.get("migrate", {})),
-        max_delay=b.duration(raw["max_delay"], "max_delay") if "max_delay" in raw else None,
+        max_delay=part("max_delay", lambda r: b.duration(r, "max_delay")),
+        broken=frozenset(b.broken),
     )
-    new_errors = any(d.is_error for d in out.items[before:])
-    return None if new_errors or len(steps) != len(raw["steps"]) else journey
+
+
+def _steps(b: _Builder, raw: list[Any]) -> tuple[m.Step, ...]:
+    """The steps that build; the others are reported and noted in `b.broken`."""
+    steps = []
+    for i, step_raw in enumerate(raw):
+        if step_raw is None:  # left out by the loader
+            continue
+        mark = len(b.out.items)
+        step = _step(b, step_raw, ("steps", i))
+        if step is not None and not b.failed_since(mark):
+            steps.append(step)
+            continue
+        b.broken.add(m.step_part(step_raw["id"]))
+        if "wait_for" in step_raw:
+            b.broken.add("wait_for")
+    return tuple(steps)
 
 
 def _trigger(b: _Builder, raw: dict[str, Any]) -> m.Trigger:

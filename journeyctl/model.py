@@ -219,6 +219,9 @@ class Template(Located):
     channel: str = ""
     fields: Mapping[str, TemplateField] = EMPTY
     description: str | None = None
+    # Keys of the file left out for their errors (a field, "channel"): checks stay silent
+    # about what they hide, e.g. a required field that is there but broken.
+    broken: frozenset[str] = frozenset()
 
 
 # --- send policy -----------------------------------------------------------------------------
@@ -393,6 +396,12 @@ class Step(Located):
 
 _KIND_NAMES = {cls: name for name, cls in STEP_KINDS.items()}
 
+
+def step_part(step_id: object) -> str:
+    """How `Journey.broken` names a step left out: by its id, `step:*` when it has no usable
+    one (then any step reference may be to it)."""
+    return f"step:{step_id}" if isinstance(step_id, str) else "step:*"
+
 Status = Literal["active", "paused", "draft"]
 
 
@@ -411,9 +420,23 @@ class Journey(Located):
     steps: tuple[Step, ...] = ()
     migrate: Mapping[str, str] = EMPTY  # old step id -> new step id (SPEC §6)
     max_delay: Duration | None = None  # the daemon drops messages later than this
+    # Parts of the file left out for their errors, so that checks stay silent about what they
+    # hide (the errors themselves were reported): top-level keys ("trigger", "goal", "steps"
+    # when the list itself is wrong), each step left out as `step_part(id)`, and "wait_for"
+    # when one of those awaits an event. A journey with broken parts is never run.
+    broken: frozenset[str] = frozenset()
 
     def step(self, step_id: str) -> Step:
         return self.step_index[step_id]
+
+    def loaded_step(self, step_id: str) -> bool:
+        """False when `step_id` may name a step that was left out for its errors."""
+        return not ({"steps", step_part(None), step_part(step_id)} & self.broken)
+
+    @property
+    def steps_complete(self) -> bool:
+        """Every step loaded, so the step graph is whole (reachability, cycles, paths)."""
+        return not any(part == "steps" or part.startswith("step:") for part in self.broken)
 
     def expressions(self) -> Iterator[Expr]:
         """Every CEL expression of the journey."""

@@ -1,8 +1,8 @@
 """Loading a project directory: every file parsed, schema-checked and built, every problem kept.
 
-`load_project` never stops at the first mistake: a broken journey file is reported and left
-out, and the rest of the project is still loaded and checked, so `validate` can list all
-errors at once.
+`load_project` never stops at the first mistake: a broken part of a file (a step, a trigger,
+a template field, a channel) is reported and left out, and the rest is still loaded and
+checked, so `validate` can list all errors at once.
 """
 
 from __future__ import annotations
@@ -71,8 +71,10 @@ def load_project(path: Path) -> Loaded:
     """Load everything under the project at `path`; problems come back as diagnostics.
 
     A file with schema errors is still used for the parts that are right (the other channels,
-    events, settings), and what could not be loaded is remembered in `Project.broken`, so a
-    broken channel is reported once and not again by every step that uses it.
+    events, settings, steps, template fields), and what could not be loaded is remembered
+    (`Project.broken`, `Journey.broken`, `Template.broken`), so a broken channel is reported
+    once and not again by every step that uses it. Only a file with no usable top level (not
+    a mapping, a journey without its id) is left out whole.
     """
     root = project_root(path)
     out = Collector()
@@ -114,6 +116,10 @@ def _load(path: Path, kind: str, out: Collector, docs: dict[str, Doc]) -> Doc | 
 
 def _errors(out: Collector, doc: Doc) -> list[Diagnostic]:
     return [d for d in out.items if d.is_error and d.loc.file == doc.file]
+
+
+def _error_paths(out: Collector, doc: Doc) -> list[DocPath]:
+    return [d.path for d in _errors(out, doc)]
 
 
 def _prune(doc: Doc, out: Collector, prefix: DocPath) -> tuple[dict[str, Any], set[str] | None]:
@@ -183,14 +189,19 @@ def _templates(root: Path, project: m.Project, out: Collector,
     for path in _files(root, project.templates_dir, project, "templates", out):
         name = path.relative_to(folder).with_suffix("").as_posix()
         doc = _load(path, "template", out, docs)
-        if doc is None or _errors(out, doc):
+        if doc is None:
             broken.add(name)
             continue
         if name in templates:
             out.add("JC601", f"template '{name}' is defined twice (also in "
                     f"{templates[name].loc.file})", doc.loc(), "rename one of the files")
             continue
-        templates[name] = build.build_template(doc, name, out)
+        bad = {str(p[0]) for p in _error_paths(out, doc) if p}
+        if "channel" not in doc.data:  # required: reported at the top of the file (JC102)
+            bad.add("channel")
+        valid = {k: v for k, v in doc.data.items() if k not in bad}
+        templates[name] = build.build_template(replace(doc, data=valid), name, out,
+                                               frozenset(bad))
     return m.FrozenMap(templates), broken
 
 
@@ -207,15 +218,54 @@ def _journeys(root: Path, project: m.Project, out: Collector,
         if resolved in others or any(f in resolved.parents for f in folders):
             continue
         doc = _load(path, "journey", out, docs)
-        journey = build.build_journey(doc, out) if doc and not _errors(out, doc) else None
-        if journey:
-            journeys.append(journey)
+        tree = _journey_tree(doc, out) if doc else None
+        if doc and tree:
+            data, parts = tree
+            journeys.append(build.build_journey(replace(doc, data=data), out, parts))
         else:
             broken.add(f"journey:{display_path(path)}")
     if not journeys and not broken:
         out.add("JC901", "the project has no journeys", project.at("journeys"),
                 f"add a journey file under {project.journeys_dir}")
     return tuple(journeys), broken
+
+
+_LISTS = ("steps", "exit_on", "caps")  # lists whose items are left out one by one
+
+
+def _journey_tree(doc: Doc, out: Collector) -> tuple[dict[str, Any], frozenset[str]] | None:
+    """The journey without the parts that have schema errors, and their names (see
+    `Journey.broken`); None when it has no usable id, and so is left out whole. A list item
+    left out becomes None, so that the others keep their places (and their locations)."""
+    paths = _error_paths(out, doc)
+    data = dict(doc.data)
+    if "journey" not in data or any(p[:1] == ("journey",) for p in paths):
+        return None
+    known = schema.load_schema("journey")["properties"]
+    broken = {key for key in ("trigger", "steps") if key not in data}  # reported as JC102
+    for key in {p[0] for p in paths if p}:
+        items = data.get(key)
+        if key in _LISTS and isinstance(items, list) and (key,) not in paths:
+            bad = {p[1] for p in paths if len(p) > 1 and p[0] == key}
+            data[key] = [None if i in bad else item for i, item in enumerate(items)]
+            if key == "steps":
+                broken |= {_broken_step(items[i], ("steps", i), paths) for i in bad}
+                broken |= {"wait_for" for i in bad if _has(items[i], "wait_for")}
+                continue
+        else:
+            data.pop(key, None)
+        if key in known:
+            broken.add(str(key))
+    return data, frozenset(broken)
+
+
+def _broken_step(raw: Any, path: DocPath, errors: list[DocPath]) -> str:
+    usable = _has(raw, "id") and not any(p[: len(path) + 1] == (*path, "id") for p in errors)
+    return m.step_part(raw["id"] if usable else None)
+
+
+def _has(raw: Any, key: str) -> bool:
+    return isinstance(raw, dict) and key in raw
 
 
 def validate(path: Path) -> Loaded:

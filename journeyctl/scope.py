@@ -32,6 +32,9 @@ class Scope:
     events: tuple[str, ...] | None  # what `event` may be; None: no event here
     entry: tuple[str, ...]  # the trigger's events (empty for inactive/schedule triggers)
     where: str  # for messages: "in the trigger's `where`"
+    # Roots whose shape a part that failed to load hides (a broken trigger hides `entry`):
+    # their paths are not checked, so a real error is not followed by made-up ones.
+    unknown: frozenset[str] = frozenset()
 
 
 def check_path(scope: Scope, root: str, fields: Sequence[str | int]) -> Problem | None:
@@ -41,6 +44,8 @@ def check_path(scope: Scope, root: str, fields: Sequence[str | int]) -> Problem 
         known = ", ".join(sorted(scope.roots))
         hint = f"did you mean '{close[0]}'?" if close else f"known: {known}"
         return Problem("JC402", f"unknown variable '{root}' {scope.where}", hint)
+    if root in scope.unknown:
+        return None
     names = [f for f in fields if isinstance(f, str)]
     if len(names) < len(fields):  # an index or a computed key: check up to it
         names = names[: next(i for i, f in enumerate(fields) if not isinstance(f, str))]

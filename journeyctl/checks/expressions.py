@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Literal
 
 from journeyctl import model as m
 from journeyctl.celenv import (
@@ -40,36 +41,54 @@ def matched_events(journey: m.Journey) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(names)) if names else None
 
 
+def unknown_roots(journey: m.Journey, event: Literal["named", "entry", "mid"]
+                  ) -> frozenset[str]:
+    """What a broken part of the journey leaves unknown: `entry` without the trigger, and
+    `event` where it may be an event that did not load — the trigger's ("entry", e.g. in
+    `audience`), or mid-journey ("mid") also one a broken step awaits; not where `event` is
+    a named event ("named": the goal's, exit_on's, a wait_for's own)."""
+    unknown = set()
+    if "trigger" in journey.broken:
+        unknown |= {"entry"} if event == "named" else {"entry", "event"}
+    if event == "mid" and "wait_for" in journey.broken:
+        unknown.add("event")
+    return frozenset(unknown)
+
+
 def expressions(ctx: CheckContext, journey: m.Journey) -> Iterator[tuple[m.Expr, Scope]]:
     """Every CEL expression of a journey with the scope it is evaluated in."""
     catalog = ctx.project.catalog
     entry = trigger_events(journey)
 
-    def scope(events: tuple[str, ...] | None, where: str) -> Scope:
-        return Scope(catalog, CEL_ROOTS, events, entry, where)
+    def scope(events: tuple[str, ...] | None, where: str, unknown: frozenset[str]) -> Scope:
+        return Scope(catalog, CEL_ROOTS, events, entry, where, unknown)
+
+    named, at_entry = unknown_roots(journey, "named"), unknown_roots(journey, "entry")
+    mid_journey = unknown_roots(journey, "mid")
 
     trigger = journey.trigger
     if isinstance(trigger, m.EventTrigger) and trigger.where:
-        yield trigger.where, scope(entry, "in the trigger's `where`")
+        yield trigger.where, scope(entry, "in the trigger's `where`", at_entry)
     if journey.audience:
-        yield journey.audience, scope(entry or None, "in `audience`")
+        yield journey.audience, scope(entry or None, "in `audience`", at_entry)
     if journey.goal:
         for expr in (journey.goal.where, journey.goal.value):
             if expr:
-                yield expr, scope(journey.goal.events, "in the goal")
+                yield expr, scope(journey.goal.events, "in the goal", named)
     for exit_on in journey.exit_on:
         if exit_on.where:
-            yield exit_on.where, scope((exit_on.event,), "in `exit_on`")
+            yield exit_on.where, scope((exit_on.event,), "in `exit_on`", named)
     mid = matched_events(journey)
     for step in journey.steps:
         action = step.action
         where = f"in step '{step.id}'"
         if isinstance(action, m.WaitFor) and action.where:
-            yield action.where, scope((action.event,), where)
+            yield action.where, scope((action.event,), where, named)
         elif isinstance(action, m.Branch):
-            yield from ((arm.condition, scope(mid, where)) for arm in action.arms if arm.condition)
+            yield from ((arm.condition, scope(mid, where, mid_journey))
+                        for arm in action.arms if arm.condition)
         elif isinstance(action, m.Update):
-            yield from ((expr, scope(mid, where)) for _, expr in action.set)
+            yield from ((expr, scope(mid, where, mid_journey)) for _, expr in action.set)
 
 
 def check_expr(ctx: CheckContext, expr: m.Expr, scope: Scope) -> None:

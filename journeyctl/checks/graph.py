@@ -29,7 +29,8 @@ def _check_journey(ctx: CheckContext, journey: m.Journey) -> None:
         ids.setdefault(step.id, step)
     dangling = _check_references(ctx, journey, ids)
     _check_next_allowed(ctx, journey)
-    if not dangling:  # the graph is only meaningful once every reference resolves
+    # The graph is only meaningful once every reference resolves and every step is there.
+    if not dangling and journey.steps_complete:
         _check_reachable(ctx, journey)
         _check_cycles(ctx, journey)
         _check_loops(ctx, journey)
@@ -37,7 +38,7 @@ def _check_journey(ctx: CheckContext, journey: m.Journey) -> None:
         if isinstance(step.action, m.Split):
             _check_split(ctx, step, step.action)
     for old, new in journey.migrate.items():
-        if new != m.EXIT and new not in ids:
+        if new != m.EXIT and new not in ids and journey.loaded_step(new):
             ctx.add("JC208", f"migrate maps '{old}' to '{new}', which is not a step of this "
                     "journey", journey.at("migrate"), did_you_mean(new, ids, "steps"))
 
@@ -68,7 +69,7 @@ def _check_references(ctx: CheckContext, journey: m.Journey, ids: dict[str, m.St
             if what == "loop.to" and target == m.EXIT:
                 ctx.add("JC203", "loop.to must name a step, not exit", loc)
                 dangling = True
-            elif target != m.EXIT and target not in ids:
+            elif target != m.EXIT and target not in ids and journey.loaded_step(target):
                 ctx.add("JC203", f"{what} of step '{step.id}' names unknown step '{target}'", loc,
                         did_you_mean(target, [*ids, m.EXIT], "steps"))
                 dangling = True

@@ -41,7 +41,7 @@ class _Send:
 
 def _check_worst_case(ctx: CheckContext, journey: m.Journey) -> None:
     caps = ctx.project.caps
-    if not caps or not journey.steps:
+    if not caps or not journey.steps or not journey.steps_complete:
         return
     worst = {cap: 0 for cap in caps}
     for sends in _paths(journey):

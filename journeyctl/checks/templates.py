@@ -11,7 +11,7 @@ from channel_adapters import REGISTRY
 from channel_adapters.spec import AdapterSpec
 from journeyctl import model as m
 from journeyctl.checks.context import CheckContext, did_you_mean
-from journeyctl.checks.expressions import matched_events, trigger_events
+from journeyctl.checks.expressions import matched_events, trigger_events, unknown_roots
 from journeyctl.diagnostics import Loc
 from journeyctl.liquid_env import environment, parse
 from journeyctl.scope import Scope, check_path
@@ -54,7 +54,7 @@ def _check_option(ctx: CheckContext, option: m.SendOption) -> bool:
                              f"templates in {project.templates_dir}") or
                 f"create {project.templates_dir.rstrip('/')}/{option.template}.yaml")
         return False
-    if template.channel != option.channel:
+    if template.channel != option.channel and "channel" not in template.broken:
         ctx.add("JC603", f"template '{template.name}' is for channel '{template.channel}', but "
                 f"this step sends on '{option.channel}'", option.at("template"),
                 f"use a template written for '{option.channel}'")
@@ -62,14 +62,9 @@ def _check_option(ctx: CheckContext, option: m.SendOption) -> bool:
 
 
 def _check_template(ctx: CheckContext, template: m.Template, used_by: list[m.Journey]) -> None:
-    channel = ctx.project.channels.get(template.channel)
-    if channel is None and ctx.project.loaded("channel", template.channel):
-        ctx.add("JC701", f"template '{template.name}' is for unknown channel '{template.channel}'",
-                template.at("channel"), did_you_mean(template.channel, ctx.project.channels,
-                                                     "channels"))
-    elif channel is not None and (spec := REGISTRY.get(channel.adapter)) is not None:
-        _check_fields(ctx, template, spec)
-    if not used_by and not any(b.startswith("journey:") for b in ctx.project.broken):
+    if "channel" not in template.broken:
+        _check_channel(ctx, template)
+    if not used_by and _all_sends_loaded(ctx.project):
         ctx.add("JC608", f"template '{template.name}' is not used by any journey", template.loc)
     for path, source in _strings(template):
         parsed = _parse(ctx, template, path, source)
@@ -79,6 +74,22 @@ def _check_template(ctx: CheckContext, template: m.Template, used_by: list[m.Jou
             _check_variables(ctx, template, path, parsed, journey)
 
 
+def _check_channel(ctx: CheckContext, template: m.Template) -> None:
+    channel = ctx.project.channels.get(template.channel)
+    if channel is None and ctx.project.loaded("channel", template.channel):
+        ctx.add("JC701", f"template '{template.name}' is for unknown channel '{template.channel}'",
+                template.at("channel"), did_you_mean(template.channel, ctx.project.channels,
+                                                     "channels"))
+    elif channel is not None and (spec := REGISTRY.get(channel.adapter)) is not None:
+        _check_fields(ctx, template, spec)
+
+
+def _all_sends_loaded(project: m.Project) -> bool:
+    """No journey file or step was left out: a template no send uses is really unused."""
+    return (not any(b.startswith("journey:") for b in project.broken)
+            and all(journey.steps_complete for journey in project.journeys))
+
+
 def _strings(template: m.Template) -> Iterator[tuple[tuple[str | int, ...], str]]:
     for field in template.fields.values():
         for sub, source in field.strings():
@@ -86,11 +97,12 @@ def _strings(template: m.Template) -> Iterator[tuple[tuple[str | int, ...], str]
 
 
 def _check_fields(ctx: CheckContext, template: m.Template, spec: AdapterSpec) -> None:
+    present = {*template.fields, *template.broken}  # a broken field is there, and reported
     for name, field_spec in spec.template_fields.items():
-        if field_spec.required and name not in template.fields:
+        if field_spec.required and name not in present:
             ctx.add("JC605", f"template '{template.name}' needs `{name}` for a {spec.name} "
                     f"channel", template.loc, field_spec.description or None)
-    if spec.one_of_fields and not any(f in template.fields for f in spec.one_of_fields):
+    if spec.one_of_fields and not any(f in present for f in spec.one_of_fields):
         ctx.add("JC605", f"template '{template.name}' needs one of: "
                 f"{', '.join(spec.one_of_fields)}", template.loc)
     for name, field in template.fields.items():
@@ -150,7 +162,8 @@ def _check_variables(ctx: CheckContext, template: m.Template, path: tuple[str | 
         scope = Scope(catalog, LIQUID_ROOTS, (), (), f"in template '{template.name}'")
     else:
         scope = Scope(catalog, LIQUID_ROOTS, matched_events(journey), trigger_events(journey),
-                      f"in template '{template.name}' (used by journey '{journey.id}')")
+                      f"in template '{template.name}' (used by journey '{journey.id}')",
+                      unknown_roots(journey, "mid"))
     for root, variables in _globals(parsed).items():
         for variable in variables:
             fields = tuple(variable.segments[1:])

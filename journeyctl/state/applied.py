@@ -38,7 +38,7 @@ def _doc(name: str, data: Any) -> Doc:
 def _journey(journey_id: str, version: int, content: dict[str, Any], out: Collector
              ) -> tuple[m.Journey, dict[str, m.Template]]:
     journey = build.build_journey(_doc(f"{journey_id}@v{version}", content["journey"]), out)
-    if journey is None:
+    if journey.broken:
         raise AppliedError(f"journey {journey_id} v{version} in the state does not build: "
                            f"{[d.message for d in out.items]}")
     templates = {name: build.build_template(_doc(f"{journey_id}@v{version}/{name}", doc), name,

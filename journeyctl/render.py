@@ -6,6 +6,7 @@ This is the one place diagnostics become output. User text (messages quote YAML 
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -31,16 +32,18 @@ def to_json(diagnostics: Sequence[Diagnostic], extra: Mapping[str, Any] | None =
         "errors": errors,
         "warnings": warnings,
         **(extra or {}),
-        "diagnostics": [
-            {
-                "code": d.code, "severity": str(d.severity), "message": d.message,
-                "file": d.loc.file, "line": d.loc.line or None, "column": d.loc.col or None,
-                "hint": d.hint,
-            }
-            for d in diagnostics
-        ],
+        "diagnostics": [diagnostic_json(d) for d in diagnostics],
     }
     return json.dumps(payload, ensure_ascii=False, indent=2)
+
+
+def diagnostic_json(d: Diagnostic) -> dict[str, Any]:
+    """One diagnostic as the JSON reports write it."""
+    return {
+        "code": d.code, "severity": str(d.severity), "message": d.message,
+        "file": d.loc.file, "line": d.loc.line or None, "column": d.loc.col or None,
+        "hint": d.hint,
+    }
 
 
 def _escape_data(text: str) -> str:
@@ -87,13 +90,22 @@ def _read(file: str) -> str | None:
         return None
 
 
+def plain_text(diagnostics: Sequence[Diagnostic], docs: Mapping[str, Doc]) -> str:
+    """What `print_text` prints, without colour whatever the environment asks: for reports
+    that carry diagnostics (a JUnit error's text)."""
+    buffer = io.StringIO()
+    print_text(diagnostics, docs, buffer, colour=False)
+    return buffer.getvalue().rstrip()
+
+
 def print_text(diagnostics: Sequence[Diagnostic], docs: Mapping[str, Doc], stream: IO[str],
-               summary: str | None = None) -> None:
+               summary: str | None = None, colour: bool = True) -> None:
     """`file:line:col: error[JCnnn]: message`, the source line with a caret, and the hint."""
     from rich.console import Console
     from rich.text import Text
 
-    console = Console(file=stream, highlight=False, soft_wrap=True)
+    console = Console(file=stream, highlight=False, soft_wrap=True,
+                      color_system="auto" if colour else None)
     sources = SourceLines(docs)
     for d in diagnostics:
         style = "bold red" if d.is_error else "bold yellow"

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from journeyctl.diagnostics import JourneyctlError, diagnostic, option
+from journeyctl.diagnostics import Diagnostic, JourneyctlError, diagnostic, option
 from journeyctl.errors import EXIT_USER
 from journeyctl.project import Loaded, validate
 from journeyctl.render import print_text
@@ -17,11 +17,19 @@ def valid_project(path: Path, consequence: str = "fix it first") -> Loaded:
     """The project, validated; on any error, the diagnostics and `✗ the project is invalid:
     <consequence>` on stderr, and the command stops (exit 1) before it does anything."""
     loaded = validate(path)
-    errors = [d for d in loaded.diagnostics if d.is_error]
-    if errors or loaded.project is None:
-        print_text(errors, loaded.docs, sys.stderr, f"✗ the project is invalid: {consequence}")
+    if project_errors(loaded, consequence) is not None:
         raise SystemExit(EXIT_USER)
     return loaded
+
+
+def project_errors(loaded: Loaded, consequence: str) -> list[Diagnostic] | None:
+    """None when the project is valid; else its errors, printed on stderr with `✗ the project
+    is invalid: <consequence>` (for a command that reports them in its own output too)."""
+    errors = [d for d in loaded.diagnostics if d.is_error]
+    if not errors and loaded.project is not None:
+        return None
+    print_text(errors, loaded.docs, sys.stderr, f"✗ the project is invalid: {consequence}")
+    return errors
 
 
 def check_output(path: Path, flag: str) -> None:

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from journeyctl import model as m
+from journeyctl.diagnostics import Diagnostic
 from journeyctl.engine import effects as fx
 from journeyctl.testing.scenario import Outcome, ScenarioEvent, run_scenario
-from journeyctl.testing.spec import JourneyTest, Pattern, TestFile
+from journeyctl.testing.spec import BrokenFile, JourneyTest, Pattern, TestFile
 from journeyctl.timeparse import zone
 
 
@@ -36,8 +37,24 @@ class TestResult:
         return not self.failures
 
 
-def run_tests(project: m.Project, files: list[TestFile]) -> list[TestResult]:
-    return [_run(project, test_file, test) for test_file in files for test in test_file.tests]
+@dataclass
+class FileResults:
+    """One test file's outcome: its tests' results, or the errors that kept them from running
+    (the project's own errors are reported the same way, as one more file)."""
+
+    file: str
+    results: list[TestResult] = field(default_factory=list)
+    errors: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.errors and all(r.passed for r in self.results)
+
+
+def run_tests(project: m.Project, files: list[TestFile | BrokenFile]) -> list[FileResults]:
+    """Every file's tests, in order; a broken file reports its errors and the rest still run."""
+    return [FileResults(f.path, errors=f.diagnostics) if isinstance(f, BrokenFile) else
+            FileResults(f.path, [_run(project, f, test) for test in f.tests]) for f in files]
 
 
 def _run(project: m.Project, test_file: TestFile, test: JourneyTest) -> TestResult:

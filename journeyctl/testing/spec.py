@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from journeyctl import model as m
 from journeyctl import schema
 from journeyctl.checks.context import did_you_mean
-from journeyctl.diagnostics import Collector, JourneyctlError, Loc
+from journeyctl.diagnostics import Collector, Diagnostic, JourneyctlError, Loc
 from journeyctl.project import YAML_SUFFIXES, display_path
 from journeyctl.sim.readers import TimeParser, check_properties
 from journeyctl.timeparse import parse_duration, zone
@@ -128,27 +128,34 @@ class _Reader:
         return journey
 
 
-def load_tests(project: m.Project, paths: list[Path] | None = None) -> list[TestFile]:
-    """The project's test files (or `paths`); raises JourneyctlError listing every problem."""
+@dataclass(frozen=True)
+class BrokenFile:
+    """A test file with errors: every problem in it, located. None of its tests run; the other
+    files' tests still do."""
+
+    path: str
+    diagnostics: list[Diagnostic]
+
+
+def load_tests(project: m.Project, paths: list[Path] | None = None
+               ) -> list[TestFile | BrokenFile]:
+    """The project's test files (or `paths`), in order, each loaded or broken."""
     files = paths if paths is not None else _test_files(project)
+    return [_load(project, path) for path in files]
+
+
+def _load(project: m.Project, path: Path) -> TestFile | BrokenFile:
+    try:
+        doc = load_file(path, display_path(path))
+    except JourneyctlError as exc:
+        return BrokenFile(display_path(path), exc.diagnostics)
     out = Collector()
-    loaded = []
-    for path in files:
-        try:
-            doc = load_file(path, display_path(path))
-        except JourneyctlError as exc:
-            out.extend(exc.diagnostics)
-            continue
-        if not isinstance(doc.data, dict):
-            out.add("JC103", f"{doc.file} must hold a mapping with `tests:`", doc.loc())
-            continue
-        problems = schema.check(doc, "test")
-        out.extend(problems)
-        if not any(d.is_error for d in problems):
-            loaded.append(_test_file(doc, project, out))
-    if out.has_errors:
-        raise JourneyctlError(out.sorted())
-    return loaded
+    if not isinstance(doc.data, dict):
+        out.add("JC103", f"{doc.file} must hold a mapping with `tests:`", doc.loc())
+    else:
+        out.extend(schema.check(doc, "test"))
+    loaded = None if out.has_errors else _test_file(doc, project, out)  # reads a valid tree
+    return loaded if loaded and not out.has_errors else BrokenFile(doc.file, out.sorted())
 
 
 def _test_files(project: m.Project) -> list[Path]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import select
 import sys
 import tempfile
 import traceback
@@ -33,14 +34,33 @@ def run_guarded(command: Callable[[], Any]) -> int:
 
         print_text(exc.diagnostics, {}, sys.stderr)
         return EXIT_USER
-    except BrokenPipeError:  # `journeyctl graph x | head`: the reader left, nothing to report
+    except BrokenPipeError as exc:
+        if not stdout_is_gone():
+            return _internal(exc)  # some other pipe broke: a bug, not the reader leaving
+        # `journeyctl graph x | head`: the reader left, nothing to report
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except Exception as exc:
-        log = write_crash_log(exc)
-        print(f"journeyctl: internal error ({type(exc).__name__}: {exc}). This is a bug in "
-              f"journeyctl, not in your project; the traceback is in {log}", file=sys.stderr)
-        return EXIT_INTERNAL
+        return _internal(exc)
+
+
+def _internal(exc: Exception) -> int:
+    log = write_crash_log(exc)
+    print(f"journeyctl: internal error ({type(exc).__name__}: {exc}). This is a bug in "
+          f"journeyctl, not in your project; the traceback is in {log}", file=sys.stderr)
+    return EXIT_INTERNAL
+
+
+def stdout_is_gone() -> bool:
+    """Whether nobody reads stdout any more: a pipe or socket whose reading end is closed
+    (poll says POLLERR or POLLHUP for it; a write would fail with EPIPE)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced, closed, or not a real file
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
 
 
 def write_crash_log(exc: BaseException) -> Path:

@@ -2,14 +2,21 @@
 takes the users of one shard (by a hash of the user id), reads the whole input, parses only
 its own lines, and the counts add up. The result is identical to one process: the shards agree
 on the run's `until` (the latest event of all) before their clocks run out, and input that is
-not in order is left to a single process, which sorts it."""
+not in order is left to a single process, which sorts it.
+
+A worker that ends without its answer (killed, or gone for any other reason) is an error that
+names it, never an empty result; the other workers are stopped, whatever way the run ends."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import signal
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +28,10 @@ from journeyctl.sim.readers import InputError
 from journeyctl.sim.recorder import Recorder
 from journeyctl.timeparse import zone
 
-_ABORT = "abort"  # sent instead of `until` when another shard found the input out of order
 
-
-class _Aborted(Exception):
-    pass
+class WorkerError(RuntimeError):
+    """A worker failed or ended without sending its answer: a bug or the system, not the
+    input (input problems come back as InputError)."""
 
 
 @dataclass
@@ -38,6 +44,62 @@ class ShardResult:
     until: float | None
 
 
+@dataclass
+class _Worker:
+    process: BaseProcess
+    connection: Connection
+    name: str  # "simulation worker 2 of 4"
+
+    def receive(self) -> tuple[str, Any]:
+        try:
+            kind, value = self.connection.recv()
+        except (EOFError, OSError):
+            raise self._ended() from None
+        if kind == "input_error":
+            raise InputError(*value)
+        if kind == "error":
+            summary, detail = value
+            error = WorkerError(f"{self.name} (pid {self.process.pid}) failed: {summary}")
+            error.add_note(f"the worker's traceback:\n{detail}")
+            raise error
+        return kind, value
+
+    def send(self, value: Any) -> None:
+        try:
+            self.connection.send(value)
+        except OSError:
+            raise self._ended() from None
+
+    def _ended(self) -> WorkerError:
+        self.process.join(timeout=10)  # its end of the pipe is closed: it is exiting
+        code = self.process.exitcode
+        if code is None:
+            how = "closed its connection"
+        elif code < 0:
+            how = f"was killed by signal {_signal_name(-code)}"
+        else:
+            how = f"exited with code {code}"
+        hint = ("; SIGKILL is also how the system stops a process when memory runs out"
+                if code == -signal.SIGKILL else "")
+        return WorkerError(f"{self.name} (pid {self.process.pid}) {how} before it sent its "
+                           f"result{hint}")
+
+    def stop(self) -> None:
+        """Ends the process: a worker that has answered is merely exiting, one that has not
+        is not needed any more (the run failed or is done in one process)."""
+        if self.process.is_alive():
+            self.process.kill()  # first: with our end closed, it would wake up to write
+        self.process.join()
+        self.connection.close()
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
 def available() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
@@ -47,44 +109,75 @@ def run_shards(project: m.Project, files: list[Path], profiles: Path | None, opt
                ) -> list[ShardResult] | None:
     """The shards' results, or None when the input needs sorting (run it in one process)."""
     context = multiprocessing.get_context("fork")
-    links = []
-    for index in range(workers):
-        parent, child = context.Pipe()
-        process = context.Process(
-            target=_shard, daemon=True,
-            args=(child, project, files, profiles, replace(options, shard=(index, workers)),
-                  trace_user, messages))
-        process.start()
-        links.append((process, parent))
+    started: list[_Worker] = []
     try:
-        lasts = [_receive(parent) for _, parent in links]
-        if any(kind == "out_of_order" for kind, _ in lasts):
-            for _, parent in links:
-                parent.send(_ABORT)
-            return None
-        times = [value for _, value in lasts if value is not None]
+        for index in range(workers):
+            _start(context, started, index, workers, (
+                project, files, profiles, replace(options, shard=(index, workers)), trace_user,
+                messages))
+        lasts = dict(_answers(started))
+        if any(kind == "out_of_order" for kind, _ in lasts.values()):
+            return None  # the shards still reading are stopped below
+        times = [value for _, value in lasts.values() if value is not None]
         until = max(times) if times else None
-        for _, parent in links:
-            parent.send(until)
-        return [_receive(parent)[1] for _, parent in links]
+        for worker in started:
+            worker.send(until)
+        results = dict(_answers(started))
+        return [results[worker.name][1] for worker in started]
     finally:
-        for process, parent in links:
+        for worker in started:
+            worker.stop()
+
+
+def _start(context: Any, started: list[_Worker], index: int, workers: int,
+           args: tuple[Any, ...]) -> None:
+    parent, child = context.Pipe()
+    # SIGINT waits until the new process can take it quietly (Ctrl-C reaches every process of
+    # the group; the parent reports it): blocked across the fork, unblocked inside _shard, and
+    # here only once the worker is in `started`, to be stopped.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        inherited = [parent, *(worker.connection for worker in started)]
+        process = context.Process(target=_shard, daemon=True,
+                                  args=(child, mask, inherited, *args))
+        try:
+            process.start()
+        except BaseException:
             parent.close()
-            process.join(timeout=5)
-            if process.is_alive():
-                process.terminate()
+            raise
+        started.append(_Worker(process, parent, f"simulation worker {index + 1} of {workers}"))
+    finally:
+        child.close()  # the worker's end: once it exits, reading ours gives EOF
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
-def _receive(connection: Connection) -> tuple[str, Any]:
-    kind, value = connection.recv()
-    if kind == "input_error":
-        raise InputError(*value)
-    if kind == "error":
-        raise RuntimeError(f"a simulation worker failed:\n{value}")
-    return kind, value
+def _answers(workers: list[_Worker]) -> Iterator[tuple[str, tuple[str, Any]]]:
+    """One answer from each worker, as they come: the first failure or out-of-order input
+    does not wait for the others."""
+    pending = {worker.connection: worker for worker in workers}
+    while pending:
+        for connection in wait(list(pending)):
+            worker = pending.pop(connection)
+            answer = worker.receive()
+            yield worker.name, answer
+            if answer[0] == "out_of_order":
+                return
 
 
-def _shard(connection: Connection, project: m.Project, files: list[Path],
+def _shard(connection: Connection, mask: set[signal.Signals], inherited: list[Connection],
+           *args: Any) -> None:
+    try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        # The parent's ends, copied by the fork: closed, so that ours reads EOF (and the
+        # worker ends) as soon as the parent is gone.
+        for end in inherited:
+            end.close()
+        _serve(connection, *args)
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None  # no traceback: the parent says "interrupted"
+
+
+def _serve(connection: Connection, project: m.Project, files: list[Path],
            profiles: Path | None, options: Options, trace_user: str | None,
            folder: Path | None) -> None:
     try:
@@ -98,10 +191,7 @@ def _shard(connection: Connection, project: m.Project, files: list[Path],
 
         def agree(last: float | None) -> float | None:
             connection.send(("last", last))
-            until = connection.recv()
-            if until == _ABORT:
-                raise _Aborted
-            return until
+            return connection.recv()
 
         stats = simulation.run(files, profiles, agree)
         if messages:
@@ -109,13 +199,16 @@ def _shard(connection: Connection, project: m.Project, files: list[Path],
         connection.send(("done", ShardResult(recorder, messages.runs if messages else [], stats,
                                              trace.lines if trace else [], simulation.start,
                                              getattr(simulation, "until", None))))
-    except _Aborted:
-        pass
     except OutOfOrder:
-        connection.send(("out_of_order", None))
+        _tell(connection, ("out_of_order", None))
     except InputError as exc:
-        connection.send(("input_error", exc.parts()))
-    except Exception:
-        connection.send(("error", traceback.format_exc()))
+        _tell(connection, ("input_error", exc.parts()))
+    except Exception as exc:
+        _tell(connection, ("error", (f"{type(exc).__name__}: {exc}", traceback.format_exc())))
     finally:
         connection.close()
+
+
+def _tell(connection: Connection, message: tuple[str, Any]) -> None:
+    with contextlib.suppress(OSError):  # the parent has gone: there is nobody to tell
+        connection.send(message)

@@ -34,8 +34,13 @@ def simulate(project: m.Project, files: list[Path], profiles: Path | None = None
     options = options or Options()
     if workers > 1 and parallel.available() and not extra:
         messages = Messages() if keep_messages else None
-        shards = parallel.run_shards(project, files, profiles, options, workers, trace_user,
-                                     messages.folder() if messages else None)
+        shards = None
+        try:
+            shards = parallel.run_shards(project, files, profiles, options, workers, trace_user,
+                                         messages.folder() if messages else None)
+        finally:
+            if messages and shards is None:
+                messages.close()  # the shards' runs: it failed, or one process starts afresh
         if shards is not None:
             return _merge(project, shards, trace_user, messages)
     trace = Trace(trace_user, zone(project.timezone)) if trace_user else None

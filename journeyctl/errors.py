@@ -46,6 +46,10 @@ def run_guarded(command: Callable[[], Any]) -> int:
 
 def _internal(exc: Exception) -> int:
     log = write_crash_log(exc)
+    if getattr(exc, "by_signal", False):  # stopped from outside: not our bug, still no result
+        print(f"journeyctl: stopped: {exc}. Nothing was written; the details are in {log}",
+              file=sys.stderr)
+        return EXIT_INTERNAL
     print(f"journeyctl: internal error ({type(exc).__name__}: {exc}). This is a bug in "
           f"journeyctl, not in your project; the traceback is in {log}", file=sys.stderr)
     return EXIT_INTERNAL

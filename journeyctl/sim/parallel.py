@@ -31,7 +31,11 @@ from journeyctl.timeparse import zone
 
 class WorkerError(RuntimeError):
     """A worker failed or ended without sending its answer: a bug or the system, not the
-    input (input problems come back as InputError)."""
+    input (input problems come back as InputError). `by_signal`: something outside
+    journeyctl stopped it (the out-of-memory killer, an operator), so it is not reported as
+    a bug."""
+
+    by_signal = False
 
 
 @dataclass
@@ -81,8 +85,10 @@ class _Worker:
             how = f"exited with code {code}"
         hint = ("; SIGKILL is also how the system stops a process when memory runs out"
                 if code == -signal.SIGKILL else "")
-        return WorkerError(f"{self.name} (pid {self.process.pid}) {how} before it sent its "
-                           f"result{hint}")
+        error = WorkerError(f"{self.name} (pid {self.process.pid}) {how} before it sent its "
+                            f"result{hint}")
+        error.by_signal = code is not None and code < 0
+        return error
 
     def stop(self) -> None:
         """Ends the process: a worker that has answered is merely exiting, one that has not

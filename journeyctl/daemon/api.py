@@ -204,13 +204,16 @@ class _Api:
         body = await self._json(request)
         applied = self._applied()
         items = intake.records(body, "profiles")
-        valid, problems = intake.check_profiles(
+        valid, problems, undeclared = intake.check_profiles(
             items, applied.project.catalog, self._parse_time(applied.project.timezone))
         rejected = [p.as_json() for p in problems]
+        self.metrics.profiles_rejected.inc(len(problems))
         if not valid:
             raise HttpError(400, "no valid profile in the request: nothing was stored",
                             upserted=0, rejected=rejected)
         count = await self.core.call(lambda c: c.runtime.upsert_profiles(valid))
+        self.metrics.profiles.inc(count)
+        self.metrics.profiles_undeclared.inc(undeclared.lines)
         return JSONResponse({"upserted": count, "rejected": rejected})
 
     async def get_user(self, request: Request) -> Response:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from journeyctl.model import Catalog
-from journeyctl.sim.readers import TimeParser, parse_event, parse_profile, timestamp_attributes
+from journeyctl.sim.readers import TimeParser, Undeclared, parse_event, parse_profile
 
 EVENT_FIELDS = frozenset({"event_id", "user_id", "event", "timestamp", "properties"})
 MAX_RECORDS = 10_000  # per request
@@ -97,21 +97,23 @@ def _event_error(raw: Any, catalog: Catalog, parse_time: TimeParser, now: float,
 
 
 def check_profiles(items: list[Any], catalog: Catalog, parse_time: TimeParser
-                   ) -> tuple[list[dict[str, Any]], list[Problem]]:
-    stamps = timestamp_attributes(catalog)
+                   ) -> tuple[list[dict[str, Any]], list[Problem], Undeclared]:
+    """The valid profiles, a problem for each invalid one (a declared attribute of the wrong
+    type refuses the whole profile), and the attributes the catalog does not declare (kept)."""
     valid: list[dict[str, Any]] = []
     problems: list[Problem] = []
+    undeclared = Undeclared()
     for index, raw in enumerate(items):
         if not isinstance(raw, dict):
             problems.append(Problem(index, "a profile must be a JSON object with a user_id"))
             continue
-        parsed = parse_profile(raw, stamps, parse_time)
+        parsed = parse_profile(raw, catalog, parse_time)
         if isinstance(parsed, str):
             problems.append(Problem(index, parsed))
             continue
-        user_id, attrs = parsed
-        valid.append({**attrs, "user_id": user_id})
-    return valid, problems
+        undeclared.add(parsed.undeclared)
+        valid.append({**parsed.attributes, "user_id": parsed.user_id})
+    return valid, problems, undeclared
 
 
 def _duration(seconds: float) -> str:

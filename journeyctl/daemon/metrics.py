@@ -35,6 +35,15 @@ class Metrics:
                                   registry=self.registry)
         self.rejected = Counter("journeyctl_events_rejected", "Events refused as invalid",
                                 registry=self.registry)
+        self.profiles = Counter("journeyctl_profiles_upserted", "Profiles stored (merged)",
+                                registry=self.registry)
+        self.profiles_rejected = Counter(
+            "journeyctl_profiles_rejected",
+            "Profiles refused as invalid (a declared attribute of the wrong type, no user_id)",
+            registry=self.registry)
+        self.profiles_undeclared = Counter(
+            "journeyctl_profiles_undeclared",
+            "Profiles stored with attributes the catalog does not declare", registry=self.registry)
         self.messages = Counter("journeyctl_messages", "Messages by channel and outcome",
                                 ["channel", "outcome"], registry=self.registry)
         self.latency = Histogram(

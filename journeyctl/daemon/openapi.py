@@ -135,7 +135,8 @@ def document() -> dict[str, Any]:
                 body={"oneOf": [_ref("Event"), _ref("EventBatch")]})},
             "/v1/profiles": {"post": _operation(
                 "Upsert profiles (attributes merge into the stored profile)",
-                {"200": _json(_ref("Upserted"), "Stored"), "400": _ERROR, "413": _ERROR},
+                {"200": _json(_ref("Upserted"), "Stored; invalid profiles listed in `rejected`"),
+                 "400": _ERROR, "413": _ERROR},
                 body=_ref("ProfileBatch"))},
             "/v1/users/{user_id}": {"get": _operation(
                 "A user's profile, journey instances and recent messages",

@@ -30,6 +30,7 @@ from journeyctl.sim.readers import (
     Record,
     Reject,
     TimeParser,
+    Undeclared,
     owns,
     read_events,
     read_profiles,
@@ -48,7 +49,8 @@ class Options:
 
 class Observer(Protocol):
     """What a run reports to: the recorder, a trace, the messages file, a progress bar. Each
-    has `effect(effect)`; `event(record)`, `reject(reject)`, `duplicate(record)` and
+    has `effect(effect)`; `event(record)`, `reject(reject)`, `duplicate(record)`,
+    `undeclared(counts)` (the profile lines with attributes the catalog does not declare) and
     `reset()` (the run starts again over sorted input) are optional."""
 
     def effect(self, effect: Any) -> None: ...
@@ -96,6 +98,7 @@ class Simulation:
         self.tz = self.engine.compiled.tz
         self.parse_time = TimeParser(self.tz)
         self._profile_rejects: list[Reject] = []  # reported (again) at the start of each pass
+        self._undeclared = Undeclared()  # likewise
         self._reset()
 
     def _reset(self) -> None:
@@ -110,10 +113,11 @@ class Simulation:
     # --- input ----------------------------------------------------------------------------
 
     def load_profiles(self, path: Path) -> dict[str, dict[str, Any]]:
-        """This shard's profiles; the lines rejected are counted and reported by the run."""
-        profiles, self._profile_rejects = read_profiles(path, self.project.catalog,
-                                                        self.parse_time, self.options.shard)
-        return profiles
+        """This shard's profiles; the lines rejected, and those with attributes the catalog
+        does not declare, are counted and reported by the run."""
+        read = read_profiles(path, self.project.catalog, self.parse_time, self.options.shard)
+        self._profile_rejects, self._undeclared = read.rejects, read.undeclared
+        return read.profiles
 
     def records(self, files: list[Path]) -> Iterator[Record | Reject]:
         """The records of this shard's users (the readers skip the others)."""
@@ -174,6 +178,7 @@ class Simulation:
         for reject in self._profile_rejects:
             self.stats.rejected += 1
             self._notify("reject", reject)
+        self._notify("undeclared", self._undeclared)
         for item in items:
             if isinstance(item, Reject):
                 self.stats.read += 1

@@ -2,7 +2,9 @@
 
 A bad record never stops a run: it comes back as a `Reject` with its file, line and reason, and
 reading goes on. Values are checked against the catalog: a declared property of the wrong type,
-or a missing required one, rejects the event; `timestamp` properties become datetimes.
+or a missing required one, rejects the event; `timestamp` properties become datetimes. Profile
+lines, and the properties an `identify` event merges into the profile, are checked against the
+catalog's profile attributes the same way (`check_attributes`, shared with the daemon).
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import gzip
 import io
 import re
 import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
@@ -216,7 +219,46 @@ def check_properties(catalog: Catalog, name: str, props: dict[str, Any],
     return checked
 
 
+def check_attributes(declared: Mapping[str, Attr], values: dict[str, Any],
+                     parse_time: TimeParser, undeclared: list[str] | None = None,
+                     prefix: str = "") -> dict[str, Any] | str:
+    """Profile attributes checked against the catalog's declarations, or the reason they are
+    rejected (`attribute 'consent.email' is text, the catalog says boolean`). Declared
+    timestamps become datetimes (a copy is made, `values` is not changed); the fields of a
+    declared `object` are checked too when it declares them. The paths of attributes the
+    catalog does not declare are appended to `undeclared`: they are kept, not rejected."""
+    checked = values
+    for key, value in values.items():
+        path = prefix + key
+        attr = declared.get(key)
+        if attr is None:
+            if undeclared is not None:
+                undeclared.append(path)
+            continue
+        if value is None:
+            continue  # null is accepted whatever the type, as in events
+        converted = value
+        if type(value) not in _PLAIN.get(attr.type, ()):
+            try:
+                converted = _check_value(attr, value, parse_time)
+            except ValueError as exc:
+                return f"attribute '{path}' {exc}"
+        if attr.type == "object" and attr.fields is not None:
+            converted = check_attributes(attr.fields, converted, parse_time, undeclared,
+                                         path + ".")
+            if isinstance(converted, str):
+                return converted
+        if converted is not value:
+            if checked is values:
+                checked = dict(values)
+            checked[key] = converted
+    return checked
+
+
 # --- events ------------------------------------------------------------------------------------
+
+
+IDENTIFY = "identify"
 
 
 def parse_event(raw: Any, catalog: Catalog, parse_time: TimeParser, index: int = 0,
@@ -256,6 +298,11 @@ def parse_event(raw: Any, catalog: Catalog, parse_time: TimeParser, index: int =
     checked = check_properties(catalog, name, props, parse_time)
     if isinstance(checked, str):
         return checked
+    if name == IDENTIFY and checked:
+        # Its properties become profile attributes (SPEC §3): typed as a profile line's are.
+        checked = check_attributes(catalog.profile, checked, parse_time)
+        if isinstance(checked, str):
+            return f"profile {checked}"
     return Record(time, index, line, user_id, name, checked, event_id)
 
 
@@ -384,6 +431,8 @@ def _csv_rows(handle: IO[bytes], shown: str, required: tuple[str, ...]
                 yield end, row
     except csv.Error as exc:
         raise _unreadable(Path(shown), exc, reader.line_num) from exc
+    finally:
+        lines.text.detach()  # not closed on collection: `handle` is its owner's to close
 
 
 def _csv_events(handle: IO[bytes], shown: str, index: int, catalog: Catalog,
@@ -443,37 +492,74 @@ def _from_text(kind: str, cell: str) -> Any:
 # --- profiles ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """An accepted profile record. `undeclared`: the paths of its attributes the catalog does
+    not declare (kept, and counted)."""
+
+    user_id: str
+    attributes: dict[str, Any]
+    undeclared: tuple[str, ...] = ()
+
+
+@dataclass
+class Undeclared:
+    """How many profile records held attributes the catalog does not declare, and which."""
+
+    lines: int = 0
+    names: Counter[str] = field(default_factory=Counter)
+
+    def add(self, names: tuple[str, ...]) -> None:
+        if names:
+            self.lines += 1
+            self.names.update(names)
+
+    def merge(self, other: Undeclared) -> None:
+        self.lines += other.lines
+        self.names.update(other.names)
+
+    def as_json(self, top: int = 20) -> dict[str, Any]:
+        """The report's shape: the count and the `top` most frequent names (ties by name)."""
+        ranked = sorted(self.names.items(), key=lambda item: (-item[1], item[0]))[:top]
+        return {"lines": self.lines, "attributes": dict(ranked)}
+
+
+@dataclass
+class ProfileFile:
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rejects: list[Reject] = field(default_factory=list)
+    undeclared: Undeclared = field(default_factory=Undeclared)
+
+
 def read_profiles(path: Path, catalog: Catalog, parse_time: TimeParser,
-                  shard: tuple[int, int] | None = None
-                  ) -> tuple[dict[str, dict[str, Any]], list[Reject]]:
+                  shard: tuple[int, int] | None = None) -> ProfileFile:
     """user_id -> profile; a later line for a user merges into the earlier one (nested objects
-    merge too). Dotted CSV columns (`consent.email`) become nested objects."""
-    profiles: dict[str, dict[str, Any]] = {}
-    rejects: list[Reject] = []
+    merge too). Dotted CSV columns (`consent.email`) become nested objects. A rejected line is
+    left out whole: the user keeps what their other lines say."""
+    result = ProfileFile()
     shown = str(path)
-    stamps = timestamp_attributes(catalog)
-    for line_no, raw in _profile_rows(path):
-        parsed = parse_profile(raw, stamps, parse_time)
+    for line_no, raw in _profile_rows(path, catalog):
+        parsed = parse_profile(raw, catalog, parse_time)
         if isinstance(parsed, str):
             # With several workers each reports the rejects of its own users only.
             owner = raw.get("user_id") if isinstance(raw, dict) else None
             if owns(shard, str(owner)) if owner else shard is None or shard[0] == 0:
-                rejects.append(Reject(shown, line_no, parsed))
+                result.rejects.append(Reject(shown, line_no, parsed))
             continue
-        user_id, attrs = parsed
-        if not owns(shard, user_id):
+        if not owns(shard, parsed.user_id):
             continue
-        merge_profile(profiles.setdefault(user_id, {}), attrs)
-    return profiles, rejects
+        result.undeclared.add(parsed.undeclared)
+        merge_profile(result.profiles.setdefault(parsed.user_id, {}), parsed.attributes)
+    return result
 
 
-def _profile_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
+def _profile_rows(path: Path, catalog: Catalog) -> Iterator[tuple[int, dict[str, Any] | str]]:
     with open_binary(path) as handle:
         try:
             if data_format(path) == "csv":
                 for line_no, row in _csv_rows(handle, str(path), ("user_id",)):
                     yield line_no, row if type(row) is str else _nest(
-                        {k: v for k, v in row.items() if k and v != ""})
+                        {k: v for k, v in row.items() if k and v != ""}, catalog.profile)
                 return
             for line_no, line in enumerate(handle, 1):
                 if not line.strip():
@@ -488,19 +574,55 @@ def _profile_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
             raise _unreadable(path, exc) from exc
 
 
-def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+def _nest(flat: dict[str, Any], declared: Mapping[str, Attr]) -> dict[str, Any] | str:
+    """A CSV profile row as a record, or the reason it is rejected: dotted columns nest, cells
+    of declared attributes are read as the catalog types them (`_cell`)."""
     nested: dict[str, Any] = {}
-    for key, value in flat.items():
+    for key, cell in flat.items():
         target = nested
         *parents, last = key.split(".")
         for part in parents:
             target = target.setdefault(part, {})
-        target[last] = _guess(value)
+            if not isinstance(target, dict):
+                return f"column '{key}' nests under column '{part}', which has a value"
+        try:
+            value = _cell(key, cell, declared)
+        except ValueError as exc:
+            return str(exc)
+        below = target.get(last)
+        if isinstance(below, dict) and isinstance(value, dict):
+            merge_profile(below, value)
+        elif isinstance(below, dict):
+            return f"column '{key}' has a value, and columns nested under it"
+        else:
+            target[last] = value
     return nested
 
 
+def _cell(key: str, cell: str, declared: Mapping[str, Attr]) -> Any:
+    """A CSV cell typed by the attribute the catalog declares at its dotted path (text stays
+    text, so `+8210...` stays a phone number); an undeclared one is guessed (`_guess`).
+    ValueError, with the reason, for a cell that is not of the declared type."""
+    if key == "user_id":
+        return cell  # an id, as in event files: "007" is not 7
+    attr = None
+    fields: Mapping[str, Attr] | None = declared
+    for part in key.split("."):
+        attr = fields.get(part) if fields is not None else None
+        if attr is None:
+            return _guess(cell)
+        fields = attr.fields
+    assert attr is not None
+    try:
+        return _from_text(attr.type, cell)
+    except ValueError:
+        raise ValueError(f"attribute '{key}' is {cell[:20]!r}, the catalog says "
+                         f"{attr.type}") from None
+
+
 def _guess(cell: str) -> Any:
-    """CSV profile cells: true/false and numbers become JSON values, the rest stays text."""
+    """CSV profile cells the catalog does not type: true/false and numbers become JSON values,
+    the rest stays text."""
     lowered = cell.strip().lower()
     if lowered in ("true", "false"):
         return lowered == "true"
@@ -517,10 +639,10 @@ def _guess(cell: str) -> Any:
 MISSING_USER = "missing user_id"
 
 
-def parse_profile(raw: dict[str, Any] | str, stamps: list[str], parse_time: TimeParser
-                  ) -> tuple[str, dict[str, Any]] | str:
-    """(user_id, attributes) from a profile record, or the reason it is rejected. `stamps`
-    are the catalog's timestamp attributes (`timestamp_attributes`)."""
+def parse_profile(raw: dict[str, Any] | str, catalog: Catalog, parse_time: TimeParser
+                  ) -> Profile | str:
+    """A profile record (a file's line, or one of the daemon's API) checked against the
+    catalog's profile attributes (`check_attributes`), or the reason it is rejected."""
     if isinstance(raw, str):
         return raw
     attrs = dict(raw)
@@ -529,24 +651,8 @@ def parse_profile(raw: dict[str, Any] | str, stamps: list[str], parse_time: Time
         user_id = str(user_id)
     if not isinstance(user_id, str) or not user_id:
         return MISSING_USER
-    problem = _check_profile(stamps, attrs, parse_time)
-    return problem if problem else (user_id, attrs)
-
-
-def _check_profile(stamps: list[str], profile: dict[str, Any], parse_time: TimeParser
-                   ) -> str | None:
-    """Timestamp attributes become datetimes (so CEL can compare them with `now`)."""
-    for key in stamps:
-        value = profile.get(key)
-        if value is None:
-            continue
-        try:
-            profile[key] = parse_time.datetime(value)
-        except (ValueError, TypeError):
-            return f"attribute '{key}' is not a timestamp"
-    return None
-
-
-def timestamp_attributes(catalog: Catalog) -> list[str]:
-    return [key for key, attr in catalog.profile.items() if attr.type == "timestamp"]
-
+    undeclared: list[str] = []
+    checked = check_attributes(catalog.profile, attrs, parse_time, undeclared)
+    if isinstance(checked, str):
+        return checked
+    return Profile(user_id, checked, tuple(undeclared))

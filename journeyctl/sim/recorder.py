@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from journeyctl import model as m
 from journeyctl.engine import effects as fx
 from journeyctl.sim.outputs import iso
-from journeyctl.sim.readers import Reject
+from journeyctl.sim.readers import Reject, Undeclared
 
 SCHEMA_VERSION = 1
 MAX_REJECTS_LISTED = 200
@@ -111,6 +111,7 @@ class Recorder:
         self.linear: dict[str, dict[str, Money]] = defaultdict(_money_table)
         self.rejects: list[Reject] = []
         self.reject_count = 0
+        self.undeclared_profiles = Undeclared()
         self.failed_expressions: Counter[tuple[str, str]] = Counter()
 
     def merge(self, other: Recorder) -> None:
@@ -127,6 +128,7 @@ class Recorder:
         self.reject_count += other.reject_count
         self.rejects = sorted([*self.rejects, *other.rejects],
                               key=lambda r: (r.file, r.line))[:MAX_REJECTS_LISTED]
+        self.undeclared_profiles.merge(other.undeclared_profiles)
         self.failed_expressions.update(other.failed_expressions)
 
     # --- observer --------------------------------------------------------------------------
@@ -135,6 +137,9 @@ class Recorder:
         self.reject_count += 1
         if len(self.rejects) < MAX_REJECTS_LISTED:
             self.rejects.append(reject)
+
+    def undeclared(self, counts: Undeclared) -> None:
+        self.undeclared_profiles = Undeclared(counts.lines, Counter(counts.names))
 
     def effect(self, effect: Any) -> None:
         handler = _HANDLERS.get(type(effect))
@@ -236,6 +241,7 @@ class Recorder:
             "events": {"read": stats.read, "rejected": stats.rejected,
                        "duplicates": stats.duplicates, "skipped": stats.skipped},
             "users": len(stats.users),
+            "profiles": {"undeclared": self.undeclared_profiles.as_json()},
             "journeys": journeys,
             "messages": {
                 "total": sum(self.by_channel.values()),

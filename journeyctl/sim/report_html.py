@@ -43,6 +43,16 @@ def percent(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.1f}%"
 
 
+def undeclared_line(report: dict[str, Any]) -> str:
+    """Profile attributes the catalog does not declare: kept, but no condition or template
+    may use them (both reports say so)."""
+    undeclared = report["profiles"]["undeclared"]
+    names = ", ".join(f"{name} ({n:,})" for name, n in undeclared["attributes"].items())
+    lines = undeclared["lines"]
+    return (f"{lines:,} profile line{'s' * (lines != 1)} with attributes the catalog does not "
+            f"declare (kept; declare them under `profile:` to use them): {names}")
+
+
 def _table(head: list[str], rows: list[list[str]], css: str = "") -> str:
     cells = "".join(f"<th>{escape(h)}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
@@ -64,7 +74,7 @@ def render_html(report: dict[str, Any], project: m.Project) -> str:
 <p>{escape(window['start'] or '?')} → {escape(window['until'] or '?')} · {events['read']:,} events
 ({events['rejected']:,} rejected, {events['duplicates']:,} duplicates) · {report['users']:,} users ·
 {report['messages']['total']:,} messages</p></header>
-<main>{''.join(sections)}{_channels(report)}{_days(report)}</main></body></html>
+<main>{''.join(sections)}{_channels(report)}{_days(report)}{_profiles(report)}</main></body></html>
 """
 
 
@@ -167,6 +177,12 @@ def _days(report: dict[str, Any]) -> str:
             f'<svg width="{width}" height="{height}" role="img" aria-label="messages by day">'
             f'{"".join(bars)}</svg><p class="muted">{escape(first)} … {escape(last)}, '
             f"at most {top:,} a day</p></section>")
+
+
+def _profiles(report: dict[str, Any]) -> str:
+    if not report["profiles"]["undeclared"]["lines"]:
+        return ""
+    return f"<section><h2>Profiles</h2><p>{escape(undeclared_line(report))}</p></section>"
 
 
 def write_html(path: Path, report: dict[str, Any], project: m.Project) -> None:

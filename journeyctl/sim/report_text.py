@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from journeyctl import model as m
-from journeyctl.sim.report_html import number, percent
+from journeyctl.sim.report_html import number, percent, undeclared_line
 
 
 def print_report(report: dict[str, Any], project: m.Project, stream: IO[str]) -> None:
@@ -26,6 +26,8 @@ def print_report(report: dict[str, Any], project: m.Project, stream: IO[str]) ->
                 console.print(table)
     console.print(_channels(report))
     console.print(_calendar(report))
+    if report["profiles"]["undeclared"]["lines"]:
+        console.print(undeclared_line(report), soft_wrap=True)
     if report["rejects"]:
         console.print(_rejects(report), soft_wrap=True)
 
@@ -137,3 +139,4 @@ def _rejects(report: dict[str, Any]) -> Group:
                   style="bold red")]
     lines += [Text(f"{r['file']}:{r['line']}: {r['reason']}") for r in shown]
     return Group(*lines)
+

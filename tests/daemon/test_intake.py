@@ -86,9 +86,15 @@ def test_request_shapes() -> None:
 
 
 def test_profiles(catalog) -> None:
-    valid, problems = intake.check_profiles(
-        [{"user_id": "u1", "name": "김민지", "consent": {"email": True}}, {"name": "no id"}, 7],
+    valid, problems, undeclared = intake.check_profiles(
+        [{"user_id": "u1", "name": "김민지", "consent": {"email": True}}, {"name": "no id"}, 7,
+         {"user_id": "u2", "consent": {"email": "yes"}},
+         {"user_id": "u3", "referral": "friend", "consent": {"kakao": True}}],
         catalog, PARSE)
-    assert valid == [{"user_id": "u1", "name": "김민지", "consent": {"email": True}}]
+    assert valid == [{"user_id": "u1", "name": "김민지", "consent": {"email": True}},
+                     {"user_id": "u3", "referral": "friend", "consent": {"kakao": True}}]
     assert [(p.index, p.error) for p in problems] == [
-        (1, "missing user_id"), (2, "a profile must be a JSON object with a user_id")]
+        (1, "missing user_id"), (2, "a profile must be a JSON object with a user_id"),
+        (3, "attribute 'consent.email' is text, the catalog says boolean")]
+    assert undeclared.as_json() == {"lines": 1, "attributes": {"consent.kakao": 1,
+                                                               "referral": 1}}

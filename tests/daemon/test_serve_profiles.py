@@ -1,0 +1,59 @@
+"""The real `journeyctl serve`: `POST /v1/profiles` checks each profile against the catalog's
+profile attributes like `simulate` checks a profile line (one shared check): a declared
+attribute of the wrong type refuses that profile, nothing of it stored, the others upserted;
+attributes the catalog does not declare are kept and counted."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from harness import Served, apply, project_copy
+
+from channel_adapters.fake import FakeProvider
+
+WRONG = "attribute 'consent.email' is text, the catalog says boolean"
+
+
+@pytest.fixture
+def fake():
+    with FakeProvider() as provider:
+        yield provider
+
+
+def test_a_profile_of_the_wrong_type_is_refused_and_the_others_stored(tmp_path: Path,
+                                                                      fake) -> None:
+    project, state = project_copy(tmp_path), tmp_path / "state.db"
+    apply(project, state)
+    with Served(project, state, fake.url) as served:
+        answer = served.post("/v1/profiles", {"profiles": [
+            {"user_id": "good", "email": "g@example.com", "consent": {"email": True},
+             "referral": "friend"},
+            {"user_id": "bad", "email": "b@example.com", "consent": {"email": "yes"}},
+            {"user_id": "vip", "vip": True}]})
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"upserted": 2, "rejected": [{"index": 1, "error": WRONG}]}
+        assert served.get("/v1/users/bad").status_code == 404  # nothing of it was stored
+        good = served.get("/v1/users/good").json()["profile"]
+        assert good["consent"] == {"email": True} and good["referral"] == "friend"
+        assert served.get("/v1/users/vip").json()["profile"]["vip"] is True
+
+        # an update of the wrong type leaves the stored profile as it was
+        refused = served.post("/v1/profiles", {"profiles": [
+            {"user_id": "good", "email": "new@example.com", "consent": {"email": "no"}}]})
+        assert refused.status_code == 400
+        assert refused.json()["rejected"] == [{"index": 0, "error": WRONG}]
+        assert served.get("/v1/users/good").json()["profile"]["email"] == "g@example.com"
+
+        # an identify event merges into the profile: the profile types hold for it too
+        identify = served.post("/v1/events", {
+            "user_id": "good", "event": "identify", "timestamp": time.time(),
+            "properties": {"consent": {"email": "yes"}}})
+        assert identify.status_code == 400
+        assert identify.json()["rejected"] == [{"index": 0, "error": f"profile {WRONG}"}]
+
+        metrics = served.get("/metrics").text
+        assert "journeyctl_profiles_upserted_total 2.0" in metrics
+        assert "journeyctl_profiles_rejected_total 2.0" in metrics
+        assert "journeyctl_profiles_undeclared_total 1.0" in metrics

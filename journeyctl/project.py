@@ -7,7 +7,9 @@ checked, so `validate` can list all errors at once.
 
 from __future__ import annotations
 
+import difflib
 import os
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -48,23 +50,88 @@ def find_root(start: Path) -> Path | None:
     return None
 
 
+class NoProject(JourneyctlError):
+    """No project at the path a command was given. `found` is the project the user most likely
+    meant (above the path, just below it, or a folder whose name is close to a mistyped one),
+    so that the CLI can hint the same command run there."""
+
+    def __init__(self, given: Path, message: str, hint: str, found: Path | None) -> None:
+        shown = display_path(given)
+        super().__init__([diagnostic("JC001", message, Loc(shown, 1, 1), hint)])
+        self.given, self.found = given, found
+
+
+_NOT_PROJECTS = {"node_modules", "__pycache__", "site-packages"}
+
+
+def find_below(start: Path, depth: int = 3, budget: int = 2_000) -> list[Path]:
+    """The projects in the shallowest level below `start` (at most `depth` folders down) that
+    holds any, skipping hidden and tool folders; `budget` bounds the folders looked at."""
+    level = [start]
+    for _ in range(depth):
+        below = []
+        for folder in level:
+            try:
+                children = sorted(p for p in folder.iterdir() if p.is_dir())
+            except OSError:
+                continue
+            below += [p for p in children if not p.name.startswith(".")
+                      and p.name not in _NOT_PROJECTS]
+        below = below[:budget]
+        found = [p for p in below if (p / PROJECT_FILE).is_file()]
+        if found or not below:
+            return found
+        level = below
+    return []
+
+
+def _close_project(path: Path) -> Path | None:
+    """A project folder beside a path that does not exist, with a name close to it: the
+    folder the user meant when they mistyped."""
+    parent = path.parent if path.parent.is_dir() else None
+    if parent is None:
+        return None
+    siblings = {p.name: p for p in parent.iterdir() if (p / PROJECT_FILE).is_file()}
+    close = difflib.get_close_matches(path.name, list(siblings), n=1, cutoff=0.6)
+    return siblings[close[0]] if close else None
+
+
+def _may_init_here(folder: Path) -> bool:
+    return all(p.name == ".git" for p in folder.iterdir())
+
+
 def project_root(path: Path) -> Path:
-    """`path` is a project folder or its journeyctl.yaml; raise a located error otherwise."""
+    """`path` is a project folder or its journeyctl.yaml; raise NoProject otherwise."""
     if path.is_file() and path.name == PROJECT_FILE:
         return path.parent
     if (path / PROJECT_FILE).is_file():
         return path
     shown = display_path(path)
-    hint = f"run `journeyctl init {shown}` to create a project there"
     if not path.exists():
-        message = f"{shown} does not exist"
-    elif path.is_dir():
-        message = f"no {PROJECT_FILE} in {shown}"
-        if (above := find_root(path)) is not None:
-            hint = f"the project is at {display_path(above)}"
-    else:
-        message = f"{shown} is not a project folder"
-    raise JourneyctlError([diagnostic("JC001", message, Loc(shown, 1, 1), hint)])
+        found = _close_project(path)
+        hint = (f"did you mean {display_path(found)}?" if found else
+                f"check the path; `journeyctl init {shlex.quote(shown)}` creates a new project")
+        raise NoProject(path, f"{shown}: folder not found", hint, found)
+    if not path.is_dir():
+        found = find_root(path)
+        where = f"the project is at {display_path(found)}" if found else \
+            "give the project folder (the one holding journeyctl.yaml)"
+        raise NoProject(path, f"{shown} is a file, not a project folder", where, found)
+    above = find_root(path)
+    below = [] if above else find_below(path)
+    if above or len(below) == 1:
+        found = above or below[0]
+        raise NoProject(path, f"no {PROJECT_FILE} in {shown}",
+                        f"the project is at {display_path(found)}", found)
+    if below:
+        raise NoProject(path, f"no {PROJECT_FILE} in {shown}",
+                        "projects below it: " + ", ".join(map(display_path, below)), below[0])
+    new = path if _may_init_here(path) else next(
+        path / name for name in ("journeys", *(f"journeys-{n}" for n in range(2, 100)))
+        if not (path / name).exists())
+    init = shlex.quote(display_path(new))
+    raise NoProject(path, f"no {PROJECT_FILE} in {shown}",
+                    f"create a project: journeyctl init {init}", None)
 
 
 def load_project(path: Path) -> Loaded:

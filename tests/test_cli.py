@@ -79,7 +79,7 @@ def test_strict_fails_on_warnings(new_project: Path) -> None:
 def test_missing_project_is_a_clear_error(tmp_path: Path) -> None:
     result = run_cli("validate", tmp_path / "nope")
     assert result.returncode == 1
-    assert "error[JC001]" in result.stderr and "does not exist" in result.stderr
+    assert "error[JC001]" in result.stderr and "not found" in result.stderr
     assert "journeyctl init" in result.stderr
     assert TRACEBACK not in result.stderr
 
@@ -159,7 +159,7 @@ def test_internal_error_exit_3_with_logged_traceback(new_project: Path, tmp_path
     code = (
         "import sys, journeyctl.commands.validate as v\n"
         "def boom(*a, **k):\n    raise RuntimeError('kaboom')\n"
-        "v.validate = boom\n"
+        "v.validate_here = boom\n"
         "from journeyctl.cli import main\n"
         f"sys.argv = ['journeyctl', 'validate', {str(new_project)!r}]\n"
         "main()\n"

@@ -55,10 +55,10 @@ def test_a_directory_or_a_missing_input_is_named_at_its_option(tmp_path: Path) -
     folder = simulate("--events", tmp_path)
     assert folder.returncode == 1
     assert f"--events: error[JC001]: {tmp_path} is a directory" in folder.stderr
-    assert "does not exist" not in folder.stderr
+    assert "not found" not in folder.stderr
     missing = simulate("--events", EVENTS, "--profiles", tmp_path / "nope.csv")
     assert missing.returncode == 1
-    assert f"--profiles: error[JC001]: {tmp_path / 'nope.csv'} does not exist" in missing.stderr
+    assert f"--profiles: error[JC001]: {tmp_path / 'nope.csv'}: file not found" in missing.stderr
     assert "pass a profiles file" in missing.stderr and "event log" not in missing.stderr
 
 

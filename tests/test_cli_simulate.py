@@ -161,7 +161,7 @@ def test_until_lets_trailing_waits_fire() -> None:
 
 def test_input_errors_are_clear(tmp_path: Path) -> None:
     missing = run_cli("simulate", EXAMPLE, "--events", tmp_path / "nope.jsonl")
-    assert missing.returncode == 1 and "nope.jsonl does not exist" in missing.stderr
+    assert missing.returncode == 1 and "nope.jsonl: file not found" in missing.stderr
     unknown = run_cli("simulate", EXAMPLE, "--events", EVENTS, "--journey", "nope")
     assert unknown.returncode == 1 and "no journey 'nope'" in unknown.stderr
     bad_time = run_cli("simulate", EXAMPLE, "--events", EVENTS, "--until", "soon")

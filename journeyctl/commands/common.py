@@ -7,16 +7,17 @@ import os
 import sys
 from pathlib import Path
 
+from journeyctl.commands.rerun import validate_here
 from journeyctl.diagnostics import Diagnostic, JourneyctlError, diagnostic, option
 from journeyctl.errors import EXIT_USER
-from journeyctl.project import Loaded, validate
+from journeyctl.project import Loaded
 from journeyctl.render import print_text
 
 
 def valid_project(path: Path, consequence: str = "fix it first") -> Loaded:
     """The project, validated; on any error, the diagnostics and `✗ the project is invalid:
     <consequence>` on stderr, and the command stops (exit 1) before it does anything."""
-    loaded = validate(path)
+    loaded = validate_here(path)
     if project_errors(loaded, consequence) is not None:
         raise SystemExit(EXIT_USER)
     return loaded
@@ -60,3 +61,15 @@ def output_error(path: Path, flag: str, exc: OSError) -> JourneyctlError:
         reason = exc.strerror or str(exc)
     return JourneyctlError([diagnostic("JC932", f"cannot write {path}: {reason}", option(flag),
                                        "choose a path in a folder you can write to")])
+
+
+def close_file(path: Path) -> str | None:
+    """A file beside a path that does not exist, with a name close to it (a typo's target)."""
+    import difflib
+
+    parent = path.parent
+    if not parent.is_dir():
+        return None
+    names = [p.name for p in parent.iterdir() if p.is_file()]
+    close = difflib.get_close_matches(path.name, names, n=1, cutoff=0.75)
+    return str(parent / close[0]) if close else None

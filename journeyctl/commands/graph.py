@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from journeyctl.commands.common import check_output, output_error
+from journeyctl.commands.rerun import validate_here
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic, option
 from journeyctl.errors import EXIT_OK, EXIT_USER
 from journeyctl.graph import RENDERERS
@@ -25,7 +26,7 @@ def run(journey_ref: str, project_path: Path, output_format: str, output: Path |
         loaded = validate(root)
         journey = _by_file(loaded, as_file)
     else:
-        loaded = validate(project_path)
+        loaded = validate_here(project_path)
         journey = loaded.project.journey(journey_ref) if loaded.project else None
     errors = [d for d in loaded.diagnostics if d.is_error]
     if journey is not None:  # problems elsewhere in the project do not stop the drawing

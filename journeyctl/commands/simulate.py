@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from journeyctl.commands.common import check_output, output_error, valid_project
+from journeyctl.commands.common import check_output, close_file, output_error, valid_project
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic, option
 from journeyctl.errors import EXIT_OK, EXIT_USER
 from journeyctl.sim.host import Options
@@ -113,13 +113,15 @@ def _check_inputs(request: Request) -> None:
         if path.is_file():
             continue
         if path.is_dir():
-            problem = "is a directory"
+            problem = " is a directory"
         elif path.exists():
-            problem = "is not a regular file"
+            problem = " is not a regular file"
         else:
-            problem = "does not exist"
-        raise JourneyctlError([diagnostic("JC001", f"{path} {problem}", option(flag),
-                                          _INPUT_HINTS[flag])])
+            problem = ": file not found"
+        hint = _INPUT_HINTS[flag]
+        if (near := close_file(path)) is not None:
+            hint = f"did you mean {near}?"
+        raise JourneyctlError([diagnostic("JC001", f"{path}{problem}", option(flag), hint)])
 
 
 def _write_outputs(request: Request, result: Any, project: Any) -> None:

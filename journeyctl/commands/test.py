@@ -15,9 +15,10 @@ from xml.etree import ElementTree as ET
 
 from journeyctl import model as m
 from journeyctl.commands.common import project_errors
+from journeyctl.commands.rerun import validate_here
 from journeyctl.diagnostics import Diagnostic, JourneyctlError
 from journeyctl.errors import EXIT_OK, EXIT_USER
-from journeyctl.project import Loaded, display_path, validate
+from journeyctl.project import Loaded, display_path
 from journeyctl.render import diagnostic_json, plain_text, print_text
 from journeyctl.testing.runner import FileResults, TestResult, run_tests
 from journeyctl.testing.spec import BrokenFile, load_tests
@@ -30,7 +31,7 @@ ERRORED_CASE = "load"  # the JUnit test case that stands for a file (or project)
 
 def run(project_path: Path, files: list[Path], output_format: str) -> int:
     try:
-        loaded = validate(project_path)
+        loaded = validate_here(project_path)
     except JourneyctlError as exc:  # no project there: reported like an invalid one
         loaded = Loaded(None, {}, exc.diagnostics)
     errors = project_errors(loaded, "no test ran")

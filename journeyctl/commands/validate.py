@@ -5,13 +5,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from journeyctl.commands.rerun import validate_here
 from journeyctl.errors import EXIT_OK, EXIT_USER
-from journeyctl.project import Loaded, validate
+from journeyctl.project import Loaded
 from journeyctl.render import print_text, summary_counts, to_github, to_json
 
 
 def run(path: Path, output_format: str, strict: bool) -> int:
-    loaded = validate(path)
+    loaded = validate_here(path)
     diagnostics = loaded.diagnostics
     errors, warnings = summary_counts(diagnostics)
     failed = errors > 0 or (strict and warnings > 0)

@@ -1,0 +1,62 @@
+"""Hints that rerun the command the user typed, with the project folder corrected, so that
+pasting the hint does what they meant (`journeyctl simulate --events x.jsonl` run from the
+repository root -> `journeyctl simulate journeys --events x.jsonl`)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from journeyctl.diagnostics import JourneyctlError
+from journeyctl.project import Loaded, NoProject, display_path, validate
+
+
+def validate_here(path: Path) -> Loaded:
+    """`validate(path)`; when there is no project at `path` but one is near, the error's hint
+    is this very command run on that project."""
+    try:
+        return validate(path)
+    except NoProject as exc:
+        raise with_rerun_hint(exc) from None
+
+
+def with_rerun_hint(exc: NoProject) -> JourneyctlError:
+    if exc.found is None:
+        return exc
+    first = exc.diagnostics[0]
+    command = rerun_command(exc.given, exc.found)
+    joint = " " if (first.hint or "").endswith("?") else ": "
+    hint = f"{first.hint}{joint}{command}" if command else first.hint
+    return JourneyctlError([replace(first, hint=hint)])
+
+
+# The commands whose project folder is the --project option (the others take it as their first
+# argument); tests/test_rerun_hints.py checks this against the CLI.
+PROJECT_OPTION = frozenset({"graph", "history", "rollback", "force-unlock"})
+
+
+def rerun_command(given: Path, found: Path, argv: list[str] | None = None) -> str | None:
+    """This run's command line (`argv`, default sys.argv) with the project folder `given`
+    replaced by `found`, or added where it was left to its default; None when the command
+    line is not a journeyctl command's."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    name = next((a for a in args if not a.startswith("-")), None)
+    if name is None:
+        return None
+    args.remove(name)
+    new = display_path(found)
+    for flag in ("--project", "-p"):
+        if name in PROJECT_OPTION and flag in args[:-1]:
+            args[args.index(flag) + 1] = new
+            break
+    else:
+        typed = [i for i, a in enumerate(args) if not a.startswith("-") and Path(a) == given]
+        if typed and name not in PROJECT_OPTION:
+            args[typed[0]] = new
+        elif name in PROJECT_OPTION:
+            args += ["--project", new]
+        else:
+            args.insert(0, new)
+    return shlex.join(["journeyctl", name, *args])

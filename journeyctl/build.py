@@ -102,6 +102,7 @@ def build_project(doc: Doc, root: Path, out: Collector) -> m.Project:
         events_file=raw.get("events", "events.yaml"),
         channels_file=raw.get("channels", "channels.yaml"),
         templates_dir=raw.get("templates", "templates/"),
+        snippets_dir=raw.get("snippets", "snippets/"),
         tests_dir=raw.get("tests", "tests/"),
         state=raw.get("state", "sqlite:///.journeyctl/state.db"),
         caps=_caps(b, raw.get("caps", []), ("caps",)),

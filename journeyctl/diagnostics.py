@@ -156,6 +156,9 @@ CODES: dict[str, CodeInfo] = {
     "JC606": CodeInfo("template has a field its channel does not use"),
     "JC607": CodeInfo("unknown Liquid filter"),
     "JC608": CodeInfo("template is never used", _W),
+    "JC609": CodeInfo("unknown snippet"),
+    "JC610": CodeInfo("snippet name is not a quoted string"),
+    "JC611": CodeInfo("snippet is never used", _W),
     # channels
     "JC701": CodeInfo("unknown channel"),
     "JC702": CodeInfo("unknown adapter"),

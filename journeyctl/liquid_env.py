@@ -4,25 +4,143 @@ Strict undefined: a variable missing at render time is an error, not an empty st
 message never goes out with a hole in it; `| default: "..."` still supplies a fallback, and
 a missing variable is simply false in `{% if %}` (so `{% if profile.locale == "en" %}` works for
 users without a locale).
+
+Snippets (`{% render 'footer' %}`, `{% include 'footer' %}`) come from a mapping of name ->
+source loaded with the project (or the applied version), never from files at render time: one
+environment per distinct set of snippets. Pass the same `FrozenMap` object every time (the
+project's `snippet_sources`), so the caches below hit by identity.
 """
 
 from __future__ import annotations
 
-from functools import cache
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator, Mapping
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, NamedTuple
+
+from journeyctl.model import EMPTY
 
 if TYPE_CHECKING:
-    from liquid import BoundTemplate, Environment
+    from liquid import BoundTemplate, Environment, RenderContext
+    from liquid.ast import Node
+
+# Stands for what only a send knows (an output, a tag): it is neither text nor whitespace.
+PLACEHOLDER = "\x00"
+
+
+@lru_cache(maxsize=64)
+def environment(snippets: Mapping[str, str] = EMPTY) -> Environment:
+    from liquid import CachingDictLoader, Environment, FalsyStrictUndefined
+
+    loader = CachingDictLoader(dict(snippets), auto_reload=False)
+    return Environment(undefined=FalsyStrictUndefined, loader=loader)
 
 
 @cache
-def environment() -> Environment:
-    from liquid import Environment, FalsyStrictUndefined
+def parse(source: str, snippets: Mapping[str, str] = EMPTY) -> BoundTemplate:
+    """Parse once per distinct source and snippets; raises liquid.exceptions.LiquidError."""
+    return environment(snippets).from_string(source)
 
-    return Environment(undefined=FalsyStrictUndefined)
+
+class Partial(NamedTuple):
+    """One `render`/`include` tag: the snippet it names (None when the name is not a quoted
+    string) and where that name is in the template's source."""
+
+    tag: str
+    name: str | None
+    index: int
+    length: int
 
 
-@cache
-def parse(source: str) -> BoundTemplate:
-    """Parse once per distinct source; raises liquid.exceptions.LiquidError."""
-    return environment().from_string(source)
+def partials(template: BoundTemplate) -> list[Partial]:
+    """The `render` and `include` tags of `template` itself, not of the snippets it loads."""
+    from liquid import RenderContext
+
+    context = RenderContext(template)
+    return list(_partials(template.nodes, context))
+
+
+def _partials(nodes: Iterable[Node], context: RenderContext) -> Iterator[Partial]:
+    for node in nodes:
+        call = _call(node)
+        if call is not None:
+            yield call
+        else:
+            yield from _partials(node.children(context, include_partials=False), context)
+
+
+def _call(node: Node) -> Partial | None:
+    from liquid.builtin.expressions import StringLiteral
+    from liquid.builtin.tags.include_tag import IncludeNode
+    from liquid.builtin.tags.render_tag import RenderNode
+
+    if not isinstance(node, RenderNode | IncludeNode):
+        return None
+    name = node.name
+    if isinstance(name, StringLiteral):
+        return Partial(node.token.value, name.value, name.token.start_index, len(name.value) + 2)
+    return Partial(node.token.value, None, name.token.start_index, len(str(name)))
+
+
+def used_snippets(sources: Iterable[str], snippets: Mapping[str, str]) -> set[str]:
+    """The snippets these template sources load, directly or through other snippets."""
+    from liquid.exceptions import LiquidError
+
+    found: set[str] = set()
+    todo = list(sources)
+    while todo:
+        try:
+            calls = partials(parse(todo.pop(), snippets))
+        except LiquidError:
+            continue  # validate reports it
+        for call in calls:
+            if call.name in snippets and call.name not in found:
+                found.add(call.name)
+                todo.append(snippets[call.name])
+    return found
+
+
+def static_text(source: str, snippets: Mapping[str, str]) -> str:
+    """The text of a template as it reads once its snippets are rendered, for rules on the
+    wording (`(광고)` first, an opt-out somewhere): literal text as written, each known
+    snippet's text in place of its `render`/`include`, and a `PLACEHOLDER` for any other tag or
+    output (the branches of an `if` follow it). The source itself when it does not parse."""
+    from liquid.exceptions import LiquidError
+
+    try:
+        parsed = parse(source, snippets)
+    except LiquidError:
+        return source
+    return "".join(_text(parsed.nodes, parsed, snippets, ()))
+
+
+def _text(nodes: Iterable[Node], parsed: BoundTemplate, snippets: Mapping[str, str],
+          stack: tuple[str, ...]) -> Iterator[str]:
+    from liquid import RenderContext
+    from liquid.ast import BlockNode, ConditionalBlockNode
+    from liquid.builtin.content import ContentNode
+    from liquid.builtin.tags.case_tag import MultiExpressionBlockNode
+    from liquid.builtin.tags.liquid_tag import LiquidNode
+    from liquid.exceptions import LiquidError
+
+    containers = (BlockNode, ConditionalBlockNode, MultiExpressionBlockNode, LiquidNode)
+
+    for node in nodes:
+        if isinstance(node, ContentNode):
+            yield node.text
+            continue
+        call = _call(node)
+        if call is not None:
+            if call.name in snippets and call.name not in stack:  # a loop renders nothing
+                try:
+                    inner = parse(snippets[call.name], snippets)
+                except LiquidError:
+                    yield PLACEHOLDER
+                    continue
+                yield from _text(inner.nodes, inner, snippets, (*stack, call.name))
+            else:
+                yield PLACEHOLDER
+            continue
+        if not isinstance(node, containers):
+            yield PLACEHOLDER
+        yield from _text(node.children(RenderContext(parsed), include_partials=False),
+                         parsed, snippets, stack)

@@ -1,13 +1,15 @@
 """Rendering a template for one user, and finding the user's address on a channel.
 
 Templates render with the shared Liquid environment (strict: a missing variable is an error, never
-an empty hole in a message). A message whose required content renders blank for this user is an
-error too: better no message than an empty one.
+an empty hole in a message), with the snippets they were loaded or applied with. A message whose
+required content renders blank for this user is an error too: better no message than an empty
+one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from channel_adapters import REGISTRY
@@ -35,16 +37,18 @@ def render_template(project: Project, template: Template, profile: Mapping[str, 
                     event: Mapping[str, Any] | None = None,
                     journey: Mapping[str, Any] | None = None,
                     message: Mapping[str, Any] | None = None,
-                    docs: Mapping[str, Doc] | None = None) -> dict[str, Any]:
+                    docs: Mapping[str, Doc] | None = None,
+                    snippets: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Every field of `template` rendered for this user: text fields as strings, `map` and
     `json` fields with each string leaf rendered (keys and other values kept). The daemon
-    passes the template of the journey version that sends it, which may be older than the
-    project's.
+    passes the template and the snippets (name -> source, a `FrozenMap`) of the journey
+    version that sends it, which may be older than the project's; by default the project's
+    snippets.
 
     Variables left as None are undefined in the template. Raises JourneyctlError: JC971 when
     Liquid fails (a missing variable), JC972 when the content the channel needs renders empty.
-    With the project's `docs`, JC971 points at the failing variable in the template file;
-    without, at the field.
+    With the project's `docs`, JC971 points at the failing variable in the template file (or
+    in the snippet file); without, at the field.
     """
     context: dict[str, Any] = {
         "profile": profile,
@@ -54,8 +58,9 @@ def render_template(project: Project, template: Template, profile: Mapping[str, 
         if value is not None:
             context[name] = value
     user = str(profile.get("user_id", "?"))
-    content = {name: _render_field(template, field, context, user, docs)
-               for name, field in template.fields.items()}
+    render = _Render(project, project.snippet_sources if snippets is None else snippets,
+                     context, user, docs)
+    content = {name: render.field(template, field) for name, field in template.fields.items()}
     _check_content(project, template, content, user)
     return content
 
@@ -78,56 +83,79 @@ def _template(project: Project, name: str) -> Template:
     return template
 
 
-def _render_field(template: Template, field: TemplateField, context: dict[str, Any],
-                  user: str, docs: Mapping[str, Doc] | None) -> Any:
-    from liquid.exceptions import LiquidError
+@dataclass(frozen=True)
+class _Render:
+    """One user's context and the snippets: renders a template's fields, locating failures."""
 
-    try:
-        return _render_value(field.value, context)
-    except LiquidError as exc:
-        path, error = _failing_leaf(field, context) or ((), exc)
-        reason = getattr(error, "message", None) or str(error).splitlines()[0]
-        shown = ".".join(map(str, (field.name, *path)))
-        raise JourneyctlError([diagnostic(
-            "JC971", f"template '{template.name}': `{shown}` cannot be rendered for user "
-            f"'{user}': {reason}", _leaf_loc(template, field, path, error, docs),
-            'give the variable a fallback (`| default: "..."`) or supply it')]) from exc
+    project: Project
+    snippets: Mapping[str, str]
+    context: dict[str, Any]
+    user: str
+    docs: Mapping[str, Doc] | None
 
+    def field(self, template: Template, field: TemplateField) -> Any:
+        from liquid.exceptions import LiquidError, TemplateNotFoundError
 
-def _failing_leaf(field: TemplateField, context: dict[str, Any]
-                  ) -> tuple[tuple[str | int, ...], Exception] | None:
-    """The first string of a `map`/`json` field that fails to render, with its error."""
-    from liquid.exceptions import LiquidError
-
-    for path, source in field.strings():
         try:
-            parse(source).render(**context)
+            return self._value(field.value)
         except LiquidError as exc:
-            return path, exc
-    return None
+            path, error = self._failing_leaf(field) or ((), exc)
+            reason = getattr(error, "message", None) or str(error).splitlines()[0]
+            if isinstance(error, TemplateNotFoundError):
+                reason = f"no snippet '{reason}'"
+            shown = ".".join(map(str, (field.name, *path)))
+            snippet = self._snippet(error, field, path)
+            inside = f" (in snippet '{snippet}')" if snippet else ""
+            raise JourneyctlError([diagnostic(
+                "JC971", f"template '{template.name}': `{shown}` cannot be rendered for user "
+                f"'{self.user}': {reason}{inside}",
+                self._loc(template, field, path, error, snippet),
+                'give the variable a fallback (`| default: "..."`) or supply it')]) from exc
 
+    def _value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return parse(value, self.snippets).render(**self.context)
+        if isinstance(value, Mapping):
+            return {key: self._value(item) for key, item in value.items()}
+        if isinstance(value, tuple | list):
+            return [self._value(item) for item in value]
+        return value
 
-def _leaf_loc(template: Template, field: TemplateField, path: tuple[str | int, ...],
-              error: Exception, docs: Mapping[str, Doc] | None) -> Loc:
-    doc = docs.get(template.loc.file) if docs else None
-    if doc is None:
-        return field.loc
-    where = (field.name, *path)
-    token = getattr(error, "token", None)
-    offset = getattr(token, "start_index", -1)
-    if offset is None or offset < 0:
-        return doc.loc(where)
-    return doc.loc_in_scalar(where, offset, len(str(getattr(token, "value", "")) or "x"))
+    def _failing_leaf(self, field: TemplateField
+                      ) -> tuple[tuple[str | int, ...], Exception] | None:
+        """The first string of a `map`/`json` field that fails to render, with its error."""
+        from liquid.exceptions import LiquidError
 
+        for path, source in field.strings():
+            try:
+                parse(source, self.snippets).render(**self.context)
+            except LiquidError as exc:
+                return path, exc
+        return None
 
-def _render_value(value: Any, context: dict[str, Any]) -> Any:
-    if isinstance(value, str):
-        return parse(value).render(**context)
-    if isinstance(value, Mapping):
-        return {key: _render_value(item, context) for key, item in value.items()}
-    if isinstance(value, tuple | list):
-        return [_render_value(item, context) for item in value]
-    return value
+    def _snippet(self, error: Exception, field: TemplateField,
+                 path: tuple[str | int, ...]) -> str | None:
+        """The snippet the error is in: the one whose source the failing token is from."""
+        source = getattr(getattr(error, "token", None), "source", None)
+        if source is None or source == dict(field.strings()).get(path):
+            return None
+        return next((name for name, text in self.snippets.items() if text == source), None)
+
+    def _loc(self, template: Template, field: TemplateField, path: tuple[str | int, ...],
+             error: Exception, snippet: str | None) -> Loc:
+        doc = self.docs.get(template.loc.file) if self.docs else None
+        if doc is None:
+            return field.loc
+        token = getattr(error, "token", None)
+        offset = getattr(token, "start_index", -1)
+        length = len(str(getattr(token, "value", "")) or "x")
+        if snippet is not None:
+            found = self.project.snippets.get(snippet)
+            return found.at_offset(offset, length) if found and offset >= 0 else field.loc
+        where = (field.name, *path)
+        if offset is None or offset < 0:
+            return doc.loc(where)
+        return doc.loc_in_scalar(where, offset, length)
 
 
 def _check_content(project: Project, template: Template, content: dict[str, Any],

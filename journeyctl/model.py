@@ -224,6 +224,21 @@ class Template(Located):
     broken: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True)
+class Snippet(Located):
+    """A Liquid partial, `snippets/<name>.liquid`, that templates pull in with
+    `{% render '<name>' %}` or `{% include '<name>' %}`. Loaded with the project, so no host
+    reads a file at send time."""
+
+    name: str = ""
+    source: str = ""
+
+    def at_offset(self, offset: int, length: int = 1) -> Loc:
+        """The location of character `offset` of the source (the file is the source)."""
+        before = self.source[:offset]
+        return Loc(self.loc.file, before.count("\n") + 1, offset - before.rfind("\n"), length)
+
+
 # --- send policy -----------------------------------------------------------------------------
 
 Category = Literal["promotional", "transactional"]
@@ -473,6 +488,7 @@ class Project(Located):
     events_file: str = "events.yaml"
     channels_file: str = "channels.yaml"
     templates_dir: str = "templates/"
+    snippets_dir: str = "snippets/"
     tests_dir: str = "tests/"
     state: str = "sqlite:///.journeyctl/state.db"
     caps: tuple[Cap, ...] = ()
@@ -481,6 +497,7 @@ class Project(Located):
     catalog: Catalog = Catalog(Loc(""))
     channels: Mapping[str, Channel] = EMPTY
     templates: Mapping[str, Template] = EMPTY
+    snippets: Mapping[str, Snippet] = EMPTY
     journeys: tuple[Journey, ...] = ()
     # Declared but failed to load ("channel:<name>", "channel:*", "template:<name>",
     # "journey:<file>"): references to these are not reported a second time.
@@ -491,3 +508,9 @@ class Project(Located):
 
     def journey(self, journey_id: str) -> Journey | None:
         return next((j for j in self.journeys if j.id == journey_id), None)
+
+    @cached_property
+    def snippet_sources(self) -> Mapping[str, str]:
+        """Snippet name -> Liquid source: what templates load partials from. One object per
+        project, so the Liquid caches keyed on it hit by identity."""
+        return FrozenMap((name, s.source) for name, s in self.snippets.items())

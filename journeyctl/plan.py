@@ -4,9 +4,9 @@ A plan is a JSON-able dict: it is rendered (text, markdown), printed as JSON, sa
 `--out`, and applied exactly by `apply PLAN_FILE` — which refuses it when the state has moved
 on (the plan records the state's lineage and serial) or when the file was edited (checksum).
 
-What is versioned, per journey, is its document and the templates it sends, so an instance
-finishes on exactly the content it started with. The project's settings, catalog and channels
-are versioned together as `settings`.
+What is versioned, per journey, is its document, the templates it sends and the snippets those
+render, so an instance finishes on exactly the content it started with. The project's settings,
+catalog and channels are versioned together as `settings`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from journeyctl import model as m
+from journeyctl.liquid_env import used_snippets
 from journeyctl.state.base import Snapshot
 from journeyctl.yamlload import Doc
 
@@ -38,7 +39,9 @@ def content_hash(content: Any) -> str:
 @dataclass(frozen=True)
 class Desired:
     project: str
-    journeys: Mapping[str, dict[str, Any]]  # id -> {"journey": doc, "templates": {name: doc}}
+    # id -> {"journey": doc, "templates": {name: doc}, "snippets": {name: source}}; "snippets"
+    # only when the templates render some, so a journey without keeps its hash
+    journeys: Mapping[str, dict[str, Any]]
     settings: dict[str, Any]  # {"project": doc, "events": doc, "channels": doc}
 
 
@@ -52,13 +55,21 @@ def desired(project: m.Project, docs: Mapping[str, Doc]) -> Desired:
                         for o in s.action.options})
         templates = {n: docs[project.templates[n].loc.file].data for n in names
                      if n in project.templates}
-        journeys[journey.id] = {"journey": docs[journey.loc.file].data, "templates": templates}
+        journeys[journey.id] = {"journey": docs[journey.loc.file].data, "templates": templates,
+                                **_snippets(project, names)}
     settings = {key: docs[loc.file].data if loc.file in docs else None
                 for key, loc in (("project", project.loc), ("events", project.catalog.loc))}
     channels_doc = next((d for d in docs.values() if d.file.endswith(project.channels_file)),
                         None)
     settings["channels"] = channels_doc.data if channels_doc else None
     return Desired(project.name, journeys, settings)
+
+
+def _snippets(project: m.Project, templates: list[str]) -> dict[str, Any]:
+    sources = (s for n in templates if n in project.templates
+               for f in project.templates[n].fields.values() for _, s in f.strings())
+    used = used_snippets(sources, project.snippet_sources)
+    return {"snippets": {n: project.snippets[n].source for n in sorted(used)}} if used else {}
 
 
 # --- planning --------------------------------------------------------------------------------
@@ -118,7 +129,7 @@ def _change(journey_id: str, want: dict[str, Any] | None, state: Snapshot) -> di
 
 def journey_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     """Steps added, removed and changed (with the changed fields), journey-level changes, and
-    templates whose content changed."""
+    templates and snippets whose content changed."""
     old_doc, new_doc = old["journey"], new["journey"]
     old_steps = {s.get("id"): s for s in old_doc.get("steps", [])}
     new_steps = {s.get("id"): s for s in new_doc.get("steps", [])}
@@ -126,7 +137,6 @@ def journey_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, An
                for sid in new_steps if sid in old_steps and old_steps[sid] != new_steps[sid]]
     old_order = [s for s in old_steps if s in new_steps]
     new_order = [s for s in new_steps if s in old_steps]
-    old_t, new_t = old.get("templates", {}), new.get("templates", {})
     return {
         "steps": {
             "added": [s for s in new_steps if s not in old_steps],
@@ -135,11 +145,16 @@ def journey_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, An
             "reordered": old_order != new_order,
         },
         "journey": [k for k in JOURNEY_KEYS if old_doc.get(k) != new_doc.get(k)],
-        "templates": {
-            "added": sorted(set(new_t) - set(old_t)),
-            "removed": sorted(set(old_t) - set(new_t)),
-            "changed": sorted(n for n in set(old_t) & set(new_t) if old_t[n] != new_t[n]),
-        },
+        "templates": _named_diff(old.get("templates", {}), new.get("templates", {})),
+        "snippets": _named_diff(old.get("snippets", {}), new.get("snippets", {})),
+    }
+
+
+def _named_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, list[str]]:
+    return {
+        "added": sorted(set(new) - set(old)),
+        "removed": sorted(set(old) - set(new)),
+        "changed": sorted(n for n in set(old) & set(new) if old[n] != new[n]),
     }
 
 
@@ -228,15 +243,18 @@ PLAN_SHAPE = _record({
         **_record({
             "journey": _STR, "action": {"enum": _ACTIONS},
             "from_version": {"type": ["integer", "null"]}, "to_version": _INT, "hash": _STR,
-            "content": _record({"journey": {"type": "object"}, "templates": {"type": "object"}},
-                               optional=("templates",)),
+            "content": _record({"journey": {"type": "object"}, "templates": {"type": "object"},
+                                "snippets": {"type": "object",
+                                             "additionalProperties": _STR}},
+                               optional=("templates", "snippets")),
             "diff": _record({
                 "steps": _record({"added": _STRS, "removed": _STRS, "reordered": _BOOL,
                                   "changed": {"type": "array", "items": _record(
                                       {"step": _STR, "fields": _STRS})}}),
                 "journey": _STRS,
                 "templates": _record({"added": _STRS, "removed": _STRS, "changed": _STRS}),
-            }),
+                "snippets": _record({"added": _STRS, "removed": _STRS, "changed": _STRS}),
+            }, optional=("snippets",)),
             "inflight": {"type": "array", "items": _record({
                 "version": _INT, "step": {"type": ["string", "null"]}, "count": _INT,
                 "removed": _BOOL,
@@ -323,11 +341,12 @@ def _change_lines(change: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
             yield "update", "      ~ steps reordered"
         if diff["journey"]:
             yield "update", f"      ~ {', '.join(diff['journey'])}"
-        templates = diff["templates"]
-        for kind, mark in (("added", "+"), ("removed", "-"), ("changed", "~")):
-            for name in templates[kind]:
-                yield {"+": "create", "-": "delete", "~": "update"}[mark], \
-                    f"      {mark} template {name}"
+        for what in ("template", "snippet"):
+            names = diff.get(f"{what}s", {})
+            for kind, mark in (("added", "+"), ("removed", "-"), ("changed", "~")):
+                for name in names.get(kind, []):
+                    yield {"+": "create", "-": "delete", "~": "update"}[mark], \
+                        f"      {mark} {what} {name}"
     for group in change.get("inflight", []):
         who = f"{group['count']} in flight at {group['step']} (v{group['version']})"
         if group["goes_to"]:

@@ -19,10 +19,11 @@ from journeyctl import build, schema
 from journeyctl import model as m
 from journeyctl.diagnostics import Collector, Diagnostic, JourneyctlError, Loc, diagnostic
 from journeyctl.scaffold import project_id
-from journeyctl.yamlload import Doc, DocPath, load_file
+from journeyctl.yamlload import Doc, DocPath, decode, load_file
 
 PROJECT_FILE = "journeyctl.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
+SNIPPET_SUFFIX = ".liquid"
 
 
 @dataclass(frozen=True)
@@ -154,11 +155,13 @@ def load_project(path: Path) -> Loaded:
     project = build.build_project(replace(doc, data=settings), root, out)
     channels, broken_channels = _channels(root, project, out, docs)
     templates, broken_templates = _templates(root, project, out, docs)
+    snippets = _snippets(root, project, out)
     journeys, broken_journeys = _journeys(root, project, out, docs)
     broken = ({f"channel:{n}" for n in broken_channels} | {f"template:{n}" for n in
                                                            broken_templates} | broken_journeys)
     project = replace(project, catalog=_catalog(root, project, out, docs), channels=channels,
-                      templates=templates, journeys=journeys, broken=frozenset(broken))
+                      templates=templates, snippets=snippets, journeys=journeys,
+                      broken=frozenset(broken))
     return Loaded(project, docs, out.sorted())
 
 
@@ -272,12 +275,36 @@ def _templates(root: Path, project: m.Project, out: Collector,
     return m.FrozenMap(templates), broken
 
 
+def _snippets(root: Path, project: m.Project, out: Collector) -> m.FrozenMap:
+    """`<name>.liquid` files under the snippets folder (subfolders give `kr/footer`). The
+    folder is optional: a template rendering a snippet that is not there is JC609, whose hint
+    names the file to create."""
+    folder = root / project.snippets_dir
+    if not folder.is_dir():
+        return m.FrozenMap()
+    snippets = {}
+    for path in sorted(folder.rglob(f"*{SNIPPET_SUFFIX}")):
+        shown = display_path(path)
+        try:
+            source = decode(path.read_bytes(), shown)
+        except OSError as exc:
+            out.add("JC001", f"cannot read {shown}: {exc.strerror}", Loc(shown))
+            continue
+        except JourneyctlError as exc:
+            out.extend(exc.diagnostics)
+            continue
+        name = path.relative_to(folder).with_suffix("").as_posix()
+        snippets[name] = m.Snippet(loc=Loc(shown), name=name, source=source)
+    return m.FrozenMap(snippets)
+
+
 def _journeys(root: Path, project: m.Project, out: Collector,
               docs: dict[str, Doc]) -> tuple[tuple[m.Journey, ...], set[str]]:
     # A journeys folder may be the project folder itself: skip the files that are not journeys.
     others = {(root / f).resolve() for f in (PROJECT_FILE, project.events_file,
                                              project.channels_file)}
-    folders = [(root / d).resolve() for d in (project.templates_dir, project.tests_dir)]
+    folders = [(root / d).resolve() for d in (project.templates_dir, project.snippets_dir,
+                                              project.tests_dir)]
     journeys = []
     broken = set()
     for path in _files(root, project.journeys_dir, project, "journeys", out):

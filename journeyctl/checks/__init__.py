@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from journeyctl.checks import channels, expressions, graph, policy, templates
+from journeyctl.checks import channels, expressions, graph, policy, snippets, templates
 from journeyctl.checks.context import CheckContext
 from journeyctl.diagnostics import Collector, Diagnostic
 from journeyctl.model import Project
@@ -14,6 +14,7 @@ CHECKS: tuple[Callable[[CheckContext], None], ...] = (
     graph.check,
     channels.check,
     expressions.check,
+    snippets.check,
     templates.check,
     policy.check,
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -12,9 +13,9 @@ from channel_adapters.spec import AdapterSpec
 from journeyctl import model as m
 from journeyctl.checks.context import CheckContext, did_you_mean
 from journeyctl.checks.expressions import matched_events, trigger_events, unknown_roots
+from journeyctl.checks.snippets import parse_source
 from journeyctl.diagnostics import Loc
-from journeyctl.liquid_env import environment, parse
-from journeyctl.scope import Scope, check_path
+from journeyctl.scope import Problem, Scope, check_path
 
 if TYPE_CHECKING:
     from liquid import BoundTemplate
@@ -127,37 +128,32 @@ def _doc_loc(ctx: CheckContext, template: m.Template, path: tuple[str | int, ...
 
 def _parse(ctx: CheckContext, template: m.Template, path: tuple[str | int, ...],
            source: str) -> BoundTemplate | None:
-    from liquid.exceptions import LiquidError
+    def locate(offset: int, length: int) -> Loc:
+        return _doc_loc(ctx, template, path, offset, length)
 
-    try:
-        parsed = parse(source)
-    except LiquidError as exc:
-        token = getattr(exc, "token", None)
-        # An unclosed tag is found at the end of the template: point there.
-        offset = token.start_index if token is not None and token.start_index >= 0 else \
-            max(len(source.rstrip("\n")) - 1, 0)
-        message = getattr(exc, "message", None) or str(exc).splitlines()[0]
-        ctx.add("JC602", f"Liquid syntax error in `{'.'.join(map(str, path))}`: {message}",
-                _doc_loc(ctx, template, path, offset))
-        return None
-    known = environment().filters
-    for name, spans in parsed.analyze().filters.items():
-        if name not in known:
-            ctx.add("JC607", f"unknown Liquid filter '{name}'",
-                    _doc_loc(ctx, template, path, spans[0].index),
-                    did_you_mean(name, known, "filters"))
-    return parsed
+    return parse_source(ctx, source, f"`{'.'.join(map(str, path))}`", locate)
 
 
 @cache
 def _globals(parsed: BoundTemplate) -> dict[str, list[Any]]:
-    """The template's global variables; one analysis per template, however many journeys."""
-    return dict(parsed.analyze().globals)
+    """The template's global variables, with those of the snippets it renders (their spans
+    name the snippet); one analysis per template, however many journeys. A snippet that is
+    missing or broken leaves the template's own variables, and a snippet name that is not a
+    quoted string none (both are reported on their own)."""
+    from liquid.exceptions import LiquidError
+
+    for include_partials in (True, False):
+        try:
+            return dict(parsed.analyze(include_partials=include_partials).globals)
+        except LiquidError:
+            continue
+    return {}
 
 
 def _check_variables(ctx: CheckContext, template: m.Template, path: tuple[str | int, ...],
                      parsed: BoundTemplate, journey: m.Journey | None) -> None:
     catalog = ctx.project.catalog
+    used_by = f", used by journey '{journey.id}'" if journey else ""
     if journey is None:  # unused template: only what does not depend on a journey
         scope = Scope(catalog, LIQUID_ROOTS, (), (), f"in template '{template.name}'")
     else:
@@ -169,8 +165,23 @@ def _check_variables(ctx: CheckContext, template: m.Template, path: tuple[str | 
             fields = tuple(variable.segments[1:])
             if journey is None and root in ("event", "entry"):
                 continue
-            problem = check_path(scope, root, fields)
+            length = len(".".join(str(s) for s in variable.segments))
+            snippet = ctx.project.snippets.get(variable.span.template_name)
+            if snippet is None:
+                problem = check_path(scope, root, fields)
+                loc = _doc_loc(ctx, template, path, variable.span.index, length)
+            else:
+                where = f"in snippet '{snippet.name}' (rendered by template '{template.name}'" \
+                    f"{used_by})"
+                problem = check_path(replace(scope, where=where), root, fields)
+                loc = snippet.at_offset(variable.span.index, length)
             if problem:
-                length = len(".".join(str(s) for s in variable.segments))
-                ctx.add("JC604", problem.message,
-                        _doc_loc(ctx, template, path, variable.span.index, length), problem.hint)
+                ctx.add("JC604", problem.message, loc, _hint(problem, snippet, root))
+
+
+def _hint(problem: Problem, snippet: m.Snippet | None, root: str) -> str | None:
+    if snippet is None or problem.code != "JC402":
+        return problem.hint
+    # `render` gives a snippet a scope of its own: the template's `assign`s stay outside.
+    return (f"{problem.hint}; a snippet sees other values only when they are passed: "
+            f"{{% render '{snippet.name}', {root}: ... %}}")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from journeyctl.commands.common import output_error
 from journeyctl.errors import EXIT_OK
 from journeyctl.project import display_path
-from journeyctl.scaffold import scaffold
+from journeyctl.scaffold import SAMPLE_EVENTS, SAMPLE_PROFILES, scaffold
 
 
 def run(directory: Path, name: str | None) -> int:
@@ -15,11 +16,24 @@ def run(directory: Path, name: str | None) -> int:
         files = scaffold(directory, name)
     except OSError as exc:  # a parent that is a file, a folder we may not write in
         raise output_error(directory, "DIRECTORY", exc) from exc
-    shown = display_path(directory.resolve())
-    print(f"Created a journeyctl project in {shown}:")
+    root = directory.resolve()
+    print(f"Created a journeyctl project in {display_path(root)}:")
     for path in files:
         if "schema" not in path.relative_to(directory).parts:
             print(f"  {path.relative_to(directory)}")
     print("  schema/ (JSON Schemas for your editor)")
-    print(f"\nNext: journeyctl validate {shown}")
+    print("\nNext:")
+    for command in next_commands(root):
+        print(f"  {command}")
     return EXIT_OK
+
+
+def next_commands(root: Path) -> list[str]:
+    """What to run next, as commands that work when pasted in the current folder."""
+    def shown(path: Path) -> str:
+        return shlex.quote(display_path(path))
+
+    project = shown(root)
+    return [f"journeyctl validate {project}", f"journeyctl test {project}",
+            f"journeyctl simulate {project} --events {shown(root / SAMPLE_EVENTS)} "
+            f"--profiles {shown(root / SAMPLE_PROFILES)}"]

@@ -1,7 +1,8 @@
 """Korea's Information and Communications Network Act, art. 50, for advertising messages.
 
 - Promotional SMS and push text must start with `(광고)` (variants such as `[광고]` are not
-  accepted) and carry a free opt-out instruction. `validate` checks the templates.
+  accepted) and carry a free opt-out instruction. `validate` checks the templates, as they
+  read with their snippets rendered (a footer snippet may hold the opt-out).
 - Promotional email subjects should also start with `(광고)` (a warning: SPEC §7 names SMS and
   push; the statute covers email too).
 - Promotional sends between 21:00 and 08:00 local time need `consent.night`; the engine applies
@@ -15,6 +16,7 @@ import re
 from channel_adapters import REGISTRY
 from journeyctl import model as m
 from journeyctl.checks.context import CheckContext
+from journeyctl.liquid_env import static_text
 
 AD_PREFIX = "(광고)"
 TEXT_KINDS = {"sms": ("text",), "push": ("title", "body"), "kakao": ("text",)}
@@ -28,7 +30,8 @@ def check(ctx: CheckContext) -> None:
             _check_text(ctx, template, TEXT_KINDS[kind])
         elif kind == "email" and "subject" in template.fields:
             field = template.fields["subject"]
-            if isinstance(field.value, str) and not field.value.lstrip().startswith(AD_PREFIX):
+            if isinstance(field.value, str) and not _text(ctx, field.value).lstrip().startswith(
+                    AD_PREFIX):
                 ctx.add("JC812", f"promotional email template '{template.name}': the subject "
                         f"should start with {AD_PREFIX}", field.loc)
 
@@ -51,7 +54,8 @@ def _promotional_templates(ctx: CheckContext) -> list[tuple[m.Template, str]]:
 
 def _check_text(ctx: CheckContext, template: m.Template, fields: tuple[str, ...]) -> None:
     texts = {f: template.fields[f] for f in fields if f in template.fields}
-    values = {f: field.value for f, field in texts.items() if isinstance(field.value, str)}
+    values = {f: _text(ctx, field.value) for f, field in texts.items()
+              if isinstance(field.value, str)}
     if not values:
         return
     first = next(iter(texts.values()))
@@ -65,3 +69,7 @@ def _check_text(ctx: CheckContext, template: m.Template, fields: tuple[str, ...]
         ctx.add("JC811", f"promotional template '{template.name}' has no opt-out instruction",
                 first.loc, "add e.g. 무료수신거부 080-000-0000 (SMS) or "
                 "수신거부: 설정 > 알림 (push)")
+
+
+def _text(ctx: CheckContext, source: str) -> str:
+    return static_text(source, ctx.project.snippet_sources)

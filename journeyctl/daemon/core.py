@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -232,6 +232,7 @@ class Core:
         assert moment is not None
         version = moment.journey["version"]
         templates = self.applied.templates.get((send.journey, version), {})
+        snippets = self.applied.snippets.get((send.journey, version), m.EMPTY)
         compiled = self.engine.compiled.versions.get((send.journey, version))
         journey = compiled.journey if compiled else None
         base = {
@@ -240,7 +241,7 @@ class Core:
             "time": send.time, "variant": send.variant,
             "max_delay": journey.max_delay.seconds if journey and journey.max_delay else None,
         }
-        first = self._option(send, templates, send.channel, send.template)
+        first = self._option(send, templates, snippets, send.channel, send.template)
         fallbacks = []
         step = journey.step(send.step) if journey else None
         if step is not None and isinstance(step.action, m.Send):
@@ -248,11 +249,12 @@ class Core:
             for option in step.action.options[send.option + 1:]:
                 channel = self.applied.project.channels.get(option.channel)
                 if channel and refusal(channel, moment.profile, promotional) is None:
-                    fallbacks.append(self._option(send, templates, option.channel,
+                    fallbacks.append(self._option(send, templates, snippets, option.channel,
                                                   option.template))
         return {**base, **first, "fallbacks": fallbacks}
 
-    def _option(self, send: fx.Send, templates: dict[str, m.Template], channel_name: str,
+    def _option(self, send: fx.Send, templates: dict[str, m.Template],
+                snippets: Mapping[str, str], channel_name: str,
                 template_name: str) -> dict[str, Any]:
         """One way to send the message: the address and the rendered content, or the error
         that makes it unsendable (recorded as the delivery's failure, then the fallback)."""
@@ -271,7 +273,8 @@ class Core:
                    "variants": moment.variants}
         try:
             option["content"] = render_template(project, template, moment.profile, moment.entry,
-                                                moment.event, moment.journey, message)
+                                                moment.event, moment.journey, message,
+                                                snippets=snippets)
         except JourneyctlError as exc:
             option["error"] = exc.diagnostics[0].message
         return option

@@ -2,7 +2,7 @@
 
 The daemon never reads the project files: it runs what `apply` recorded — the latest version of
 each journey for new entries, and the older versions that instances are still on, each with
-the templates it was applied with.
+the templates and snippets it was applied with.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ class Applied:
     versions: dict[str, int]  # journey -> latest version
     older: list[tuple[m.Journey, int]]  # versions that instances are still on
     templates: dict[tuple[str, int], dict[str, m.Template]]  # (journey, version) -> templates
+    # (journey, version) -> snippet name -> source, what its templates render with
+    snippets: dict[tuple[str, int], m.FrozenMap]
 
 
 class AppliedError(RuntimeError):
@@ -36,7 +38,7 @@ def _doc(name: str, data: Any) -> Doc:
 
 
 def _journey(journey_id: str, version: int, content: dict[str, Any], out: Collector
-             ) -> tuple[m.Journey, dict[str, m.Template]]:
+             ) -> tuple[m.Journey, dict[str, m.Template], m.FrozenMap]:
     journey = build.build_journey(_doc(f"{journey_id}@v{version}", content["journey"]), out)
     if journey.broken:
         raise AppliedError(f"journey {journey_id} v{version} in the state does not build: "
@@ -44,7 +46,7 @@ def _journey(journey_id: str, version: int, content: dict[str, Any], out: Collec
     templates = {name: build.build_template(_doc(f"{journey_id}@v{version}/{name}", doc), name,
                                             out)
                  for name, doc in content.get("templates", {}).items()}
-    return journey, templates
+    return journey, templates, m.FrozenMap(content.get("snippets", {}))
 
 
 def load_applied(store: SqliteStore) -> Applied | None:
@@ -57,15 +59,17 @@ def load_applied(store: SqliteStore) -> Applied | None:
     project = build.build_project(_doc("settings", settings["project"]), Path("."), out)
     catalog = build.build_catalog(_doc("events", settings["events"]), out)
     channels = build.build_channels(_doc("channels", settings["channels"]), out)
-    journeys, templates, versions = [], {}, {}
+    journeys, templates, snippets, versions = [], {}, {}, {}
     every_template: dict[str, m.Template] = {}
     for journey_id, applied in snapshot.journeys.items():
         if applied.status == "deleted":
             continue
-        journey, own = _journey(journey_id, applied.version, dict(applied.content), out)
+        journey, own, partials = _journey(journey_id, applied.version, dict(applied.content),
+                                          out)
         journeys.append(journey)
         versions[journey_id] = applied.version
         templates[(journey_id, applied.version)] = own
+        snippets[(journey_id, applied.version)] = partials
         every_template.update(own)
     older = []
     for journey_id, version in sorted({(j, v) for j, v, _ in snapshot.inflight}):
@@ -74,9 +78,10 @@ def load_applied(store: SqliteStore) -> Applied | None:
         record = store.version(journey_id, version)
         if record is None:
             continue
-        journey, own = _journey(journey_id, version, dict(record.content), out)
+        journey, own, partials = _journey(journey_id, version, dict(record.content), out)
         older.append((journey, version))
         templates[(journey_id, version)] = own
+        snippets[(journey_id, version)] = partials
     project = replace(project, catalog=catalog, channels=channels, journeys=tuple(journeys),
                       templates=m.FrozenMap(every_template))
-    return Applied(snapshot.serial, project, versions, older, templates)
+    return Applied(snapshot.serial, project, versions, older, templates, snippets)

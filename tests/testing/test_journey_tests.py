@@ -107,6 +107,7 @@ def test_bad_test_files_are_located_errors(new_project: Path) -> None:
 
 
 def test_no_tests_is_an_error(new_project: Path) -> None:
+    (new_project / "tests/welcome.yaml").unlink()  # init writes one
     result = run_cli("test", new_project)
     assert result.returncode == 1 and "no journey tests" in result.stderr
 

@@ -1,0 +1,88 @@
+"""Snippets: each parses, uses known filters, names snippets that exist, and is used.
+
+The variables a snippet reads are checked where it is rendered (journeyctl.checks.templates),
+because what they may be depends on the template and the journeys that send it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from journeyctl.checks.context import CheckContext, did_you_mean
+from journeyctl.diagnostics import Loc
+from journeyctl.liquid_env import environment, parse, partials, used_snippets
+
+if TYPE_CHECKING:
+    from liquid import BoundTemplate
+    from liquid.exceptions import LiquidError
+
+Locate = Callable[[int, int], Loc]  # (offset in the Liquid source, length) -> location
+
+
+def check(ctx: CheckContext) -> None:
+    for snippet in ctx.project.snippets.values():
+        parse_source(ctx, snippet.source, f"snippet '{snippet.name}'", snippet.at_offset)
+    _check_unused(ctx)
+
+
+def parse_source(ctx: CheckContext, source: str, what: str,
+                 locate: Locate) -> BoundTemplate | None:
+    """The parsed source, its snippet calls (JC609, JC610) and its own filters (JC607)
+    checked; None after a syntax error (JC602)."""
+    from liquid.exceptions import LiquidError
+
+    try:
+        parsed = parse(source, ctx.project.snippet_sources)
+    except LiquidError as exc:
+        offset, message = syntax_error(exc, source)
+        ctx.add("JC602", f"Liquid syntax error in {what}: {message}", locate(offset, 1))
+        return None
+    check_calls(ctx, parsed, locate)
+    try:
+        filters = parsed.analyze(include_partials=False).filters
+    except LiquidError:  # `{% include var %}`: the analysis evaluates the name (JC610)
+        return parsed
+    known = environment().filters
+    for name, spans in filters.items():
+        if name not in known:
+            ctx.add("JC607", f"unknown Liquid filter '{name}'",
+                    locate(spans[0].index, len(name)), did_you_mean(name, known, "filters"))
+    return parsed
+
+
+def syntax_error(exc: LiquidError, source: str) -> tuple[int, str]:
+    """Where in `source` a parse error is, and what it says."""
+    token = getattr(exc, "token", None)
+    # An unclosed tag is found at the end of the template: point there.
+    offset = token.start_index if token is not None and token.start_index >= 0 else \
+        max(len(source.rstrip("\n")) - 1, 0)
+    return offset, getattr(exc, "message", None) or str(exc).splitlines()[0]
+
+
+def check_calls(ctx: CheckContext, parsed: BoundTemplate, locate: Locate) -> None:
+    """Every `render`/`include` names, in quotes, a snippet of the project (JC609, JC610)."""
+    folder = ctx.project.snippets_dir.rstrip("/")
+    for call in partials(parsed):
+        where = locate(call.index, call.length)
+        if call.name is None:
+            ctx.add("JC610", f"`{call.tag}` must name its snippet in quotes", where,
+                    f"write {{% {call.tag} 'footer' %}} to use {folder}/footer.liquid")
+        elif call.name not in ctx.project.snippets:
+            ctx.add("JC609", f"unknown snippet '{call.name}'", where,
+                    did_you_mean(call.name, ctx.project.snippets, f"snippets in {folder}/")
+                    or f"create {folder}/{call.name}.liquid")
+
+
+def _check_unused(ctx: CheckContext) -> None:
+    project = ctx.project
+    if any(b.startswith("template:") for b in project.broken):
+        return  # the template that would use it may be the broken one
+    sources = (s for t in project.templates.values() for f in t.fields.values()
+               for _, s in f.strings())
+    used = used_snippets(sources, project.snippet_sources)
+    for name, snippet in project.snippets.items():
+        if name not in used:
+            ctx.add("JC611", f"snippet '{name}' is not used by any template", snippet.loc,
+                    f"render it in a template ({{% render '{name}' %}}) or delete "
+                    f"{snippet.loc.file}")

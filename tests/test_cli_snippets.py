@@ -1,0 +1,125 @@
+"""Liquid snippets end to end, through the real command: `validate` (a template that renders a
+snippet, problems located in the snippet file, a missing snippet), `send-test` and `simulate`
+on a project that uses them, and `plan` after a snippet changes."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+from channel_adapters.fake import FakeProvider
+from journeyctl.scaffold import scaffold
+
+FOOTER = "snippets/footer.liquid"
+WELCOME = "templates/welcome_email.yaml"
+ANA = {"user_id": "ana", "name": "Ana", "email": "ana@example.com", "consent": {"email": True}}
+
+
+def write(root: Path, relative: str, text: str) -> None:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A new project whose welcome email renders a footer snippet (written here, so the test
+    means the same whatever `init` writes)."""
+    root = tmp_path / "shop"
+    scaffold(root, "shop")
+    write(root, FOOTER, "--\nACME · sent to {{ profile.email }}\n")
+    write(root, WELCOME, 'channel: email\nsubject: "Welcome"\ntext: |\n'
+                         "  Hi {{ profile.name | default: 'there' }},\n"
+                         "  {% render 'footer' %}\n")
+    return root
+
+
+def test_a_template_rendering_a_snippet_validates(project: Path) -> None:
+    result = run_cli("validate", project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "✓ project shop is valid: 1 journeys, 2 templates, 1 channels" in result.stdout
+
+
+def test_an_unknown_variable_in_a_snippet_is_reported_at_the_snippets_line(
+        project: Path) -> None:
+    write(project, FOOTER, "--\nACME · sent to {{ profile.emial }}\n")
+    result = run_cli("validate", ".", "--format", "json", cwd=project)
+    assert result.returncode == 1, result.stdout + result.stderr
+    [problem] = json.loads(result.stdout)["diagnostics"]
+    assert (problem["code"], problem["file"], problem["line"], problem["column"]) == (
+        "JC604", FOOTER, 2, 19)
+    assert problem["message"] == "profile has no attribute 'emial'"
+    assert problem["hint"].startswith("did you mean 'email'?")
+
+
+def test_a_missing_snippet_is_a_located_error_listing_the_snippets(project: Path) -> None:
+    write(project, "snippets/legal.liquid", "법적 고지")
+    template = project / WELCOME
+    template.write_text(template.read_text(encoding="utf-8").replace(
+        "{% render 'footer' %}", "{% render 'footer' %}{% include 'legal' %}\n"
+                                 "  {% render 'header' %}"), encoding="utf-8")
+    result = run_cli("validate", ".", cwd=project)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert f"{WELCOME}:6:13: error[JC609]: unknown snippet 'header'" in result.stdout
+    assert "  {% render 'header' %}\n   |             ^^^^^^^^" in result.stdout
+    assert "= hint: snippets in snippets/: footer, legal" in result.stdout
+
+
+def test_a_snippet_that_does_not_parse_is_located_in_its_file(project: Path) -> None:
+    write(project, FOOTER, "--\n{% if profile.email %}ACME\n")
+    result = run_cli("validate", ".", cwd=project)
+    assert result.returncode == 1
+    assert f"{FOOTER}:2:26: error[JC602]: Liquid syntax error in snippet 'footer'" \
+        in result.stdout
+
+
+def test_send_test_renders_the_snippet_into_the_message(project: Path) -> None:
+    with FakeProvider() as fake:
+        result = run_cli("send-test", project, "--channel", "email", "--template",
+                         "welcome_email", "--profile", json.dumps(ANA), "--base-url", fake.url,
+                         env={"SENDGRID_API_KEY": "sg-test"})
+        assert result.returncode == 0, result.stdout + result.stderr
+        [request] = fake.requests
+    text = request.json()["content"][0]["value"]
+    assert text == "Hi Ana,\n--\nACME · sent to ana@example.com\n\n"  # each line's own \\n
+
+
+def test_send_test_locates_a_failure_inside_the_snippet(project: Path) -> None:
+    write(project, FOOTER, "--\nACME · for {{ profile.name }}\n")
+    result = run_cli("send-test", ".", "--channel", "email", "--template", "welcome_email",
+                     "--profile", json.dumps({"user_id": "bo", "email": "bo@example.com"}),
+                     "--base-url", "http://127.0.0.1:9", cwd=project,
+                     env={"SENDGRID_API_KEY": "sg-test"})
+    assert result.returncode == 1
+    assert (f"{FOOTER}:2:15: error[JC971]: template 'welcome_email': `text` cannot be rendered "
+            "for user 'bo': profile.name is undefined (in snippet 'footer')") in result.stderr
+
+
+def test_simulate_sends_from_templates_that_render_snippets(project: Path) -> None:
+    events = project / "events.jsonl"
+    events.write_text(json.dumps({"user_id": "ana", "event": "signup", "event_id": "e1",
+                                  "timestamp": "2024-01-01T09:00:00Z"}) + "\n", encoding="utf-8")
+    profiles = project / "profiles.jsonl"
+    profiles.write_text(json.dumps(ANA) + "\n", encoding="utf-8")
+    messages = project / "messages.jsonl"
+    result = run_cli("simulate", project, "--events", events, "--profiles", profiles,
+                     "--messages", messages)
+    assert result.returncode == 0, result.stdout + result.stderr
+    sent = [json.loads(line) for line in messages.read_text(encoding="utf-8").splitlines()]
+    assert [(m["user_id"], m["template"]) for m in sent] == [("ana", "welcome_email")]
+
+
+def test_plan_shows_a_changed_snippet_as_a_new_journey_version(project: Path) -> None:
+    applied = run_cli("apply", project, "--auto-approve")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "No changes" in run_cli("plan", project).stdout
+    write(project, FOOTER, "--\nACME Corp · sent to {{ profile.email }}\n")
+    result = run_cli("plan", project, "--detailed-exitcode")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "~ update journey welcome (v1 → v2)" in result.stdout
+    assert re.search(r"^\s+~ snippet footer$", result.stdout, re.M), result.stdout

@@ -36,8 +36,7 @@ def run(port: int, quiet: bool) -> int:
 def _ready(url: str) -> None:
     lines = [f"fake provider listening on {url}", *(f"  {name:<9} {route}"
                                                    for name, route in ROUTES),
-             f"use it: journeyctl send-test PROJECT --channel CH --template T --profile JSON "
-             f"--base-url {url}"]
+             f"send to it: add --base-url {url} to journeyctl send-test or journeyctl serve"]
     print("\n".join(lines), flush=True)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shlex
 import socket
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from journeyctl.commands.common import valid_project
 from journeyctl.commands.state_common import shown_state, store_for
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic, option
 from journeyctl.errors import EXIT_OK
+from journeyctl.project import display_path
 
 TOKEN_VARIABLE = "JOURNEYCTL_API_TOKEN"
 
@@ -34,8 +36,7 @@ def run(project_path: Path, state_url: str | None, host: str, port: int, log_for
         if not store.exists or not store.snapshot().settings:
             raise JourneyctlError([diagnostic(
                 "JC980", f"nothing is applied to {shown}: the daemon runs applied journeys",
-                Loc(shown), f"run `journeyctl apply {project_path}"
-                f"{f' --state {state_url}' if state_url else ''}` first")])
+                Loc(shown), f"apply first: {_apply_command(project_path, state_url)}")])
     finally:
         store.close()
     logs.setup(log_format)
@@ -49,6 +50,11 @@ def run(project_path: Path, state_url: str | None, host: str, port: int, log_for
     options = ServeOptions(base_urls=urls, api=ApiOptions(token=token))
     serve(path, options, sock)
     return EXIT_OK
+
+
+def _apply_command(project_path: Path, state_url: str | None) -> str:
+    state = ["--state", state_url] if state_url else []
+    return shlex.join(["journeyctl", "apply", display_path(project_path), *state])
 
 
 def _check_host(host: str, token: str | None) -> None:

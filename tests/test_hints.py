@@ -1,0 +1,144 @@
+"""Hints that are commands work when pasted: each test takes the command out of the hint the
+real CLI printed and runs it through the shell, from the same folder."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from journeyctl.commands.rerun import PROJECT_OPTION, rerun_command
+from tests.conftest import EXAMPLE, journeyctl_command, run_cli
+
+
+def pasted(hint_line: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the `journeyctl ...` command at the end of a hint line through the shell."""
+    match = re.search(r"(journeyctl (?:\S.*))$", hint_line)
+    assert match, hint_line
+    bin_dir = str(Path(journeyctl_command()[0]).parent)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "NO_COLOR": "1"}
+    return subprocess.run(["bash", "-c", match.group(1)], cwd=cwd, env=env, capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL, timeout=120)
+
+
+def hint_of(stderr: str) -> str:
+    return next(line for line in stderr.splitlines() if "= hint:" in line)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A repository whose project is one folder down, in a folder with a space in its name."""
+    root = tmp_path / "my repo"
+    shutil.copytree(EXAMPLE, root / "journeys", ignore=shutil.ignore_patterns(".journeyctl"))
+    (root / "README.md").write_text("a repository\n", encoding="utf-8")
+    return root
+
+
+@pytest.mark.parametrize("args", [
+    ["validate"],
+    ["simulate", "--events", "journeys/data/events.jsonl", "--json"],
+    ["graph", "onboarding"],
+    ["test"],
+    ["status"],
+])
+def test_from_the_repository_root_the_hint_runs_the_command_on_the_project(
+        repo: Path, args: list[str]) -> None:
+    result = run_cli(*args, cwd=repo)
+    assert result.returncode == 1
+    hint = hint_of(result.stderr)
+    assert "the project is at journeys: journeyctl" in hint and "init" not in hint
+    again = pasted(hint, repo)
+    assert again.returncode in (0, 1) and "JC001" not in again.stderr, again.stderr
+    if args[0] != "status":  # status on a project never applied says so (JC969), exit 1
+        assert again.returncode == 0, again.stderr
+
+
+def test_a_mistyped_project_folder_is_not_found_and_the_close_one_is_offered(repo: Path) -> None:
+    result = run_cli("validate", "journeyz", cwd=repo)
+    assert "journeyz: folder not found" in result.stderr
+    hint = hint_of(result.stderr)
+    assert "did you mean journeys? journeyctl validate journeys" in hint
+    assert pasted(hint, repo).returncode == 0
+
+
+def test_a_journey_file_given_as_the_project_points_at_its_project(repo: Path) -> None:
+    result = run_cli("validate", "journeys/flows/onboarding.yaml", cwd=repo)
+    assert "is a file, not a project folder" in result.stderr
+    assert pasted(hint_of(result.stderr), repo).returncode == 0
+
+
+def test_from_inside_the_project_the_hint_names_the_project_above(repo: Path) -> None:
+    inside = repo / "journeys" / "flows"
+    result = run_cli("graph", "onboarding", cwd=inside)
+    hint = hint_of(result.stderr)
+    assert "--project" in hint
+    drawn = pasted(hint, inside)
+    assert drawn.returncode == 0 and drawn.stdout.startswith("flowchart")
+
+
+@pytest.mark.parametrize("holding", [[], [".git"]])
+def test_where_there_is_nothing_init_is_hinted_and_works(tmp_path: Path,
+                                                         holding: list[str]) -> None:
+    for name in holding:
+        (tmp_path / name).mkdir()
+    result = run_cli("validate", cwd=tmp_path)
+    hint = hint_of(result.stderr)
+    assert hint.endswith("journeyctl init .")
+    assert pasted(hint, tmp_path).returncode == 0
+    assert run_cli("validate", cwd=tmp_path).returncode == 0
+
+
+def test_beside_other_files_init_is_hinted_into_a_new_folder(repo: Path) -> None:
+    (repo / "journeys").rename(repo / "old")
+    (repo / "old" / "journeyctl.yaml").unlink()
+    result = run_cli("validate", cwd=repo)
+    hint = hint_of(result.stderr)
+    assert hint.endswith("journeyctl init journeys")
+    assert pasted(hint, repo).returncode == 0
+
+
+def test_serve_with_nothing_applied_hints_an_apply_that_works(repo: Path) -> None:
+    state = "sqlite:///state dir/s.db"
+    (repo / "journeys" / "state dir").mkdir()
+    result = run_cli("serve", "journeys", "--state", state, "--port", "0", cwd=repo)
+    assert result.returncode == 1 and "JC980" in result.stderr
+    hint = hint_of(result.stderr)
+    assert "journeyctl apply journeys --state 'sqlite:///state dir/s.db'" in hint
+    applied = pasted(hint + " --auto-approve", repo)
+    assert applied.returncode == 0, applied.stderr
+    assert (repo / "journeys" / "state dir" / "s.db").is_file()
+
+
+def test_the_missing_events_file_names_the_close_one(repo: Path) -> None:
+    result = run_cli("simulate", "journeys", "--events", "journeys/data/event.jsonl", cwd=repo)
+    assert "journeys/data/event.jsonl: file not found" in result.stderr
+    assert "did you mean journeys/data/events.jsonl?" in result.stderr
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["validate"], "journeyctl validate 'my journeys'"),
+    (["validate", "."], "journeyctl validate 'my journeys'"),
+    (["validate", "--format", "json", "./"], "journeyctl validate --format json 'my journeys'"),
+    (["simulate", "--events", "e.jsonl"], "journeyctl simulate 'my journeys' --events e.jsonl"),
+    (["history", "onboarding"], "journeyctl history onboarding --project 'my journeys'"),
+    (["history", "-p", ".", "x"], "journeyctl history -p 'my journeys' x"),
+    (["graph", "x", "--project", "."], "journeyctl graph x --project 'my journeys'"),
+])
+def test_rerun_command_replaces_or_adds_the_project(argv: list[str], expected: str) -> None:
+    assert rerun_command(Path("."), Path("my journeys"), argv) == expected
+
+
+def test_the_commands_with_a_project_option_are_the_clis() -> None:
+    import typer.main
+
+    from journeyctl.cli import app
+
+    group = typer.main.get_command(app)
+    with_option = {name for name, command in group.commands.items()  # type: ignore[attr-defined]
+                   if any(p.name == "project" and p.param_type_name == "option"
+                          for p in command.params)}
+    assert with_option == PROJECT_OPTION

@@ -8,6 +8,7 @@ errors at once.
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -55,7 +56,7 @@ def project_root(path: Path) -> Path:
     if (path / PROJECT_FILE).is_file():
         return path
     shown = display_path(path)
-    hint = f"run `journeyctl init {shown}` to create a project there"
+    hint = f"run `journeyctl init {shlex.quote(shown)}` to create a project there"
     if not path.exists():
         message = f"{shown} does not exist"
     elif path.is_dir():

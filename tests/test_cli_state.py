@@ -507,7 +507,7 @@ def test_a_saved_plan_is_checked_before_it_is_shown(repo: Path, tmp_path: Path) 
     assert not elsewhere.exists()
     missing = run_cli("apply", tmp_path / "nonexistent.json", "--auto-approve")
     assert missing.returncode == 1
-    assert "error[JC964]: the plan file" in missing.stderr and "does not exist" in missing.stderr
+    assert "error[JC001]: " in missing.stderr and "not found" in missing.stderr
     assert "journeyctl init" not in missing.stderr
 
 

@@ -203,10 +203,12 @@ def plan(
 @app.command()
 def apply(
     target: Annotated[Path, typer.Argument(
-        help="Project folder, or a plan file saved by `plan --out`.")] = Path("."),
+        metavar="PROJECT | PLAN_FILE",
+        help="A project folder (or its journeyctl.yaml), or a plan file saved by `plan --out` "
+             "(any name): a saved plan is applied without a question.")] = Path("."),
     state: StateOption = None,
     auto_approve: Annotated[bool, typer.Option(
-        "--auto-approve", help="Apply without asking (for CI).")] = False,
+        "--auto-approve", help="Apply a project without asking (for CI).")] = False,
     lock_timeout: LockTimeout = "30s",
 ) -> None:
     """Apply the plan to the state store: validated, locked, confirmed, one transaction."""
@@ -218,15 +220,20 @@ def apply(
 
 @app.command()
 def history(
-    journey: Annotated[str | None, typer.Argument(help="Only this journey.")] = None,
-    project: ProjectOption = Path("."),
+    target: Annotated[str | None, typer.Argument(
+        metavar="PROJECT | JOURNEY",
+        help="A project folder (or its journeyctl.yaml): its history; or a journey id: only "
+             "that journey's (of the project here, or of --project).")] = None,
+    project: Annotated[Path | None, typer.Option(
+        "--project", "-p", help="Project folder (default: the current one).")] = None,
     state: StateOption = None,
     output_format: Annotated[TableFormat, typer.Option("--format", "-f")] = TableFormat.text,
 ) -> None:
-    """List applied journey versions: when, by which commit and author."""
+    """List applied journey versions: when, by whom, from which commit (and whether the files
+    had uncommitted changes)."""
     from journeyctl.commands.history import history as run
 
-    _exit(lambda: run(project, journey, state, output_format.value))
+    _exit(lambda: run(target, project, state, output_format.value))
 
 
 @app.command()

@@ -194,6 +194,7 @@ CODES: dict[str, CodeInfo] = {
     "JC967": CodeInfo("invalid state URL"),
     "JC968": CodeInfo("apply needs confirmation"),
     "JC969": CodeInfo("no such state, journey or version"),
+    "JC990": CodeInfo("history: the project given twice"),
     # channel adapters and delivery
     "JC970": CodeInfo("credential environment variable not set",
                       default_hint="export the variable where journeyctl runs"),

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from journeyctl import model as m
+from journeyctl.fielddiff import field_changes, show_change
 from journeyctl.liquid_env import used_snippets
 from journeyctl.state.base import Snapshot
 from journeyctl.yamlload import Doc
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: changed fields carry their old and new values
 JOURNEY_KEYS = ("name", "description", "status", "trigger", "audience", "entry", "goal",
                 "exit_on", "caps", "max_delay", "migrate")
 
@@ -75,8 +76,11 @@ def _snippets(project: m.Project, templates: list[str]) -> dict[str, Any]:
 # --- planning --------------------------------------------------------------------------------
 
 
-def make_plan(want: Desired, state: Snapshot, state_path: str, state_file: str = ""
-              ) -> dict[str, Any]:
+def make_plan(want: Desired, state: Snapshot, state_path: str, state_file: str = "",
+              state_url: str | None = None) -> dict[str, Any]:
+    """`state_path` names the state in messages, `state_file` is where it is, `state_url` the
+    --state it was given by (None: the project's `state:`), for the commands a plan's hints
+    give."""
     changes = [_change(jid, want.journeys.get(jid), state) for jid in
                sorted(set(want.journeys) | {j for j, a in state.journeys.items()
                                             if a.status != "deleted"})]
@@ -87,7 +91,7 @@ def make_plan(want: Desired, state: Snapshot, state_path: str, state_file: str =
         "from_version": state.settings_version or None,
         "to_version": state.settings_version + 1,
         "hash": settings_hash,
-        "changed": _changed_keys(state.settings, want.settings) if state.settings else [],
+        "changed": field_changes(state.settings, want.settings) if state.settings else [],
         "content": want.settings,
     }
     summary = {action: sum(1 for c in changes if c["action"] == action)
@@ -96,7 +100,7 @@ def make_plan(want: Desired, state: Snapshot, state_path: str, state_file: str =
         "schema_version": SCHEMA_VERSION,
         "project": want.project,
         "state": {"path": state_path, "file": state_file, "lineage": state.lineage,
-                  "serial": state.serial},
+                  "serial": state.serial, "url": state_url},
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "changes": changes,
         "settings": settings,
@@ -128,12 +132,12 @@ def _change(journey_id: str, want: dict[str, Any] | None, state: Snapshot) -> di
 
 
 def journey_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    """Steps added, removed and changed (with the changed fields), journey-level changes, and
-    templates and snippets whose content changed."""
+    """Steps added, removed and changed (with the changed fields and their old and new values),
+    journey-level changes (likewise), and templates and snippets whose content changed."""
     old_doc, new_doc = old["journey"], new["journey"]
     old_steps = {s.get("id"): s for s in old_doc.get("steps", [])}
     new_steps = {s.get("id"): s for s in new_doc.get("steps", [])}
-    changed = [{"step": sid, "fields": _changed_keys(old_steps[sid], new_steps[sid])}
+    changed = [{"step": sid, "fields": field_changes(old_steps[sid], new_steps[sid])}
                for sid in new_steps if sid in old_steps and old_steps[sid] != new_steps[sid]]
     old_order = [s for s in old_steps if s in new_steps]
     new_order = [s for s in new_steps if s in old_steps]
@@ -144,7 +148,8 @@ def journey_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, An
             "changed": changed,
             "reordered": old_order != new_order,
         },
-        "journey": [k for k in JOURNEY_KEYS if old_doc.get(k) != new_doc.get(k)],
+        "journey": field_changes({k: old_doc[k] for k in JOURNEY_KEYS if k in old_doc},
+                                 {k: new_doc[k] for k in JOURNEY_KEYS if k in new_doc}),
         "templates": _named_diff(old.get("templates", {}), new.get("templates", {})),
         "snippets": _named_diff(old.get("snippets", {}), new.get("snippets", {})),
     }
@@ -156,20 +161,6 @@ def _named_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, lis
         "removed": sorted(set(old) - set(new)),
         "changed": sorted(n for n in set(old) & set(new) if old[n] != new[n]),
     }
-
-
-def _changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """Dotted paths where two documents differ (`send.template`, `wait`)."""
-    if not isinstance(old, dict) or not isinstance(new, dict):
-        return [prefix] if old != new and prefix else ([] if old == new else ["*"])
-    keys = []
-    for key in sorted(set(old) | set(new)):
-        path = f"{prefix}.{key}" if prefix else key
-        if isinstance(old.get(key), dict) and isinstance(new.get(key), dict):
-            keys += _changed_keys(old[key], new[key], path)
-        elif old.get(key) != new.get(key):
-            keys.append(path)
-    return keys
 
 
 def _groups(journey_id: str, state: Snapshot, diff: Mapping[str, Any] | None,
@@ -207,19 +198,42 @@ def seal(plan: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def unseal(document: Any) -> dict[str, Any] | str:
-    """The plan, or what is wrong with the file."""
+    """The plan, or what is wrong with the file. A plan of format 1 (changed fields without
+    their values) is read as format 2 with the values unknown."""
     if not isinstance(document, dict) or "checksum" not in document:
         return "not a journeyctl plan file"
-    if document.get("schema_version") != SCHEMA_VERSION:
-        return f"plan format {document.get('schema_version')!r} is not {SCHEMA_VERSION}"
+    version = document.get("schema_version")
+    if not isinstance(version, int) or version not in PLAN_SHAPES:
+        newer = isinstance(version, int) and version > SCHEMA_VERSION
+        return (f"plan format {version!r} is " + ("newer than this journeyctl reads "
+                if newer else "not one this journeyctl reads ") + f"(1 to {SCHEMA_VERSION})")
     body = {k: v for k, v in document.items() if k != "checksum"}
     if content_hash(body) != document["checksum"]:
         return "the plan file was changed after it was made (its checksum does not match)"
-    problem = _shape_problem(body)
+    problem = _shape_problem(body, PLAN_SHAPES[version])
     if problem:
         return (f"not a journeyctl plan: {problem} (it was edited and its checksum made "
                 "again, or another program wrote it)")
-    return body
+    return body if version == SCHEMA_VERSION else _from_format_1(body)
+
+
+def _from_format_1(plan: dict[str, Any]) -> dict[str, Any]:
+    """Format 1 named the changed fields (`wait`); format 2 has `{"path": "wait", "old", "new"}`
+    and so shows them with no values."""
+    def fields(paths: list[str]) -> list[dict[str, Any]]:
+        return [{"path": path} for path in paths]
+
+    changes = []
+    for change in plan["changes"]:
+        diff = change.get("diff")
+        if diff:
+            steps = {**diff["steps"], "changed": [{**item, "fields": fields(item["fields"])}
+                                                  for item in diff["steps"]["changed"]]}
+            change = {**change, "diff": {**diff, "steps": steps,
+                                         "journey": fields(diff["journey"])}}
+        changes.append(change)
+    settings = {**plan["settings"], "changed": fields(plan["settings"]["changed"])}
+    return {**plan, "schema_version": SCHEMA_VERSION, "changes": changes, "settings": settings}
 
 
 _INT, _STR, _BOOL = {"type": "integer"}, {"type": "string"}, {"type": "boolean"}
@@ -232,55 +246,67 @@ def _record(properties: dict[str, Any], optional: tuple[str, ...] = ()) -> dict[
             "required": [k for k in properties if k not in optional]}
 
 
-# What `apply` and the renderers read of a plan: a file that passes its checksum is still
-# checked against it, so that a hand-made plan is refused with a message, not a crash.
-PLAN_SHAPE = _record({
-    "schema_version": _INT,
-    "project": _STR,
-    "state": _record({"path": _STR, "file": _STR, "lineage": _STR, "serial": _INT}),
-    "created_at": _STR,
-    "changes": {"type": "array", "items": {
-        **_record({
-            "journey": _STR, "action": {"enum": _ACTIONS},
-            "from_version": {"type": ["integer", "null"]}, "to_version": _INT, "hash": _STR,
-            "content": _record({"journey": {"type": "object"}, "templates": {"type": "object"},
-                                "snippets": {"type": "object",
-                                             "additionalProperties": _STR}},
-                               optional=("templates", "snippets")),
-            "diff": _record({
-                "steps": _record({"added": _STRS, "removed": _STRS, "reordered": _BOOL,
-                                  "changed": {"type": "array", "items": _record(
-                                      {"step": _STR, "fields": _STRS})}}),
-                "journey": _STRS,
-                "templates": _record({"added": _STRS, "removed": _STRS, "changed": _STRS}),
-                "snippets": _record({"added": _STRS, "removed": _STRS, "changed": _STRS}),
-            }, optional=("snippets",)),
-            "inflight": {"type": "array", "items": _record({
-                "version": _INT, "step": {"type": ["string", "null"]}, "count": _INT,
-                "removed": _BOOL,
-                "goes_to": {"anyOf": [{"type": "null"},
-                                      _record({"version": _INT, "step": _STR})]},
-            })},
-        }, optional=("content", "diff", "inflight")),
-        "if": {"properties": {"action": {"const": "no-op"}}},
-        "else": {"required": ["content"]},
-    }},
-    "settings": _record({
-        "action": {"enum": _ACTIONS}, "from_version": {"type": ["integer", "null"]},
-        "to_version": _INT, "hash": _STR, "changed": _STRS, "content": {"type": "object"},
-    }),
-    "summary": _record({action: _INT for action in _ACTIONS}),
-    "has_changes": _BOOL,
-    "source": _record({"root": _STR, "commit": {"type": ["string", "null"]},
-                       "author": {"type": ["string", "null"]}, "dirty": _BOOL}),
-}, optional=("source",))
+def _plan_shape(field: dict[str, Any]) -> dict[str, Any]:
+    """What `apply` and the renderers read of a plan (`field`: a changed field): a file that
+    passes its checksum is still checked against it, so that a hand-made plan is refused with
+    a message, not a crash."""
+    fields = {"type": "array", "items": field}
+    return _record({
+        "schema_version": _INT,
+        "project": _STR,
+        "state": _record({"path": _STR, "file": _STR, "lineage": _STR, "serial": _INT,
+                          "url": {"type": ["string", "null"]}}, optional=("url",)),
+        "created_at": _STR,
+        "changes": {"type": "array", "items": {
+            **_record({
+                "journey": _STR, "action": {"enum": _ACTIONS},
+                "from_version": {"type": ["integer", "null"]}, "to_version": _INT, "hash": _STR,
+                "content": _record({"journey": {"type": "object"},
+                                    "templates": {"type": "object"},
+                                    "snippets": {"type": "object",
+                                                 "additionalProperties": _STR}},
+                                   optional=("templates", "snippets")),
+                "diff": _record({
+                    "steps": _record({"added": _STRS, "removed": _STRS, "reordered": _BOOL,
+                                      "changed": {"type": "array", "items": _record(
+                                          {"step": _STR, "fields": fields})}}),
+                    "journey": fields,
+                    "templates": _record({"added": _STRS, "removed": _STRS, "changed": _STRS}),
+                    "snippets": _record({"added": _STRS, "removed": _STRS, "changed": _STRS}),
+                }, optional=("snippets",)),
+                "inflight": {"type": "array", "items": _record({
+                    "version": _INT, "step": {"type": ["string", "null"]}, "count": _INT,
+                    "removed": _BOOL,
+                    "goes_to": {"anyOf": [{"type": "null"},
+                                          _record({"version": _INT, "step": _STR})]},
+                })},
+            }, optional=("content", "diff", "inflight")),
+            "if": {"properties": {"action": {"const": "no-op"}}},
+            "else": {"required": ["content"]},
+        }},
+        "settings": _record({
+            "action": {"enum": _ACTIONS}, "from_version": {"type": ["integer", "null"]},
+            "to_version": _INT, "hash": _STR, "changed": fields,
+            "content": {"type": "object"},
+        }),
+        "summary": _record({action: _INT for action in _ACTIONS}),
+        "has_changes": _BOOL,
+        "source": _record({"root": _STR, "commit": {"type": ["string", "null"]},
+                           "author": {"type": ["string", "null"]}, "dirty": _BOOL}),
+    }, optional=("source",))
 
 
-def _shape_problem(plan: dict[str, Any]) -> str | None:
+# A changed field: its path, and its old and new values where it had them.
+_FIELD = {**_record({"path": _STR, "old": {}, "new": {}}, optional=("old", "new")),
+          "additionalProperties": False}
+PLAN_SHAPES = {1: _plan_shape(_STR), SCHEMA_VERSION: _plan_shape(_FIELD)}
+
+
+def _shape_problem(plan: dict[str, Any], shape: dict[str, Any]) -> str | None:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
 
-    error = best_match(Draft202012Validator(PLAN_SHAPE).iter_errors(plan))
+    error = best_match(Draft202012Validator(shape).iter_errors(plan))
     if error is None:
         return None
     where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
@@ -315,11 +341,16 @@ def _body(plan: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
             continue
         yield from _change_lines(change)
     settings = plan["settings"]
-    if settings["action"] != "no-op":
-        what = ", ".join(settings["changed"]) if settings["changed"] and settings["action"] \
-            == "update" else "settings, catalog and channels"
-        yield settings["action"], (f"{SYMBOL[settings['action']]} project settings "
-                                   f"(v{settings['to_version']}): {what}")
+    action = settings["action"]
+    if action == "no-op":
+        return
+    head = f"{SYMBOL[action]} project settings (v{settings['to_version']})"
+    if action != "update" or not settings["changed"]:
+        yield action, f"{head}: settings, catalog and channels"
+        return
+    yield action, head
+    for field in settings["changed"]:
+        yield "update", f"      ~ {show_change(field)}"
 
 
 def _change_lines(change: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
@@ -336,11 +367,13 @@ def _change_lines(change: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         for step in steps["removed"]:
             yield "delete", f"      - step {step}"
         for item in steps["changed"]:
-            yield "update", f"      ~ step {item['step']}: {', '.join(item['fields'])}"
+            yield "update", f"      ~ step {item['step']}"
+            for field in item["fields"]:
+                yield "update", f"          {show_change(field)}"
         if steps["reordered"]:
             yield "update", "      ~ steps reordered"
-        if diff["journey"]:
-            yield "update", f"      ~ {', '.join(diff['journey'])}"
+        for field in diff["journey"]:
+            yield "update", f"      ~ {show_change(field)}"
         for what in ("template", "snippet"):
             names = diff.get(f"{what}s", {})
             for kind, mark in (("added", "+"), ("removed", "-"), ("changed", "~")):

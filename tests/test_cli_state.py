@@ -83,7 +83,7 @@ def test_plan_apply_edit_plan_history_rollback(repo: Path, tmp_path: Path) -> No
     assert diff.returncode == 2
     assert "~ update journey welcome (v1 → v2)" in diff.stdout
     assert "+ step pause" in diff.stdout
-    assert "~ step wait_for_purchase: wait_for.timeout" in diff.stdout
+    assert "~ step wait_for_purchase\n          wait_for.timeout: 3d → 2d\n" in diff.stdout
     assert "~ template nudge_email" in diff.stdout
 
     saved = tmp_path / "plan.json"
@@ -127,7 +127,7 @@ def test_markdown_and_json_plans(repo: Path) -> None:
     assert markdown.stdout.startswith("### journeyctl plan: `shop`")
     assert "```diff\n+ + create journey welcome (v1)" in markdown.stdout
     plan = json.loads(run_cli("plan", repo, "--format", "json").stdout)
-    assert plan["schema_version"] == 1 and plan["summary"]["create"] == 1
+    assert plan["schema_version"] == 2 and plan["summary"]["create"] == 1
     assert plan["checksum"].startswith("sha256:")
     assert plan["changes"][0]["content"]["templates"].keys() == {"nudge_email",
                                                                  "welcome_email"}
@@ -507,7 +507,7 @@ def test_a_saved_plan_is_checked_before_it_is_shown(repo: Path, tmp_path: Path) 
     assert not elsewhere.exists()
     missing = run_cli("apply", tmp_path / "nonexistent.json", "--auto-approve")
     assert missing.returncode == 1
-    assert "error[JC964]: the plan file" in missing.stderr and "does not exist" in missing.stderr
+    assert "error[JC001]: " in missing.stderr and "not found" in missing.stderr
     assert "journeyctl init" not in missing.stderr
 
 

@@ -1,4 +1,5 @@
-"""`journeyctl apply [PROJECT | PLAN_FILE]`: lock, plan, confirm, apply in one transaction."""
+"""`journeyctl apply [PROJECT | PLAN_FILE]`: lock, plan, confirm, apply in one transaction; or
+apply a saved plan exactly, without a question (saving it was the approval)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from journeyctl.commands.state_common import (
+    Given,
+    command,
     confirm_and_apply,
     locked_apply,
+    not_found,
     resolve_state,
     source,
     state_ref,
@@ -18,68 +22,135 @@ from journeyctl.commands.state_common import (
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic
 from journeyctl.errors import EXIT_OK
 from journeyctl.plan import desired, make_plan, unseal
-from journeyctl.project import display_path
+from journeyctl.project import PROJECT_FILE, display_path, find_root
 from journeyctl.state.base import StateError, plan_conflict
 
-NEW_PLAN = "make a new plan with journeyctl plan --out FILE"
+WHAT_APPLY_TAKES = "apply takes a project folder, or a plan file saved by `plan --out`"
 
 
 def run(target: Path, state_url: str | None, auto_approve: bool, lock_timeout: float) -> int:
-    if target.suffix == ".json" and not target.is_dir():
-        return _apply_file(target, state_url, auto_approve, lock_timeout)
+    """A folder (or its journeyctl.yaml) is a project; any other file is a saved plan."""
+    if not target.exists():
+        raise _not_found(target, state_url)
+    if not target.is_dir() and target.name != PROJECT_FILE:
+        return _apply_file(target, state_url, lock_timeout)
     loaded = valid_project(target)
     project = loaded.project
     assert project is not None
     want = desired(project, loaded.docs)
-    ref = state_ref(loaded, state_url)
+    given = Given(target, state_url)
+    ref = state_ref(loaded, given)
     origin = source(project.root)
-    locked_apply(ref, project.name, lock_timeout, auto_approve, "apply",
+    ask = None if auto_approve else command("apply", *given.args(), "--auto-approve")
+    locked_apply(ref, project.name, lock_timeout, ask, "apply",
                  lambda store, snapshot: {**make_plan(want, snapshot, ref.shown, str(ref.path)),
                                           "source": origin})
     return EXIT_OK
 
 
-def _apply_file(path: Path, state_url: str | None, auto_approve: bool, timeout: float) -> int:
+def _not_found(target: Path, state_url: str | None) -> JourneyctlError:
+    state = ["--state", state_url] if state_url is not None else []
+    return not_found(str(target), "plan file or project folder", _usable,
+                     lambda name: command("apply", name, *state), f"check the name: "
+                     f"{WHAT_APPLY_TAKES}")
+
+
+def _usable(path: Path) -> bool:
+    """A project folder, or a file that reads as a plan."""
+    if path.is_dir():
+        return (path / PROJECT_FILE).is_file()
+    try:
+        return not isinstance(unseal(json.loads(path.read_text(encoding="utf-8"))), str)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+
+
+def _apply_file(path: Path, state_url: str | None, timeout: float) -> int:
     """Apply exactly a saved plan: to the state it was made against (or --state, resolved
     relative to the project, as `plan` does), only if that state has not moved on."""
     shown = display_path(path)
     where = Loc(shown, 0, 0)
     plan = _read_plan(path, shown)
     root = Path(plan["source"]["root"]) if plan.get("source") else Path.cwd()
+    given = Given(Path(display_path(root)), _state_url(plan, state_url))
+    remake = command("plan", *given.args(), "--out", shown)  # the same plan, made again
     if state_url is not None:
-        ref = resolve_state(state_url, "", root, None)
+        ref = resolve_state(state_url, "", root, None, given)
     elif plan["state"]["file"]:
-        ref = resolve_state(None, "sqlite:///" + plan["state"]["file"], root, where)
+        ref = resolve_state(None, "sqlite:///" + plan["state"]["file"], root, where, given)
     else:
         raise StateError("JC964", f"{shown} does not say which state it was made against",
                          "name the state with --state", where)
+    elsewhere = (f"apply it to the state it was made for: {command('apply', shown)}; or make "
+                 f"a new plan for this one: {remake}") if state_url is not None else \
+        f"make a new plan: {remake}"
     # a plan made against no state may make it; any other needs the state it was made for
     store = ref.open(create=not plan["state"]["lineage"])
     if not store.exists:
         raise StateError("JC965", f"the plan was made against the state at "
                          f"{plan['state']['path']}, and there is no state at {ref.shown}",
-                         "apply it to the state it was made for (without --state), or make a "
-                         "new plan", where)
-    with closing(store), store.locked("apply", timeout):
+                         elsewhere, where)
+    with closing(store), ref.locked(store, "apply", timeout):
         snapshot = store.snapshot()
         conflict = plan_conflict(plan, snapshot.lineage, snapshot.serial, snapshot.project)
-        if conflict:  # before showing the plan and asking: it could not be applied anyway
-            raise StateError(*conflict, where)
-        confirm_and_apply(store, plan, auto_approve, "apply", ref.shown)
+        if conflict:  # before showing the plan: it could not be applied anyway
+            code, message, hint = conflict
+            if code == "JC966":
+                hint = f"something was applied since; make a new plan: {remake}"
+            elif plan["state"]["lineage"] not in ("", snapshot.lineage):
+                hint = elsewhere
+            raise StateError(code, message, hint, where)
+        confirm_and_apply(store, plan, None, "apply", ref.shown)
     return EXIT_OK
+
+
+def _state_url(plan: dict[str, Any], state_url: str | None) -> str | None:
+    """The --state that names the plan's state to `plan` and `force-unlock` in hints: the one
+    given, else the one the plan was made with (None: the project's `state:`)."""
+    if state_url is not None:
+        return state_url
+    if "url" in plan["state"]:
+        return plan["state"]["url"]  # type: ignore[no-any-return]
+    return "sqlite:///" + plan["state"]["file"]  # plan format 1 did not record how
 
 
 def _read_plan(path: Path, shown: str) -> dict[str, Any]:
     where = Loc(shown, 0, 0)
-    if not path.exists():
-        raise StateError("JC964", f"the plan file {shown} does not exist",
-                         f"check the path, or {NEW_PLAN}", where)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except OSError as exc:
+        raise JourneyctlError([diagnostic(
+            "JC964", f"cannot read the plan file {shown} ({exc.strerror or exc})", where,
+            "check that this user can read it")]) from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise JourneyctlError([diagnostic("JC964", f"{shown} is not a plan file ({exc})",
-                                          where, NEW_PLAN)]) from exc
+                                          where, _not_a_plan(path))]) from exc
     plan = unseal(document)
     if isinstance(plan, str):
-        raise StateError("JC964", f"{shown}: {plan}", NEW_PLAN, where)
+        hint = _not_a_plan(path) if plan == "not a journeyctl plan file" else \
+            _new_plan(document, path, shown)
+        raise StateError("JC964", f"{shown}: {plan}", hint, where)
     return plan
+
+
+def _not_a_plan(path: Path) -> str:
+    """For a file that is no plan at all (a journey file, say): the project it is in."""
+    root = find_root(path.absolute().parent)
+    if root is None:
+        return WHAT_APPLY_TAKES
+    return f"{WHAT_APPLY_TAKES}; to apply the project: {command('apply', display_path(root))}"
+
+
+def _new_plan(document: dict[str, Any], path: Path, shown: str) -> str:
+    """For a plan file that cannot be applied (edited, of another format): the command that
+    makes it again, from the project it names (or the one it is in)."""
+    source, state = document.get("source"), document.get("state")
+    named = Path(source["root"]) if isinstance(source, dict) and isinstance(
+        source.get("root"), str) else None
+    root = named if named and (named / PROJECT_FILE).is_file() else \
+        find_root(path.absolute().parent)
+    if root is None:
+        return "make a new plan: `plan --out` in the project folder"
+    url = state.get("url") if isinstance(state, dict) else None
+    given = Given(Path(display_path(root)), url if isinstance(url, str) else None)
+    return f"make a new plan: {command('plan', *given.args(), '--out', shown)}"

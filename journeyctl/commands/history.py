@@ -2,58 +2,132 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 import sys
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 from journeyctl.commands.state_common import (
+    Given,
     StateRef,
+    command,
     locked_apply,
+    not_found,
     source,
     state_ref,
     valid_project,
 )
+from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic, option
 from journeyctl.errors import EXIT_OK
 from journeyctl.plan import Desired, make_plan
-from journeyctl.state.base import Snapshot, StateError, Store
+from journeyctl.project import PROJECT_FILE, Loaded
+from journeyctl.state.base import Snapshot, StateError, Store, VersionRecord
+
+JOURNEY_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")  # schema/common.schema.json#/$defs/id
+WHAT_HISTORY_TAKES = ("history takes a project folder (or its journeyctl.yaml), or the id of a "
+                      "journey of the project here or named by --project")
 
 
-def _open(project_path: Path, state_url: str | None, readonly: bool = True
-          ) -> tuple[Store, StateRef]:
-    loaded = valid_project(project_path)
-    ref = state_ref(loaded, state_url)
-    return ref.require(ref.open(readonly=readonly)), ref
+def _open(given: Given, readonly: bool = True) -> tuple[Store, StateRef, Loaded]:
+    loaded = valid_project(given.project)
+    ref = state_ref(loaded, given)
+    return ref.require(ref.open(readonly=readonly)), ref, loaded
 
 
-def history(project_path: Path, journey: str | None, state_url: str | None,
+def history(argument: str | None, project: Path | None, state_url: str | None,
             output_format: str) -> int:
-    store, ref = _open(project_path, state_url)
+    project_path, journey = _history_target(argument, project, state_url)
+    given = Given(project_path, state_url)
+    store, ref, loaded = _open(given)
     with closing(store):
         records = store.history(journey)
+        applied = {r.journey for r in store.history()} if journey and not records else set()
     if journey and not records:
-        raise StateError("JC969", f"journey '{journey}' was never applied", None, ref.shown)
+        raise _no_history(journey, loaded, applied, given, ref)
     if output_format == "json":
         print(json.dumps({"schema_version": 1, "versions": [r.__dict__ for r in records]},
                          indent=2))
         return EXIT_OK
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"history of {journey or 'all journeys'} ({ref.shown})",
-                  title_justify="left")
-    for column in ("journey", "version", "action", "applied at", "commit", "author", "hash"):
-        table.add_column(column)
-    for r in records:
-        table.add_row(r.journey, str(r.version), r.action, r.applied_at,
-                      (r.commit or "")[:10], r.author or "", r.hash.removeprefix("sha256:")[:12])
-    Console(width=140 if not sys.stdout.isatty() else None).print(table)
+    _print_history(records, f"history of {journey or 'all journeys'} ({ref.shown})")
     return EXIT_OK
 
 
+def _is_project(path: Path) -> bool:
+    return (path / PROJECT_FILE).is_file() if path.is_dir() else path.name == PROJECT_FILE \
+        and path.is_file()
+
+
+def _folder(path: Path) -> Path:
+    return (path if path.is_dir() else path.parent).resolve()
+
+
+def _history_target(argument: str | None, project: Path | None, state_url: str | None
+                    ) -> tuple[Path, str | None]:
+    """(the project folder, the journey or None) of `history ARGUMENT [--project P]`: a
+    project folder (or its journeyctl.yaml) is the project; a word that can be a journey id
+    is one of the project P (or here); any other path must exist."""
+    here = project or Path(".")
+    if argument is None:
+        return here, None
+    path = Path(argument)
+    is_id = JOURNEY_ID.match(argument) is not None
+    state = ["--state", state_url] if state_url is not None else []
+    if _is_project(path) or (path.exists() and not is_id):
+        if project is not None and _folder(path) != _folder(project):
+            raise JourneyctlError([diagnostic(
+                "JC990", f"two projects given: {argument} and --project {project}",
+                option("--project"), f"name the project once: "
+                f"{command('history', argument, *state)}")])
+        return path, None  # a path that is no project: the project's error says what it is
+    if is_id and (_is_project(here) or project is not None):
+        return here, argument  # (a --project that is no project: its error says so)
+    if path.exists():
+        return path, None
+    raise not_found(argument, "project folder", _is_project,
+                    lambda name: command("history", name, *state), WHAT_HISTORY_TAKES)
+
+
+def _no_history(journey: str, loaded: Loaded, applied: set[str], given: Given,
+                ref: StateRef) -> JourneyctlError:
+    """A journey of the project never applied (JC969), or no journey of that id (JC930)."""
+    project = loaded.project
+    assert project is not None
+    where = Loc(journey, 0, 0)
+    in_files = {j.id for j in project.journeys}
+    if journey in in_files:
+        return StateError("JC969", f"journey '{journey}' was never applied to the state at "
+                          f"{ref.shown}", f"apply the project: {command('apply', *given.args())}",
+                          where)
+    known = sorted(in_files | applied)
+    close = difflib.get_close_matches(journey, known, n=1)
+    hint = (f"did you mean {close[0]}? {command('history', close[0], *given.args('-p'))}; "
+            if close else "") + (f"journeys: {', '.join(known)}" if known
+                                 else "the project has no journeys yet")
+    return JourneyctlError([diagnostic(
+        "JC930", f"no journey '{journey}' in project {project.name}, and no folder "
+        f"{journey} here", where, hint)])
+
+
+def _print_history(records: list[VersionRecord], title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in ("journey", "version", "action", "applied at", "by", "commit", "author",
+                   "hash"):
+        table.add_column(column, no_wrap=column in ("commit", "hash", "applied at"))
+    for r in records:
+        commit = (r.commit or "")[:10] + (" + uncommitted" if r.dirty else "")
+        table.add_row(r.journey, str(r.version), r.action, r.applied_at, r.user, commit,
+                      r.author or "", r.hash.removeprefix("sha256:")[:12])
+    Console(width=170 if not sys.stdout.isatty() else None).print(table)
+
+
 def status(project_path: Path, state_url: str | None, output_format: str) -> int:
-    store, ref = _open(project_path, state_url)
+    store, ref, _ = _open(Given(project_path, state_url))
     with closing(store):
         snapshot = store.snapshot()
         lock = store.holder()
@@ -90,13 +164,16 @@ def rollback(project_path: Path, journey: str, version: int, state_url: str | No
     loaded = valid_project(project_path)
     project = loaded.project
     assert project is not None
-    ref = state_ref(loaded, state_url)
+    given = Given(project_path, state_url)
+    ref = state_ref(loaded, given)
 
     def make(store: Store, snapshot: Snapshot) -> dict[str, Any]:
         target = store.version(journey, version)  # read under the lock, with the plan
         if target is None or target.status == "deleted":
+            which = [journey] if store.history(journey) else []
             raise StateError("JC969", f"journey '{journey}' has no version {version} to roll "
-                             "back to", f"see journeyctl history {journey}", ref.shown)
+                             "back to", f"see the versions: "
+                             f"{command('history', *which, *given.args('-p'))}", ref.shown)
         journeys = {j: dict(a.content) for j, a in snapshot.journeys.items()
                     if a.status != "deleted"}
         journeys[journey] = dict(target.content)
@@ -104,17 +181,26 @@ def rollback(project_path: Path, journey: str, version: int, state_url: str | No
         return {**make_plan(want, snapshot, ref.shown, str(ref.path)),
                 "source": source(project.root)}
 
-    if locked_apply(ref, project.name, lock_timeout, auto_approve, "rollback", make,
-                    create=False):
+    ask = None if auto_approve else command("rollback", journey, "--to", str(version),
+                                            *given.args("-p"), "--auto-approve")
+    if locked_apply(ref, project.name, lock_timeout, ask, "rollback", make, create=False):
         print(f"The files still hold the newer {journey}: revert them in git, or the next "
               "apply undoes this rollback.", file=sys.stderr)
     return EXIT_OK
 
 
 def force_unlock(project_path: Path, lock_id: str, state_url: str | None) -> int:
-    store, ref = _open(project_path, state_url, readonly=False)
+    given = Given(project_path, state_url)
+    store, ref, _ = _open(given, readonly=False)
     with closing(store):
         released = store.force_unlock(lock_id)
+        holder = store.holder() if released is None else None
+    if released is None:
+        hint = "the state is not locked" if holder is None else (
+            f"the lock is {holder.lock_id} ({holder.operation} by {holder.who}, pid "
+            f"{holder.pid}, since {holder.since}); if that process is gone: "
+            f"{command('force-unlock', holder.lock_id, *given.args('-p'))}")
+        raise StateError("JC962", f"no lock with id {lock_id}", hint, ref.shown)
     print(f"Unlocked {ref.shown}: removed the lock of {released.who} ({released.operation}, "
           f"pid {released.pid}, since {released.since}).")
     return EXIT_OK

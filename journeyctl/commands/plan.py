@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from contextlib import closing, suppress
 from pathlib import Path
 
 from journeyctl.commands.state_common import (
+    Given,
+    command,
     print_plan,
     refuse_other_project,
     source,
@@ -26,11 +29,15 @@ def run(project_path: Path, state_url: str | None, output_format: str, out: Path
     loaded = valid_project(project_path)
     project = loaded.project
     assert project is not None
-    ref = state_ref(loaded, state_url)
+    given = Given(project_path, state_url)
+    if out is not None:
+        _check_out(out, given)
+    ref = state_ref(loaded, given)
     with closing(ref.open(readonly=True)) as store:  # plan never writes the state
         snapshot = store.snapshot()
     refuse_other_project(snapshot, project.name, ref)
-    plan = {**make_plan(desired(project, loaded.docs), snapshot, ref.shown, str(ref.path)),
+    plan = {**make_plan(desired(project, loaded.docs), snapshot, ref.shown, str(ref.path),
+                        state_url),
             "source": source(project.root)}
     sealed = seal(plan)
     if out is not None:
@@ -42,16 +49,30 @@ def run(project_path: Path, state_url: str | None, output_format: str, out: Path
     else:
         print_plan(plan)
         if out is not None:
-            print(f"\nSaved the plan to {out}: journeyctl apply {out}")
+            print(f"\nSaved the plan to {out}: {command('apply', out)}")
     return EXIT_CHANGES if detailed and plan["has_changes"] else EXIT_OK
+
+
+def _check_out(out: Path, given: Given) -> None:
+    """Before planning: `--out` names a file in a folder that exists."""
+    again = command("plan", *given.args(), "--out", out / "plan.json")
+    if out.is_dir():
+        raise JourneyctlError([diagnostic(
+            "JC964", f"{out} is a folder", option("--out"),
+            f"name a file to save the plan in: {again}")])
+    folder = out.parent
+    if not folder.is_dir():
+        what = "is a file, not a folder" if folder.exists() else "was not found"
+        again = shlex.join(["mkdir", "-p", str(folder)]) + " && " + command(
+            "plan", *given.args(), "--out", out)
+        raise JourneyctlError([diagnostic(
+            "JC964", f"cannot save the plan to {out}: the folder {folder} {what}",
+            option("--out"), f"create the folder first: {again}" if not folder.exists()
+            else "save the plan in a folder")])
 
 
 def _save(out: Path, text: str) -> None:
     """Write the plan file whole or not at all (a temporary file renamed over it)."""
-    if out.is_dir():
-        raise JourneyctlError([diagnostic(
-            "JC964", f"{out} is a folder", option("--out"),
-            f"name a file to save the plan in, e.g. --out {out / 'plan.json'}")])
     temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         temporary.write_text(text, encoding="utf-8")
@@ -59,9 +80,6 @@ def _save(out: Path, text: str) -> None:
     except OSError as exc:
         with suppress(OSError):
             temporary.unlink()
-        reason = exc.strerror or str(exc)
-        hint = (f"create the folder {out.parent} first, or save the plan elsewhere"
-                if not out.parent.is_dir() else "save the plan where you can write")
         raise JourneyctlError([diagnostic(
-            "JC964", f"cannot save the plan to {out}: {reason}", option("--out"), hint)]
-        ) from exc
+            "JC964", f"cannot save the plan to {out}: {exc.strerror or exc}", option("--out"),
+            "save the plan where you can write")]) from exc

@@ -3,11 +3,13 @@ the terminal, and apply's confirm-then-apply step."""
 
 from __future__ import annotations
 
+import difflib
 import getpass
 import os
+import shlex
 import sys
-from collections.abc import Callable, Mapping
-from contextlib import closing
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,35 @@ from journeyctl.model import Project
 from journeyctl.plan import to_text
 from journeyctl.project import Loaded, display_path
 from journeyctl.state import SqliteStore, open_store, state_path
-from journeyctl.state.base import ApplyMeta, Snapshot, StateError, Store, project_conflict
+from journeyctl.state.base import (
+    ApplyMeta,
+    LockedError,
+    Snapshot,
+    StateError,
+    Store,
+    project_conflict,
+)
+
+
+def command(*words: str | Path) -> str:
+    """A journeyctl command line to paste into a shell: every word quoted where it must be."""
+    return shlex.join(["journeyctl", *map(str, words)])
+
+
+@dataclass(frozen=True)
+class Given:
+    """The project folder and `--state` as the user gave them, so that a hint's command acts
+    on the same project and state when pasted in the same directory."""
+
+    project: Path = Path(".")
+    state: str | None = None
+
+    def args(self, flag: str | None = None) -> list[str]:
+        """The project (after `flag`, as `-p`, when the command takes it as an option; left
+        out when it is the current folder) and `--state`."""
+        words = [] if self.project == Path(".") else [*([flag] if flag else []),
+                                                      str(self.project)]
+        return words + (["--state", self.state] if self.state is not None else [])
 
 
 def valid_project(path: Path) -> Loaded:
@@ -36,6 +66,7 @@ class StateRef:
     shown: str  # as messages name it
     origin: Loc  # where it was chosen: the --state option, `state:` in journeyctl.yaml, or
     # (the built-in default) the file itself
+    given: Given = Given()  # how hints name the project and the state
 
     def open(self, create: bool = False, readonly: bool = False) -> Store:
         return SqliteStore(self.path, create=create, readonly=readonly, shown=self.shown)
@@ -45,27 +76,44 @@ class StateRef:
         if not store.exists:
             store.close()
             raise StateError("JC969", f"there is no state at {self.shown} yet",
-                             "journeyctl apply creates it", self.shown)
+                             f"apply the project to create it: "
+                             f"{command('apply', *self.given.args())}", self.shown)
         return store
 
+    @contextmanager
+    def locked(self, store: Store, operation: str, timeout: float) -> Iterator[None]:
+        """`store.locked`, with a JC962/JC963 hint whose force-unlock names this project and
+        state."""
+        try:
+            lock = store.lock(operation, timeout)
+        except LockedError as exc:
+            unlock = command("force-unlock", exc.holder.lock_id, *self.given.args("-p"))
+            raise exc.retold(unlock) from None
+        try:
+            yield
+        finally:
+            store.unlock(lock)
 
-def resolve_state(url: str | None, default: str, root: Path, origin: Loc | None) -> StateRef:
+
+def resolve_state(url: str | None, default: str, root: Path, origin: Loc | None,
+                  given: Given | None = None) -> StateRef:
     """`url` (from --state) or else `default` (given at `origin`; None: the built-in default),
     relative to `root`."""
     where = option("--state") if url is not None else origin
     path = Path(os.path.abspath(state_path(url if url is not None else default, root, where)))
     shown = display_path(path)
-    return StateRef(path, shown, where or Loc(shown, 0, 0))
+    return StateRef(path, shown, where or Loc(shown, 0, 0),
+                    given or Given(Path(display_path(root)), url))
 
 
-def state_ref(loaded: Loaded, url: str | None) -> StateRef:
+def state_ref(loaded: Loaded, given: Given) -> StateRef:
     """The state of a validated project (`--state` wins over `state:` in journeyctl.yaml)."""
     project = loaded.project
     assert project is not None
     doc = loaded.docs.get(project.loc.file)
-    given = doc is not None and isinstance(doc.data, dict) and "state" in doc.data
-    origin = doc.loc(("state",)) if doc is not None and given else None
-    return resolve_state(url, project.state, project.root, origin)
+    written = doc is not None and isinstance(doc.data, dict) and "state" in doc.data
+    origin = doc.loc(("state",)) if doc is not None and written else None
+    return resolve_state(given.state, project.state, project.root, origin, given)
 
 
 def refuse_other_project(snapshot: Snapshot, project: str, ref: StateRef) -> None:
@@ -73,6 +121,25 @@ def refuse_other_project(snapshot: Snapshot, project: str, ref: StateRef) -> Non
     conflict = project_conflict(snapshot.project, project, f"the state at {ref.shown}")
     if conflict:
         raise StateError(*conflict, ref.origin)
+
+
+def not_found(given: str, what: str, usable: Callable[[Path], bool],
+              suggest: Callable[[str], str], otherwise: str | None) -> JourneyctlError:
+    """JC001 for a path (`given` as typed) that names nothing. The hint is the command
+    `suggest` makes of the closest name beside it that is `usable`, else `otherwise`."""
+    close = _closest(Path(given), usable)
+    hint = f"did you mean {close}? {suggest(close)}" if close else otherwise
+    return JourneyctlError([diagnostic(
+        "JC001", f"{given} not found: there is no {what} of that name", Loc(given, 0, 0), hint)])
+
+
+def _closest(path: Path, usable: Callable[[Path], bool]) -> str | None:
+    try:
+        names = sorted(os.listdir(path.parent))
+    except OSError:
+        return None
+    close = difflib.get_close_matches(path.name, names, n=3, cutoff=0.8)
+    return next((str(path.parent / name) for name in close if usable(path.parent / name)), None)
 
 
 def store_for(project: Project, url: str | None, create: bool = False) -> SqliteStore:
@@ -97,32 +164,35 @@ def apply_meta(plan: Mapping[str, Any], operation: str) -> ApplyMeta:
                      bool(origin.get("dirty")))
 
 
-def locked_apply(ref: StateRef, project: str, timeout: float, auto_approve: bool,
+def locked_apply(ref: StateRef, project: str, timeout: float, ask: str | None,
                  operation: str, make: Callable[[Store, Snapshot], dict[str, Any]],
                  create: bool = True) -> bool:
     """Take the lock, plan against the locked state, confirm, apply, release. True when
-    something was applied."""
+    something was applied. `ask`: see `confirm_and_apply`."""
     store = ref.open(create=create)
     if not create:
         ref.require(store)
-    with closing(store), store.locked(operation, timeout):
+    with closing(store), ref.locked(store, operation, timeout):
         snapshot = store.snapshot()
         refuse_other_project(snapshot, project, ref)
-        return confirm_and_apply(store, make(store, snapshot), auto_approve, operation,
+        return confirm_and_apply(store, make(store, snapshot), ask, operation,
                                  ref.shown)
 
 
-def confirm_and_apply(store: Store, plan: dict[str, Any], auto_approve: bool, operation: str,
-                      shown: str) -> bool:
-    """Show the plan, ask (unless `auto_approve`), apply. True when something was applied."""
+def confirm_and_apply(store: Store, plan: dict[str, Any], ask: str | None,
+                      operation: str, shown: str) -> bool:
+    """Show the plan, ask, apply. True when something was applied. `ask` is None when the
+    plan needs no question (--auto-approve, a saved plan), else the command that would apply
+    it without one: the hint when there is no terminal to ask on."""
     print_plan(plan)
     if not plan["has_changes"]:
         return False
-    if not auto_approve:
+    if ask is not None:
         if not sys.stdin.isatty():
             raise JourneyctlError([diagnostic(
                 "JC968", "apply asks for confirmation, and there is no terminal to ask on",
-                Loc(shown, 0, 0), "review the plan, then run again with --auto-approve")])
+                Loc(shown, 0, 0), f"review the plan above, then apply it without the question: "
+                f"{ask}")])
         try:
             answer = input("\nApply these changes? Only 'yes' applies: ")
         except EOFError:  # Ctrl-D: no answer is not a yes
@@ -142,8 +212,7 @@ def print_plan(plan: dict[str, Any], stream: Any = None) -> None:
 
     styles = {"create": "green", "update": "yellow", "delete": "red", "warning": "bold yellow",
               "bold": "bold"}
-    console = Console(file=stream or sys.stdout, highlight=False)
-    if not console.is_terminal:
-        console.width = 120
+    # soft wrap: a plan line is never broken by rich, in a terminal, a pipe or a CI log
+    console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=True)
     for style, text in to_text(plan):
         console.print(Text(text, style=styles.get(style, "")))

@@ -51,6 +51,8 @@ class VersionRecord:
     apply_id: int
     commit: str | None
     author: str | None
+    user: str  # who applied (the login name)
+    dirty: bool  # the project had uncommitted changes (in git) when the plan was made
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,32 @@ class StateError(JourneyctlError):
         self.code, self.message, self.hint = code, message, hint
 
 
+class LockedError(StateError):
+    """The lock is held by another process (JC962, after waiting `waited` seconds) or by one
+    on this machine that is gone (JC963). The hint's force-unlock command names only the lock;
+    `retold` gives the same error with the command of a caller who knows the project and the
+    state."""
+
+    def __init__(self, holder: LockInfo, gone: bool, waited: float, where: str,
+                 unlock: str | None = None) -> None:
+        self.holder, self.gone, self.waited, self.where = holder, gone, waited, where
+        unlock = unlock or f"journeyctl force-unlock {holder.lock_id}"
+        if gone:
+            super().__init__(
+                "JC963", f"the state is locked by a process that is no longer running "
+                f"({holder.operation} by {holder.who}, pid {holder.pid}, since {holder.since})",
+                f"if no apply is running, unlock it: {unlock}", where)
+        else:
+            super().__init__(
+                "JC962", f"the state is locked by {holder.who} (pid {holder.pid}, "
+                f"{holder.operation} since {holder.since}); waited {waited:g}s",
+                f"wait for it to finish, raise --lock-timeout, or, if that process is gone for "
+                f"good: {unlock}", where)
+
+    def retold(self, unlock: str) -> LockedError:
+        return LockedError(self.holder, self.gone, self.waited, self.where, unlock)
+
+
 class Store(Protocol):
     """What the commands use of a state store (`SqliteStore` implements it; a PostgreSQL store
     would implement the same). A store whose file does not exist yet has `exists` False and
@@ -110,7 +138,7 @@ class Store(Protocol):
 
     def locked(self, operation: str, timeout: float) -> AbstractContextManager[LockInfo]: ...
 
-    def force_unlock(self, lock_id: str) -> LockInfo: ...
+    def force_unlock(self, lock_id: str) -> LockInfo | None: ...
 
     def apply(self, plan: Mapping[str, Any], meta: ApplyMeta) -> int: ...
 
@@ -140,5 +168,5 @@ def plan_conflict(plan: Mapping[str, Any], lineage: str, serial: int,
     if expected["serial"] != serial:
         return ("JC966", f"the plan is stale: it was made at state serial {expected['serial']}, "
                 f"the state is now at {serial}",
-                "something was applied since; run journeyctl plan again")
+                "something was applied since: make the plan again")
     return project_conflict(project, plan["project"])

@@ -22,6 +22,7 @@ import sqlite_utils
 from journeyctl.state.base import (
     AppliedJourney,
     ApplyMeta,
+    LockedError,
     LockInfo,
     Snapshot,
     StateError,
@@ -270,9 +271,9 @@ class SqliteStore:
         where, args = ("WHERE v.journey = ?", [journey]) if journey else ("", [])
         rows = self.db.execute(
             "SELECT v.journey, v.version, v.hash, v.action, v.applied_at, v.apply_id, "
-            f"a.git_commit, a.git_author FROM journey_versions v JOIN applies a "
-            f"ON a.id = v.apply_id {where} ORDER BY v.journey, v.version", args)
-        return [VersionRecord(*row) for row in rows]
+            "a.git_commit, a.git_author, a.user, a.git_dirty FROM journey_versions v "
+            f"JOIN applies a ON a.id = v.apply_id {where} ORDER BY v.journey, v.version", args)
+        return [VersionRecord(*row[:-1], bool(row[-1])) for row in rows]
 
     def version(self, journey: str, version: int) -> AppliedJourney | None:
         if self.db is None:
@@ -309,19 +310,9 @@ class SqliteStore:
                                     [mine.lock_id, mine.operation, mine.who, mine.pid,
                                      mine.host, mine.since])
                     return mine
-            if holder.host == host and not _alive(holder.pid):
-                raise self._error(
-                    "JC963", f"the state is locked by a process that is no longer running "
-                    f"({holder.operation} by {holder.who}, pid {holder.pid}, since "
-                    f"{holder.since})",
-                    f"if no apply is running, unlock it: journeyctl force-unlock "
-                    f"{holder.lock_id}")
-            if time.monotonic() >= deadline:
-                raise self._error(
-                    "JC962", f"the state is locked by {holder.who} (pid {holder.pid}, "
-                    f"{holder.operation} since {holder.since}); waited {timeout:g}s",
-                    f"wait for it to finish, raise --lock-timeout, or, if that process is gone "
-                    f"for good, journeyctl force-unlock {holder.lock_id}")
+            gone = holder.host == host and not _alive(holder.pid)
+            if gone or time.monotonic() >= deadline:
+                raise LockedError(holder, gone, timeout, self.shown)
             time.sleep(0.2)
 
     @_explained
@@ -340,15 +331,14 @@ class SqliteStore:
             self.unlock(lock)
 
     @_explained
-    def force_unlock(self, lock_id: str) -> LockInfo:
+    def force_unlock(self, lock_id: str) -> LockInfo | None:
+        """The lock removed; None (nothing removed) when the lock is not `lock_id`."""
         if self.db is None:
             raise self._error("JC969", f"there is no state at {self.shown}")
         with self.transaction():
             holder = self.holder()
             if holder is None or holder.lock_id != lock_id:
-                raise self._error("JC962", f"no lock with id {lock_id}",
-                                  f"the current lock is {holder.lock_id}" if holder
-                                  else "the state is not locked")
+                return None
             self.db.execute("DELETE FROM lock WHERE lock_id = ?", [lock_id])
         return holder
 

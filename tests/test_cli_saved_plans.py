@@ -434,10 +434,11 @@ def test_lock_hints_unlock_the_right_state_when_pasted(work: Path) -> None:
 
 
 def test_a_project_folder_that_does_not_exist_hint_creates_it_when_pasted(work: Path) -> None:
-    for command in (("plan", "new shop"), ("status", "new shop"), ("history", "-p", "new shop")):
+    for command in (("plan", "fresh start"), ("status", "fresh start"),
+                    ("history", "-p", "fresh start")):
         missing = run(*command, cwd=work)
-        assert missing.returncode == 1 and "error[JC001]: new shop does not exist" in \
+        assert missing.returncode == 1 and "error[JC001]: fresh start: folder not found" in \
             missing.stderr
-        assert commands(hint(missing.stderr)) == ["journeyctl init 'new shop'"]
+        assert commands(hint(missing.stderr)) == ["journeyctl init 'fresh start'"]
     paste_hint(missing.stderr, work)
-    assert (work / "new shop" / "journeyctl.yaml").is_file()
+    assert (work / "fresh start" / "journeyctl.yaml").is_file()

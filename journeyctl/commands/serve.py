@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import shlex
 import socket
 from pathlib import Path
 
 from journeyctl.commands.common import valid_project
-from journeyctl.commands.state_common import shown_state, store_for
+from journeyctl.commands.state_common import Given, command, shown_state, store_for
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic, option
 from journeyctl.errors import EXIT_OK
-from journeyctl.project import display_path
 
 TOKEN_VARIABLE = "JOURNEYCTL_API_TOKEN"
 
@@ -36,7 +34,8 @@ def run(project_path: Path, state_url: str | None, host: str, port: int, log_for
         if not store.exists or not store.snapshot().settings:
             raise JourneyctlError([diagnostic(
                 "JC980", f"nothing is applied to {shown}: the daemon runs applied journeys",
-                Loc(shown), f"apply first: {_apply_command(project_path, state_url)}")])
+                Loc(shown),
+                f"apply first: {command('apply', *Given(project_path, state_url).args())}")])
     finally:
         store.close()
     logs.setup(log_format)
@@ -50,11 +49,6 @@ def run(project_path: Path, state_url: str | None, host: str, port: int, log_for
     options = ServeOptions(base_urls=urls, api=ApiOptions(token=token))
     serve(path, options, sock)
     return EXIT_OK
-
-
-def _apply_command(project_path: Path, state_url: str | None) -> str:
-    state = ["--state", state_url] if state_url else []
-    return shlex.join(["journeyctl", "apply", display_path(project_path), *state])
 
 
 def _check_host(host: str, token: str | None) -> None:

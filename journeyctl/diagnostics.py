@@ -159,6 +159,7 @@ CODES: dict[str, CodeInfo] = {
     "JC609": CodeInfo("unknown snippet"),
     "JC610": CodeInfo("snippet name is not a quoted string"),
     "JC611": CodeInfo("snippet is never used", _W),
+    "JC612": CodeInfo("snippets render each other in a loop"),
     # channels
     "JC701": CodeInfo("unknown channel"),
     "JC702": CodeInfo("unknown adapter"),

@@ -110,7 +110,7 @@ class _Render:
                 "JC971", f"template '{template.name}': `{shown}` cannot be rendered for user "
                 f"'{self.user}': {reason}{inside}",
                 self._loc(template, field, path, error, snippet),
-                'give the variable a fallback (`| default: "..."`) or supply it')]) from exc
+                _failure_hint(error, self.project.snippets_dir))]) from exc
 
     def _value(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -156,6 +156,35 @@ class _Render:
         if offset is None or offset < 0:
             return doc.loc(where)
         return doc.loc_in_scalar(where, offset, length)
+
+
+def _failure_hint(error: Exception, snippets_dir: str) -> str:
+    """How to fix what made Liquid fail, by the kind of failure."""
+    from liquid.exceptions import (
+        ContextDepthError,
+        FilterArgumentError,
+        FilterError,
+        FilterItemTypeError,
+        FilterValueError,
+        LiquidTypeError,
+        TemplateNotFoundError,
+        UndefinedError,
+    )
+
+    if isinstance(error, UndefinedError):
+        return 'give the variable a fallback (`| default: "..."`) or supply it'
+    if isinstance(error, TemplateNotFoundError):
+        name = getattr(error, "message", None) or str(error).splitlines()[0]
+        return (f"the journey's version has no such snippet: create "
+                f"{snippets_dir.rstrip('/')}/{name}.liquid, then validate and apply")
+    if isinstance(error, ContextDepthError):
+        return ("a snippet renders itself, directly or through other snippets: remove the loop "
+                "(validate reports it as JC612)")
+    if isinstance(error, FilterError | FilterArgumentError | FilterValueError |
+                  FilterItemTypeError | LiquidTypeError):
+        return ("a filter cannot take this value: check its arguments, or guard it with "
+                "{% if %} for users whose value does not fit")
+    return "fix the template so that it renders for this profile"
 
 
 def _check_content(project: Project, template: Template, content: dict[str, Any],

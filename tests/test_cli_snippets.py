@@ -78,6 +78,28 @@ def test_a_snippet_that_does_not_parse_is_located_in_its_file(project: Path) -> 
         in result.stdout
 
 
+def test_snippets_that_render_each_other_are_an_error_and_nothing_is_simulated(
+        project: Path) -> None:
+    write(project, FOOTER, "--\n{% render 'legal' %}\n")
+    write(project, "snippets/legal.liquid", "법적 고지 {% render 'footer' %}\n")
+    result = run_cli("validate", ".", cwd=project)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert ("snippets/legal.liquid:1:17: error[JC612]: snippets render each other in a loop: "
+            "footer → legal → footer") in result.stdout
+    assert "= hint: Liquid stops the loop and the message is not sent: remove this `render`" \
+        in result.stdout
+    events = write_events(project)
+    simulated = run_cli("simulate", project, "--events", events)
+    assert simulated.returncode == 1 and "JC612" in simulated.stdout + simulated.stderr
+
+
+def write_events(root: Path) -> Path:
+    events = root / "events.jsonl"
+    events.write_text(json.dumps({"user_id": "ana", "event": "signup", "event_id": "e1",
+                                  "timestamp": "2024-01-01T09:00:00Z"}) + "\n", encoding="utf-8")
+    return events
+
+
 def test_send_test_renders_the_snippet_into_the_message(project: Path) -> None:
     with FakeProvider() as fake:
         result = run_cli("send-test", project, "--channel", "email", "--template",

@@ -9,8 +9,16 @@ from pathlib import Path
 import pytest
 
 from journeyctl import plan
+from journeyctl.checks.snippets import _loops
 from journeyctl.diagnostics import Diagnostic, JourneyctlError
-from journeyctl.liquid_env import PLACEHOLDER, parse, partials, static_text, used_snippets
+from journeyctl.liquid_env import (
+    PLACEHOLDER,
+    Partial,
+    parse,
+    partials,
+    static_text,
+    used_snippets,
+)
 from journeyctl.messages import render_template
 from journeyctl.model import FrozenMap, Project
 from journeyctl.project import validate
@@ -140,6 +148,29 @@ def test_the_daemon_renders_with_the_snippets_of_its_version(
         render_template(built, built.templates["welcome_email"], ANA, snippets=FrozenMap())
     [problem] = raised.value.diagnostics
     assert problem.code == "JC971" and problem.message.endswith(": no snippet 'footer'")
+    assert problem.hint == ("the journey's version has no such snippet: create "
+                            "snippets/footer.liquid, then validate and apply")
+
+
+def test_each_kind_of_render_failure_has_its_own_hint(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    built, _ = checked(project, monkeypatch)
+    loop = FrozenMap({"footer": "{% render 'legal' %}", "legal": "{% render 'footer' %}"})
+    hints = {}
+    for name, snippets in (("loop", loop), ("filter", FrozenMap(
+            {"footer": "{{ 1 | divided_by: 0 }}"})), ("undefined", FrozenMap(
+            {"footer": "{{ profile.nickname }}"}))):
+        with pytest.raises(JourneyctlError) as raised:
+            render_template(built, built.templates["welcome_email"], ANA, snippets=snippets)
+        [problem] = raised.value.diagnostics
+        hints[name] = (problem.code, problem.hint)
+    assert hints == {
+        "loop": ("JC971", "a snippet renders itself, directly or through other snippets: "
+                          "remove the loop (validate reports it as JC612)"),
+        "filter": ("JC971", "a filter cannot take this value: check its arguments, or guard "
+                            "it with {% if %} for users whose value does not fit"),
+        "undefined": ("JC971", 'give the variable a fallback (`| default: "..."`) or supply it'),
+    }
 
 
 # --- static checks -------------------------------------------------------------------------------
@@ -191,6 +222,38 @@ def test_an_unknown_snippet_is_located_at_its_name_with_the_snippets_listed(
     assert errors[0].hint == "did you mean 'footer'?"
     assert errors[0].loc.length == len("'fotter'")
     assert errors[1].hint == "snippets in snippets/: footer, kr/legal"
+
+
+def test_snippets_that_render_each_other_are_an_error_at_the_tag_closing_the_loop(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(project, FOOTER, "--\n{% render 'legal' %}")
+    write(project, "snippets/legal.liquid",
+          "법적 고지\n{% if profile.name %}{% include 'footer' %}{% endif %}")
+    write(project, "snippets/self.liquid", "{% render 'self' %}")
+    welcome_text(project, "{% render 'footer' %}{% render 'self' %}")
+    _, diagnostics = checked(project, monkeypatch)
+    assert codes(diagnostics) == [("JC612", "snippets/legal.liquid", 2, 33),
+                                  ("JC612", "snippets/self.liquid", 1, 11)]
+    loop, itself = diagnostics
+    assert loop.message == "snippets render each other in a loop: footer → legal → footer"
+    assert loop.loc.length == len("'footer'")
+    assert itself.message == "snippet 'self' renders itself: self → self"
+    assert loop.hint == ("Liquid stops the loop and the message is not sent: remove this "
+                         "`include`, or move what the snippets share into a snippet that "
+                         "renders none of them")
+
+
+def test_loops_are_found_once_each_however_the_snippets_call_each_other() -> None:
+    def call(name: str) -> Partial:
+        return Partial("render", name, 0, len(name) + 2)
+
+    calls = {"a": [call("b"), call("c")], "b": [call("a"), call("c")], "c": [call("c")],
+             "d": [call("a"), call("missing")]}
+    found = [(name, loop) for name, _, loop in _loops(calls)]
+    assert found == [("b", ["a", "b", "a"]), ("c", ["c", "c"])]
+    chain = {str(i): [call(str(i + 1))] for i in range(5_000)} | {"5000": [call("0")]}
+    [(_, _, long)] = _loops(chain)  # no recursion: a long chain does not exhaust the stack
+    assert len(long) == 5_002
 
 
 def test_a_snippet_named_by_a_variable_is_an_error(project: Path,

@@ -1,4 +1,5 @@
-"""Snippets: each parses, uses known filters, names snippets that exist, and is used.
+"""Snippets: each parses, uses known filters, names snippets that exist, renders no snippet
+that renders it back, and is used.
 
 The variables a snippet reads are checked where it is rendered (journeyctl.checks.templates),
 because what they may be depends on the template and the journeys that send it.
@@ -6,12 +7,12 @@ because what they may be depends on the template and the journeys that send it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from journeyctl.checks.context import CheckContext, did_you_mean
 from journeyctl.diagnostics import Loc
-from journeyctl.liquid_env import environment, parse, partials, used_snippets
+from journeyctl.liquid_env import Partial, environment, parse, partials, used_snippets
 
 if TYPE_CHECKING:
     from liquid import BoundTemplate
@@ -21,8 +22,13 @@ Locate = Callable[[int, int], Loc]  # (offset in the Liquid source, length) -> l
 
 
 def check(ctx: CheckContext) -> None:
+    calls: dict[str, list[Partial]] = {}
     for snippet in ctx.project.snippets.values():
-        parse_source(ctx, snippet.source, f"snippet '{snippet.name}'", snippet.at_offset)
+        parsed = parse_source(ctx, snippet.source, f"snippet '{snippet.name}'",
+                              snippet.at_offset)
+        if parsed is not None:
+            calls[snippet.name] = partials(parsed)
+    _check_loops(ctx, calls)
     _check_unused(ctx)
 
 
@@ -72,6 +78,39 @@ def check_calls(ctx: CheckContext, parsed: BoundTemplate, locate: Locate) -> Non
             ctx.add("JC609", f"unknown snippet '{call.name}'", where,
                     did_you_mean(call.name, ctx.project.snippets, f"snippets in {folder}/")
                     or f"create {folder}/{call.name}.liquid")
+
+
+def _check_loops(ctx: CheckContext, calls: Mapping[str, list[Partial]]) -> None:
+    """A snippet that renders itself, directly or through others, fails every send that
+    reaches it (Liquid stops at its depth limit): each loop once, at the tag closing it (JC612)."""
+    for name, call, loop in _loops(calls):
+        shown = " → ".join(loop)
+        message = f"snippet '{name}' renders itself: {shown}" if len(loop) == 2 else \
+            f"snippets render each other in a loop: {shown}"
+        ctx.add("JC612", message, ctx.project.snippets[name].at_offset(call.index, call.length),
+                f"Liquid stops the loop and the message is not sent: remove this `{call.tag}`"
+                ", or move what the snippets share into a snippet that renders none of them")
+
+
+def _loops(calls: Mapping[str, list[Partial]]) -> Iterator[tuple[str, Partial, list[str]]]:
+    """Each call that closes a loop (a depth-first search's back edges): the snippet it is
+    in, the call, and the loop from the snippet it goes back to. Iterative, so a long chain
+    of snippets cannot exhaust Python's stack."""
+    done: set[str] = set()
+    for start in sorted(calls):
+        if start in done:
+            continue
+        path, pending = [start], [iter(calls[start])]
+        while pending:
+            call = next(pending[-1], None)
+            if call is None:
+                done.add(path.pop())
+                pending.pop()
+            elif call.name in path:
+                yield path[-1], call, [*path[path.index(call.name):], call.name]
+            elif call.name in calls and call.name not in done:
+                path.append(call.name)
+                pending.append(iter(calls[call.name]))
 
 
 def _check_unused(ctx: CheckContext) -> None:

@@ -183,7 +183,7 @@ CODES: dict[str, CodeInfo] = {
     "JC950": CodeInfo("journey test names something the project does not have"),
     "JC951": CodeInfo("journey test time is not valid",
                       default_hint="write +6h, +1d12h, +0, RFC 3339 or 'YYYY-MM-DD HH:MM'"),
-    "JC952": CodeInfo("journey test event is rejected by the catalog"),
+    "JC952": CodeInfo("journey test event or profile is rejected by the catalog"),
     # state, plan and apply
     "JC960": CodeInfo("state file unreadable or not a journeyctl state"),
     "JC961": CodeInfo("state written by a newer journeyctl"),

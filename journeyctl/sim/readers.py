@@ -295,15 +295,22 @@ def parse_event(raw: Any, catalog: Catalog, parse_time: TimeParser, index: int =
     props = raw.get("properties") or {}
     if type(props) is not dict:
         return "properties must be an object"
-    checked = check_properties(catalog, name, props, parse_time)
+    checked = event_properties(catalog, name, props, parse_time)
     if isinstance(checked, str):
         return checked
-    if name == IDENTIFY and checked:
-        # Its properties become profile attributes (SPEC §3): typed as a profile line's are.
-        checked = check_attributes(catalog.profile, checked, parse_time)
-        if isinstance(checked, str):
-            return f"profile {checked}"
     return Record(time, index, line, user_id, name, checked, event_id)
+
+
+def event_properties(catalog: Catalog, name: str, props: dict[str, Any],
+                     parse_time: TimeParser) -> dict[str, Any] | str:
+    """An event's properties checked against its catalog entry (`check_properties`) and, for
+    `identify`, against the profile attributes they become (SPEC §3: typed as a profile
+    line's are); the reason when rejected. Every host and journey tests check events so."""
+    checked = check_properties(catalog, name, props, parse_time)
+    if isinstance(checked, str) or name != IDENTIFY or not checked:
+        return checked
+    checked = check_attributes(catalog.profile, checked, parse_time)
+    return f"profile {checked}" if isinstance(checked, str) else checked
 
 
 def shard_of(user_id: str, count: int) -> int:

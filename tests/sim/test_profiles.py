@@ -15,6 +15,7 @@ from journeyctl.sim.readers import (
     Record,
     Undeclared,
     check_attributes,
+    event_properties,
     parse_event,
     parse_profile,
     read_profiles,
@@ -104,6 +105,14 @@ def test_identify_events_follow_the_profile_types() -> None:
     other = parse_event({"user_id": "u", "event": "signup", "timestamp": 0,
                          "properties": {"vip": "not a profile"}}, CATALOG, PARSE)
     assert isinstance(other, Record)  # only identify merges into the profile
+
+
+def test_event_properties_is_the_check_every_event_meets() -> None:
+    assert event_properties(CATALOG, "identify", {"vip": "yes"}, PARSE) == (
+        "profile attribute 'vip' is text, the catalog says boolean")
+    assert event_properties(CATALOG, "identify", {"last_order_at": "2024-03-01 09:00"},
+                            PARSE) == {"last_order_at": dt.datetime(2024, 3, 1, tzinfo=dt.UTC)}
+    assert event_properties(CATALOG, "signup", {"vip": "yes"}, PARSE) == {"vip": "yes"}
 
 
 def test_undeclared_counts_rank_by_frequency_then_name() -> None:

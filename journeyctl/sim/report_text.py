@@ -1,4 +1,9 @@
-"""The simulation report for people: rich tables, rendered from the report dict (SPEC §8)."""
+"""The simulation report for people: rich tables, rendered from the report dict (SPEC §8).
+
+Every string printed is a `Text`, never rich markup: names come from the user's files (event,
+attribute, channel and variant names, currencies, reasons), and `[bold]` or `[/]` in one must
+print as written, not style the report or stop it with a MarkupError.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ def print_report(report: dict[str, Any], project: m.Project, stream: IO[str]) ->
     console.print(_channels(report))
     console.print(_calendar(report))
     if report["profiles"]["undeclared"]["lines"]:
-        console.print(undeclared_line(report), soft_wrap=True)
+        console.print(Text(undeclared_line(report)), soft_wrap=True)
     if report["rejects"]:
         console.print(_rejects(report), soft_wrap=True)
 
@@ -59,8 +64,8 @@ def _journey(journey: m.Journey, data: dict[str, Any]) -> Group:
         if counts.get("held"):
             suppressed = ", ".join(filter(None, [f"held {counts['held']:,}", suppressed]))
         share = counts["reached"] / entered if entered else None
-        table.add_row(step.id, step.kind, number(counts["reached"]), percent(share),
-                      number(counts["sent"]) if step.kind == "send" else "", suppressed)
+        add_row(table, step.id, step.kind, number(counts["reached"]), percent(share),
+                number(counts["sent"]) if step.kind == "send" else "", suppressed)
     money = (f"revenue {number(data['revenue'])}  ·  message cost {number(data['cost'], 1)}  ·  "
              f"cost per conversion {number(data['cost_per_conversion'], 1)}  ·  ROI "
              f"{number(data['roi'], 1)}x")
@@ -73,15 +78,15 @@ def _splits(journey: m.Journey, data: dict[str, Any]) -> list[Table]:
         variants = data["steps"][step.id].get("variants")
         if not variants:
             continue
-        table = Table(title=f"{journey.id} · A/B {step.id}", title_justify="left")
+        table = Table(title=title(f"{journey.id} · A/B {step.id}"), title_justify="left")
         for column in ("variant", "entered", "conversions", "rate", "lift", "p-value",
                        "revenue", "cost", "ROI"):
             table.add_column(column, justify="left" if column == "variant" else "right")
         for name, row in variants.items():
             p_value = row.get("p_value")
             significant = p_value is not None and p_value < 0.05
-            table.add_row(
-                name + (" (control)" if row.get("control") and name != "control" else ""),
+            add_row(
+                table, name + (" (control)" if row.get("control") and name != "control" else ""),
                 number(row["entered"]),
                 number(row["conversions"]), percent(row["conversion_rate"]),
                 "" if row.get("control") else percent(row.get("lift")),
@@ -97,18 +102,18 @@ def _channels(report: dict[str, Any]) -> Table:
     last = report["attribution"]["last_touch"]["by_channel"]
     linear = report["attribution"]["linear"]["by_channel"]
     currency = messages["cost"]["currency"]
-    table = Table(title=f"channels (cost in {currency})" if isinstance(currency, str)
-                  else "channels", title_justify="left")
+    table = Table(title=title(f"channels (cost in {currency})" if isinstance(currency, str)
+                              else "channels"), title_justify="left")
     for column in ("channel", "messages", "cost", "conv. last-touch", "revenue last-touch",
                    "conv. linear", "revenue linear", "cost/conv.", "ROI (last-touch)"):
         table.add_column(column, justify="left" if column == "channel" else "right")
     for channel, count in messages["by_channel"].items():
         lt, ln = last.get(channel, {}), linear.get(channel, {})
-        table.add_row(channel, number(count),
-                      number(messages["cost"]["by_channel"].get(channel), 1),
-                      number(lt.get("conversions"), 1), number(lt.get("revenue")),
-                      number(ln.get("conversions"), 1), number(ln.get("revenue")),
-                      number(lt.get("cost_per_conversion"), 1), number(lt.get("roi"), 1))
+        add_row(table, channel, number(count),
+                number(messages["cost"]["by_channel"].get(channel), 1),
+                number(lt.get("conversions"), 1), number(lt.get("revenue")),
+                number(ln.get("conversions"), 1), number(ln.get("revenue")),
+                number(lt.get("cost_per_conversion"), 1), number(lt.get("roi"), 1))
     return table
 
 
@@ -128,6 +133,16 @@ def _calendar(report: dict[str, Any]) -> Table:
         table.add_row(monday.isoformat(), *("" if c is None else f"{c:,}" for c in cells))
         monday += dt.timedelta(days=7)
     return table
+
+
+def title(text: str) -> Text:
+    """A table's title as written, in the style rich gives titles."""
+    return Text(text, style="table.title")
+
+
+def add_row(table: Table, *cells: str | Text, style: str = "") -> None:
+    """A row whose text cells print as written (see the module's docstring)."""
+    table.add_row(*(Text(c) if isinstance(c, str) else c for c in cells), style=style)
 
 
 def _rejects(report: dict[str, Any]) -> Group:

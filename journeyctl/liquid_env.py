@@ -102,8 +102,11 @@ def used_snippets(sources: Iterable[str], snippets: Mapping[str, str]) -> set[st
 def static_text(source: str, snippets: Mapping[str, str]) -> str:
     """The text of a template as it reads once its snippets are rendered, for rules on the
     wording (`(광고)` first, an opt-out somewhere): literal text as written, each known
-    snippet's text in place of its `render`/`include`, and a `PLACEHOLDER` for any other tag or
-    output (the branches of an `if` follow it). The source itself when it does not parse."""
+    snippet's text in place of its `render`/`include`, nothing for a tag that outputs nothing
+    (`comment`, `#`, `doc`, `assign`, `capture` and its body, `break`, `continue`; the
+    statements of a `liquid` tag count one by one), and a `PLACEHOLDER` for any other tag or
+    output (`increment` and `decrement` print the counter; the branches of an `if` follow its
+    placeholder). The source itself when it does not parse."""
     from liquid.exceptions import LiquidError
 
     try:
@@ -128,6 +131,8 @@ def _text(nodes: Iterable[Node], parsed: BoundTemplate, snippets: Mapping[str, s
         if isinstance(node, ContentNode):
             yield node.text
             continue
+        if isinstance(node, _silent()):
+            continue
         call = _call(node)
         if call is not None:
             if call.name in snippets and call.name not in stack:  # a loop renders nothing
@@ -144,3 +149,17 @@ def _text(nodes: Iterable[Node], parsed: BoundTemplate, snippets: Mapping[str, s
             yield PLACEHOLDER
         yield from _text(node.children(RenderContext(parsed), include_partials=False),
                          parsed, snippets, stack)
+
+
+@cache
+def _silent() -> tuple[type[Node], ...]:
+    """Tags that output nothing, whatever they hold: a `capture` keeps its body for later."""
+    from liquid.builtin.tags.assign_tag import AssignNode
+    from liquid.builtin.tags.capture_tag import CaptureNode
+    from liquid.builtin.tags.comment_tag import CommentNode
+    from liquid.builtin.tags.doc_tag import DocNode
+    from liquid.builtin.tags.for_tag import BreakNode, ContinueNode
+    from liquid.builtin.tags.inline_comment_tag import InlineCommentNode
+
+    return (AssignNode, CaptureNode, CommentNode, DocNode, BreakNode, ContinueNode,
+            InlineCommentNode)

@@ -100,6 +100,32 @@ def write_events(root: Path) -> Path:
     return events
 
 
+def test_the_korean_ad_prefix_after_tags_that_output_nothing_validates(project: Path) -> None:
+    """`(광고)` after a snippet that is only a comment, an `assign` or a `comment` is still the
+    first thing the message says."""
+    settings = project / "journeyctl.yaml"
+    settings.write_text(settings.read_text(encoding="utf-8") + "compliance: [kr]\n",
+                        encoding="utf-8")
+    write(project, "snippets/header.liquid", "{%- comment -%}header{%- endcomment -%}")
+    journey = project / "journeys/welcome.yaml"
+    journey.write_text(journey.read_text(encoding="utf-8").replace(
+        "template: nudge_email}", "template: nudge_email}\n"
+        "  - id: promo\n    send: {channel: push, template: promo_push}\n"), encoding="utf-8")
+    channels = project / "channels.yaml"
+    channels.write_text(channels.read_text(encoding="utf-8") + (
+        "  push:\n    adapter: fcm\n    project_id: demo\n"
+        "    credentials: {access_token: env:FCM_TOKEN}\n    address: email\n"), encoding="utf-8")
+    write(project, "templates/promo_push.yaml", (
+        "channel: push\ntitle: \"{% render 'header' %}(광고) 새 상품\"\n"
+        "body: \"{% assign n = 1 %}{% comment %}x{% endcomment %}(광고) 수신거부: 설정\"\n"))
+    nudge = project / "templates/nudge_email.yaml"
+    nudge.write_text(nudge.read_text(encoding="utf-8").replace(
+        "subject: ", "subject: (광고) ", 1), encoding="utf-8")
+    result = run_cli("validate", ".", "--format", "json", cwd=project)
+    codes = [d["code"] for d in json.loads(result.stdout)["diagnostics"]]
+    assert (result.returncode, codes) == (0, []), result.stdout
+
+
 def test_send_test_renders_the_snippet_into_the_message(project: Path) -> None:
     with FakeProvider() as fake:
         result = run_cli("send-test", project, "--channel", "email", "--template",

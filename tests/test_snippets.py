@@ -93,6 +93,25 @@ def test_static_text_puts_each_snippet_in_place_and_marks_what_only_a_send_knows
     assert static_text("{% if %}", SNIPPETS) == "{% if %}"  # does not parse: as written
 
 
+@pytest.mark.parametrize(("source", "text"), [
+    ("{% assign n = 1 %}(광고)", "(광고)"),
+    ("{% comment %}header{% endcomment %}(광고)", "(광고)"),
+    ("{%- comment -%} header {%- endcomment -%}\n(광고)", "(광고)"),
+    ("{% # header %}(광고)", "(광고)"),
+    ("{% doc %}header{% enddoc %}(광고)", "(광고)"),
+    ("{% capture c %}무료수신거부{% endcapture %}(광고)", "(광고)"),  # its body is not output
+    ("{% liquid\nassign a = 1\nassign b = 2 %}(광고)", "(광고)"),
+    ("{% liquid\nassign a = 1\necho a %}(광고)", f"{PLACEHOLDER}(광고)"),
+    ("{% increment n %}(광고)", f"{PLACEHOLDER}(광고)"),  # prints the counter
+    ("{% decrement n %}(광고)", f"{PLACEHOLDER}(광고)"),
+    ("{% for i in x %}{% break %}{% endfor %}(광고)", f"{PLACEHOLDER}(광고)"),
+    ("{% render 'header' %}(광고)", "(광고)"),
+])
+def test_static_text_adds_nothing_for_tags_that_output_nothing(source: str, text: str) -> None:
+    snippets = FrozenMap({"header": "{%- comment -%}header{%- endcomment -%}"})
+    assert static_text(source, snippets) == text
+
+
 # --- rendering -----------------------------------------------------------------------------------
 
 
@@ -343,6 +362,17 @@ def test_an_opt_out_in_a_snippet_satisfies_the_korean_rule(
         "channel: sms\ntext: \"{{ profile.name }} (광고) 새 상품\"\n", encoding="utf-8")
     assert [d.code for d in checked(project, monkeypatch)[1]] == [
         "JC611", "JC611", "JC812", "JC810", "JC811"]
+
+
+def test_tags_that_output_nothing_do_not_hide_the_ad_prefix(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(project, "snippets/kr/ad.liquid", "{%- comment -%}header{%- endcomment -%}(광고)")
+    kr_project(project, "{% render 'kr/ad' %}{% assign n = 1 %}새 상품 무료수신거부 080")
+    assert [d.code for d in checked(project, monkeypatch)[1]] == ["JC812"]  # the email
+    (project / "templates/promo_sms.yaml").write_text(
+        "channel: sms\ntext: \"{% comment %}x{% endcomment %}{% assign n = 1 %}(광고) 새 상품 "
+        "무료수신거부 080\"\n", encoding="utf-8")
+    assert [d.code for d in checked(project, monkeypatch)[1]] == ["JC611", "JC812"]
 
 
 # --- versions -----------------------------------------------------------------------------------

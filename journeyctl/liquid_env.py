@@ -81,22 +81,40 @@ def _call(node: Node) -> Partial | None:
     return Partial(node.token.value, None, name.token.start_index, len(str(name)))
 
 
-def used_snippets(sources: Iterable[str], snippets: Mapping[str, str]) -> set[str]:
-    """The snippets these template sources load, directly or through other snippets."""
+class Reached(NamedTuple):
+    """The snippets some sources load, directly or through other snippets; `complete` when
+    each of those sources parsed and each of their calls named, in quotes, a known snippet
+    (else a call whose target is not known may be to any snippet)."""
+
+    snippets: set[str]
+    complete: bool
+
+
+def reach(sources: Iterable[str], snippets: Mapping[str, str]) -> Reached:
+    """The snippets `sources` load, and whether all their calls could be followed."""
     from liquid.exceptions import LiquidError
 
     found: set[str] = set()
+    complete = True
     todo = list(sources)
     while todo:
         try:
             calls = partials(parse(todo.pop(), snippets))
         except LiquidError:
-            continue  # validate reports it
+            complete = False  # validate reports it
+            continue
         for call in calls:
-            if call.name in snippets and call.name not in found:
+            if call.name not in snippets:
+                complete = False  # validate reports it (JC609, JC610)
+            elif call.name not in found:
                 found.add(call.name)
                 todo.append(snippets[call.name])
-    return found
+    return Reached(found, complete)
+
+
+def used_snippets(sources: Iterable[str], snippets: Mapping[str, str]) -> set[str]:
+    """The snippets these template sources load, directly or through other snippets."""
+    return reach(sources, snippets).snippets
 
 
 def static_text(source: str, snippets: Mapping[str, str]) -> str:

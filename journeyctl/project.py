@@ -155,10 +155,11 @@ def load_project(path: Path) -> Loaded:
     project = build.build_project(replace(doc, data=settings), root, out)
     channels, broken_channels = _channels(root, project, out, docs)
     templates, broken_templates = _templates(root, project, out, docs)
-    snippets = _snippets(root, project, out)
+    snippets, broken_snippets = _snippets(root, project, out)
     journeys, broken_journeys = _journeys(root, project, out, docs)
     broken = ({f"channel:{n}" for n in broken_channels} | {f"template:{n}" for n in
-                                                           broken_templates} | broken_journeys)
+                                                           broken_templates} |
+              {f"snippet:{n}" for n in broken_snippets} | broken_journeys)
     project = replace(project, catalog=_catalog(root, project, out, docs), channels=channels,
                       templates=templates, snippets=snippets, journeys=journeys,
                       broken=frozenset(broken))
@@ -275,27 +276,30 @@ def _templates(root: Path, project: m.Project, out: Collector,
     return m.FrozenMap(templates), broken
 
 
-def _snippets(root: Path, project: m.Project, out: Collector) -> m.FrozenMap:
-    """`<name>.liquid` files under the snippets folder (subfolders give `kr/footer`). The
-    folder is optional: a template rendering a snippet that is not there is JC609, whose hint
-    names the file to create."""
+def _snippets(root: Path, project: m.Project, out: Collector) -> tuple[m.FrozenMap, set[str]]:
+    """`<name>.liquid` files under the snippets folder (subfolders give `kr/footer`), and the
+    names of those that cannot be read (reported here; a template rendering one is not told
+    that it does not exist). The folder is optional: a template rendering a snippet that is
+    not there is JC609, whose hint names the file to create."""
     folder = root / project.snippets_dir
     if not folder.is_dir():
-        return m.FrozenMap()
-    snippets = {}
+        return m.FrozenMap(), set()
+    snippets, broken = {}, set()
     for path in sorted(folder.rglob(f"*{SNIPPET_SUFFIX}")):
         shown = display_path(path)
+        name = path.relative_to(folder).with_suffix("").as_posix()
         try:
             source = decode(path.read_bytes(), shown)
         except OSError as exc:
             out.add("JC001", f"cannot read {shown}: {exc.strerror}", Loc(shown))
+            broken.add(name)
             continue
         except JourneyctlError as exc:
             out.extend(exc.diagnostics)
+            broken.add(name)
             continue
-        name = path.relative_to(folder).with_suffix("").as_posix()
         snippets[name] = m.Snippet(loc=Loc(shown), name=name, source=source)
-    return m.FrozenMap(snippets)
+    return m.FrozenMap(snippets), broken
 
 
 def _journeys(root: Path, project: m.Project, out: Collector,

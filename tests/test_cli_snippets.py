@@ -126,6 +126,26 @@ def test_the_korean_ad_prefix_after_tags_that_output_nothing_validates(project: 
     assert (result.returncode, codes) == (0, []), result.stdout
 
 
+@pytest.mark.parametrize(("render", "expected"), [
+    (None, [("JC002", FOOTER, 2, 6)]),  # the footer is not UTF-8
+    ("{% if %}{% render 'footer' %}", [("JC602", WELCOME, 5, 6)]),
+    ("{% render footer %}", [("JC610", WELCOME, 5, 13)]),
+    ("{% render 'Footer' %}", [("JC609", WELCOME, 5, 13)]),
+])
+def test_one_error_and_no_follow_on_about_the_snippets(
+        project: Path, render: str | None, expected: list[tuple[str, str, int, int]]) -> None:
+    if render is None:
+        (project / FOOTER).write_bytes(b"--\nACME \xff\n")
+    else:
+        template = project / WELCOME
+        template.write_text(template.read_text(encoding="utf-8").replace(
+            "{% render 'footer' %}", render), encoding="utf-8")
+    result = run_cli("validate", ".", "--format", "json", cwd=project)
+    assert result.returncode == 1, result.stdout + result.stderr
+    found = json.loads(result.stdout)["diagnostics"]
+    assert [(d["code"], d["file"], d["line"], d["column"]) for d in found] == expected
+
+
 def test_send_test_renders_the_snippet_into_the_message(project: Path) -> None:
     with FakeProvider() as fake:
         result = run_cli("send-test", project, "--channel", "email", "--template",

@@ -16,6 +16,7 @@ from journeyctl.liquid_env import (
     Partial,
     parse,
     partials,
+    reach,
     static_text,
     used_snippets,
 )
@@ -322,11 +323,42 @@ def test_the_snippets_folder_is_optional(project: Path,
     assert checked(project, monkeypatch)[1] == []
 
 
-def test_a_snippet_that_is_not_utf8_is_located(project: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_snippet_that_is_not_utf8_is_located_and_nothing_follows_from_it(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (project / FOOTER).write_bytes(b"--\nbye \xff\n")
-    _, diagnostics = checked(project, monkeypatch)
-    assert ("JC002", FOOTER, 2, 5) in codes(diagnostics)
+    write(project, "snippets/legal.liquid", "법적 고지")  # rendered by the broken one, maybe
+    built, diagnostics = checked(project, monkeypatch)
+    assert codes(diagnostics) == [("JC002", FOOTER, 2, 5)]  # no "unknown snippet", no "unused"
+    assert not built.loaded("snippet", "footer") and built.loaded("snippet", "legal")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("{% if %}{% render 'footer' %}", [("JC602", WELCOME, 4, 6)]),  # does not parse
+    ("{% render footer %}", [("JC610", WELCOME, 4, 13)]),  # not in quotes: any snippet
+    ("{% render 'Footer' %}", [("JC609", WELCOME, 4, 13)]),  # misspelt: maybe this one
+])
+def test_a_call_that_cannot_be_followed_keeps_every_snippet_from_being_called_unused(
+        project: Path, monkeypatch: pytest.MonkeyPatch, text: str,
+        expected: list[tuple[str, str, int, int]]) -> None:
+    welcome_text(project, text)
+    assert codes(checked(project, monkeypatch)[1]) == expected
+
+
+def test_a_broken_field_keeps_every_snippet_from_being_called_unused(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(project, WELCOME, 'channel: email\nsubject: "Welcome"\ntext: "{% render \'footer\' %}"'
+                            "\nhtml: [1]\n")
+    assert [c for c, *_ in codes(checked(project, monkeypatch)[1])] == ["JC103"]
+    write(project, WELCOME, 'channel: email\nsubject: "Welcome"\ntext: "Hi"\n')
+    assert [c for c, *_ in codes(checked(project, monkeypatch)[1])] == ["JC611"]
+
+
+def test_reach_says_when_a_call_could_not_be_followed() -> None:
+    assert reach(["{% render 'footer' %}"], SNIPPETS) == ({"footer", "kr/legal"}, True)
+    assert reach(["{% render 'footer' %}{% render x %}"], SNIPPETS).complete is False
+    assert reach(["{% render 'nope' %}"], SNIPPETS).complete is False
+    assert reach(["{% if %}"], SNIPPETS).complete is False
+    assert reach(["{% render 'bad' %}"], FrozenMap({"bad": "{% if %}"})) == ({"bad"}, False)
 
 
 # --- Korean rules on the rendered text ----------------------------------------------------------
@@ -373,6 +405,14 @@ def test_tags_that_output_nothing_do_not_hide_the_ad_prefix(
         "channel: sms\ntext: \"{% comment %}x{% endcomment %}{% assign n = 1 %}(광고) 새 상품 "
         "무료수신거부 080\"\n", encoding="utf-8")
     assert [d.code for d in checked(project, monkeypatch)[1]] == ["JC611", "JC812"]
+
+
+def test_the_korean_rules_wait_for_a_snippet_that_cannot_be_read(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (project / "snippets/kr").mkdir()
+    (project / "snippets/kr/ad.liquid").write_bytes("(광고) 무료수신거부 080 ".encode() + b"\xff")
+    kr_project(project, "{% render 'kr/ad' %}새 상품")
+    assert [d.code for d in checked(project, monkeypatch)[1]] == ["JC002", "JC812"]
 
 
 # --- versions -----------------------------------------------------------------------------------

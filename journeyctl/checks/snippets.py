@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from journeyctl.checks.context import CheckContext, did_you_mean
 from journeyctl.diagnostics import Loc
-from journeyctl.liquid_env import Partial, environment, parse, partials, used_snippets
+from journeyctl.liquid_env import Partial, environment, parse, partials, reach
 
 if TYPE_CHECKING:
     from liquid import BoundTemplate
@@ -74,7 +74,7 @@ def check_calls(ctx: CheckContext, parsed: BoundTemplate, locate: Locate) -> Non
         if call.name is None:
             ctx.add("JC610", f"`{call.tag}` must name its snippet in quotes", where,
                     f"write {{% {call.tag} 'footer' %}} to use {folder}/footer.liquid")
-        elif call.name not in ctx.project.snippets:
+        elif call.name not in ctx.project.snippets and ctx.project.loaded("snippet", call.name):
             ctx.add("JC609", f"unknown snippet '{call.name}'", where,
                     did_you_mean(call.name, ctx.project.snippets, f"snippets in {folder}/")
                     or f"create {folder}/{call.name}.liquid")
@@ -114,12 +114,18 @@ def _loops(calls: Mapping[str, list[Partial]]) -> Iterator[tuple[str, Partial, l
 
 
 def _check_unused(ctx: CheckContext) -> None:
+    """JC611 only when every `render`/`include` is known: a broken template, template field
+    or snippet file, a source that does not parse, a name that is not quoted or not a snippet
+    (misspelt: `'Footer'`) may each be the one that uses it."""
     project = ctx.project
-    if any(b.startswith("template:") for b in project.broken):
-        return  # the template that would use it may be the broken one
+    if any(b.startswith(("template:", "snippet:")) for b in project.broken) or any(
+            t.broken - {"channel"} for t in project.templates.values()):
+        return
     sources = (s for t in project.templates.values() for f in t.fields.values()
                for _, s in f.strings())
-    used = used_snippets(sources, project.snippet_sources)
+    used, complete = reach(sources, project.snippet_sources)
+    if not complete:
+        return
     for name, snippet in project.snippets.items():
         if name not in used:
             ctx.add("JC611", f"snippet '{name}' is not used by any template", snippet.loc,

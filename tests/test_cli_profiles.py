@@ -101,3 +101,18 @@ def test_csv_profiles_are_typed_by_the_catalog(tmp_path: Path) -> None:
          "reason": "column 'note.lang' nests under column 'note', which has a value"}]
     welcome = report["journeys"]["onboarding"]["steps"]["welcome"]
     assert (welcome["sent"], welcome["suppressed"]) == (1, {"unreachable": 1})
+
+
+def test_a_dotted_key_in_a_json_profile_rejects_its_line(tmp_path: Path) -> None:
+    profiles = write_jsonl(tmp_path / "profiles.jsonl", [
+        {"user_id": "u", "email": "u@example.com", "consent.email": True}])
+    events = write_jsonl(tmp_path / "events.jsonl", [
+        {"user_id": "u", "event": "signup", "timestamp": SIGNUP}])
+    done = simulate(events, profiles, "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["rejects"] == [{
+        "file": str(profiles), "line": 1,
+        "reason": "attribute 'consent.email' is written as one key with a dot; write it "
+                  'nested: {"consent": {"email": true}}'}]
+    assert report["profiles"]["undeclared"] == {"lines": 0, "attributes": {}}

@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import gzip
 import io
+import json
 import re
 import zlib
 from collections import Counter
@@ -232,6 +233,8 @@ def check_attributes(declared: Mapping[str, Attr], values: dict[str, Any],
         path = prefix + key
         attr = declared.get(key)
         if attr is None:
+            if "." in key and key.split(".", 1)[0] in declared:
+                return dotted_key(path, key, value)
             if undeclared is not None:
                 undeclared.append(path)
             continue
@@ -253,6 +256,17 @@ def check_attributes(declared: Mapping[str, Attr], values: dict[str, Any],
                 checked = dict(values)
             checked[key] = converted
     return checked
+
+
+def dotted_key(path: str, key: str, value: Any) -> str:
+    """The reason for a key such as "consent.email" beside a declared `consent`: a JSON record
+    nests (only CSV columns are dotted), so as written it would be a new attribute named with
+    a dot, and the declared one would go unset."""
+    nested: Any = value if len(orjson.dumps(value, default=str)) <= 40 else "..."
+    for part in reversed(key.split(".")):
+        nested = {part: nested}
+    shown = json.dumps(nested, ensure_ascii=False, default=str)  # spaced, for people
+    return f"attribute '{path}' is written as one key with a dot; write it nested: {shown}"
 
 
 # --- events ------------------------------------------------------------------------------------

@@ -82,6 +82,25 @@ def test_undeclared_attributes_are_kept_and_named_by_their_path() -> None:
     assert undeclared == ["referral", "consent.kakao"]  # below an open object nothing is
 
 
+DOTTED = ("attribute 'consent.email' is written as one key with a dot; write it nested: "
+          '{"consent": {"email": true}}')
+
+
+def test_a_dotted_key_for_a_declared_attribute_is_the_reason() -> None:
+    assert check({"consent.email": True}) == DOTTED
+    assert check({"consent.kakao": True}) == (  # under a declared attribute: meant nested
+        "attribute 'consent.kakao' is written as one key with a dot; write it nested: "
+        '{"consent": {"kakao": true}}')
+    assert check({"consent": {"email.x": "a" * 50}}) == (
+        "attribute 'consent.email.x' is written as one key with a dot; write it nested: "
+        '{"email": {"x": "..."}}')  # a long value is left out
+    undeclared: list[str] = []
+    assert check({"utm.source": "ad"}, undeclared) == {"utm.source": "ad"}  # not declared
+    assert undeclared == ["utm.source"]
+    assert parse_profile({"user_id": "u", "consent.email": True}, CATALOG, PARSE) == DOTTED
+    assert identify(**{"consent.email": True}) == f"profile {DOTTED}"
+
+
 def test_parse_profile_returns_the_user_and_the_undeclared_paths() -> None:
     parsed = parse_profile({"user_id": 7, "vip": True, "nickname": "7"}, CATALOG, PARSE)
     assert parsed == Profile("7", {"vip": True, "nickname": "7"}, ("nickname",))

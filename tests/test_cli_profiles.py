@@ -82,12 +82,13 @@ def test_identify_events_follow_the_profile_types(tmp_path: Path) -> None:
 
 def test_csv_profiles_are_typed_by_the_catalog(tmp_path: Path) -> None:
     """A CSV cell of a declared `string` stays text (a phone number is not a number), a
-    `user_id` stays text ("007" is not 7), a cell that is not of the declared type rejects its
-    line, and so do columns that nest under a column holding a value."""
+    `user_id` stays text ("007" is not 7), a cell that is not of the declared type (`yes` for
+    a boolean: only true and false are) rejects its line with the words a JSON line gets, and
+    so do columns that nest under a column holding a value."""
     profiles = tmp_path / "profiles.csv"
     profiles.write_text("user_id,email,phone,consent.sms,note,note.lang\n"
                         "007,a@example.com,+821012345678,true,,\n"
-                        "v,v@example.com,+821000000000,maybe,,\n"
+                        "v,v@example.com,+821000000000,yes,,\n"
                         "w,w@example.com,,,hello,ko\n", encoding="utf-8")
     events = write_jsonl(tmp_path / "events.jsonl", [
         {"user_id": user, "event": "signup", "timestamp": SIGNUP} for user in ("007", "w")])
@@ -96,7 +97,7 @@ def test_csv_profiles_are_typed_by_the_catalog(tmp_path: Path) -> None:
     report = json.loads(done.stdout)
     assert report["rejects"] == [
         {"file": str(profiles), "line": 3,
-         "reason": "attribute 'consent.sms' is 'maybe', the catalog says boolean"},
+         "reason": "attribute 'consent.sms' is text, the catalog says boolean"},
         {"file": str(profiles), "line": 4,
          "reason": "column 'note.lang' nests under column 'note', which has a value"}]
     welcome = report["journeys"]["onboarding"]["steps"]["welcome"]

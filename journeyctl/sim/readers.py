@@ -488,11 +488,20 @@ def _csv_properties(catalog: Catalog, name: str, row: dict[str, Any]) -> dict[st
         try:
             props[column] = _from_text(attr.type, cell) if attr else cell
         except ValueError:
-            return f"property '{column}' is {cell[:20]!r}, the catalog says {attr.type}"  # type: ignore[union-attr]
+            return f"property '{column}' {_not_of(attr.type)}"  # type: ignore[union-attr]
     return props
 
 
+def _not_of(kind: str) -> str:
+    """A CSV cell that cannot be read as `kind`, worded as for a JSON value of the wrong type
+    (a cell is text): one message whichever format the file is in."""
+    return f"is text, the catalog says {kind}"
+
+
 def _from_text(kind: str, cell: str) -> Any:
+    """A CSV cell as the catalog types it; ValueError when it is not of that type. Booleans
+    are `true` or `false` (any case) only, as in JSON: `yes`, `1` or `on` could as well be a
+    typo for anything, and consent must not be guessed."""
     if kind == "number":
         number = float(cell)
         return int(number) if number.is_integer() and "." not in cell else number
@@ -500,10 +509,8 @@ def _from_text(kind: str, cell: str) -> Any:
         return int(cell)
     if kind == "boolean":
         lowered = cell.strip().lower()
-        if lowered in ("true", "1", "yes"):
-            return True
-        if lowered in ("false", "0", "no"):
-            return False
+        if lowered in ("true", "false"):
+            return lowered == "true"
         raise ValueError(cell)
     if kind in ("list", "object"):
         return orjson.loads(cell)
@@ -637,8 +644,7 @@ def _cell(key: str, cell: str, declared: Mapping[str, Attr]) -> Any:
     try:
         return _from_text(attr.type, cell)
     except ValueError:
-        raise ValueError(f"attribute '{key}' is {cell[:20]!r}, the catalog says "
-                         f"{attr.type}") from None
+        raise ValueError(f"attribute '{key}' {_not_of(attr.type)}") from None
 
 
 def _guess(cell: str) -> Any:

@@ -18,6 +18,7 @@ from journeyctl.sim.readers import (
     event_properties,
     parse_event,
     parse_profile,
+    read_events,
     read_profiles,
 )
 from journeyctl.sim.readers import TimeParser as Parser
@@ -148,17 +149,36 @@ def test_undeclared_counts_rank_by_frequency_then_name() -> None:
 def test_csv_cells_are_typed_by_the_catalog(tmp_path: Path) -> None:
     path = tmp_path / "profiles.csv"
     path.write_text("user_id,phone,vip,consent.email,consent.kakao,order_count\n"
-                    "007,+821012345678,yes,true,true,2\n"
+                    "007,+821012345678,TRUE,False,true,2\n"
                     "u-2,+821000000000,maybe,,,\n"
-                    "u-3,,,,,two\n", encoding="utf-8")
+                    "u-3,,,,,two\n"
+                    "u-4,,,yes,,\n"
+                    "u-5,,1,,,\n", encoding="utf-8")
     read = read_profiles(path, CATALOG, PARSE)
     assert read.profiles == {"007": {"phone": "+821012345678", "vip": True,
-                                     "consent": {"email": True, "kakao": True},
+                                     "consent": {"email": False, "kakao": True},
                                      "order_count": 2}}
+    # the wording of a JSON value of the wrong type; booleans are true or false only
     assert [(r.line, r.reason) for r in read.rejects] == [
-        (3, "attribute 'vip' is 'maybe', the catalog says boolean"),
-        (4, "attribute 'order_count' is 'two', the catalog says integer")]
+        (3, "attribute 'vip' is text, the catalog says boolean"),
+        (4, "attribute 'order_count' is text, the catalog says integer"),
+        (5, "attribute 'consent.email' is text, the catalog says boolean"),
+        (6, "attribute 'vip' is text, the catalog says boolean")]
     assert read.undeclared.as_json() == {"lines": 1, "attributes": {"consent.kakao": 1}}
+
+
+def test_csv_event_cells_are_typed_with_the_same_words(tmp_path: Path) -> None:
+    catalog = Catalog(loc=None, events=FrozenMap({"trial": EventDef(  # type: ignore[arg-type]
+        loc=None, name="trial", properties=attrs(paid="boolean", days="integer"))}))  # type: ignore[arg-type]
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,event,timestamp,paid,days\n"
+                    "u,trial,2024-03-01,True,7\nu,trial,2024-03-01,yes,7\n"
+                    "u,trial,2024-03-01,false,seven\n", encoding="utf-8")
+    read = list(read_events(path, 0, catalog, PARSE))
+    assert isinstance(read[0], Record) and read[0].properties == {"paid": True, "days": 7}
+    assert [(r.line, r.reason) for r in read[1:]] == [  # type: ignore[union-attr]
+        (3, "property 'paid' is text, the catalog says boolean"),
+        (4, "property 'days' is text, the catalog says integer")]
 
 
 def test_csv_columns_that_collide_reject_their_line(tmp_path: Path) -> None:

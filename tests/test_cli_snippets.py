@@ -52,8 +52,19 @@ def test_an_unknown_variable_in_a_snippet_is_reported_at_the_snippets_line(
     [problem] = json.loads(result.stdout)["diagnostics"]
     assert (problem["code"], problem["file"], problem["line"], problem["column"]) == (
         "JC604", FOOTER, 2, 19)
-    assert problem["message"] == "profile has no attribute 'emial'"
+    assert problem["message"] == ("profile has no attribute 'emial' (rendered by template "
+                                  "'welcome_email', used by journey 'welcome')")
     assert problem["hint"].startswith("did you mean 'email'?")
+
+
+def test_an_event_property_a_snippet_reads_names_the_template_and_journey(
+        project: Path) -> None:
+    write(project, FOOTER, "--\nACME · your {{ entry.plam }} plan\n")
+    result = run_cli("validate", ".", cwd=project)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (f"{FOOTER}:2:16: error[JC604]: event 'signup' has no property 'plam' (rendered by "
+            "template 'welcome_email', used by journey 'welcome')") in result.stdout
+    assert "= hint: did you mean 'plan'? (or add it to events.yaml)" in result.stdout
 
 
 def test_a_missing_snippet_is_a_located_error_listing_the_snippets(project: Path) -> None:

@@ -210,9 +210,24 @@ def test_variables_in_a_snippet_are_checked_and_located_in_the_snippet(
     _, diagnostics = checked(project, monkeypatch)
     errors = [d for d in diagnostics if d.is_error]
     assert codes(errors) == [("JC604", FOOTER, 2, 7), ("JC604", FOOTER, 3, 21)]
-    assert errors[0].message == "profile has no attribute 'nmae'"
+    assert errors[0].message == ("profile has no attribute 'nmae' (rendered by template "
+                                 "'welcome_email', used by journey 'welcome')")
     assert errors[0].hint.startswith("did you mean 'name'?")
     assert errors[1].loc.length == len("entry.plam")
+
+
+def test_a_problem_in_a_snippet_names_what_renders_it_once_however_many_do(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(project, FOOTER, "--\n{{ entry.plam }} {{ profile.nmae }}\n")
+    nudge = project / "templates/nudge_email.yaml"
+    nudge.write_text(nudge.read_text(encoding="utf-8") + "html: \"{% render 'footer' %}\"\n",
+                     encoding="utf-8")
+    _, diagnostics = checked(project, monkeypatch)
+    assert [(d.code, d.loc.line, d.loc.col, d.message) for d in diagnostics] == [
+        ("JC604", 2, 4, "event 'signup' has no property 'plam' (rendered by template "
+                        "'nudge_email', used by journey 'welcome', and by 1 more)"),
+        ("JC604", 2, 21, "profile has no attribute 'nmae' (rendered by template 'nudge_email', "
+                         "used by journey 'welcome', and by 1 more)")]
 
 
 def test_render_does_not_see_the_templates_assigns_and_validate_says_so(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -36,8 +37,30 @@ def check(ctx: CheckContext) -> None:
         for _, _, option in send_options(journey):
             if _check_option(ctx, option):
                 usages[option.template][journey.id] = journey
+    in_snippets = _InSnippets()
     for template in ctx.project.templates.values():
-        _check_template(ctx, template, list(usages.get(template.name, {}).values()))
+        _check_template(ctx, template, list(usages.get(template.name, {}).values()),
+                        in_snippets)
+    in_snippets.report(ctx)
+
+
+@dataclass
+class _InSnippets:
+    """Problems located in snippet files: each is reported once, saying which template (and
+    journey) renders the snippet so, and how many more do."""
+
+    found: dict[tuple[Loc, str, str | None], list[str]] = dataclasses.field(
+        default_factory=dict)
+
+    def add(self, problem: Problem, loc: Loc, hint: str | None, renderer: str) -> None:
+        renderers = self.found.setdefault((loc, problem.message, hint), [])
+        if renderer not in renderers:
+            renderers.append(renderer)
+
+    def report(self, ctx: CheckContext) -> None:
+        for (loc, message, hint), renderers in self.found.items():
+            more = f", and by {len(renderers) - 1} more" if len(renderers) > 1 else ""
+            ctx.add("JC604", f"{message} (rendered by {renderers[0]}{more})", loc, hint)
 
 
 def _check_option(ctx: CheckContext, option: m.SendOption) -> bool:
@@ -62,7 +85,8 @@ def _check_option(ctx: CheckContext, option: m.SendOption) -> bool:
     return True
 
 
-def _check_template(ctx: CheckContext, template: m.Template, used_by: list[m.Journey]) -> None:
+def _check_template(ctx: CheckContext, template: m.Template, used_by: list[m.Journey],
+                    in_snippets: _InSnippets) -> None:
     if "channel" not in template.broken:
         _check_channel(ctx, template)
     if not used_by and _all_sends_loaded(ctx.project):
@@ -72,7 +96,7 @@ def _check_template(ctx: CheckContext, template: m.Template, used_by: list[m.Jou
         if parsed is None:
             continue
         for journey in used_by or [None]:
-            _check_variables(ctx, template, path, parsed, journey)
+            _check_variables(ctx, template, path, parsed, journey, in_snippets)
 
 
 def _check_channel(ctx: CheckContext, template: m.Template) -> None:
@@ -151,9 +175,11 @@ def _globals(parsed: BoundTemplate) -> dict[str, list[Any]]:
 
 
 def _check_variables(ctx: CheckContext, template: m.Template, path: tuple[str | int, ...],
-                     parsed: BoundTemplate, journey: m.Journey | None) -> None:
+                     parsed: BoundTemplate, journey: m.Journey | None,
+                     in_snippets: _InSnippets) -> None:
     catalog = ctx.project.catalog
-    used_by = f", used by journey '{journey.id}'" if journey else ""
+    renderer = f"template '{template.name}'" + (f", used by journey '{journey.id}'"
+                                                if journey else "")
     if journey is None:  # unused template: only what does not depend on a journey
         scope = Scope(catalog, LIQUID_ROOTS, (), (), f"in template '{template.name}'")
     else:
@@ -170,17 +196,18 @@ def _check_variables(ctx: CheckContext, template: m.Template, path: tuple[str | 
             if snippet is None:
                 problem = check_path(scope, root, fields)
                 loc = _doc_loc(ctx, template, path, variable.span.index, length)
-            else:
-                where = f"in snippet '{snippet.name}' (rendered by template '{template.name}'" \
-                    f"{used_by})"
-                problem = check_path(replace(scope, where=where), root, fields)
-                loc = snippet.at_offset(variable.span.index, length)
+                if problem:
+                    ctx.add("JC604", problem.message, loc, problem.hint)
+                continue
+            problem = check_path(replace(scope, where=f"in snippet '{snippet.name}'"), root,
+                                 fields)
             if problem:
-                ctx.add("JC604", problem.message, loc, _hint(problem, snippet, root))
+                in_snippets.add(problem, snippet.at_offset(variable.span.index, length),
+                                _hint(problem, snippet, root), renderer)
 
 
-def _hint(problem: Problem, snippet: m.Snippet | None, root: str) -> str | None:
-    if snippet is None or problem.code != "JC402":
+def _hint(problem: Problem, snippet: m.Snippet, root: str) -> str | None:
+    if problem.code != "JC402":
         return problem.hint
     # `render` gives a snippet a scope of its own: the template's `assign`s stay outside.
     return (f"{problem.hint}; a snippet sees other values only when they are passed: "

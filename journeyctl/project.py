@@ -358,8 +358,15 @@ def _journey_tree(doc: Doc, out: Collector) -> tuple[dict[str, Any], frozenset[s
 
 
 def _broken_step(raw: Any, path: DocPath, errors: list[DocPath]) -> str:
-    usable = _has(raw, "id") and not any(p[: len(path) + 1] == (*path, "id") for p in errors)
-    return m.step_part(raw["id"] if usable else None)
+    """The step's `step_part`. A text id with an error (`_later`) names no step: it may be a
+    misspelling of the name a reference uses. An id of another type (`id: 7`) is its text,
+    so `next: zzz` elsewhere is still reported."""
+    if not _has(raw, "id"):
+        return m.step_part(None)
+    step_id = raw["id"]
+    if isinstance(step_id, str) and any(p[: len(path) + 1] == (*path, "id") for p in errors):
+        return m.step_part(None)
+    return m.step_part(step_id)
 
 
 def _has(raw: Any, key: str) -> bool:

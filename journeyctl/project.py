@@ -24,6 +24,7 @@ from journeyctl.yamlload import Doc, DocPath, decode, load_file
 PROJECT_FILE = "journeyctl.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
 SNIPPET_SUFFIX = ".liquid"
+DEFAULT_SNIPPETS = "snippets"
 
 
 @dataclass(frozen=True)
@@ -279,13 +280,20 @@ def _templates(root: Path, project: m.Project, out: Collector,
 def _snippets(root: Path, project: m.Project, out: Collector) -> tuple[m.FrozenMap, set[str]]:
     """`<name>.liquid` files under the snippets folder (subfolders give `kr/footer`), and the
     names of those that cannot be read (reported here; a template rendering one is not told
-    that it does not exist). The folder is optional: a template rendering a snippet that is
-    not there is JC609, whose hint names the file to create."""
+    that it does not exist). The default folder is optional: a template rendering a snippet
+    that is not there is JC609, whose hint names the file to create. A folder named otherwise
+    in journeyctl.yaml must exist (JC902); while it does not, every snippet is unknown."""
     folder = root / project.snippets_dir
     if not folder.is_dir():
-        return m.FrozenMap(), set()
+        if os.path.normpath(project.snippets_dir) == DEFAULT_SNIPPETS:
+            return m.FrozenMap(), set()
+        out.add("JC902", f"snippets folder {display_path(folder)} not found",
+                project.at("snippets"), f"create it, or point `snippets:` in {PROJECT_FILE} "
+                "at it (leave `snippets:` out when there are no snippets)")
+        return m.FrozenMap(), {"*"}
     snippets, broken = {}, set()
-    for path in sorted(folder.rglob(f"*{SNIPPET_SUFFIX}")):
+    files = (p for p in folder.rglob(f"*{SNIPPET_SUFFIX}") if p.is_file())  # not a folder
+    for path in sorted(files):
         shown = display_path(path)
         name = path.relative_to(folder).with_suffix("").as_posix()
         try:

@@ -157,6 +157,21 @@ def test_one_error_and_no_follow_on_about_the_snippets(
     assert [(d["code"], d["file"], d["line"], d["column"]) for d in found] == expected
 
 
+def test_a_missing_snippets_folder_named_in_the_settings_is_an_error(project: Path) -> None:
+    settings = project / "journeyctl.yaml"
+    settings.write_text(settings.read_text(encoding="utf-8").replace(
+        "snippets: snippets/", "snippets: partials/"), encoding="utf-8")
+    (project / "snippets" / "dir.liquid").mkdir()  # a folder, not a snippet
+    result = run_cli("validate", ".", cwd=project)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert ("journeyctl.yaml:13:11: error[JC902]: snippets folder partials not found"
+            in result.stdout)
+    assert "JC609" not in result.stdout  # the footer it would hold is not unknown
+    (project / "snippets").rename(project / "partials")
+    result = run_cli("validate", ".", cwd=project)
+    assert result.returncode == 0 and "JC001" not in result.stdout, result.stdout
+
+
 def test_send_test_renders_the_snippet_into_the_message(project: Path) -> None:
     with FakeProvider() as fake:
         result = run_cli("send-test", project, "--channel", "email", "--template",

@@ -325,17 +325,42 @@ def test_an_unused_snippet_is_a_warning(project: Path,
                             "snippets/spare.liquid")
 
 
-def test_the_snippets_folder_is_optional(project: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = project / "journeyctl.yaml"
+def snippets_setting(root: Path, line: str) -> None:
+    settings = root / "journeyctl.yaml"
     lines = settings.read_text(encoding="utf-8").splitlines(keepends=True)
-    settings.write_text("".join(x for x in lines if not x.startswith("snippets:")) +
-                        "snippets: partials/\n", encoding="utf-8")
-    [error] = checked(project, monkeypatch)[1]
-    assert (error.code, error.loc.file, error.hint) == (
-        "JC609", WELCOME, "create partials/footer.liquid")
+    settings.write_text("".join(x for x in lines if not x.startswith("snippets:")) + line,
+                        encoding="utf-8")
+
+
+def test_the_default_snippets_folder_is_optional(project: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    (project / FOOTER).unlink()
+    (project / "snippets").rmdir()
+    welcome_text(project, "Hi {% render 'footer' %}")
+    for setting in ("", "snippets: snippets/\n", "snippets: snippets\n"):
+        snippets_setting(project, setting)
+        [error] = checked(project, monkeypatch)[1]
+        assert (error.code, error.loc.file, error.hint) == (
+            "JC609", WELCOME, "create snippets/footer.liquid")
+
+
+def test_a_snippets_folder_named_in_the_settings_must_exist(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    snippets_setting(project, "snippets: partials/\n")
+    [error] = checked(project, monkeypatch)[1]  # and the footer it would hold is not unknown
+    assert (error.code, error.loc.file, error.loc.line, error.message) == (
+        "JC902", "journeyctl.yaml", 13, "snippets folder partials not found")
+    assert error.hint == ("create it, or point `snippets:` in journeyctl.yaml at it (leave "
+                          "`snippets:` out when there are no snippets)")
     (project / "snippets").rename(project / "partials")
     assert checked(project, monkeypatch)[1] == []
+
+
+def test_a_folder_named_like_a_snippet_is_not_read(project: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    (project / "snippets/dir.liquid").mkdir()
+    built, diagnostics = checked(project, monkeypatch)
+    assert diagnostics == [] and list(built.snippets) == ["footer"]
 
 
 def test_a_snippet_that_is_not_utf8_is_located_and_nothing_follows_from_it(

@@ -41,17 +41,21 @@ def test_a_profile_attribute_of_the_wrong_type_rejects_its_line(tmp_path: Path) 
         done = simulate(events, profiles, "--json", "--workers", workers)
         assert done.returncode == 0, done.stderr
         report = json.loads(done.stdout)
-        assert report["events"]["rejected"] == 1
+        # profile lines are counted apart from events (SPEC §8: rejected is a part of read)
+        assert (report["events"]["read"], report["events"]["rejected"]) == (3, 0)
         assert report["rejects"] == [{
             "file": str(profiles), "line": 2,
             "reason": "attribute 'consent.email' is text, the catalog says boolean"}]
         # the rejected line is left out whole: "bad" has no profile, so no address
         welcome = report["journeys"]["onboarding"]["steps"]["welcome"]
         assert (welcome["sent"], welcome["suppressed"]) == (2, {"unreachable": 1})
-        assert report["profiles"] == {"undeclared": {
+        assert report["profiles"] == {"read": 3, "rejected": 1, "undeclared": {
             "lines": 2, "attributes": {"consent.kakao": 1, "referral": 1}}}
     strict = simulate(events, profiles, "--strict")
     assert strict.returncode == 1
+    assert ("3 events read (0 rejected, 0 duplicates), 3 profiles read (1 rejected)"
+            in strict.stdout)
+    assert "rejected records: 1" in strict.stdout
     assert (f"{profiles}:2: attribute 'consent.email' is text, the catalog says boolean"
             in strict.stdout)
     assert ("2 profile lines with attributes the catalog does not declare (kept; declare them "

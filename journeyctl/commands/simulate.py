@@ -86,7 +86,7 @@ def run(request: Request) -> int:
             progress.stop()
     _write_outputs(request, result, project)
     stats = result.stats
-    return EXIT_USER if request.strict and (stats.rejected or stats.duplicates) else EXIT_OK
+    return EXIT_USER if request.strict and (stats.all_rejected or stats.duplicates) else EXIT_OK
 
 
 AUTO_PARALLEL_BYTES = 20_000_000
@@ -150,9 +150,9 @@ def _write_outputs(request: Request, result: Any, project: Any) -> None:
 
         print_trace(result.trace, project, sys.stderr if request.as_json else sys.stdout)
     stats = result.stats
-    if stats.rejected and not request.as_json:
-        print(f"{stats.rejected:,} record(s) rejected (listed above); --strict makes that fail",
-              file=sys.stderr)
+    if stats.all_rejected and not request.as_json:
+        print(f"{stats.all_rejected:,} record(s) rejected (listed above); --strict makes that "
+              "fail", file=sys.stderr)
 
 
 class _Progress:

@@ -554,9 +554,13 @@ class Undeclared:
 
 @dataclass
 class ProfileFile:
+    """A profile file as a shard reads it: `read` counts its records (lines; CSV records) of
+    this shard, the rejected ones included."""
+
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     rejects: list[Reject] = field(default_factory=list)
     undeclared: Undeclared = field(default_factory=Undeclared)
+    read: int = 0
 
 
 def read_profiles(path: Path, catalog: Catalog, parse_time: TimeParser,
@@ -573,9 +577,11 @@ def read_profiles(path: Path, catalog: Catalog, parse_time: TimeParser,
             owner = raw.get("user_id") if isinstance(raw, dict) else None
             if owns(shard, str(owner)) if owner else shard is None or shard[0] == 0:
                 result.rejects.append(Reject(shown, line_no, parsed))
+                result.read += 1
             continue
         if not owns(shard, parsed.user_id):
             continue
+        result.read += 1
         result.undeclared.add(parsed.undeclared)
         merge_profile(result.profiles.setdefault(parsed.user_id, {}), parsed.attributes)
     return result

@@ -241,7 +241,8 @@ class Recorder:
             "events": {"read": stats.read, "rejected": stats.rejected,
                        "duplicates": stats.duplicates, "skipped": stats.skipped},
             "users": len(stats.users),
-            "profiles": {"undeclared": self.undeclared_profiles.as_json()},
+            "profiles": {"read": stats.profiles_read, "rejected": stats.profiles_rejected,
+                         "undeclared": self.undeclared_profiles.as_json()},
             "journeys": journeys,
             "messages": {
                 "total": sum(self.by_channel.values()),

@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from journeyctl import model as m
-from journeyctl.sim.report_html import number, percent, undeclared_line
+from journeyctl.sim.report_html import number, percent, profiles_read, undeclared_line
 
 
 def print_report(report: dict[str, Any], project: m.Project, stream: IO[str]) -> None:
@@ -40,8 +40,8 @@ def print_report(report: dict[str, Any], project: m.Project, stream: IO[str]) ->
 def _header(report: dict[str, Any]) -> Group:
     events, window = report["events"], report["window"]
     line = (f"{report['project']}: {events['read']:,} events read ({events['rejected']:,} "
-            f"rejected, {events['duplicates']:,} duplicates), {report['users']:,} users, "
-            f"{report['messages']['total']:,} messages")
+            f"rejected, {events['duplicates']:,} duplicates){profiles_read(report)}, "
+            f"{report['users']:,} users, {report['messages']['total']:,} messages")
     when = f"{window['start'] or '?'} → {window['until'] or '?'}"
     return Group(Text(line, style="bold"), Text(when, style="dim"))
 
@@ -147,7 +147,7 @@ def add_row(table: Table, *cells: str | Text, style: str = "") -> None:
 
 def _rejects(report: dict[str, Any]) -> Group:
     """`file:line: reason`, like compiler output, so editors and terminals can jump there."""
-    total = report["events"]["rejected"]
+    total = report["events"]["rejected"] + report["profiles"]["rejected"]
     shown = report["rejects"][:20]
     lines = [Text(f"rejected records: {total:,}" + (f" (the first {len(shown)})"
                                                     if total > len(shown) else ""),

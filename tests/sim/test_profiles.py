@@ -205,3 +205,6 @@ def test_a_rejected_line_is_left_out_whole_and_the_others_merge(tmp_path: Path) 
     assert [(r.line, r.reason) for r in read.rejects] == [
         (2, "attribute 'consent.email' is text, the catalog says boolean"),
         (3, "attribute 'consent.email' is text, the catalog says boolean")]
+    assert read.read == 3  # the rejected lines are a part of the lines read
+    shards = [read_profiles(path, CATALOG, PARSE, (i, 2)) for i in range(2)]
+    assert sum(s.read for s in shards) == 3 and sum(len(s.rejects) for s in shards) == 2

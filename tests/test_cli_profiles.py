@@ -121,3 +121,17 @@ def test_a_dotted_key_in_a_json_profile_rejects_its_line(tmp_path: Path) -> None
         "reason": "attribute 'consent.email' is written as one key with a dot; write it "
                   'nested: {"consent": {"email": true}}'}]
     assert report["profiles"]["undeclared"] == {"lines": 0, "attributes": {}}
+
+
+def test_csv_files_saved_by_excel_as_csv_utf8_are_read(tmp_path: Path) -> None:
+    """Excel's "CSV UTF-8" starts the file with a byte order mark."""
+    profiles = tmp_path / "profiles.csv"
+    profiles.write_text("user_id,email,consent.email\nu,u@example.com,TRUE\n",
+                        encoding="utf-8-sig")
+    events = tmp_path / "events.csv"
+    events.write_text(f"user_id,event,timestamp\nu,signup,{SIGNUP}\n", encoding="utf-8-sig")
+    done = simulate(events, profiles, "--json", "--strict")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["rejects"] == [] and report["profiles"]["read"] == 1
+    assert report["journeys"]["onboarding"]["steps"]["welcome"]["sent"] == 1

@@ -426,7 +426,9 @@ def _csv_rows(handle: IO[bytes], shown: str, required: tuple[str, ...]
               ) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """Each CSV record as (its last line, the row), or (line, reason) for one holding bytes
     that are not UTF-8. InputError when the header lacks a `required` column."""
-    lines = _Lines(io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape",
+    # utf-8-sig: Excel's "CSV UTF-8" starts with a byte order mark, which is no part of the
+    # first column's name.
+    lines = _Lines(io.TextIOWrapper(handle, encoding="utf-8-sig", errors="surrogateescape",
                                     newline=""))
     reader = csv.DictReader(lines)
     try:

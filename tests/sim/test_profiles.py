@@ -181,6 +181,16 @@ def test_csv_event_cells_are_typed_with_the_same_words(tmp_path: Path) -> None:
         (4, "property 'days' is text, the catalog says integer")]
 
 
+def test_csv_files_from_excel_start_with_a_byte_order_mark(tmp_path: Path) -> None:
+    profiles = tmp_path / "profiles.csv"
+    profiles.write_text("user_id,vip\nu,true\n", encoding="utf-8-sig")  # "CSV UTF-8"
+    assert read_profiles(profiles, CATALOG, PARSE).profiles == {"u": {"vip": True}}
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,event,timestamp\nu,signup,2024-03-01\n", encoding="utf-8-sig")
+    [record] = read_events(events, 0, CATALOG, PARSE)
+    assert isinstance(record, Record) and record.user_id == "u"
+
+
 def test_csv_columns_that_collide_reject_their_line(tmp_path: Path) -> None:
     path = tmp_path / "profiles.csv"
     path.write_text("user_id,extra,extra.lang\nu-1,x,ko\n", encoding="utf-8")

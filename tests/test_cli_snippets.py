@@ -1,6 +1,7 @@
 """Liquid snippets end to end, through the real command: `validate` (a template that renders a
-snippet, problems located in the snippet file, a missing snippet), `send-test` and `simulate`
-on a project that uses them, and `plan` after a snippet changes."""
+snippet, problems located in the snippet file, a missing snippet, snippets in a loop, no
+follow-on errors), `send-test` on a project that uses them (the simulator renders no template:
+it refuses a project whose snippets do not validate), and `plan` after a snippet changes."""
 
 from __future__ import annotations
 
@@ -192,20 +193,6 @@ def test_send_test_locates_a_failure_inside_the_snippet(project: Path) -> None:
     assert result.returncode == 1
     assert (f"{FOOTER}:2:15: error[JC971]: template 'welcome_email': `text` cannot be rendered "
             "for user 'bo': profile.name is undefined (in snippet 'footer')") in result.stderr
-
-
-def test_simulate_sends_from_templates_that_render_snippets(project: Path) -> None:
-    events = project / "events.jsonl"
-    events.write_text(json.dumps({"user_id": "ana", "event": "signup", "event_id": "e1",
-                                  "timestamp": "2024-01-01T09:00:00Z"}) + "\n", encoding="utf-8")
-    profiles = project / "profiles.jsonl"
-    profiles.write_text(json.dumps(ANA) + "\n", encoding="utf-8")
-    messages = project / "messages.jsonl"
-    result = run_cli("simulate", project, "--events", events, "--profiles", profiles,
-                     "--messages", messages)
-    assert result.returncode == 0, result.stdout + result.stderr
-    sent = [json.loads(line) for line in messages.read_text(encoding="utf-8").splitlines()]
-    assert [(m["user_id"], m["template"]) for m in sent] == [("ana", "welcome_email")]
 
 
 def test_plan_shows_a_changed_snippet_as_a_new_journey_version(project: Path) -> None:

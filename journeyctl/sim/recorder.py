@@ -110,7 +110,6 @@ class Recorder:
         self.last_touch: dict[str, dict[str, Money]] = defaultdict(_money_table)
         self.linear: dict[str, dict[str, Money]] = defaultdict(_money_table)
         self.rejects: list[Reject] = []
-        self.reject_count = 0
         self.undeclared_profiles = Undeclared()
         self.failed_expressions: Counter[tuple[str, str]] = Counter()
 
@@ -125,7 +124,6 @@ class Recorder:
             for key, table in theirs.items():
                 for name, money in table.items():
                     mine[key][name].add(money)
-        self.reject_count += other.reject_count
         self.rejects = sorted([*self.rejects, *other.rejects],
                               key=lambda r: (r.file, r.line))[:MAX_REJECTS_LISTED]
         self.undeclared_profiles.merge(other.undeclared_profiles)
@@ -134,7 +132,6 @@ class Recorder:
     # --- observer --------------------------------------------------------------------------
 
     def reject(self, reject: Reject) -> None:
-        self.reject_count += 1
         if len(self.rejects) < MAX_REJECTS_LISTED:
             self.rejects.append(reject)
 

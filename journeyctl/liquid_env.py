@@ -9,36 +9,71 @@ Snippets (`{% render 'footer' %}`, `{% include 'footer' %}`) come from a mapping
 source loaded with the project (or the applied version), never from files at render time: one
 environment per distinct set of snippets. Pass the same `FrozenMap` object every time (the
 project's `snippet_sources`), so the caches below hit by identity.
+
+Every render, in every host, runs under the limits of `journeyctl.liquid_limits` (loop
+iterations, output, assigned values, snippet depth, time), spending one budget per message.
+An HTML field (the adapter says which: `TemplateFieldSpec.html`) renders with autoescape: what
+a value holds is escaped (`<` becomes `&lt;`), what the template writes is not, and `| safe`
+(or its alias `| raw`) lets a value through as it is. Other fields are plain text, unescaped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from functools import cache, lru_cache
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from journeyctl.model import EMPTY
+from channel_adapters import REGISTRY
+from journeyctl.model import EMPTY, Project, Template
 
 if TYPE_CHECKING:
     from liquid import BoundTemplate, Environment, RenderContext
     from liquid.ast import Node
 
+    from journeyctl.liquid_limits import Budget
+
 # Stands for what only a send knows (an output, a tag): it is neither text nor whitespace.
 PLACEHOLDER = "\x00"
 
 
+SAFE_FILTERS = ("safe", "raw")  # let a value into HTML unescaped
+
+
 @lru_cache(maxsize=64)
-def environment(snippets: Mapping[str, str] = EMPTY) -> Environment:
-    from liquid import CachingDictLoader, Environment, FalsyStrictUndefined
+def environment(snippets: Mapping[str, str] = EMPTY, html: bool = False) -> Environment:
+    from liquid import CachingDictLoader, FalsyStrictUndefined
+
+    from journeyctl.liquid_limits import BoundedEnvironment
 
     loader = CachingDictLoader(dict(snippets), auto_reload=False)
-    return Environment(undefined=FalsyStrictUndefined, loader=loader)
+    env = BoundedEnvironment(undefined=FalsyStrictUndefined, loader=loader, autoescape=html)
+    env.add_filter("raw", env.filters["safe"])
+    return env
 
 
 @cache
-def parse(source: str, snippets: Mapping[str, str] = EMPTY) -> BoundTemplate:
-    """Parse once per distinct source and snippets; raises liquid.exceptions.LiquidError."""
-    return environment(snippets).from_string(source)
+def parse(source: str, snippets: Mapping[str, str] = EMPTY, html: bool = False
+          ) -> BoundTemplate:
+    """Parse once per distinct source, snippets and escaping; raises
+    liquid.exceptions.LiquidError."""
+    return environment(snippets, html).from_string(source)
+
+
+def render(source: str, variables: Mapping[str, Any], budget: Budget,
+           snippets: Mapping[str, str] = EMPTY, html: bool = False) -> str:
+    """`source` rendered with `variables` under the limits, spending the message's `budget`;
+    raises liquid.exceptions.LiquidError (a limit broken: ResourceLimitError)."""
+    from journeyctl.liquid_limits import render as bounded
+
+    return bounded(parse(source, snippets, html), variables, budget)
+
+
+def html_fields(project: Project, template: Template) -> frozenset[str]:
+    """The fields of `template` that its channel's adapter shows as HTML (`sendgrid`'s `html`):
+    they render with autoescape."""
+    channel = project.channels.get(template.channel)
+    spec = REGISTRY.get(channel.adapter) if channel else None
+    return spec.html_fields() if spec else frozenset()
 
 
 class Partial(NamedTuple):
@@ -181,3 +216,4 @@ def _silent() -> tuple[type[Node], ...]:
 
     return (AssignNode, CaptureNode, CommentNode, DocNode, BreakNode, ContinueNode,
             InlineCommentNode)
+

@@ -160,6 +160,9 @@ CODES: dict[str, CodeInfo] = {
     "JC610": CodeInfo("snippet name is not a quoted string"),
     "JC611": CodeInfo("snippet is never used", _W),
     "JC612": CodeInfo("snippets render each other in a loop"),
+    "JC613": CodeInfo("template runs more loop iterations than a message may"),
+    "JC614": CodeInfo("template writes more than a message may"),
+    "JC615": CodeInfo("`| safe` on a value that is not a trusted catalog field", _W),
     # channels
     "JC701": CodeInfo("unknown channel"),
     "JC702": CodeInfo("unknown adapter"),

@@ -121,6 +121,7 @@ class Attr(Located):
     required: bool = False
     description: str | None = None
     fields: Mapping[str, Attr] | None = None  # None: an object with undeclared fields
+    trusted: bool = False  # the project writes its values (HTML `| safe` may let them through)
 
 
 @dataclass(frozen=True)

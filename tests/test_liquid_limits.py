@@ -1,4 +1,5 @@
-"""The render limits (journeyctl.liquid_limits) and HTML escaping."""
+"""The render limits (journeyctl.liquid_limits), HTML escaping, and what `validate` counts
+without the data (liquid_env.cost, ranges, safe_uses; checks.snippets.trusted)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from liquid.exceptions import (
 )
 
 from journeyctl import liquid_env
-from journeyctl.diagnostics import JourneyctlError
+from journeyctl.checks.snippets import trusted
+from journeyctl.diagnostics import Diagnostic, JourneyctlError, Loc
 from journeyctl.liquid_limits import (
     LOOP_ITERATIONS,
     OUTPUT_BYTES,
@@ -22,7 +24,7 @@ from journeyctl.liquid_limits import (
     RenderTimeError,
 )
 from journeyctl.messages import render_template
-from journeyctl.model import FrozenMap, Project
+from journeyctl.model import Attr, Catalog, EventDef, FrozenMap, Project
 from journeyctl.project import validate
 from journeyctl.scaffold import scaffold
 
@@ -148,3 +150,87 @@ def test_render_template_escapes_only_the_html_field(project: Project) -> None:
     content = render_template(project, project.templates["welcome_email"],
                               {"name": "<i>", "tags": []})
     assert content == {"subject": "Hi <i>", "text": "Hi <i>", "html": "<p>&lt;i&gt;</p>"}
+
+
+# --- what validate counts without the data -----------------------------------------------------
+
+@pytest.mark.parametrize(("source", "iterations", "output"), [
+    ("{% for i in (1..20) %}ab{% endfor %}", 20, 40),
+    ("{% for i in (1..20) offset: 5 limit: 3 %}a{% endfor %}", 8, 3),  # 5 stepped over
+    ("{% for t in profile.tags %}a{% endfor %}", 1, 0),  # data: once, writes nothing for sure
+    ("{% for t in profile.tags limit: 50 %}{% for i in (1..10) %}{% endfor %}{% endfor %}",
+     550, 0),
+    ("{% if profile.x %}{% for i in (1..9) %}{% endfor %}{% else %}{% for i in (1..4) %}"
+     "{% endfor %}{% endif %}ok", 9, 2),
+    ("{% for i in (1..3) %}{% render 'rows' %}{% endfor %}", 303, 0),
+    ("{% capture c %}{% for i in (1..7) %}long{% endfor %}{% endcapture %}", 7, 0),
+])
+def test_cost_counts_what_a_template_runs_whatever_the_data(source: str, iterations: int,
+                                                            output: int) -> None:
+    found = liquid_env.cost(source, SNIPPETS)
+    assert found is not None
+    assert (found.iterations, found.output) == (iterations, output)
+
+
+def test_cost_points_at_the_heaviest_loop() -> None:
+    source = "{% for i in (1..2) %}{% endfor %}{% for j in (1..90) %}{% endfor %}"
+    found = liquid_env.cost(source, SNIPPETS)
+    assert found is not None and found.heaviest == (source.index("for j"), 3)
+
+
+def test_ranges_finds_the_ranges_filters_read_not_a_loops_own() -> None:
+    parsed = liquid_env.parse("{% for i in (1..5) %}{% endfor %}{{ (2..40) | join }}")
+    assert [(r.text, r.size) for r in liquid_env.ranges(parsed)] == [("(2..40)", 39)]
+
+
+def test_safe_uses_name_the_values_let_through() -> None:
+    parsed = liquid_env.parse("{{ 'x' | safe }}{{ profile.a.b | append: entry.c | raw }}")
+    uses = liquid_env.safe_uses(parsed)
+    assert [(u.filter, u.paths) for u in uses] == [
+        ("safe", ()), ("raw", (("profile", "a", "b"), ("entry", "c")))]
+
+
+def test_a_field_is_trusted_only_when_the_catalog_says_so_everywhere() -> None:
+    loc = Loc("events.yaml")
+    banner = Attr(loc=loc, name="banner", trusted=True)
+    promo = Attr(loc=loc, name="promo", type="object", trusted=True)
+    catalog = Catalog(loc=loc, profile=FrozenMap({"banner": banner, "promo": promo,
+                                                  "name": Attr(loc=loc, name="name")}),
+                      events=FrozenMap({
+                          "a": EventDef(loc=loc, name="a", properties=FrozenMap({"c": banner})),
+                          "b": EventDef(loc=loc, name="b", properties=FrozenMap(
+                              {"c": Attr(loc=loc, name="c")}))}))
+    assert trusted(catalog, ("profile", "banner"))
+    assert trusted(catalog, ("profile", "promo", "url"))  # inside a trusted object
+    assert not trusted(catalog, ("profile", "name"))
+    assert not trusted(catalog, ("entry", "c"))  # event b declares `c` untrusted
+    assert not trusted(catalog, ("message", "template"))
+
+
+def _codes(root: Path, code: str, monkeypatch: pytest.MonkeyPatch) -> list[Diagnostic]:
+    monkeypatch.chdir(root)
+    return [d for d in validate(Path(".")).diagnostics if d.code == code]
+
+
+def test_safe_is_checked_in_snippets_an_html_field_renders(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "proj"
+    scaffold(root, "proj")
+    (root / "snippets" / "in_html.liquid").write_text("{{ profile.name | safe }}", "utf-8")
+    (root / "snippets" / "in_text.liquid").write_text("{{ profile.name | safe }}", "utf-8")
+    (root / "templates" / "welcome_email.yaml").write_text(
+        "channel: email\nsubject: Hi\ntext: \"{% render 'in_text' %}{% render 'footer' %}\"\n"
+        "html: \"{% render 'in_html' %}\"\n", encoding="utf-8")
+    assert [d.loc.file for d in _codes(root, "JC615", monkeypatch)] == [
+        "snippets/in_html.liquid"]
+
+
+def test_a_range_a_filter_reads_is_checked_statically(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "proj"
+    scaffold(root, "proj")
+    (root / "snippets" / "footer.liquid").write_text("{{ (1..20000) | join }}", "utf-8")
+    [problem] = _codes(root, "JC613", monkeypatch)
+    assert (problem.loc.file, problem.loc.line, problem.loc.col) == ("snippets/footer.liquid", 1, 4)
+    assert problem.message.startswith("the range (1..20000) holds 20,000 numbers")
+

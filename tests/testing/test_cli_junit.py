@@ -81,8 +81,11 @@ def project(new_project: Path) -> Path:
         (journeys / "welcome.yaml").read_text(encoding="utf-8")
         .replace("journey: welcome", "journey: later").replace("status: active", "status: draft"),
         encoding="utf-8")
-    (new_project / "tests").mkdir(exist_ok=True)
-    (new_project / "tests" / "a.yaml").write_text(GOOD, encoding="utf-8")
+    tests = new_project / "tests"
+    tests.mkdir(exist_ok=True)
+    for scaffolded in tests.iterdir():  # init writes a test file of its own
+        scaffolded.unlink()
+    (tests / "a.yaml").write_text(GOOD, encoding="utf-8")
     return new_project
 
 
@@ -228,6 +231,7 @@ def test_no_project_there_is_one_errored_case(tmp_path: Path) -> None:
 
 
 def test_no_tests_is_an_empty_report_not_an_empty_file(new_project: Path) -> None:
+    (new_project / "tests" / "welcome.yaml").unlink()  # the one init writes
     result = run_cli("test", new_project, "--format", "junit")
     assert result.returncode == 1 and "no journey tests in tests/" in result.stderr
     root = junit(result)

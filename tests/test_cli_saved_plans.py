@@ -327,7 +327,7 @@ def test_history_of_a_project_folder_a_journey_and_a_typo(work: Path) -> None:
     unknown = run("history", "welcom", "-p", PROJECT, cwd=work)
     assert unknown.returncode == 1
     assert "error[JC930]: no journey 'welcom' in project shop" in unknown.stderr
-    assert hint(unknown.stderr) == ("did you mean welcome? journeyctl history welcome -p "
+    assert hint(unknown.stderr) == ("did you mean welcome? journeyctl history welcome --project "
                                     "'my shop'; journeys: welcome")
     assert "welcome" in paste_hint(unknown.stderr, work)
 
@@ -383,7 +383,7 @@ def test_confirmation_hints_apply_and_roll_back_when_pasted(work: Path) -> None:
     assert no_version.returncode == 1 and "error[JC969]" in no_version.stderr
     assert "rollback" in paste_hint(no_version.stderr, work)  # the history, versions listed
     no_journey = run("rollback", "gone", "--to", "1", "-p", PROJECT, cwd=work)
-    assert commands(hint(no_journey.stderr)) == ["journeyctl history -p 'my shop'"]
+    assert commands(hint(no_journey.stderr)) == ["journeyctl history --project 'my shop'"]
 
 
 def test_no_state_yet_hint_creates_it_when_pasted(work: Path) -> None:
@@ -409,7 +409,7 @@ def test_lock_hints_unlock_the_right_state_when_pasted(work: Path) -> None:
         held = run("apply", PROJECT, "--auto-approve", "--lock-timeout", "0s", cwd=work)
         assert held.returncode == 1 and "error[JC962]" in held.stderr
         assert commands(hint(held.stderr)) == [
-            f"journeyctl force-unlock {lock.lock_id} -p 'my shop'"]
+            f"journeyctl force-unlock {lock.lock_id} --project 'my shop'"]
         assert "Unlocked" in paste_hint(held.stderr, work)
 
         # a lock left by a process of this host that is gone (a killed apply): JC963
@@ -426,7 +426,7 @@ def test_lock_hints_unlock_the_right_state_when_pasted(work: Path) -> None:
         wrong = run("force-unlock", "nope", "-p", PROJECT, cwd=work)
         assert wrong.returncode == 1 and "error[JC962]: no lock with id nope" in wrong.stderr
         assert commands(hint(wrong.stderr)) == [
-            f"journeyctl force-unlock {lock.lock_id} -p 'my shop'"]
+            f"journeyctl force-unlock {lock.lock_id} --project 'my shop'"]
         assert "Unlocked" in paste_hint(wrong.stderr, work)
     finally:
         store.close()

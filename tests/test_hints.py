@@ -125,7 +125,7 @@ def test_the_missing_events_file_names_the_close_one(repo: Path) -> None:
     (["validate", "--format", "json", "./"], "journeyctl validate --format json 'my journeys'"),
     (["simulate", "--events", "e.jsonl"], "journeyctl simulate 'my journeys' --events e.jsonl"),
     (["history", "onboarding"], "journeyctl history onboarding --project 'my journeys'"),
-    (["history", "-p", ".", "x"], "journeyctl history -p 'my journeys' x"),
+    (["history", "-p", ".", "x"], "journeyctl history --project 'my journeys' x"),
     (["graph", "x", "--project", "."], "journeyctl graph x --project 'my journeys'"),
 ])
 def test_rerun_command_replaces_or_adds_the_project(argv: list[str], expected: str) -> None:
@@ -142,3 +142,24 @@ def test_the_commands_with_a_project_option_are_the_clis() -> None:
                    if any(p.name == "project" and p.param_type_name == "option"
                           for p in command.params)}
     assert with_option == PROJECT_OPTION
+
+
+def test_a_command_is_quoted_word_by_word() -> None:
+    from journeyctl.hints import command, shell
+
+    assert command("init", Path("my shop")) == "journeyctl init 'my shop'"
+    assert shell("mkdir", "-p", "new plans") + " && " + command("plan", "--out", "p") == \
+        "mkdir -p 'new plans' && journeyctl plan --out p"
+
+
+def test_close_names_share_one_cutoff(tmp_path: Path) -> None:
+    from journeyctl.hints import close_names, close_path
+
+    assert close_names("journeyz", ["notes", "journeys"]) == ["journeys"]
+    assert close_names("proj", ["project"]) == []  # too far to be a typo
+    (tmp_path / "journeys").mkdir()
+    (tmp_path / "journeyx").touch()
+    (tmp_path / "journeyzz").touch()
+    assert close_path(tmp_path / "journeyz", Path.is_dir) == tmp_path / "journeys"
+    assert close_path(tmp_path / "journeyz", Path.is_file) == tmp_path / "journeyzz"
+    assert close_path(tmp_path / "nowhere" / "journeyz", Path.is_dir) is None

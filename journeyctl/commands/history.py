@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import sys
@@ -13,7 +12,6 @@ from typing import Any
 from journeyctl.commands.state_common import (
     Given,
     StateRef,
-    command,
     locked_apply,
     not_found,
     source,
@@ -22,6 +20,7 @@ from journeyctl.commands.state_common import (
 )
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic, option
 from journeyctl.errors import EXIT_OK
+from journeyctl.hints import close_names, command
 from journeyctl.plan import Desired, make_plan
 from journeyctl.project import PROJECT_FILE, Loaded
 from journeyctl.state.base import Snapshot, StateError, Store, VersionRecord
@@ -74,7 +73,7 @@ def _history_target(argument: str | None, project: Path | None, state_url: str |
         return here, None
     path = Path(argument)
     is_id = JOURNEY_ID.match(argument) is not None
-    state = ["--state", state_url] if state_url is not None else []
+    state = Given(state=state_url).state_args()
     if _is_project(path) or (path.exists() and not is_id):
         if project is not None and _folder(path) != _folder(project):
             raise JourneyctlError([diagnostic(
@@ -102,10 +101,10 @@ def _no_history(journey: str, loaded: Loaded, applied: set[str], given: Given,
                           f"{ref.shown}", f"apply the project: {command('apply', *given.args())}",
                           where)
     known = sorted(in_files | applied)
-    close = difflib.get_close_matches(journey, known, n=1)
-    hint = (f"did you mean {close[0]}? {command('history', close[0], *given.args('-p'))}; "
-            if close else "") + (f"journeys: {', '.join(known)}" if known
-                                 else "the project has no journeys yet")
+    listed = f"journeys: {', '.join(known)}" if known else "the project has no journeys yet"
+    close = close_names(journey, known)
+    hint = (f"did you mean {close[0]}? {command('history', close[0], *given.args(as_option=True))}"
+            f"; {listed}" if close else listed)
     return JourneyctlError([diagnostic(
         "JC930", f"no journey '{journey}' in project {project.name}, and no folder "
         f"{journey} here", where, hint)])
@@ -172,8 +171,8 @@ def rollback(project_path: Path, journey: str, version: int, state_url: str | No
         if target is None or target.status == "deleted":
             which = [journey] if store.history(journey) else []
             raise StateError("JC969", f"journey '{journey}' has no version {version} to roll "
-                             "back to", f"see the versions: "
-                             f"{command('history', *which, *given.args('-p'))}", ref.shown)
+                             "back to", "see the versions: " + command(
+                                 "history", *which, *given.args(as_option=True)), ref.shown)
         journeys = {j: dict(a.content) for j, a in snapshot.journeys.items()
                     if a.status != "deleted"}
         journeys[journey] = dict(target.content)
@@ -182,7 +181,7 @@ def rollback(project_path: Path, journey: str, version: int, state_url: str | No
                 "source": source(project.root)}
 
     ask = None if auto_approve else command("rollback", journey, "--to", str(version),
-                                            *given.args("-p"), "--auto-approve")
+                                            *given.args(as_option=True), "--auto-approve")
     if locked_apply(ref, project.name, lock_timeout, ask, "rollback", make, create=False):
         print(f"The files still hold the newer {journey}: revert them in git, or the next "
               "apply undoes this rollback.", file=sys.stderr)
@@ -199,7 +198,7 @@ def force_unlock(project_path: Path, lock_id: str, state_url: str | None) -> int
         hint = "the state is not locked" if holder is None else (
             f"the lock is {holder.lock_id} ({holder.operation} by {holder.who}, pid "
             f"{holder.pid}, since {holder.since}); if that process is gone: "
-            f"{command('force-unlock', holder.lock_id, *given.args('-p'))}")
+            f"{command('force-unlock', holder.lock_id, *given.args(as_option=True))}")
         raise StateError("JC962", f"no lock with id {lock_id}", hint, ref.shown)
     print(f"Unlocked {ref.shown}: removed the lock of {released.who} ({released.operation}, "
           f"pid {released.pid}, since {released.since}).")

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 from contextlib import closing, suppress
 from pathlib import Path
 
 from journeyctl.commands.state_common import (
     Given,
-    command,
     print_plan,
     refuse_other_project,
     source,
@@ -19,6 +17,7 @@ from journeyctl.commands.state_common import (
 )
 from journeyctl.diagnostics import JourneyctlError, diagnostic, option
 from journeyctl.errors import EXIT_OK
+from journeyctl.hints import command, shell
 from journeyctl.plan import desired, make_plan, seal, to_markdown
 
 EXIT_CHANGES = 2
@@ -63,7 +62,7 @@ def _check_out(out: Path, given: Given) -> None:
     folder = out.parent
     if not folder.is_dir():
         what = "is a file, not a folder" if folder.exists() else "was not found"
-        again = shlex.join(["mkdir", "-p", str(folder)]) + " && " + command(
+        again = shell("mkdir", "-p", folder) + " && " + command(
             "plan", *given.args(), "--out", out)
         raise JourneyctlError([diagnostic(
             "JC964", f"cannot save the plan to {out}: the folder {folder} {what}",

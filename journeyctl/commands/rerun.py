@@ -4,12 +4,12 @@ repository root -> `journeyctl simulate journeys --events x.jsonl`)."""
 
 from __future__ import annotations
 
-import shlex
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 from journeyctl.diagnostics import JourneyctlError
+from journeyctl.hints import command
 from journeyctl.project import Loaded, NoProject, display_path, validate
 
 
@@ -49,7 +49,8 @@ def rerun_command(given: Path, found: Path, argv: list[str] | None = None) -> st
     new = display_path(found)
     for flag in ("--project", "-p"):
         if name in PROJECT_OPTION and flag in args[:-1]:
-            args[args.index(flag) + 1] = new
+            at = args.index(flag)
+            args[at:at + 2] = ["--project", new]  # hints spell the option one way
             break
     else:
         typed = [i for i, a in enumerate(args) if not a.startswith("-") and Path(a) == given]
@@ -59,4 +60,4 @@ def rerun_command(given: Path, found: Path, argv: list[str] | None = None) -> st
             args += ["--project", new]
         else:
             args.insert(0, new)
-    return shlex.join(["journeyctl", name, *args])
+    return command(name, *args)

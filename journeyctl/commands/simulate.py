@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from journeyctl.commands.common import check_output, close_file, output_error, valid_project
+from journeyctl.commands.common import check_output, output_error, valid_project
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic, option
 from journeyctl.errors import EXIT_OK, EXIT_USER
+from journeyctl.hints import close_path
 from journeyctl.sim.host import Options
 from journeyctl.sim.readers import InputError, TimeParser
 from journeyctl.timeparse import zone
@@ -119,7 +120,7 @@ def _check_inputs(request: Request) -> None:
         else:
             problem = ": file not found"
         hint = _INPUT_HINTS[flag]
-        if (near := close_file(path)) is not None:
+        if (near := close_path(path, Path.is_file)) is not None:
             hint = f"did you mean {near}?"
         raise JourneyctlError([diagnostic("JC001", f"{path}{problem}", option(flag), hint)])
 

@@ -132,6 +132,41 @@ def test_rerun_command_replaces_or_adds_the_project(argv: list[str], expected: s
     assert rerun_command(Path("."), Path("my journeys"), argv) == expected
 
 
+@pytest.mark.parametrize(("argv", "given", "expected"), [
+    (["history", "templates/"], "templates", "journeyctl history 'my journeys'"),
+    (["history", "journeys/flows", "-p", "x"], "journeys/flows",
+     "journeyctl history 'my journeys'"),
+    (["history", "-p", "x", "x"], "x", "journeyctl history --project 'my journeys' x"),
+    (["graph", "x", "--project", "x"], "x", "journeyctl graph x --project 'my journeys'"),
+])
+def test_history_s_project_is_replaced_where_it_was_given(argv: list[str], given: str,
+                                                          expected: str) -> None:
+    assert rerun_command(Path(given), Path("my journeys"), argv) == expected
+
+
+@pytest.fixture
+def applied(repo: Path) -> Path:
+    """The repository, its project applied (so that history has something to show)."""
+    done = run_cli("apply", "journeys", "--auto-approve", cwd=repo)
+    assert done.returncode == 0, done.stderr
+    return repo
+
+
+@pytest.mark.parametrize(("where", "argument"), [
+    ("journeys", "templates/"), (".", "./journeys/templates"), (".", "journeys/flows")])
+def test_history_of_a_folder_inside_the_project_hints_the_project_once(
+        applied: Path, where: str, argument: str) -> None:
+    """No circle: the hint names the project in place of the folder, not beside it."""
+    cwd = applied / where
+    result = run_cli("history", argument, cwd=cwd)
+    assert result.returncode == 1 and "JC001" in result.stderr
+    hint = hint_of(result.stderr)
+    assert argument not in hint and "--project" not in hint
+    again = pasted(hint, cwd)
+    assert again.returncode == 0, again.stderr
+    assert "onboarding" in again.stdout
+
+
 def test_the_commands_with_a_project_option_are_the_clis() -> None:
     import typer.main
 

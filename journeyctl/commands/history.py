@@ -74,13 +74,15 @@ def _history_target(argument: str | None, project: Path | None, state_url: str |
     path = Path(argument)
     is_id = JOURNEY_ID.match(argument) is not None
     state = Given(state=state_url).state_args()
-    if _is_project(path) or (path.exists() and not is_id):
+    if _is_project(path):
         if project is not None and _folder(path) != _folder(project):
             raise JourneyctlError([diagnostic(
                 "JC990", f"two projects given: {argument} and --project {project}",
                 option("--project"), f"name the project once: "
                 f"{command('history', argument, *state)}")])
-        return path, None  # a path that is no project: the project's error says what it is
+        return path, None
+    if path.exists() and not is_id:
+        return path, None  # no project: its error says what it is, and where the project is
     if is_id and (_is_project(here) or project is not None):
         return here, argument  # (a --project that is no project: its error says so)
     if path.exists():

@@ -33,31 +33,37 @@ def with_rerun_hint(exc: NoProject) -> JourneyctlError:
 
 
 # The commands whose project folder is the --project option (the others take it as their first
-# argument); tests/test_rerun_hints.py checks this against the CLI.
+# argument); tests/test_hints.py checks this against the CLI.
 PROJECT_OPTION = frozenset({"graph", "history", "rollback", "force-unlock"})
+# Of those, the ones whose argument may be the project too (`history PROJECT | JOURNEY`).
+PROJECT_EITHER_WAY = frozenset({"history"})
+_FLAGS = ("--project", "-p")
 
 
 def rerun_command(given: Path, found: Path, argv: list[str] | None = None) -> str | None:
     """This run's command line (`argv`, default sys.argv) with the project folder `given`
-    replaced by `found`, or added where it was left to its default; None when the command
-    line is not a journeyctl command's."""
+    replaced by `found` where it was typed (the argument, or the value of --project), or added
+    where it was left to its default; None when the command line is not a journeyctl
+    command's. The project is named once: a --project beside the argument that was the
+    project is dropped."""
     args = list(sys.argv[1:] if argv is None else argv)
     name = next((a for a in args if not a.startswith("-")), None)
     if name is None:
         return None
     args.remove(name)
     new = display_path(found)
-    for flag in ("--project", "-p"):
-        if name in PROJECT_OPTION and flag in args[:-1]:
-            at = args.index(flag)
-            args[at:at + 2] = ["--project", new]  # hints spell the option one way
-            break
+    flag = next((i for i, a in enumerate(args[:-1]) if a in _FLAGS), None)
+    if name in PROJECT_OPTION and flag is not None and Path(args[flag + 1]) == given:
+        args[flag:flag + 2] = ["--project", new]  # hints spell the option one way
+        return command(name, *args)
+    typed = next((i for i, a in enumerate(args) if not a.startswith("-") and Path(a) == given
+                  and (flag is None or i != flag + 1)), None)
+    if typed is not None and (name not in PROJECT_OPTION or name in PROJECT_EITHER_WAY):
+        args[typed] = new
+        if flag is not None and name in PROJECT_OPTION:
+            del args[flag:flag + 2]
+    elif name not in PROJECT_OPTION:
+        args.insert(0, new)
     else:
-        typed = [i for i, a in enumerate(args) if not a.startswith("-") and Path(a) == given]
-        if typed and name not in PROJECT_OPTION:
-            args[typed[0]] = new
-        elif name in PROJECT_OPTION:
-            args += ["--project", new]
-        else:
-            args.insert(0, new)
+        args += ["--project", new]
     return command(name, *args)

@@ -167,6 +167,19 @@ def test_history_of_a_folder_inside_the_project_hints_the_project_once(
     assert "onboarding" in again.stdout
 
 
+@pytest.mark.parametrize("where", [".", "journeys/flows"])
+def test_history_of_a_journey_outside_its_project_hints_it_with_the_project(
+        applied: Path, where: str) -> None:
+    cwd = applied / where
+    result = run_cli("history", "onboarding", cwd=cwd)
+    assert result.returncode == 1
+    hint = hint_of(result.stderr)
+    assert "journeyctl history onboarding --project " in hint
+    again = pasted(hint, cwd)
+    assert again.returncode == 0, again.stderr
+    assert "history of onboarding" in again.stdout
+
+
 def test_the_commands_with_a_project_option_are_the_clis() -> None:
     import typer.main
 

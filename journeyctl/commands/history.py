@@ -9,6 +9,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from journeyctl.commands.rerun import with_rerun_hint
 from journeyctl.commands.state_common import (
     Given,
     StateRef,
@@ -22,7 +23,7 @@ from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic, option
 from journeyctl.errors import EXIT_OK
 from journeyctl.hints import close_names, command
 from journeyctl.plan import Desired, make_plan
-from journeyctl.project import PROJECT_FILE, Loaded
+from journeyctl.project import PROJECT_FILE, Loaded, NoProject, project_root
 from journeyctl.state.base import Snapshot, StateError, Store, VersionRecord
 
 JOURNEY_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")  # schema/common.schema.json#/$defs/id
@@ -85,10 +86,22 @@ def _history_target(argument: str | None, project: Path | None, state_url: str |
         return path, None  # no project: its error says what it is, and where the project is
     if is_id and (_is_project(here) or project is not None):
         return here, argument  # (a --project that is no project: its error says so)
+    if is_id and not path.exists():
+        _project_near(here)  # a journey of a project above or below here: rerun there
     if path.exists():
         return path, None
     raise not_found(argument, "project folder", _is_project,
                     lambda name: command("history", name, *state), WHAT_HISTORY_TAKES)
+
+
+def _project_near(here: Path) -> None:
+    """Raise the no-project error of `here` when there is a project above or below it, whose
+    hint is this command run with --project naming that project."""
+    try:
+        project_root(here)
+    except NoProject as exc:
+        if exc.found is not None:
+            raise with_rerun_hint(exc) from None
 
 
 def _no_history(journey: str, loaded: Loaded, applied: set[str], given: Given,

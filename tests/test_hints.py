@@ -180,6 +180,14 @@ def test_history_of_a_journey_outside_its_project_hints_it_with_the_project(
     assert "history of onboarding" in again.stdout
 
 
+def test_history_of_a_folder_that_is_no_project_says_what_it_is(applied: Path) -> None:
+    result = run_cli("history", "flows", cwd=applied / "journeys")
+    assert result.returncode == 1
+    assert "error[JC930]: no journey 'flows' in project acme-shop, and the folder flows here " \
+        "holds no journeyctl.yaml" in result.stderr
+    assert "no folder flows" not in result.stderr
+
+
 def test_the_commands_with_a_project_option_are_the_clis() -> None:
     import typer.main
 

@@ -121,8 +121,19 @@ def _no_history(journey: str, loaded: Loaded, applied: set[str], given: Given,
     hint = (f"did you mean {close[0]}? {command('history', close[0], *given.args(as_option=True))}"
             f"; {listed}" if close else listed)
     return JourneyctlError([diagnostic(
-        "JC930", f"no journey '{journey}' in project {project.name}, and no folder "
-        f"{journey} here", where, hint)])
+        "JC930", f"no journey '{journey}' in project {project.name}{_as_path(journey)}", where,
+        hint)])
+
+
+def _as_path(word: str) -> str:
+    """What `word` is as a path here, said after there is no journey of that id: the argument
+    of history is a project folder or a journey."""
+    path = Path(word)
+    if path.is_dir():
+        return f", and the folder {word} here holds no {PROJECT_FILE}"
+    if path.exists():
+        return f", and {word} here is a file, not a project folder"
+    return f", and no folder {word} here"
 
 
 def _print_history(records: list[VersionRecord], title: str) -> None:

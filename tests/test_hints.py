@@ -188,6 +188,39 @@ def test_history_of_a_folder_that_is_no_project_says_what_it_is(applied: Path) -
     assert "no folder flows" not in result.stderr
 
 
+@pytest.fixture
+def two_projects(tmp_path: Path) -> Path:
+    """A folder holding two projects, `shop a` and `shop b`, and nothing else."""
+    from journeyctl.scaffold import scaffold
+
+    for name in ("shop a", "shop b"):
+        scaffold(tmp_path / name, name.replace(" ", "-"))
+    return tmp_path
+
+
+@pytest.mark.parametrize(("folder", "typed", "meant"), [
+    ("repo", "journeys/flows/onboardin.yaml", "journeys/flows/onboarding.yaml"),
+    ("two_projects", "shop b/journeys/welcom.yaml", "shop b/journeys/welcome.yaml"),
+])
+def test_a_mistyped_journey_file_is_not_found_and_the_close_one_is_drawn(
+        request: pytest.FixtureRequest, folder: str, typed: str, meant: str) -> None:
+    cwd = request.getfixturevalue(folder)
+    result = run_cli("graph", typed, cwd=cwd)
+    assert result.returncode == 1
+    assert f"error[JC001]: {typed}: file not found" in result.stderr
+    assert "no journey" not in result.stderr and "invalid journey" not in result.stderr
+    hint = hint_of(result.stderr)
+    assert f"did you mean {meant}? journeyctl graph " in hint
+    drawn = pasted(hint, cwd)
+    assert drawn.returncode == 0 and drawn.stdout.startswith("flowchart"), drawn.stderr
+
+
+def test_a_close_file_that_is_no_journey_is_not_offered(repo: Path) -> None:
+    result = run_cli("graph", "journeys/templates/welcome.yaml", cwd=repo)
+    assert "journeys/templates/welcome.yaml: file not found" in result.stderr
+    assert "did you mean" not in result.stderr  # welcome_email.yaml is a template
+
+
 def test_the_commands_with_a_project_option_are_the_clis() -> None:
     import typer.main
 

@@ -67,3 +67,16 @@ def rerun_command(given: Path, found: Path, argv: list[str] | None = None) -> st
     else:
         args += ["--project", new]
     return command(name, *args)
+
+
+def with_word_replaced(old: str | Path, new: str | Path, argv: list[str] | None = None
+                       ) -> str | None:
+    """This run's command line (`argv`, default sys.argv) with the word that names `old` (a
+    path as typed, or the value of `--option=old`) replaced by `new`; None when it has none."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    for i, word in enumerate(args[1:], start=1):  # args[0] is the command's name
+        flag, equals, value = word.partition("=") if word.startswith("--") else ("", "", word)
+        if value and Path(value) == Path(old):
+            args[i] = f"{flag}{equals}{new}"
+            return command(*args)
+    return None

@@ -51,11 +51,12 @@ def find_root(start: Path) -> Path | None:
 
 
 class NoProject(JourneyctlError):
-    """No project at the path a command was given. `found` is the project the user most likely
-    meant (above the path, just below it, or a folder whose name is close to a mistyped one),
-    so that the CLI can hint the same command run there."""
+    """No project at the path a command was given. `found` are the projects the user most
+    likely meant (the one above the path, those just below it, or a folder whose name is close
+    to a mistyped one), so that the CLI can hint the same command run on each."""
 
-    def __init__(self, given: Path, message: str, hint: str, found: Path | None) -> None:
+    def __init__(self, given: Path, message: str, hint: str, found: tuple[Path, ...] = ()
+                 ) -> None:
         shown = display_path(given)
         super().__init__([diagnostic("JC001", message, Loc(shown, 1, 1), hint)])
         self.given, self.found = given, found
@@ -106,26 +107,28 @@ def project_root(path: Path) -> Path:
         found = _close_project(path)
         hint = (f"did you mean {display_path(found)}?" if found else
                 f"check the path; `{command('init', shown)}` creates a new project")
-        raise NoProject(path, f"{shown}: folder not found", hint, found)
+        raise NoProject(path, f"{shown}: folder not found", hint, (found,) if found else ())
     if not path.is_dir():
         found = find_root(path)
         where = f"the project is at {display_path(found)}" if found else \
             "give the project folder (the one holding journeyctl.yaml)"
-        raise NoProject(path, f"{shown} is a file, not a project folder", where, found)
+        raise NoProject(path, f"{shown} is a file, not a project folder", where,
+                        (found,) if found else ())
     above = find_root(path)
     below = [] if above else find_below(path)
     if above or len(below) == 1:
         found = above or below[0]
         raise NoProject(path, f"no {PROJECT_FILE} in {shown}",
-                        f"the project is at {display_path(found)}", found)
+                        f"the project is at {display_path(found)}", (found,))
     if below:
         raise NoProject(path, f"no {PROJECT_FILE} in {shown}",
-                        "projects below it: " + ", ".join(map(display_path, below)), below[0])
+                        "projects below it: " + ", ".join(map(display_path, below)),
+                        tuple(below))
     new = path if _may_init_here(path) else next(
         path / name for name in ("journeys", *(f"journeys-{n}" for n in range(2, 100)))
         if not (path / name).exists())
     raise NoProject(path, f"no {PROJECT_FILE} in {shown}",
-                    f"create a project: {command('init', display_path(new))}", None)
+                    f"create a project: {command('init', display_path(new))}")
 
 
 def load_project(path: Path) -> Loaded:

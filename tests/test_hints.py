@@ -221,6 +221,20 @@ def test_a_close_file_that_is_no_journey_is_not_offered(repo: Path) -> None:
     assert "did you mean" not in result.stderr  # welcome_email.yaml is a template
 
 
+@pytest.mark.parametrize("args", [["validate"], ["graph", "welcome"], ["test"]])
+def test_with_several_projects_below_each_gets_its_own_command(two_projects: Path,
+                                                               args: list[str]) -> None:
+    result = run_cli(*args, cwd=two_projects)
+    assert result.returncode == 1
+    hint = hint_of(result.stderr)
+    assert "projects below it: shop a, shop b — journeyctl " in hint
+    offered = re.findall(r"(journeyctl .+?)(?:; or |$)", hint)
+    assert len(offered) == 2 and "'shop a'" in offered[0] and "'shop b'" in offered[1]
+    for command in offered:
+        done = pasted(command, two_projects)
+        assert done.returncode == 0, (command, done.stderr)
+
+
 def test_the_commands_with_a_project_option_are_the_clis() -> None:
     import typer.main
 

@@ -100,7 +100,7 @@ def _project_near(here: Path) -> None:
     try:
         project_root(here)
     except NoProject as exc:
-        if exc.found is not None:
+        if exc.found:
             raise with_rerun_hint(exc) from None
 
 

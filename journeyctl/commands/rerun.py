@@ -23,12 +23,17 @@ def validate_here(path: Path) -> Loaded:
 
 
 def with_rerun_hint(exc: NoProject) -> JourneyctlError:
-    if exc.found is None:
-        return exc
+    """`exc` with this command run on the project it found as its hint; with one command per
+    project when it found several (`projects below it: a, b — journeyctl validate a; or
+    journeyctl validate b`)."""
     first = exc.diagnostics[0]
-    command = rerun_command(exc.given, exc.found)
-    joint = " " if (first.hint or "").endswith("?") else ": "
-    hint = f"{first.hint}{joint}{command}" if command else first.hint
+    commands = [c for found in exc.found if (c := rerun_command(exc.given, found))]
+    if not commands:
+        return exc
+    if len(commands) > 1:
+        hint = f"{first.hint} — " + "; or ".join(commands)
+    else:
+        hint = f"{first.hint}{' ' if (first.hint or '').endswith('?') else ': '}{commands[0]}"
     return JourneyctlError([replace(first, hint=hint)])
 
 

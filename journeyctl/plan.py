@@ -197,10 +197,15 @@ def seal(plan: Mapping[str, Any]) -> dict[str, Any]:
     return {**body, "checksum": content_hash(body)}
 
 
+def is_plan_file(document: Any) -> bool:
+    """Whether a JSON document was written by `plan --out` (of any format; maybe edited since)."""
+    return isinstance(document, dict) and "checksum" in document
+
+
 def unseal(document: Any) -> dict[str, Any] | str:
     """The plan, or what is wrong with the file. A plan of format 1 (changed fields without
     their values) is read as format 2 with the values unknown."""
-    if not isinstance(document, dict) or "checksum" not in document:
+    if not is_plan_file(document):
         return "not a journeyctl plan file"
     version = document.get("schema_version")
     if not isinstance(version, int) or version not in PLAN_SHAPES:

@@ -188,6 +188,38 @@ def test_plan_out_into_a_missing_folder_or_a_folder(work: Path) -> None:
     assert (work / "new plans" / "plan.json").is_file()
 
 
+def test_plan_out_never_replaces_a_file_that_is_no_plan(work: Path) -> None:
+    """As in Terraform, a saved plan replaces only an earlier plan: never the project's
+    settings (which `apply journeyctl.yaml` would then read as a project), nor any other file."""
+    project = work / PROJECT
+    edit(project, "name: Welcome", "name: Hello")
+    settings = (project / "journeyctl.yaml").read_bytes()
+    refused = run("plan", "--out", "journeyctl.yaml", cwd=project)
+    assert refused.returncode == 1 and refused.stdout == ""  # refused before planning
+    assert "--out: error[JC964]: cannot save the plan to journeyctl.yaml: `apply` reads a " \
+           "journeyctl.yaml as a project" in refused.stderr
+    assert (project / "journeyctl.yaml").read_bytes() == settings
+    assert hint(refused.stderr) == "choose another name: journeyctl plan --out plan.json"
+    assert "journeyctl apply plan.json" in paste_hint(refused.stderr, project)
+    assert run("plan", "--out", "plan.json", cwd=project).returncode == 0  # an earlier plan
+
+    (work / "notes.txt").write_text("mine\n", encoding="utf-8")
+    (work / "plan.json").write_text("{}", encoding="utf-8")  # no plan either
+    for other in ("notes.txt", f"{PROJECT}/journeys/welcome.yaml"):
+        kept = (work / other).read_bytes()
+        refused = run("plan", PROJECT, "--out", other, cwd=work)
+        assert refused.returncode == 1, refused.stderr
+        assert f"cannot save the plan to {other}: the file exists and is not a journeyctl " \
+               "plan" in refused.stderr
+        assert (work / other).read_bytes() == kept
+    assert commands(hint(refused.stderr)) == [
+        f"journeyctl plan '{PROJECT}' --out '{PROJECT}/journeys/plan.json'"]
+    refused = run("plan", PROJECT, "--out", "notes.txt", cwd=work)
+    assert commands(hint(refused.stderr)) == [f"journeyctl plan '{PROJECT}' --out plan-2.json"]
+    paste_hint(refused.stderr, work)
+    assert run("apply", "plan-2.json", cwd=work).returncode == 0
+
+
 def bump(root: Path) -> None:
     """A change to the project: the welcome goal's window a day shorter."""
     path = root / "journeys" / "welcome.yaml"

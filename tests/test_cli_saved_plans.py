@@ -309,6 +309,47 @@ def test_the_plan_shows_old_and_new_values_in_text_json_and_markdown(work: Path)
     assert "!       ~ project.timezone: UTC → Asia/Seoul\n" in markdown
 
 
+def test_changed_templates_and_snippets_show_their_old_and_new_values(work: Path) -> None:
+    project = work / PROJECT
+    assert run("apply", PROJECT, "--auto-approve", cwd=work).returncode == 0
+    edit(project, "Welcome, {{", "Hello, {{", "templates/welcome_email.yaml")
+    edit(project, "because you signed up.", "because you joined.", "snippets/footer.liquid")
+
+    text = run("plan", PROJECT, cwd=work).stdout
+    assert "      ~ template welcome_email\n          subject: 'Welcome, {{ profile.name | " \
+           "default: ''there'' }}… → 'Hello, {{ profile.name | default: ''there'' }}!'\n" in text
+    assert '      ~ snippet footer\n          source: …}} because you signed up.\\n" → …}} ' \
+           'because you joined.\\n"\n' in text
+
+    plan = json.loads(run("plan", PROJECT, "--format", "json", cwd=work).stdout)
+    diff = plan["changes"][0]["diff"]
+    assert diff["templates"]["changed"] == ["welcome_email"]
+    assert diff["templates"]["fields"] == {"welcome_email": [{
+        "path": "subject", "old": "Welcome, {{ profile.name | default: 'there' }}!",
+        "new": "Hello, {{ profile.name | default: 'there' }}!"}]}
+    [source] = diff["snippets"]["fields"]["footer"]
+    assert source["path"] == "source" and source["old"].endswith("because you signed up.\n")
+    assert source["new"] == (project / "snippets" / "footer.liquid").read_text()
+
+    markdown = run("plan", PROJECT, "--format", "markdown", cwd=work).stdout
+    assert "!       ~ template welcome_email\n!           subject: 'Welcome, " in markdown
+    assert "!       ~ snippet footer\n!           source: …}} because you signed up." in markdown
+
+    # a plan saved before the fields were recorded: still applied, its changes shown by name
+    from journeyctl.plan import seal
+
+    assert run("plan", PROJECT, "--out", "p", cwd=work).returncode == 0
+    saved = json.loads((work / "p").read_text())
+    for named in (saved["changes"][0]["diff"]["templates"],
+                  saved["changes"][0]["diff"]["snippets"]):
+        del named["fields"]
+    saved.pop("checksum")
+    (work / "p").write_text(json.dumps(seal(saved)))
+    applied = run("apply", "p", cwd=work)
+    assert applied.returncode == 0, applied.stderr
+    assert "      ~ template welcome_email\n      ~ snippet footer\n" in applied.stdout
+
+
 def test_a_plan_file_of_format_1_is_still_applied_and_a_newer_one_refused(work: Path) -> None:
     """Format 1 named the changed fields without values: such a plan, still valid, applies."""
     from journeyctl.plan import seal

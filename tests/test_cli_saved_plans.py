@@ -438,6 +438,58 @@ def test_history_shows_who_applied_and_uncommitted_files(work: Path) -> None:
     assert f"│ {me} " in rows["2"] and f"{head[:10]} + uncommitted" in rows["2"]
 
 
+def applied_dirty(work: Path) -> bool:
+    """Apply the project (after a change, so that there is something to apply); whether the
+    new version is recorded as made from uncommitted files."""
+    bump(work / PROJECT)
+    assert run("apply", PROJECT, "--auto-approve", cwd=work).returncode == 0
+    versions = json.loads(run("history", "--project", PROJECT, "--format", "json",
+                              cwd=work).stdout)["versions"]
+    return bool(versions[-1]["dirty"])
+
+
+def test_uncommitted_means_a_file_the_project_reads(work: Path) -> None:
+    project = work / PROJECT
+    assert run("apply", PROJECT, "--auto-approve", cwd=work).returncode == 0
+    # files the project does not read: a saved plan, notes, a state; a test file deleted
+    (project / "notes.md").write_text("mine\n", encoding="utf-8")
+    assert run("plan", PROJECT, "--out", f"{PROJECT}/plan.json", cwd=work).returncode == 0
+    (project / "tests" / "welcome.yaml").unlink()
+    bump(project)
+    git(work, "commit", "-qm", "shorter", "--", f"{PROJECT}/journeys/welcome.yaml")
+    assert run("apply", PROJECT, "--auto-approve", cwd=work).returncode == 0
+    rows = run("history", "--project", PROJECT, cwd=work).stdout
+    assert "uncommitted" not in rows
+    # a journey changed, staged, new (untracked) or deleted; a snippet changed
+    assert applied_dirty(work)
+    git(work, "add", "-A")
+    assert applied_dirty(work)
+    git(work, "commit", "-qm", "all")
+    journeys = project / "journeys"
+    (journeys / "later.yaml").write_text((journeys / "welcome.yaml").read_text().replace(
+        "journey: welcome", "journey: later"))
+    assert applied_dirty(work)
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", "later")
+    (journeys / "later.yaml").unlink()
+    assert applied_dirty(work)
+    git(work, "commit", "-qam", "no later")
+    edit(project, "because you signed up", "because you joined", "snippets/footer.liquid")
+    assert applied_dirty(work)
+
+
+def test_in_a_repository_with_no_commit_everything_is_uncommitted(tmp_path: Path) -> None:
+    scaffold(tmp_path / PROJECT, "shop")
+    git(tmp_path, "init", "-q", "-b", "main")
+    assert run("apply", PROJECT, "--auto-approve", cwd=tmp_path).returncode == 0
+    [version] = json.loads(run("history", "--project", PROJECT, "--format", "json",
+                               cwd=tmp_path).stdout)["versions"]
+    assert (version["commit"], version["dirty"]) == (None, True)
+    row = next(line for line in run("history", "--project", PROJECT, cwd=tmp_path
+                                    ).stdout.splitlines() if "welcome" in line)
+    assert "│ uncommitted " in row
+
+
 # --- the hints of the state commands, pasted ---------------------------------------------------
 
 

@@ -40,7 +40,7 @@ def run(target: Path, state_url: str | None, auto_approve: bool, lock_timeout: f
     want = desired(project, loaded.docs)
     given = Given(target, state_url)
     ref = state_ref(loaded, given)
-    origin = source(project.root)
+    origin = source(loaded)
     ask = None if auto_approve else command("apply", *given.args(), "--auto-approve")
     locked_apply(ref, project.name, lock_timeout, ask, "apply",
                  lambda store, snapshot: {**make_plan(want, snapshot, ref.shown, str(ref.path)),

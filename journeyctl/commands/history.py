@@ -145,7 +145,7 @@ def _print_history(records: list[VersionRecord], title: str) -> None:
                    "hash"):
         table.add_column(column, no_wrap=column in ("commit", "hash", "applied at"))
     for r in records:
-        commit = (r.commit or "")[:10] + (" + uncommitted" if r.dirty else "")
+        commit = " + ".join(filter(None, [(r.commit or "")[:10], "uncommitted" * r.dirty]))
         table.add_row(r.journey, str(r.version), r.action, r.applied_at, r.user, commit,
                       r.author or "", r.hash.removeprefix("sha256:")[:12])
     Console(width=170 if not sys.stdout.isatty() else None).print(table)
@@ -204,7 +204,7 @@ def rollback(project_path: Path, journey: str, version: int, state_url: str | No
         journeys[journey] = dict(target.content)
         want = Desired(snapshot.project or project.name, journeys, dict(snapshot.settings or {}))
         return {**make_plan(want, snapshot, ref.shown, str(ref.path)),
-                "source": source(project.root)}
+                "source": source(loaded)}
 
     ask = None if auto_approve else command("rollback", journey, "--to", str(version),
                                             *given.args(as_option=True), "--auto-approve")

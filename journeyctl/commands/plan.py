@@ -38,7 +38,7 @@ def run(project_path: Path, state_url: str | None, output_format: str, out: Path
     refuse_other_project(snapshot, project.name, ref)
     plan = {**make_plan(desired(project, loaded.docs), snapshot, ref.shown, str(ref.path),
                         state_url),
-            "source": source(project.root)}
+            "source": source(loaded)}
     sealed = seal(plan)
     if out is not None:
         _save(out, json.dumps(sealed, ensure_ascii=False, indent=2) + "\n")

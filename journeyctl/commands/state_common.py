@@ -18,7 +18,7 @@ from journeyctl.gitinfo import git_info
 from journeyctl.hints import close_path, command
 from journeyctl.model import Project
 from journeyctl.plan import to_text
-from journeyctl.project import Loaded, display_path
+from journeyctl.project import SNIPPET_SUFFIX, YAML_SUFFIXES, Loaded, display_path
 from journeyctl.state import SqliteStore, open_store, state_path
 from journeyctl.state.base import (
     ApplyMeta,
@@ -138,12 +138,34 @@ def shown_state(project: Project, url: str | None) -> str:
     return display_path(state_path(url or project.state, project.root))
 
 
-def source(root: Path) -> dict[str, Any]:
+def source(loaded: Loaded) -> dict[str, Any]:
     """Where a plan's content came from: the project folder and its git commit, recorded in
-    the plan so that `apply PLAN_FILE` records them too (and resolves --state like `plan`)."""
-    git = git_info(root)
-    return {"root": str(root.resolve()), "commit": git.commit, "author": git.author,
+    the plan so that `apply PLAN_FILE` records them too (and resolves --state like `plan`).
+    `dirty`: a file the project reads differs from that commit (a plan saved in the project
+    folder, or any other file the project does not read, does not count)."""
+    project = loaded.project
+    assert project is not None
+    git = git_info(project.root, project_files(loaded), project_folders(project))
+    return {"root": str(project.root.resolve()), "commit": git.commit, "author": git.author,
             "dirty": git.dirty}
+
+
+def project_files(loaded: Loaded) -> list[Path]:
+    """The files a loaded project was read from: settings, catalog, channels, journeys,
+    templates, snippets."""
+    project = loaded.project
+    assert project is not None
+    names = {*loaded.docs, *(snippet.loc.file for snippet in project.snippets.values())}
+    return sorted(Path(name) for name in names)
+
+
+def project_folders(project: Project) -> list[tuple[Path, str]]:
+    """Where the project looks for its journeys, templates and snippets, and their suffixes: a
+    committed file deleted there is a change too."""
+    folders = [(project.journeys_dir, YAML_SUFFIXES), (project.templates_dir, YAML_SUFFIXES),
+               (project.snippets_dir, (SNIPPET_SUFFIX,))]
+    return [(project.root / folder, suffix) for folder, suffixes in folders
+            for suffix in suffixes]
 
 
 def apply_meta(plan: Mapping[str, Any], operation: str) -> ApplyMeta:

@@ -116,7 +116,22 @@ def test_serve_with_nothing_applied_hints_an_apply_that_works(repo: Path) -> Non
 def test_the_missing_events_file_names_the_close_one(repo: Path) -> None:
     result = run_cli("simulate", "journeys", "--events", "journeys/data/event.jsonl", cwd=repo)
     assert "journeys/data/event.jsonl: file not found" in result.stderr
-    assert "did you mean journeys/data/events.jsonl?" in result.stderr
+    hint = hint_of(result.stderr)
+    assert hint.endswith("did you mean journeys/data/events.jsonl? "
+                         "journeyctl simulate journeys --events journeys/data/events.jsonl")
+    assert pasted(hint, repo).returncode == 0
+
+
+def test_the_missing_test_file_names_the_close_one(repo: Path) -> None:
+    project = repo / "journeys"
+    tests = sorted((project / "tests").glob("*.yaml"))
+    assert tests, "the example has journey tests"
+    typo = f"tests/{tests[0].stem[:-1]}.yaml"
+    result = run_cli("test", "--file", typo, cwd=project)
+    assert result.returncode == 1 and f"{typo}: file not found" in result.stderr
+    hint = hint_of(result.stderr)
+    assert hint.endswith(f"journeyctl test --file tests/{tests[0].name}")
+    assert pasted(hint, project).returncode == 0
 
 
 @pytest.mark.parametrize(("argv", "expected"), [

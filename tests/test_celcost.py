@@ -23,6 +23,7 @@ from journeyctl.celenv import NAMESPACED
 from journeyctl.checks.context import CheckContext
 from journeyctl.checks.expressions import expressions
 from journeyctl.diagnostics import Collector
+from journeyctl.engine.celrt import measure
 from journeyctl.project import validate
 
 # Realistic conditions: each passes, with room (a bound, not a measurement).
@@ -115,6 +116,14 @@ def test_only_costs_that_outgrow_the_data_need_it_measured_at_run_time() -> None
 def test_sizes_round_up_on_the_limits_grid() -> None:
     assert round_up(Sizes(3, 0, 40)) == LIMITS  # within the limits: what validate checked
     assert round_up(Sizes(1_000, 1_001, 1_000)) == Sizes(1_600, 2_000, 1_000)
+
+
+def test_measure_counts_as_the_estimate_does() -> None:
+    # a map: 1 + its keys + its values; a list: 1 + its items; strings: 2 + length / 256
+    sizes = measure([{"items": [1, 2, 3], "name": "x" * 512}])
+    assert sizes == Sizes(entries=3, chars=512,
+                          weight=1 + (2 + 5 / 256) + (1 + 3) + (2 + 4 / 256) + (2 + 512 / 256))
+    assert measure([{"a": 1}, [0] * 150]) == Sizes(150, 1, 151)  # keys are strings too
 
 
 def test_regex_weight_grows_with_counts_and_unicode_classes() -> None:

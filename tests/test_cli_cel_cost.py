@@ -1,8 +1,10 @@
 """End-to-end: conditions are bounded. `validate` refuses a CEL expression that may cost too
-much (JC408, located, with its estimate), through the real command."""
+much (JC408, located, with its estimate), and `simulate` counts a condition not run because it
+would cost too much with a user's data (reason `over_budget`), through the real command."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -27,6 +29,16 @@ def project_where(tmp_path: Path, where: str) -> Path:
         "      plan: {type: string}\n", "      plan: {type: string}\n      items: {type: list}\n"),
         encoding="utf-8")
     return root
+
+
+def signups(path: Path) -> Path:
+    """One signup with a short list, one with a list of 1,000 items."""
+    lines = [{"user_id": "small", "event": "signup", "timestamp": "2026-01-05T09:00:00Z",
+              "properties": {"items": [10, 60, 3]}},
+             {"user_id": "big", "event": "signup", "timestamp": "2026-01-05T09:00:01Z",
+              "properties": {"items": list(range(1_000))}}]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return path
 
 
 def test_validate_refuses_a_condition_that_may_cost_too_much(tmp_path: Path) -> None:
@@ -66,3 +78,20 @@ def test_validate_names_unbounded_parts_and_the_sizes_it_assumes(tmp_path: Path)
 def test_validate_accepts_loops_over_event_data(tmp_path: Path) -> None:
     done = run_cli("validate", project_where(tmp_path, LOOP))
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_simulate_counts_a_condition_too_costly_for_a_users_data(tmp_path: Path) -> None:
+    project = project_where(tmp_path, LOOP)
+    events = signups(tmp_path / "events.jsonl")
+    done = run_cli("simulate", project, "--events", events, "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["journeys"]["welcome"]["entered"] == 1  # `small`; `big` was not evaluated
+    assert report["failed_expressions"] == [
+        {"journey": "welcome", "where": "trigger.where", "reason": "over_budget", "count": 1}]
+    text = run_cli("simulate", project, "--events", events)
+    assert text.returncode == 0, text.stderr
+    assert "conditions that failed at run time and counted as false: 1" in text.stdout
+    assert "welcome trigger.where: over_budget 1" in text.stdout
+    trace = run_cli("simulate", project, "--events", events, "--trace", "big")
+    assert "trigger.where failed (over budget: it may cost" in " ".join(trace.stdout.split())

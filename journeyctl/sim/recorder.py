@@ -112,7 +112,7 @@ class Recorder:
         self.rejects: list[Reject] = []
         self.reject_count = 0
         self.undeclared_profiles = Undeclared()
-        self.failed_expressions: Counter[tuple[str, str]] = Counter()
+        self.failed_expressions: Counter[tuple[str, str, str]] = Counter()
 
     def merge(self, other: Recorder) -> None:
         """Add another shard's counts (users are split between shards, so counts add up)."""
@@ -222,7 +222,7 @@ class Recorder:
             counts.exited[e.reason] += 1
 
     def _failed(self, e: fx.ExpressionFailed) -> None:
-        self.failed_expressions[(e.journey, e.where)] += 1
+        self.failed_expressions[(e.journey, e.where, e.reason)] += 1
 
     def _cost(self, channel: str) -> float:
         config = self.project.channels.get(channel)
@@ -259,8 +259,8 @@ class Recorder:
             "rejects": [{"file": r.file, "line": r.line, "reason": r.reason}
                         for r in self.rejects],
             "failed_expressions": [
-                {"journey": j, "where": w, "count": n}
-                for (j, w), n in sorted(self.failed_expressions.items())],
+                {"journey": j, "where": w, "reason": r, "count": n}
+                for (j, w, r), n in sorted(self.failed_expressions.items())],
         }
 
     def _attribution(self, table: dict[str, dict[str, Money]]) -> dict[str, Any]:

@@ -144,6 +144,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "JC406": CodeInfo("unknown function in expression"),
     "JC407": CodeInfo("unknown field of a built-in variable"),
+    "JC408": CodeInfo("expression may cost too much to evaluate"),
     # events and the catalog
     "JC501": CodeInfo("unknown event", default_hint="add the event to the catalog (events.yaml)"),
     "JC502": CodeInfo("invalid catalog entry"),

@@ -53,11 +53,20 @@ class Metrics:
         self.timer_lag = Histogram(
             "journeyctl_timer_lag_seconds", "How late a timer fired after its due time",
             registry=self.registry, buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 60))
+        self.expression_failures = Counter(
+            "journeyctl_expression_failures",
+            "Conditions that failed at run time and counted as false, by reason (error: it "
+            "raised; over_budget: not run, too costly for the data)",
+            ["journey", "where", "reason"], registry=self.registry)
         self._state: dict[str, Any] = {}
         self.registry.register(StateGauges(lambda: self._state))
 
     def message(self, channel: str, outcome: str) -> None:
         self.messages.labels(channel, outcome).inc()
+
+    def expression_failed(self, failure: Any) -> None:
+        """An `ExpressionFailed` effect the engine emitted (in a committed batch)."""
+        self.expression_failures.labels(failure.journey, failure.where, failure.reason).inc()
 
     def adapter_latency(self, channel: str, seconds: float) -> None:
         self.latency.labels(channel).observe(seconds)

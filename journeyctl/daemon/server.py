@@ -70,7 +70,8 @@ class Daemon:
         self.metrics = Metrics()
         self.stopping = asyncio.Event()
         self.work = asyncio.Event()
-        self.core = CoreThread(state, observe_lag=self.metrics.timer_lag.observe)
+        self.core = CoreThread(state, observe_lag=self.metrics.timer_lag.observe,
+                               observe_failure=self.metrics.expression_failed)
         self.scheduler = AsyncIOScheduler(timezone=dt.UTC)
         self._cron: dict[str, str] = {}
         self._channels: tuple[int, dict[str, m.Channel]] = (-1, {})

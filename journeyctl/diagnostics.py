@@ -207,6 +207,7 @@ CODES: dict[str, CodeInfo] = {
     "JC975": CodeInfo("send-test names an unknown channel or template"),
     "JC976": CodeInfo("fake provider cannot listen on the port"),
     "JC977": CodeInfo("credential value is not usable"),
+    "JC978": CodeInfo("fake provider fault options cannot be played"),
     # the daemon
     "JC980": CodeInfo("serve: nothing is applied to the state"),
     "JC981": CodeInfo("serve: non-loopback address without an API token"),

@@ -14,6 +14,7 @@ from typing import Any
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -46,6 +47,15 @@ class Metrics:
             "Profiles stored with attributes the catalog does not declare", registry=self.registry)
         self.messages = Counter("journeyctl_messages", "Messages by channel and outcome",
                                 ["channel", "outcome"], registry=self.registry)
+        self.failures = Counter(
+            "journeyctl_retryable_failures",
+            "Delivery attempts that failed for a reason worth retrying, by class: http_5xx, "
+            "http_429, http_other (408, Twilio 20429), timeout, connection",
+            ["channel", "class"], registry=self.registry)
+        self.degraded = Gauge(
+            "journeyctl_channel_degraded",
+            "1 while most recent delivery attempts on the channel fail (see /healthz)",
+            ["channel"], registry=self.registry)
         self.latency = Histogram(
             "journeyctl_adapter_latency_seconds", "Time a provider took to answer a delivery",
             ["channel"], registry=self.registry,
@@ -67,6 +77,12 @@ class Metrics:
     def expression_failed(self, failure: Any) -> None:
         """An `ExpressionFailed` effect the engine emitted (in a committed batch)."""
         self.expression_failures.labels(failure.journey, failure.where, failure.reason).inc()
+
+    def retryable_failure(self, channel: str, kind: str) -> None:
+        self.failures.labels(channel, kind).inc()
+
+    def channel_degraded(self, channel: str, degraded: bool) -> None:
+        self.degraded.labels(channel).set(1 if degraded else 0)
 
     def adapter_latency(self, channel: str, seconds: float) -> None:
         self.latency.labels(channel).observe(seconds)

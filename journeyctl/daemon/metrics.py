@@ -68,6 +68,12 @@ class Metrics:
             "Conditions that failed at run time and counted as false, by reason (error: it "
             "raised; over_budget: not run, too costly for the data)",
             ["journey", "where", "reason"], registry=self.registry)
+        self.pruned = Counter(
+            "journeyctl_pruned",
+            "Rows deleted past the project's retention: events (processed inbox rows), "
+            "messages (finished outbox rows)", ["kind"], registry=self.registry)
+        for kind in ("events", "messages"):  # shown from the start, at 0
+            self.pruned.labels(kind)
         self._state: dict[str, Any] = {}
         self.registry.register(StateGauges(lambda: self._state))
 

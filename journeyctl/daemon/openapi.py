@@ -36,14 +36,19 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "additionalProperties": False,
         "required": ["user_id", "event", "timestamp"],
         "properties": {
-            "event_id": {"type": "string", "description": "Repeats of a known id are ignored"},
-            "user_id": {"type": ["string", "integer"]},
-            "event": {"type": "string", "description": "A name from events.yaml"},
+            "event_id": {"type": "string", "description": "Repeats of a known id are ignored; "
+                                                          "at most 256 bytes (UTF-8)"},
+            "user_id": {"type": ["string", "integer"],
+                        "description": "At most 256 bytes (UTF-8)"},
+            "event": {"type": "string", "description": "A name from events.yaml; at most 256 "
+                                                       "bytes (UTF-8)"},
             "timestamp": {"type": ["string", "number"],
                           "description": "RFC 3339 (naive = project timezone) or epoch "
                                          "seconds; at most 5 minutes in the future"},
             "properties": {"type": "object",
-                           "description": "Checked against the event's catalog entry"},
+                           "description": "Checked against the event's catalog entry; the "
+                                          "record may nest 32 levels of objects and arrays "
+                                          "(itself the first)"},
         },
     },
     "EventBatch": {"type": "object", "additionalProperties": False, "required": ["events"],

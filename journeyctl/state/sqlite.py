@@ -228,7 +228,9 @@ class SqliteStore:
         try:
             yield
         except BaseException:
-            self.db.execute("ROLLBACK")
+            # SQLite may have ended it already (an I/O error, a full disk): keep that error
+            if self.db.conn.in_transaction:
+                self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
 

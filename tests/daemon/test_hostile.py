@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import selectors
+import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -124,3 +127,122 @@ def test_ids_names_and_profiles_have_limits(applied, fake) -> None:
             MAX_DEPTH - 1)}]}).status_code == 200
     assert rows(state, "SELECT user_id FROM profiles") == [("p",)]
     assert rows(state, "SELECT COUNT(*) FROM inbox") == [(1,)]
+
+
+# --- 4. connections are bounded ---------------------------------------------------------------
+
+def read_answer(sock: socket.socket, timeout: float) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    sock.settimeout(timeout)
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def status_of(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else 0
+
+
+def peak_memory(pid: int) -> int:
+    """The process's peak resident memory, in bytes (Linux)."""
+    status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
+
+
+def send_huge_header(port: int) -> int:
+    """Send a 32 MB header to /healthz; the bytes sent before the server stopped taking them."""
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.settimeout(60)
+        try:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ")
+            while sent < 32 << 20:
+                sock.sendall(b"a" * (1 << 20))
+                sent += 1 << 20
+            sock.sendall(b"\r\n\r\n")
+            read_answer(sock, 60)
+        except OSError:  # closed by the server while we were still sending
+            pass
+    return sent
+
+
+def test_a_huge_header_is_refused_without_being_kept(applied, fake) -> None:
+    project, state = applied
+    with Served(project, state, fake.url, token=None) as served:
+        before = peak_memory(served.process.pid)
+        with ThreadPoolExecutor(4) as pool:  # the issue's 4 x 32 MB on the open /healthz
+            list(pool.map(send_huge_header, [served.port] * 4))
+        assert peak_memory(served.process.pid) - before < 32 << 20  # not even one of them
+        # a head just over the limit, sent at once: a clean 431
+        with socket.create_connection(("127.0.0.1", served.port)) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * HEAD)
+            answer = read_answer(sock, 30)
+        assert status_of(answer) == 431
+        assert b"the request head (request line and headers) is over 16384 bytes" in answer
+        assert served.get("/healthz").status_code == 200
+
+
+def test_slow_and_surplus_connections_are_closed(applied, fake) -> None:
+    """2,000 connections that send part of a request and then nothing: past the limit each new
+    one takes the place of the one waiting longest (503), the others are answered 408 after
+    the read timeout; a client arriving meanwhile is served; a body that never finishes is cut
+    off the same way."""
+    project, state = applied
+    with Served(project, state, fake.url) as served:
+        opened = time.monotonic()
+        socks = []
+        for _ in range(2000):
+            sock = socket.create_connection(("127.0.0.1", served.port))
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            socks.append(sock)
+        with httpx.Client(base_url=served.url, timeout=READ_TIMEOUT * 6) as client:
+            assert client.get("/healthz").status_code == 200  # not crowded out
+        answers = _answers_when_closed(socks, timeout=READ_TIMEOUT * 6)
+        statuses = [status_of(a) for a in answers]
+        # the oldest went first, one more for the client's connection; the rest timed out
+        over = 2000 - CONNECTIONS + 1
+        assert statuses[:over] == [503] * over
+        assert statuses.count(408) + statuses.count(503) == 2000
+        assert time.monotonic() - opened >= READ_TIMEOUT  # 408 only when it is due
+        # a request whose body never arrives in full (its head over a fresh connection)
+        with socket.create_connection(("127.0.0.1", served.port)) as sock:
+            sock.sendall(f"POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                         f"{TOKEN}\r\nContent-Length: 1000\r\n\r\n{{".encode())
+            assert status_of(read_answer(sock, READ_TIMEOUT * 6)) == 408
+        # the daemon is fine, and an idle kept-alive connection is let go
+        with httpx.Client(base_url=served.url) as client:
+            assert client.get("/healthz").status_code == 200
+        with socket.create_connection(("127.0.0.1", served.port)) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert status_of(read_answer(sock, KEEP_ALIVE * 6)) == 200
+    assert served.process.returncode == 0
+    assert rows(state, "SELECT COUNT(*) FROM inbox") == [(0,)]
+
+
+def _answers_when_closed(socks: list[socket.socket], timeout: float) -> list[bytes]:
+    """What each socket received before the server closed it; fails if one is still open at
+    the deadline."""
+    received = {sock: b"" for sock in socks}
+    with selectors.DefaultSelector() as selector:
+        for sock in socks:
+            sock.setblocking(False)
+            selector.register(sock, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        while selector.get_map():
+            left = deadline - time.monotonic()
+            assert left > 0, f"{len(selector.get_map())} connections still open"
+            for key, _ in selector.select(min(left, 1.0)):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                try:
+                    chunk = sock.recv(65536)
+                except ConnectionResetError:
+                    chunk = b""
+                if chunk:
+                    received[sock] += chunk
+                else:
+                    selector.unregister(sock)
+                    sock.close()
+    return [received[sock] for sock in socks]

@@ -171,17 +171,17 @@ class SqliteStore:
                 and _read_only_mount(Path(self.path)):
             return self._error("JC960", f"cannot write to the state {self.shown}: it is on a "
                                "read-only file system",
-                               "apply, rollback and force-unlock need to write the state; plan, "
-                               "status and history only read it")
+                               "apply, rollback, force-unlock and serve need to write the state; "
+                               "plan, status and history only read it")
         if name.startswith("SQLITE_READONLY"):
             return self._error("JC960", f"cannot write to the state {self.shown}: it is "
                                f"read-only ({exc})",
-                               "apply, rollback and force-unlock need write access to the file "
-                               "and its folder; plan, status and history only read it")
+                               "apply, rollback, force-unlock and serve need write access to the "
+                               "file and its folder; plan, status and history only read it")
         if name.startswith(("SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH", "SQLITE_IOERR")):
             return self._error("JC960", f"cannot open the state {self.shown} ({exc})",
-                               "check that the file and its folder can be read (and, to apply, "
-                               "written) by this user")
+                               "check that the file and its folder can be read (and, to apply or "
+                               "serve, written) by this user")
         if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
             return self._error("JC960", f"the state {self.shown} is busy ({exc})",
                                "another process holds it: try again")
@@ -233,6 +233,18 @@ class SqliteStore:
                 self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
+
+    def touch(self) -> None:
+        """A small commit (the time, as meta `written_at`): whether the state can be written
+        now. sqlite3's errors as they are (see `check_writable`)."""
+        with self.transaction():  # to the microsecond: each probe changes the row
+            self._set_meta("written_at", dt.datetime.now(dt.UTC).isoformat())
+
+    @_explained
+    def check_writable(self) -> None:
+        """`touch`, its failure a located JC960: `serve` refuses to start on a state it cannot
+        write (a read-only file or folder, a full disk)."""
+        self.touch()
 
     def _meta(self, key: str) -> str | None:
         assert self.db is not None

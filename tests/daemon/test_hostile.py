@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import resource
 import selectors
 import socket
+import subprocess
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
-from harness import TOKEN, Served, apply, project_copy, rows, wait_until
+from conftest import run_cli
+from harness import CREDENTIALS, TOKEN, Served, apply, project_copy, rows, state_url, wait_until
 
 from channel_adapters.fake import FakeProvider
 
@@ -246,3 +251,99 @@ def _answers_when_closed(socks: list[socket.socket], timeout: float) -> list[byt
                     selector.unregister(sock)
                     sock.close()
     return [received[sock] for sock in socks]
+
+
+# --- 5. health tells the truth ----------------------------------------------------------------
+
+class ReadOnly:
+    """Makes paths read-only, also for root (the immutable attribute); `undo` restores them."""
+
+    def __init__(self) -> None:
+        self.made: list[Path] = []
+
+    def protect(self, path: Path) -> None:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "+i", str(path)], check=True)
+        else:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+        self.made.append(path)
+
+    def undo(self) -> None:
+        while self.made:
+            path = self.made.pop()
+            if os.geteuid() == 0:
+                subprocess.run(["chattr", "-i", str(path)], check=True)
+            path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+@pytest.fixture
+def read_only() -> Iterator[ReadOnly]:
+    made = ReadOnly()
+    yield made
+    made.undo()
+
+
+def serve_once(project: Path, state: Path) -> subprocess.CompletedProcess[str]:
+    return run_cli("serve", project, "--state", state_url(state), "--port", "0",
+                   env={**CREDENTIALS, "JOURNEYCTL_API_TOKEN": ""})
+
+
+def test_serve_refuses_a_state_it_cannot_write(tmp_path: Path, read_only) -> None:
+    project = project_copy(tmp_path)
+    states = {}
+    for name in ("file", "folder"):
+        (tmp_path / name).mkdir()
+        states[name] = tmp_path / name / "state.db"
+        apply(project, states[name])
+    read_only.protect(states["file"])
+    refused = serve_once(project, states["file"])
+    assert refused.returncode == 1, refused.stderr
+    state = states["file"]
+    assert refused.stderr.startswith(f"{state}: error[JC960]: cannot write to the state "
+                                     f"{state}: it is read-only"), refused.stderr
+    assert "apply, rollback, force-unlock and serve need write access" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    # a writable file in a folder that is not: SQLite cannot make its write-ahead log there
+    state = states["folder"]
+    assert sorted(p.name for p in state.parent.iterdir()) == ["state.db"]
+    read_only.protect(state.parent)
+    refused = serve_once(project, state)
+    assert refused.returncode == 1, refused.stderr
+    assert refused.stderr.startswith(f"{state}: error[JC960]: "), refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def limit_file_size(pid: int, size: int) -> None:
+    """What a full disk does to the daemon's writes: each one past `size` bytes fails."""
+    _, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (size, hard))
+
+
+def test_a_store_that_cannot_commit_answers_503_and_recovers(applied, fake) -> None:
+    project, state = applied
+    with Served(project, state, fake.url) as served:
+        assert served.post("/v1/events", signup("before", "b")).status_code == 202
+        limit_file_size(served.process.pid, 0)
+        refused = served.post("/v1/events", signup("during", "d"))
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["retry-after"] == "5"
+        reason = refused.json()["error"]
+        assert reason.startswith("the state store cannot commit: disk I/O error: nothing was "
+                                 "stored"), reason
+        profile = served.post("/v1/profiles", {"profiles": [{"user_id": "during"}]})
+        assert profile.status_code == 503
+        # /healthz says so, and its own attempts to write (once a second) do not clear it
+        failing_since = time.monotonic()
+        while time.monotonic() - failing_since < 2.5:
+            health = served.get("/healthz")
+            assert health.status_code == 503
+            assert "the state store cannot commit: disk I/O error" in health.json()["reason"]
+        limit_file_size(served.process.pid, resource.RLIM_INFINITY)
+        wait_until(lambda: served.get("/healthz").status_code == 200, timeout=30)
+        assert served.post("/v1/events", signup("after", "a")).status_code == 202
+        messages = [r["message"] for r in served.logs]
+        assert sum("writes answer 503 until it can" in m for m in messages) == 1
+        assert "the state store commits again" in messages
+    assert served.process.returncode == 0
+    assert rows(state, "SELECT user_id FROM inbox ORDER BY seq") == [("before",), ("after",)]
+    assert rows(state, "SELECT COUNT(*) FROM profiles") == [(0,)]

@@ -144,6 +144,11 @@ class SqliteStore:
                 f"database with other tables ({shown})",
                 "point --state (or `state:` in journeyctl.yaml) at the journeyctl state; this "
                 "file was left as it is")
+        # A damaged page is found here, not by whichever read first lands on it. Reading
+        # every page costs about 0.2 s per 100 MB.
+        found = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if found != "ok":
+            raise self._damaged(found)
         newest = conn.execute("SELECT MAX(version) FROM migrations").fetchone()[0] or 0
         if newest > SCHEMA_VERSION:
             raise self._error(
@@ -165,8 +170,7 @@ class SqliteStore:
                                "point --state (or `state:` in journeyctl.yaml) at the journeyctl "
                                "state; this file was left as it is")
         if name.startswith("SQLITE_CORRUPT"):
-            return self._error("JC960", f"the state file {self.shown} is damaged ({exc})",
-                               "restore it from a backup")
+            return self._damaged(str(exc))
         if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")) and not self.readonly \
                 and _read_only_mount(Path(self.path)):
             return self._error("JC960", f"cannot write to the state {self.shown}: it is on a "
@@ -186,6 +190,14 @@ class SqliteStore:
             return self._error("JC960", f"the state {self.shown} is busy ({exc})",
                                "another process holds it: try again")
         return self._error("JC960", f"cannot use the state {self.shown} ({exc})")
+
+    def _damaged(self, detail: str) -> StateError:
+        # quick_check's report starts with a line naming the schema ("*** in database main ***")
+        detail = "; ".join(line for line in detail.splitlines() if not line.startswith("***"))
+        return self._error("JC960", f"the state file {self.shown} is damaged ({detail})",
+                           "restore it from a backup; the sqlite3 shell's .recover command "
+                           "(where the shell is built with it) can save what is still "
+                           "readable into a new file")
 
     @property
     def exists(self) -> bool:

@@ -347,3 +347,28 @@ def test_a_store_that_cannot_commit_answers_503_and_recovers(applied, fake) -> N
     assert served.process.returncode == 0
     assert rows(state, "SELECT user_id FROM inbox ORDER BY seq") == [("before",), ("after",)]
     assert rows(state, "SELECT COUNT(*) FROM profiles") == [(0,)]
+
+
+# --- 11. a damaged state file -----------------------------------------------------------------
+
+def test_a_damaged_state_file_is_a_located_jc960(applied, fake, tmp_path: Path) -> None:
+    project, state = applied
+    with Served(project, state, fake.url) as served:  # enough rows for many pages
+        for k in range(10):
+            served.post("/v1/events", {"events": [signup(f"u{i}", f"e{k}-{i}", properties={
+                "plan": "x" * 200}) for i in range(100)]})
+    pages = state.stat().st_size // 4096
+    assert pages > 50
+    with state.open("r+b") as file:  # one page in the middle overwritten
+        file.seek(pages // 2 * 4096)
+        file.write(b"\xa5" * 4096)
+    url = state_url(state)
+    for args in (("plan", project), ("apply", project, "--auto-approve"), ("status", project),
+                 ("history", project), ("serve", project, "--port", "0")):
+        done = run_cli(*args, "--state", url, env={**CREDENTIALS, "JOURNEYCTL_API_TOKEN": ""})
+        assert done.returncode == 1, (args[0], done.stdout, done.stderr)
+        assert done.stderr.startswith(f"{state}: error[JC960]: the state file {state} is "
+                                      "damaged ("), (args[0], done.stderr)
+        assert "Traceback" not in done.stderr
+    assert "= hint: restore it from a backup; the sqlite3 shell's .recover command" in \
+        done.stderr

@@ -175,6 +175,7 @@ def _attr(b: _Builder, name: str, spec: Any, path: DocPath) -> m.Attr:
         required=spec.get("required", False),
         description=spec.get("description"),
         fields=_attrs(b, fields, (*path, "properties")) if fields is not None else None,
+        trusted=spec.get("trusted", False),
     )
 
 

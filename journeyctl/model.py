@@ -121,6 +121,7 @@ class Attr(Located):
     required: bool = False
     description: str | None = None
     fields: Mapping[str, Attr] | None = None  # None: an object with undeclared fields
+    trusted: bool = False  # the project writes its values (HTML `| safe` may let them through)
 
 
 @dataclass(frozen=True)
@@ -413,9 +414,12 @@ _KIND_NAMES = {cls: name for name, cls in STEP_KINDS.items()}
 
 
 def step_part(step_id: object) -> str:
-    """How `Journey.broken` names a step left out: by its id, `step:*` when it has no usable
-    one (then any step reference may be to it)."""
-    return f"step:{step_id}" if isinstance(step_id, str) else "step:*"
+    """How `Journey.broken` names a step left out: by its id — a number or boolean written as
+    the id (`id: 7`) by its text, as a reference to it is written — and `step:*` when it has
+    no usable one (then any step reference may be to it)."""
+    if isinstance(step_id, bool):
+        return f"step:{str(step_id).lower()}"  # YAML's spelling
+    return f"step:{step_id}" if isinstance(step_id, str | int | float) else "step:*"
 
 Status = Literal["active", "paused", "draft"]
 

@@ -7,9 +7,7 @@ checked, so `validate` can list all errors at once.
 
 from __future__ import annotations
 
-import difflib
 import os
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,12 +16,14 @@ from typing import Any
 from journeyctl import build, schema
 from journeyctl import model as m
 from journeyctl.diagnostics import Collector, Diagnostic, JourneyctlError, Loc, diagnostic
+from journeyctl.hints import close_path, command
 from journeyctl.scaffold import project_id
 from journeyctl.yamlload import Doc, DocPath, decode, load_file
 
 PROJECT_FILE = "journeyctl.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
 SNIPPET_SUFFIX = ".liquid"
+DEFAULT_SNIPPETS = "snippets"
 
 
 @dataclass(frozen=True)
@@ -52,11 +52,12 @@ def find_root(start: Path) -> Path | None:
 
 
 class NoProject(JourneyctlError):
-    """No project at the path a command was given. `found` is the project the user most likely
-    meant (above the path, just below it, or a folder whose name is close to a mistyped one),
-    so that the CLI can hint the same command run there."""
+    """No project at the path a command was given. `found` are the projects the user most
+    likely meant (the one above the path, those just below it, or a folder whose name is close
+    to a mistyped one), so that the CLI can hint the same command run on each."""
 
-    def __init__(self, given: Path, message: str, hint: str, found: Path | None) -> None:
+    def __init__(self, given: Path, message: str, hint: str, found: tuple[Path, ...] = ()
+                 ) -> None:
         shown = display_path(given)
         super().__init__([diagnostic("JC001", message, Loc(shown, 1, 1), hint)])
         self.given, self.found = given, found
@@ -89,12 +90,7 @@ def find_below(start: Path, depth: int = 3, budget: int = 2_000) -> list[Path]:
 def _close_project(path: Path) -> Path | None:
     """A project folder beside a path that does not exist, with a name close to it: the
     folder the user meant when they mistyped."""
-    parent = path.parent if path.parent.is_dir() else None
-    if parent is None:
-        return None
-    siblings = {p.name: p for p in parent.iterdir() if (p / PROJECT_FILE).is_file()}
-    close = difflib.get_close_matches(path.name, list(siblings), n=1, cutoff=0.6)
-    return siblings[close[0]] if close else None
+    return close_path(path, lambda p: (p / PROJECT_FILE).is_file())
 
 
 def _may_init_here(folder: Path) -> bool:
@@ -111,28 +107,29 @@ def project_root(path: Path) -> Path:
     if not path.exists():
         found = _close_project(path)
         hint = (f"did you mean {display_path(found)}?" if found else
-                f"check the path; `journeyctl init {shlex.quote(shown)}` creates a new project")
-        raise NoProject(path, f"{shown}: folder not found", hint, found)
+                f"check the path; `{command('init', shown)}` creates a new project")
+        raise NoProject(path, f"{shown}: folder not found", hint, (found,) if found else ())
     if not path.is_dir():
         found = find_root(path)
         where = f"the project is at {display_path(found)}" if found else \
             "give the project folder (the one holding journeyctl.yaml)"
-        raise NoProject(path, f"{shown} is a file, not a project folder", where, found)
+        raise NoProject(path, f"{shown} is a file, not a project folder", where,
+                        (found,) if found else ())
     above = find_root(path)
     below = [] if above else find_below(path)
     if above or len(below) == 1:
         found = above or below[0]
         raise NoProject(path, f"no {PROJECT_FILE} in {shown}",
-                        f"the project is at {display_path(found)}", found)
+                        f"the project is at {display_path(found)}", (found,))
     if below:
         raise NoProject(path, f"no {PROJECT_FILE} in {shown}",
-                        "projects below it: " + ", ".join(map(display_path, below)), below[0])
+                        "projects below it: " + ", ".join(map(display_path, below)),
+                        tuple(below))
     new = path if _may_init_here(path) else next(
         path / name for name in ("journeys", *(f"journeys-{n}" for n in range(2, 100)))
         if not (path / name).exists())
-    init = shlex.quote(display_path(new))
     raise NoProject(path, f"no {PROJECT_FILE} in {shown}",
-                    f"create a project: journeyctl init {init}", None)
+                    f"create a project: {command('init', display_path(new))}")
 
 
 def load_project(path: Path) -> Loaded:
@@ -155,10 +152,11 @@ def load_project(path: Path) -> Loaded:
     project = build.build_project(replace(doc, data=settings), root, out)
     channels, broken_channels = _channels(root, project, out, docs)
     templates, broken_templates = _templates(root, project, out, docs)
-    snippets = _snippets(root, project, out)
+    snippets, broken_snippets = _snippets(root, project, out)
     journeys, broken_journeys = _journeys(root, project, out, docs)
     broken = ({f"channel:{n}" for n in broken_channels} | {f"template:{n}" for n in
-                                                           broken_templates} | broken_journeys)
+                                                           broken_templates} |
+              {f"snippet:{n}" for n in broken_snippets} | broken_journeys)
     project = replace(project, catalog=_catalog(root, project, out, docs), channels=channels,
                       templates=templates, snippets=snippets, journeys=journeys,
                       broken=frozenset(broken))
@@ -275,27 +273,37 @@ def _templates(root: Path, project: m.Project, out: Collector,
     return m.FrozenMap(templates), broken
 
 
-def _snippets(root: Path, project: m.Project, out: Collector) -> m.FrozenMap:
-    """`<name>.liquid` files under the snippets folder (subfolders give `kr/footer`). The
-    folder is optional: a template rendering a snippet that is not there is JC609, whose hint
-    names the file to create."""
+def _snippets(root: Path, project: m.Project, out: Collector) -> tuple[m.FrozenMap, set[str]]:
+    """`<name>.liquid` files under the snippets folder (subfolders give `kr/footer`), and the
+    names of those that cannot be read (reported here; a template rendering one is not told
+    that it does not exist). The default folder is optional: a template rendering a snippet
+    that is not there is JC609, whose hint names the file to create. A folder named otherwise
+    in journeyctl.yaml must exist (JC902); while it does not, every snippet is unknown."""
     folder = root / project.snippets_dir
     if not folder.is_dir():
-        return m.FrozenMap()
-    snippets = {}
-    for path in sorted(folder.rglob(f"*{SNIPPET_SUFFIX}")):
+        if os.path.normpath(project.snippets_dir) == DEFAULT_SNIPPETS:
+            return m.FrozenMap(), set()
+        out.add("JC902", f"snippets folder {display_path(folder)} not found",
+                project.at("snippets"), f"create it, or point `snippets:` in {PROJECT_FILE} "
+                "at it (leave `snippets:` out when there are no snippets)")
+        return m.FrozenMap(), {"*"}
+    snippets, broken = {}, set()
+    files = (p for p in folder.rglob(f"*{SNIPPET_SUFFIX}") if p.is_file())  # not a folder
+    for path in sorted(files):
         shown = display_path(path)
+        name = path.relative_to(folder).with_suffix("").as_posix()
         try:
             source = decode(path.read_bytes(), shown)
         except OSError as exc:
             out.add("JC001", f"cannot read {shown}: {exc.strerror}", Loc(shown))
+            broken.add(name)
             continue
         except JourneyctlError as exc:
             out.extend(exc.diagnostics)
+            broken.add(name)
             continue
-        name = path.relative_to(folder).with_suffix("").as_posix()
         snippets[name] = m.Snippet(loc=Loc(shown), name=name, source=source)
-    return m.FrozenMap(snippets)
+    return m.FrozenMap(snippets), broken
 
 
 def _journeys(root: Path, project: m.Project, out: Collector,
@@ -354,8 +362,15 @@ def _journey_tree(doc: Doc, out: Collector) -> tuple[dict[str, Any], frozenset[s
 
 
 def _broken_step(raw: Any, path: DocPath, errors: list[DocPath]) -> str:
-    usable = _has(raw, "id") and not any(p[: len(path) + 1] == (*path, "id") for p in errors)
-    return m.step_part(raw["id"] if usable else None)
+    """The step's `step_part`. A text id with an error (`_later`) names no step: it may be a
+    misspelling of the name a reference uses. An id of another type (`id: 7`) is its text,
+    so `next: zzz` elsewhere is still reported."""
+    if not _has(raw, "id"):
+        return m.step_part(None)
+    step_id = raw["id"]
+    if isinstance(step_id, str) and any(p[: len(path) + 1] == (*path, "id") for p in errors):
+        return m.step_part(None)
+    return m.step_part(step_id)
 
 
 def _has(raw: Any, key: str) -> bool:

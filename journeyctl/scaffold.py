@@ -187,7 +187,7 @@ def scaffold(directory: Path, name: str | None = None) -> list[Path]:
     try:
         parent.mkdir(parents=True, exist_ok=True)
         written = _write(directory, parent, name)
-    except OSError:  # nothing stays behind, not even the folders made for it
+    except BaseException:  # nothing stays behind, not even the folders made for it, also on ^C
         for folder in created:
             with contextlib.suppress(OSError):
                 folder.rmdir()
@@ -242,17 +242,30 @@ def _fill(staging: Path, name: str) -> None:
 
 
 def _move_into(staging: Path, directory: Path) -> None:
-    """Move each top-level entry of `staging` into `directory`; all or none."""
-    moved: list[Path] = []
+    """Move each top-level entry of `staging` into `directory`; all or none, also when Ctrl-C
+    comes in the middle (half a project in the user's folder would have to be cleaned by
+    hand, and a second `init` would refuse the folder)."""
+    names = sorted(p.name for p in staging.iterdir())
     try:
-        for entry in sorted(staging.iterdir()):
-            target = directory / entry.name
-            entry.rename(target)
-            moved.append(target)
-    except OSError:
-        for target in moved:
-            if target.is_dir():
-                shutil.rmtree(target, ignore_errors=True)
-            else:
-                target.unlink(missing_ok=True)
+        for name in names:
+            (staging / name).rename(directory / name)
+    except BaseException:
+        _move_back(names, staging, directory)
         raise
+
+
+def _move_back(names: list[str], staging: Path, directory: Path) -> None:
+    """Undo `_move_into`: what left `staging` is back in it (then removed with it). Judged by
+    what is where, not by a list of moves, so a move interrupted before it was noted is undone
+    too; the folder held nothing of these names before (`_check_target`)."""
+    for name in names:
+        placed, origin = directory / name, staging / name
+        if origin.exists() or not (placed.exists() or placed.is_symlink()):
+            continue
+        try:
+            placed.rename(origin)
+        except OSError:
+            if placed.is_dir():
+                shutil.rmtree(placed, ignore_errors=True)
+            else:
+                placed.unlink(missing_ok=True)

@@ -4,6 +4,7 @@ through the very commands it prints, and `init .` works in a fresh `git init` fo
 from __future__ import annotations
 
 import json
+import os
 import shlex
 from pathlib import Path
 
@@ -73,3 +74,37 @@ def test_init_dot_refuses_a_folder_with_other_files(tmp_path: Path) -> None:
         in refused.stderr
     assert "a folder holding only .git is fine" in refused.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [".git", "notes.txt"]
+
+
+INTERRUPT_AT_THIRD_MOVE = '''\
+import os, signal
+from pathlib import Path
+
+_rename, _calls = Path.rename, []
+
+
+def rename(self, target):
+    moved = _rename(self, target)
+    _calls.append(target)
+    if len(_calls) == 3:  # Ctrl-C while init moves the files into the folder
+        os.kill(os.getpid(), signal.SIGINT)
+    return moved
+
+
+Path.rename = rename
+'''
+
+
+def test_ctrl_c_in_the_middle_of_init_leaves_the_folder_as_it_was(tmp_path: Path) -> None:
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(INTERRUPT_AT_THIRD_MOVE, encoding="utf-8")
+    folder = tmp_path / "repo"
+    (folder / ".git").mkdir(parents=True)
+    path = os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")]))
+    stopped = run_cli("init", ".", cwd=folder, env={"PYTHONPATH": path})
+    assert stopped.returncode == 130, stopped.stdout + stopped.stderr
+    assert "journeyctl: interrupted" in stopped.stderr
+    assert sorted(p.name for p in folder.iterdir()) == [".git"]  # nothing half-made
+    created = run_cli("init", ".", cwd=folder)  # so init can run again
+    assert created.returncode == 0, created.stdout + created.stderr

@@ -103,11 +103,13 @@ def test_bad_profile_lines_are_counted_and_fail_strict(tmp_path: Path) -> None:
     jsonl.write_text('{"user_id": "u-1"}\nnot json\n{"email": "no user"}\n')
     for path, count in ((profiles, 1), (jsonl, 2)):
         out = report("--events", EVENTS, "--profiles", path)
-        assert out["events"]["rejected"] == count == len(out["rejects"])
+        assert out["profiles"]["rejected"] == count == len(out["rejects"])
+        assert out["profiles"]["read"] == (2 if path == profiles else 3)
+        assert out["events"]["rejected"] == 0  # events are counted apart
         assert all(r["file"] == str(path) for r in out["rejects"])
         assert simulate("--events", EVENTS, "--profiles", path, "--strict").returncode == 1
     two = report("--events", EVENTS, "--profiles", jsonl, "--workers", "2")
-    assert two["events"]["rejected"] == 2
+    assert (two["profiles"]["read"], two["profiles"]["rejected"]) == (3, 2)
 
 
 # --- event ids and timestamps (item 14) --------------------------------------------------------

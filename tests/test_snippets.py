@@ -9,8 +9,17 @@ from pathlib import Path
 import pytest
 
 from journeyctl import plan
+from journeyctl.checks.snippets import _loops
 from journeyctl.diagnostics import Diagnostic, JourneyctlError
-from journeyctl.liquid_env import PLACEHOLDER, parse, partials, static_text, used_snippets
+from journeyctl.liquid_env import (
+    PLACEHOLDER,
+    Partial,
+    parse,
+    partials,
+    reach,
+    static_text,
+    used_snippets,
+)
 from journeyctl.messages import render_template
 from journeyctl.model import FrozenMap, Project
 from journeyctl.project import validate
@@ -85,6 +94,25 @@ def test_static_text_puts_each_snippet_in_place_and_marks_what_only_a_send_knows
     assert static_text("{% if %}", SNIPPETS) == "{% if %}"  # does not parse: as written
 
 
+@pytest.mark.parametrize(("source", "text"), [
+    ("{% assign n = 1 %}(광고)", "(광고)"),
+    ("{% comment %}header{% endcomment %}(광고)", "(광고)"),
+    ("{%- comment -%} header {%- endcomment -%}\n(광고)", "(광고)"),
+    ("{% # header %}(광고)", "(광고)"),
+    ("{% doc %}header{% enddoc %}(광고)", "(광고)"),
+    ("{% capture c %}무료수신거부{% endcapture %}(광고)", "(광고)"),  # its body is not output
+    ("{% liquid\nassign a = 1\nassign b = 2 %}(광고)", "(광고)"),
+    ("{% liquid\nassign a = 1\necho a %}(광고)", f"{PLACEHOLDER}(광고)"),
+    ("{% increment n %}(광고)", f"{PLACEHOLDER}(광고)"),  # prints the counter
+    ("{% decrement n %}(광고)", f"{PLACEHOLDER}(광고)"),
+    ("{% for i in x %}{% break %}{% endfor %}(광고)", f"{PLACEHOLDER}(광고)"),
+    ("{% render 'header' %}(광고)", "(광고)"),
+])
+def test_static_text_adds_nothing_for_tags_that_output_nothing(source: str, text: str) -> None:
+    snippets = FrozenMap({"header": "{%- comment -%}header{%- endcomment -%}"})
+    assert static_text(source, snippets) == text
+
+
 # --- rendering -----------------------------------------------------------------------------------
 
 
@@ -140,6 +168,29 @@ def test_the_daemon_renders_with_the_snippets_of_its_version(
         render_template(built, built.templates["welcome_email"], ANA, snippets=FrozenMap())
     [problem] = raised.value.diagnostics
     assert problem.code == "JC971" and problem.message.endswith(": no snippet 'footer'")
+    assert problem.hint == ("the journey's version has no such snippet: create "
+                            "snippets/footer.liquid, then validate and apply")
+
+
+def test_each_kind_of_render_failure_has_its_own_hint(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    built, _ = checked(project, monkeypatch)
+    loop = FrozenMap({"footer": "{% render 'legal' %}", "legal": "{% render 'footer' %}"})
+    hints = {}
+    for name, snippets in (("loop", loop), ("filter", FrozenMap(
+            {"footer": "{{ 1 | divided_by: 0 }}"})), ("undefined", FrozenMap(
+            {"footer": "{{ profile.nickname }}"}))):
+        with pytest.raises(JourneyctlError) as raised:
+            render_template(built, built.templates["welcome_email"], ANA, snippets=snippets)
+        [problem] = raised.value.diagnostics
+        hints[name] = (problem.code, problem.hint)
+    assert hints == {
+        "loop": ("JC971", "a snippet renders itself, directly or through other snippets: "
+                          "remove the loop (validate reports it as JC612)"),
+        "filter": ("JC971", "a filter cannot take this value: check its arguments, or guard "
+                            "it with {% if %} for users whose value does not fit"),
+        "undefined": ("JC971", 'give the variable a fallback (`| default: "..."`) or supply it'),
+    }
 
 
 # --- static checks -------------------------------------------------------------------------------
@@ -159,9 +210,24 @@ def test_variables_in_a_snippet_are_checked_and_located_in_the_snippet(
     _, diagnostics = checked(project, monkeypatch)
     errors = [d for d in diagnostics if d.is_error]
     assert codes(errors) == [("JC604", FOOTER, 2, 7), ("JC604", FOOTER, 3, 21)]
-    assert errors[0].message == "profile has no attribute 'nmae'"
+    assert errors[0].message == ("profile has no attribute 'nmae' (rendered by template "
+                                 "'welcome_email', used by journey 'welcome')")
     assert errors[0].hint.startswith("did you mean 'name'?")
     assert errors[1].loc.length == len("entry.plam")
+
+
+def test_a_problem_in_a_snippet_names_what_renders_it_once_however_many_do(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(project, FOOTER, "--\n{{ entry.plam }} {{ profile.nmae }}\n")
+    nudge = project / "templates/nudge_email.yaml"
+    nudge.write_text(nudge.read_text(encoding="utf-8") + "html: \"{% render 'footer' %}\"\n",
+                     encoding="utf-8")
+    _, diagnostics = checked(project, monkeypatch)
+    assert [(d.code, d.loc.line, d.loc.col, d.message) for d in diagnostics] == [
+        ("JC604", 2, 4, "event 'signup' has no property 'plam' (rendered by template "
+                        "'nudge_email', used by journey 'welcome', and by 1 more)"),
+        ("JC604", 2, 21, "profile has no attribute 'nmae' (rendered by template 'nudge_email', "
+                         "used by journey 'welcome', and by 1 more)")]
 
 
 def test_render_does_not_see_the_templates_assigns_and_validate_says_so(
@@ -191,6 +257,38 @@ def test_an_unknown_snippet_is_located_at_its_name_with_the_snippets_listed(
     assert errors[0].hint == "did you mean 'footer'?"
     assert errors[0].loc.length == len("'fotter'")
     assert errors[1].hint == "snippets in snippets/: footer, kr/legal"
+
+
+def test_snippets_that_render_each_other_are_an_error_at_the_tag_closing_the_loop(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(project, FOOTER, "--\n{% render 'legal' %}")
+    write(project, "snippets/legal.liquid",
+          "법적 고지\n{% if profile.name %}{% include 'footer' %}{% endif %}")
+    write(project, "snippets/self.liquid", "{% render 'self' %}")
+    welcome_text(project, "{% render 'footer' %}{% render 'self' %}")
+    _, diagnostics = checked(project, monkeypatch)
+    assert codes(diagnostics) == [("JC612", "snippets/legal.liquid", 2, 33),
+                                  ("JC612", "snippets/self.liquid", 1, 11)]
+    loop, itself = diagnostics
+    assert loop.message == "snippets render each other in a loop: footer → legal → footer"
+    assert loop.loc.length == len("'footer'")
+    assert itself.message == "snippet 'self' renders itself: self → self"
+    assert loop.hint == ("Liquid stops the loop and the message is not sent: remove this "
+                         "`include`, or move what the snippets share into a snippet that "
+                         "renders none of them")
+
+
+def test_loops_are_found_once_each_however_the_snippets_call_each_other() -> None:
+    def call(name: str) -> Partial:
+        return Partial("render", name, 0, len(name) + 2)
+
+    calls = {"a": [call("b"), call("c")], "b": [call("a"), call("c")], "c": [call("c")],
+             "d": [call("a"), call("missing")]}
+    found = [(name, loop) for name, _, loop in _loops(calls)]
+    assert found == [("b", ["a", "b", "a"]), ("c", ["c", "c"])]
+    chain = {str(i): [call(str(i + 1))] for i in range(5_000)} | {"5000": [call("0")]}
+    [(_, _, long)] = _loops(chain)  # no recursion: a long chain does not exhaust the stack
+    assert len(long) == 5_002
 
 
 def test_a_snippet_named_by_a_variable_is_an_error(project: Path,
@@ -227,24 +325,80 @@ def test_an_unused_snippet_is_a_warning(project: Path,
                             "snippets/spare.liquid")
 
 
-def test_the_snippets_folder_is_optional(project: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = project / "journeyctl.yaml"
+def snippets_setting(root: Path, line: str) -> None:
+    settings = root / "journeyctl.yaml"
     lines = settings.read_text(encoding="utf-8").splitlines(keepends=True)
-    settings.write_text("".join(x for x in lines if not x.startswith("snippets:")) +
-                        "snippets: partials/\n", encoding="utf-8")
-    [error] = checked(project, monkeypatch)[1]
-    assert (error.code, error.loc.file, error.hint) == (
-        "JC609", WELCOME, "create partials/footer.liquid")
+    settings.write_text("".join(x for x in lines if not x.startswith("snippets:")) + line,
+                        encoding="utf-8")
+
+
+def test_the_default_snippets_folder_is_optional(project: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    (project / FOOTER).unlink()
+    (project / "snippets").rmdir()
+    welcome_text(project, "Hi {% render 'footer' %}")
+    for setting in ("", "snippets: snippets/\n", "snippets: snippets\n"):
+        snippets_setting(project, setting)
+        [error] = checked(project, monkeypatch)[1]
+        assert (error.code, error.loc.file, error.hint) == (
+            "JC609", WELCOME, "create snippets/footer.liquid")
+
+
+def test_a_snippets_folder_named_in_the_settings_must_exist(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    snippets_setting(project, "snippets: partials/\n")
+    [error] = checked(project, monkeypatch)[1]  # and the footer it would hold is not unknown
+    assert (error.code, error.loc.file, error.loc.line, error.message) == (
+        "JC902", "journeyctl.yaml", 13, "snippets folder partials not found")
+    assert error.hint == ("create it, or point `snippets:` in journeyctl.yaml at it (leave "
+                          "`snippets:` out when there are no snippets)")
     (project / "snippets").rename(project / "partials")
     assert checked(project, monkeypatch)[1] == []
 
 
-def test_a_snippet_that_is_not_utf8_is_located(project: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_folder_named_like_a_snippet_is_not_read(project: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    (project / "snippets/dir.liquid").mkdir()
+    built, diagnostics = checked(project, monkeypatch)
+    assert diagnostics == [] and list(built.snippets) == ["footer"]
+
+
+def test_a_snippet_that_is_not_utf8_is_located_and_nothing_follows_from_it(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (project / FOOTER).write_bytes(b"--\nbye \xff\n")
-    _, diagnostics = checked(project, monkeypatch)
-    assert ("JC002", FOOTER, 2, 5) in codes(diagnostics)
+    write(project, "snippets/legal.liquid", "법적 고지")  # rendered by the broken one, maybe
+    built, diagnostics = checked(project, monkeypatch)
+    assert codes(diagnostics) == [("JC002", FOOTER, 2, 5)]  # no "unknown snippet", no "unused"
+    assert not built.loaded("snippet", "footer") and built.loaded("snippet", "legal")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("{% if %}{% render 'footer' %}", [("JC602", WELCOME, 4, 6)]),  # does not parse
+    ("{% render footer %}", [("JC610", WELCOME, 4, 13)]),  # not in quotes: any snippet
+    ("{% render 'Footer' %}", [("JC609", WELCOME, 4, 13)]),  # misspelt: maybe this one
+])
+def test_a_call_that_cannot_be_followed_keeps_every_snippet_from_being_called_unused(
+        project: Path, monkeypatch: pytest.MonkeyPatch, text: str,
+        expected: list[tuple[str, str, int, int]]) -> None:
+    welcome_text(project, text)
+    assert codes(checked(project, monkeypatch)[1]) == expected
+
+
+def test_a_broken_field_keeps_every_snippet_from_being_called_unused(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(project, WELCOME, 'channel: email\nsubject: "Welcome"\ntext: "{% render \'footer\' %}"'
+                            "\nhtml: [1]\n")
+    assert [c for c, *_ in codes(checked(project, monkeypatch)[1])] == ["JC103"]
+    write(project, WELCOME, 'channel: email\nsubject: "Welcome"\ntext: "Hi"\n')
+    assert [c for c, *_ in codes(checked(project, monkeypatch)[1])] == ["JC611"]
+
+
+def test_reach_says_when_a_call_could_not_be_followed() -> None:
+    assert reach(["{% render 'footer' %}"], SNIPPETS) == ({"footer", "kr/legal"}, True)
+    assert reach(["{% render 'footer' %}{% render x %}"], SNIPPETS).complete is False
+    assert reach(["{% render 'nope' %}"], SNIPPETS).complete is False
+    assert reach(["{% if %}"], SNIPPETS).complete is False
+    assert reach(["{% render 'bad' %}"], FrozenMap({"bad": "{% if %}"})) == ({"bad"}, False)
 
 
 # --- Korean rules on the rendered text ----------------------------------------------------------
@@ -282,6 +436,25 @@ def test_an_opt_out_in_a_snippet_satisfies_the_korean_rule(
         "JC611", "JC611", "JC812", "JC810", "JC811"]
 
 
+def test_tags_that_output_nothing_do_not_hide_the_ad_prefix(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(project, "snippets/kr/ad.liquid", "{%- comment -%}header{%- endcomment -%}(광고)")
+    kr_project(project, "{% render 'kr/ad' %}{% assign n = 1 %}새 상품 무료수신거부 080")
+    assert [d.code for d in checked(project, monkeypatch)[1]] == ["JC812"]  # the email
+    (project / "templates/promo_sms.yaml").write_text(
+        "channel: sms\ntext: \"{% comment %}x{% endcomment %}{% assign n = 1 %}(광고) 새 상품 "
+        "무료수신거부 080\"\n", encoding="utf-8")
+    assert [d.code for d in checked(project, monkeypatch)[1]] == ["JC611", "JC812"]
+
+
+def test_the_korean_rules_wait_for_a_snippet_that_cannot_be_read(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (project / "snippets/kr").mkdir()
+    (project / "snippets/kr/ad.liquid").write_bytes("(광고) 무료수신거부 080 ".encode() + b"\xff")
+    kr_project(project, "{% render 'kr/ad' %}새 상품")
+    assert [d.code for d in checked(project, monkeypatch)[1]] == ["JC002", "JC812"]
+
+
 # --- versions -----------------------------------------------------------------------------------
 
 
@@ -297,7 +470,8 @@ def test_a_journey_version_holds_the_snippets_its_templates_render(
                                    "kr/legal": "법적 고지"}
     newer = {**content, "snippets": {**content["snippets"], "footer": "--"}}
     diff = plan.journey_diff(content, newer)
-    assert diff["snippets"] == {"added": [], "removed": [], "changed": ["footer"]}
+    assert diff["snippets"] == {"added": [], "removed": [], "changed": ["footer"], "fields": {
+        "footer": [{"path": "source", "old": "-- {% include 'kr/legal' %}", "new": "--"}]}}
     change = {"journey": "welcome", "action": "update", "from_version": 1, "to_version": 2,
               "diff": diff}
     assert "      ~ snippet footer" in [text for _, text in plan._change_lines(change)]

@@ -18,6 +18,7 @@ from test_corpus import Edit, J, T, apply, replace
 
 from journeyctl import build
 from journeyctl.diagnostics import Collector
+from journeyctl.model import step_part
 from journeyctl.project import load_project, validate
 from journeyctl.state.applied import AppliedError, _journey
 from journeyctl.yamlload import Doc
@@ -98,6 +99,15 @@ steps:
   - id: _later
     wait: 1h
 {NUDGE}"""),), ("JC104", J, 7)),
+    # An id of another type names that step by its text: other references are still judged.
+    case("step_with_an_id_of_the_wrong_type", (journey(f"""journey: welcome
+trigger: {{event: signup}}
+steps:
+{SENDS}    next: zzz
+  - id: 7
+    wait: 1h
+{NUDGE}    next: "7"
+"""),), ("JC104", J, 7), ("JC203", J, 6)),
     # A broken trigger hides what `entry` holds (and `event` at entry), not the profile.
     case("broken_trigger_and_bad_step", (journey(f"""journey: welcome
 trigger: {{event: signup, whre: event.plan == "x"}}
@@ -235,3 +245,23 @@ def test_cli_reports_both_errors(new_project: Path) -> None:
     assert not report["valid"] and report["errors"] == 2
     assert [(d["code"], d["file"], d["line"]) for d in report["diagnostics"]] == [
         ("JC403", J, 4), ("JC301", J, 10)]
+
+
+def test_cli_reports_a_reference_beside_a_step_whose_id_is_a_number(new_project: Path) -> None:
+    apply(new_project, (journey(f"""journey: welcome
+trigger: {{event: signup}}
+steps:
+{SENDS}    next: zzz
+  - id: 7
+    wait: 1h
+{NUDGE}"""),))
+    result = run_cli("validate", ".", cwd=new_project)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "journeys/welcome.yaml:7:9: error[JC104]" in result.stdout
+    assert "journeys/welcome.yaml:6:11: error[JC203]: next of step 'send_welcome' names " \
+        "unknown step 'zzz'" in result.stdout
+
+
+def test_step_part_names_a_step_by_the_text_of_its_id() -> None:
+    assert [step_part(i) for i in ("a", 7, 1.5, True, None, [1])] == [
+        "step:a", "step:7", "step:1.5", "step:true", "step:*", "step:*"]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ from journeyctl.checks.context import CheckContext, did_you_mean
 from journeyctl.checks.expressions import matched_events, trigger_events, unknown_roots
 from journeyctl.checks.snippets import parse_source
 from journeyctl.diagnostics import Loc
+from journeyctl.liquid_env import Cost, cost, html_fields
 from journeyctl.scope import Problem, Scope, check_path
 
 if TYPE_CHECKING:
@@ -36,8 +38,30 @@ def check(ctx: CheckContext) -> None:
         for _, _, option in send_options(journey):
             if _check_option(ctx, option):
                 usages[option.template][journey.id] = journey
+    in_snippets = _InSnippets()
     for template in ctx.project.templates.values():
-        _check_template(ctx, template, list(usages.get(template.name, {}).values()))
+        _check_template(ctx, template, list(usages.get(template.name, {}).values()),
+                        in_snippets)
+    in_snippets.report(ctx)
+
+
+@dataclass
+class _InSnippets:
+    """Problems located in snippet files: each is reported once, saying which template (and
+    journey) renders the snippet so, and how many more do."""
+
+    found: dict[tuple[Loc, str, str | None], list[str]] = dataclasses.field(
+        default_factory=dict)
+
+    def add(self, problem: Problem, loc: Loc, hint: str | None, renderer: str) -> None:
+        renderers = self.found.setdefault((loc, problem.message, hint), [])
+        if renderer not in renderers:
+            renderers.append(renderer)
+
+    def report(self, ctx: CheckContext) -> None:
+        for (loc, message, hint), renderers in self.found.items():
+            more = f", and by {len(renderers) - 1} more" if len(renderers) > 1 else ""
+            ctx.add("JC604", f"{message} (rendered by {renderers[0]}{more})", loc, hint)
 
 
 def _check_option(ctx: CheckContext, option: m.SendOption) -> bool:
@@ -62,17 +86,50 @@ def _check_option(ctx: CheckContext, option: m.SendOption) -> bool:
     return True
 
 
-def _check_template(ctx: CheckContext, template: m.Template, used_by: list[m.Journey]) -> None:
+def _check_template(ctx: CheckContext, template: m.Template, used_by: list[m.Journey],
+                    in_snippets: _InSnippets) -> None:
     if "channel" not in template.broken:
         _check_channel(ctx, template)
     if not used_by and _all_sends_loaded(ctx.project):
         ctx.add("JC608", f"template '{template.name}' is not used by any journey", template.loc)
+    costs: list[tuple[tuple[str | int, ...], Cost]] = []
+    html = html_fields(ctx.project, template)
     for path, source in _strings(template):
-        parsed = _parse(ctx, template, path, source)
+        parsed = _parse(ctx, template, path, source, html=path[0] in html)
         if parsed is None:
             continue
         for journey in used_by or [None]:
-            _check_variables(ctx, template, path, parsed, journey)
+            _check_variables(ctx, template, path, parsed, journey, in_snippets)
+        found = cost(source, ctx.project.snippet_sources)
+        if found is not None:
+            costs.append((path, found))
+    _check_cost(ctx, template, costs)
+
+
+def _check_cost(ctx: CheckContext, template: m.Template,
+                costs: list[tuple[tuple[str | int, ...], Cost]]) -> None:
+    """The fields of one message share its limits (liquid_limits): what validate can count
+    without the data must fit them, or every message would fail (JC613, JC614)."""
+    from journeyctl.liquid_limits import LOOP_ITERATIONS, OUTPUT_BYTES
+
+    if not costs:
+        return
+    iterations = sum(found.iterations for _, found in costs)
+    if iterations > LOOP_ITERATIONS:
+        path, heaviest = max(costs, key=lambda item: item[1].heaviest_iterations)
+        ctx.add("JC613", f"template '{template.name}' can run {iterations:,} loop iterations "
+                f"in one message; a message may run at most {LOOP_ITERATIONS:,}",
+                _doc_loc(ctx, template, path, *heaviest.heaviest),
+                "Liquid would stop it and fail the message: loop over fewer items (a smaller "
+                "range, `limit: 100`); a loop inside a loop counts each of its runs")
+    output = sum(found.output for _, found in costs)
+    if output > OUTPUT_BYTES:
+        path, _ = max(costs, key=lambda item: item[1].output)
+        ctx.add("JC614", f"template '{template.name}' writes at least {output:,} bytes in one "
+                f"message; a message may write at most {OUTPUT_BYTES:,}",
+                _doc_loc(ctx, template, path, 0),
+                "Liquid would stop it and fail the message: shorten the text, or repeat it "
+                "fewer times")
 
 
 def _check_channel(ctx: CheckContext, template: m.Template) -> None:
@@ -127,11 +184,11 @@ def _doc_loc(ctx: CheckContext, template: m.Template, path: tuple[str | int, ...
 
 
 def _parse(ctx: CheckContext, template: m.Template, path: tuple[str | int, ...],
-           source: str) -> BoundTemplate | None:
+           source: str, *, html: bool) -> BoundTemplate | None:
     def locate(offset: int, length: int) -> Loc:
         return _doc_loc(ctx, template, path, offset, length)
 
-    return parse_source(ctx, source, f"`{'.'.join(map(str, path))}`", locate)
+    return parse_source(ctx, source, f"`{'.'.join(map(str, path))}`", locate, html=html)
 
 
 @cache
@@ -151,9 +208,11 @@ def _globals(parsed: BoundTemplate) -> dict[str, list[Any]]:
 
 
 def _check_variables(ctx: CheckContext, template: m.Template, path: tuple[str | int, ...],
-                     parsed: BoundTemplate, journey: m.Journey | None) -> None:
+                     parsed: BoundTemplate, journey: m.Journey | None,
+                     in_snippets: _InSnippets) -> None:
     catalog = ctx.project.catalog
-    used_by = f", used by journey '{journey.id}'" if journey else ""
+    renderer = f"template '{template.name}'" + (f", used by journey '{journey.id}'"
+                                                if journey else "")
     if journey is None:  # unused template: only what does not depend on a journey
         scope = Scope(catalog, LIQUID_ROOTS, (), (), f"in template '{template.name}'")
     else:
@@ -170,17 +229,18 @@ def _check_variables(ctx: CheckContext, template: m.Template, path: tuple[str | 
             if snippet is None:
                 problem = check_path(scope, root, fields)
                 loc = _doc_loc(ctx, template, path, variable.span.index, length)
-            else:
-                where = f"in snippet '{snippet.name}' (rendered by template '{template.name}'" \
-                    f"{used_by})"
-                problem = check_path(replace(scope, where=where), root, fields)
-                loc = snippet.at_offset(variable.span.index, length)
+                if problem:
+                    ctx.add("JC604", problem.message, loc, problem.hint)
+                continue
+            problem = check_path(replace(scope, where=f"in snippet '{snippet.name}'"), root,
+                                 fields)
             if problem:
-                ctx.add("JC604", problem.message, loc, _hint(problem, snippet, root))
+                in_snippets.add(problem, snippet.at_offset(variable.span.index, length),
+                                _hint(problem, snippet, root), renderer)
 
 
-def _hint(problem: Problem, snippet: m.Snippet | None, root: str) -> str | None:
-    if snippet is None or problem.code != "JC402":
+def _hint(problem: Problem, snippet: m.Snippet, root: str) -> str | None:
+    if problem.code != "JC402":
         return problem.hint
     # `render` gives a snippet a scope of its own: the template's `assign`s stay outside.
     return (f"{problem.hint}; a snippet sees other values only when they are passed: "

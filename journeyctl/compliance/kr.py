@@ -12,11 +12,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from channel_adapters import REGISTRY
 from journeyctl import model as m
 from journeyctl.checks.context import CheckContext
-from journeyctl.liquid_env import static_text
+from journeyctl.liquid_env import reach, static_text
 
 AD_PREFIX = "(광고)"
 TEXT_KINDS = {"sms": ("text",), "push": ("title", "body"), "kakao": ("text",)}
@@ -30,8 +31,8 @@ def check(ctx: CheckContext) -> None:
             _check_text(ctx, template, TEXT_KINDS[kind])
         elif kind == "email" and "subject" in template.fields:
             field = template.fields["subject"]
-            if isinstance(field.value, str) and not _text(ctx, field.value).lstrip().startswith(
-                    AD_PREFIX):
+            if isinstance(field.value, str) and _known(ctx, [field.value]) and not _text(
+                    ctx, field.value).lstrip().startswith(AD_PREFIX):
                 ctx.add("JC812", f"promotional email template '{template.name}': the subject "
                         f"should start with {AD_PREFIX}", field.loc)
 
@@ -54,10 +55,10 @@ def _promotional_templates(ctx: CheckContext) -> list[tuple[m.Template, str]]:
 
 def _check_text(ctx: CheckContext, template: m.Template, fields: tuple[str, ...]) -> None:
     texts = {f: template.fields[f] for f in fields if f in template.fields}
-    values = {f: _text(ctx, field.value) for f, field in texts.items()
-              if isinstance(field.value, str)}
-    if not values:
+    sources = {f: field.value for f, field in texts.items() if isinstance(field.value, str)}
+    if not sources or not _known(ctx, sources.values()):
         return
+    values = {f: _text(ctx, source) for f, source in sources.items()}
     first = next(iter(texts.values()))
     if not any(v.lstrip().startswith(AD_PREFIX) for v in values.values()):
         wrong = any(_WRONG_PREFIX.match(v) for v in values.values())
@@ -73,3 +74,9 @@ def _check_text(ctx: CheckContext, template: m.Template, fields: tuple[str, ...]
 
 def _text(ctx: CheckContext, source: str) -> str:
     return static_text(source, ctx.project.snippet_sources)
+
+
+def _known(ctx: CheckContext, sources: Iterable[str]) -> bool:
+    """Whether the text can be judged: every snippet it renders is there and parses. Else the
+    wording may be in the snippet that is missing, broken or misnamed (reported on its own)."""
+    return reach(sources, ctx.project.snippet_sources).complete

@@ -45,6 +45,7 @@ from journeyctl.daemon.connections import HttpLimits, protocol
 from journeyctl.daemon.core import Core
 from journeyctl.daemon.db import CoreThread
 from journeyctl.daemon.dispatch import Dispatcher
+from journeyctl.daemon.health import ChannelHealth
 from journeyctl.daemon.logs import Watch
 from journeyctl.daemon.metrics import Metrics
 from journeyctl.diagnostics import Diagnostic, JourneyctlError
@@ -72,7 +73,8 @@ class Daemon:
         self.metrics = Metrics()
         self.stopping = asyncio.Event()
         self.work = asyncio.Event()
-        self.core = CoreThread(state, observe_lag=self.metrics.timer_lag.observe)
+        self.core = CoreThread(state, observe_lag=self.metrics.timer_lag.observe,
+                               observe_failure=self.metrics.expression_failed)
         self.scheduler = AsyncIOScheduler(timezone=dt.UTC)
         self._cron: dict[str, str] = {}
         self._channels: tuple[int, dict[str, m.Channel]] = (-1, {})
@@ -80,6 +82,7 @@ class Daemon:
         self.engine_watch = Watch("the engine loop", log)
         self.reload_watch = Watch("reloading the applied state", log)
         self.tick_watch = Watch("recording a schedule tick", log)
+        self.channel_health = ChannelHealth()  # fed by the dispatcher, read by /healthz
         self.watches = [self.engine_watch, self.reload_watch]  # + the dispatcher's
 
     def _applied(self) -> Applied:
@@ -130,7 +133,7 @@ class Daemon:
     async def run(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         app = build_app(self.core, self.metrics, self.options.api, self.work.set,
-                        health=self.problems)
+                        health=self.problems, degraded=self.channel_health.degraded)
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off",
                                 timeout_graceful_shutdown=self.options.drain,
                                 http=protocol(self.options.http),
@@ -149,7 +152,8 @@ class Daemon:
 
     async def _serve(self, server: uvicorn.Server, sock: socket.socket,
                      client: httpx.AsyncClient) -> None:
-        dispatcher = Dispatcher(self.core, self.metrics, client, self.channels)
+        dispatcher = Dispatcher(self.core, self.metrics, client, self.channels,
+                                health=self.channel_health)
         self.watches += [dispatcher.watch, dispatcher.sends]
         self._schedule_jobs()
         self.scheduler.start()

@@ -76,7 +76,7 @@ class _Clock:
 
 @dataclass
 class Stats:
-    read: int = 0
+    read: int = 0  # event records; `rejected` and `duplicates` are parts of it (SPEC §8)
     rejected: int = 0
     duplicates: int = 0
     skipped: int = 0  # before --start or after --until
@@ -84,6 +84,25 @@ class Stats:
     last: float | None = None
     users: set[str] = field(default_factory=set)
     restarted: bool = False  # the input was not in order and was sorted on disk
+    profiles_read: int = 0  # profile records, counted apart from events
+    profiles_rejected: int = 0  # a part of profiles_read
+
+    def add(self, other: Stats) -> None:
+        """Add another shard's counts (its users are other users)."""
+        self.read += other.read
+        self.rejected += other.rejected
+        self.duplicates += other.duplicates
+        self.skipped += other.skipped
+        self.profiles_read += other.profiles_read
+        self.profiles_rejected += other.profiles_rejected
+        self.users |= other.users
+        self.first = min(filter(None, (self.first, other.first)), default=None)
+        self.last = max(filter(None, (self.last, other.last)), default=None)
+
+    @property
+    def all_rejected(self) -> int:
+        """Event and profile records rejected: what `--strict` fails on, with duplicates."""
+        return self.rejected + self.profiles_rejected
 
 
 class Simulation:
@@ -98,6 +117,7 @@ class Simulation:
         self.tz = self.engine.compiled.tz
         self.parse_time = TimeParser(self.tz)
         self._profile_rejects: list[Reject] = []  # reported (again) at the start of each pass
+        self._profiles_read = 0  # likewise
         self._undeclared = Undeclared()  # likewise
         self._reset()
 
@@ -117,6 +137,7 @@ class Simulation:
         does not declare, are counted and reported by the run."""
         read = read_profiles(path, self.project.catalog, self.parse_time, self.options.shard)
         self._profile_rejects, self._undeclared = read.rejects, read.undeclared
+        self._profiles_read = read.read
         return read.profiles
 
     def records(self, files: list[Path]) -> Iterator[Record | Reject]:
@@ -175,8 +196,9 @@ class Simulation:
         self._effect_handlers = [observer.effect for observer in self.observers]
         self._event_handlers = [o.event for o in self.observers if hasattr(o, "event")]
         self.profiles = dict(profiles)  # this shard's only: read_profiles or run_records
+        self.stats.profiles_read = self._profiles_read
+        self.stats.profiles_rejected = len(self._profile_rejects)
         for reject in self._profile_rejects:
-            self.stats.rejected += 1
             self._notify("reject", reject)
         self._notify("undeclared", self._undeclared)
         for item in items:

@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import gzip
 import io
+import json
 import re
 import zlib
 from collections import Counter
@@ -232,6 +233,8 @@ def check_attributes(declared: Mapping[str, Attr], values: dict[str, Any],
         path = prefix + key
         attr = declared.get(key)
         if attr is None:
+            if "." in key and key.split(".", 1)[0] in declared:
+                return dotted_key(path, key, value)
             if undeclared is not None:
                 undeclared.append(path)
             continue
@@ -253,6 +256,17 @@ def check_attributes(declared: Mapping[str, Attr], values: dict[str, Any],
                 checked = dict(values)
             checked[key] = converted
     return checked
+
+
+def dotted_key(path: str, key: str, value: Any) -> str:
+    """The reason for a key such as "consent.email" beside a declared `consent`: a JSON record
+    nests (only CSV columns are dotted), so as written it would be a new attribute named with
+    a dot, and the declared one would go unset."""
+    nested: Any = value if len(orjson.dumps(value, default=str)) <= 40 else "..."
+    for part in reversed(key.split(".")):
+        nested = {part: nested}
+    shown = json.dumps(nested, ensure_ascii=False, default=str)  # spaced, for people
+    return f"attribute '{path}' is written as one key with a dot; write it nested: {shown}"
 
 
 # --- events ------------------------------------------------------------------------------------
@@ -295,15 +309,22 @@ def parse_event(raw: Any, catalog: Catalog, parse_time: TimeParser, index: int =
     props = raw.get("properties") or {}
     if type(props) is not dict:
         return "properties must be an object"
-    checked = check_properties(catalog, name, props, parse_time)
+    checked = event_properties(catalog, name, props, parse_time)
     if isinstance(checked, str):
         return checked
-    if name == IDENTIFY and checked:
-        # Its properties become profile attributes (SPEC §3): typed as a profile line's are.
-        checked = check_attributes(catalog.profile, checked, parse_time)
-        if isinstance(checked, str):
-            return f"profile {checked}"
     return Record(time, index, line, user_id, name, checked, event_id)
+
+
+def event_properties(catalog: Catalog, name: str, props: dict[str, Any],
+                     parse_time: TimeParser) -> dict[str, Any] | str:
+    """An event's properties checked against its catalog entry (`check_properties`) and, for
+    `identify`, against the profile attributes they become (SPEC §3: typed as a profile
+    line's are); the reason when rejected. Every host and journey tests check events so."""
+    checked = check_properties(catalog, name, props, parse_time)
+    if isinstance(checked, str) or name != IDENTIFY or not checked:
+        return checked
+    checked = check_attributes(catalog.profile, checked, parse_time)
+    return f"profile {checked}" if isinstance(checked, str) else checked
 
 
 def shard_of(user_id: str, count: int) -> int:
@@ -405,7 +426,9 @@ def _csv_rows(handle: IO[bytes], shown: str, required: tuple[str, ...]
               ) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """Each CSV record as (its last line, the row), or (line, reason) for one holding bytes
     that are not UTF-8. InputError when the header lacks a `required` column."""
-    lines = _Lines(io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape",
+    # utf-8-sig: Excel's "CSV UTF-8" starts with a byte order mark, which is no part of the
+    # first column's name.
+    lines = _Lines(io.TextIOWrapper(handle, encoding="utf-8-sig", errors="surrogateescape",
                                     newline=""))
     reader = csv.DictReader(lines)
     try:
@@ -467,11 +490,20 @@ def _csv_properties(catalog: Catalog, name: str, row: dict[str, Any]) -> dict[st
         try:
             props[column] = _from_text(attr.type, cell) if attr else cell
         except ValueError:
-            return f"property '{column}' is {cell[:20]!r}, the catalog says {attr.type}"  # type: ignore[union-attr]
+            return f"property '{column}' {_not_of(attr.type)}"  # type: ignore[union-attr]
     return props
 
 
+def _not_of(kind: str) -> str:
+    """A CSV cell that cannot be read as `kind`, worded as for a JSON value of the wrong type
+    (a cell is text): one message whichever format the file is in."""
+    return f"is text, the catalog says {kind}"
+
+
 def _from_text(kind: str, cell: str) -> Any:
+    """A CSV cell as the catalog types it; ValueError when it is not of that type. Booleans
+    are `true` or `false` (any case) only, as in JSON: `yes`, `1` or `on` could as well be a
+    typo for anything, and consent must not be guessed."""
     if kind == "number":
         number = float(cell)
         return int(number) if number.is_integer() and "." not in cell else number
@@ -479,10 +511,8 @@ def _from_text(kind: str, cell: str) -> Any:
         return int(cell)
     if kind == "boolean":
         lowered = cell.strip().lower()
-        if lowered in ("true", "1", "yes"):
-            return True
-        if lowered in ("false", "0", "no"):
-            return False
+        if lowered in ("true", "false"):
+            return lowered == "true"
         raise ValueError(cell)
     if kind in ("list", "object"):
         return orjson.loads(cell)
@@ -526,9 +556,13 @@ class Undeclared:
 
 @dataclass
 class ProfileFile:
+    """A profile file as a shard reads it: `read` counts its records (lines; CSV records) of
+    this shard, the rejected ones included."""
+
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     rejects: list[Reject] = field(default_factory=list)
     undeclared: Undeclared = field(default_factory=Undeclared)
+    read: int = 0
 
 
 def read_profiles(path: Path, catalog: Catalog, parse_time: TimeParser,
@@ -545,9 +579,11 @@ def read_profiles(path: Path, catalog: Catalog, parse_time: TimeParser,
             owner = raw.get("user_id") if isinstance(raw, dict) else None
             if owns(shard, str(owner)) if owner else shard is None or shard[0] == 0:
                 result.rejects.append(Reject(shown, line_no, parsed))
+                result.read += 1
             continue
         if not owns(shard, parsed.user_id):
             continue
+        result.read += 1
         result.undeclared.add(parsed.undeclared)
         merge_profile(result.profiles.setdefault(parsed.user_id, {}), parsed.attributes)
     return result
@@ -616,8 +652,7 @@ def _cell(key: str, cell: str, declared: Mapping[str, Attr]) -> Any:
     try:
         return _from_text(attr.type, cell)
     except ValueError:
-        raise ValueError(f"attribute '{key}' is {cell[:20]!r}, the catalog says "
-                         f"{attr.type}") from None
+        raise ValueError(f"attribute '{key}' {_not_of(attr.type)}") from None
 
 
 def _guess(cell: str) -> Any:

@@ -110,9 +110,8 @@ class Recorder:
         self.last_touch: dict[str, dict[str, Money]] = defaultdict(_money_table)
         self.linear: dict[str, dict[str, Money]] = defaultdict(_money_table)
         self.rejects: list[Reject] = []
-        self.reject_count = 0
         self.undeclared_profiles = Undeclared()
-        self.failed_expressions: Counter[tuple[str, str]] = Counter()
+        self.failed_expressions: Counter[tuple[str, str, str]] = Counter()
 
     def merge(self, other: Recorder) -> None:
         """Add another shard's counts (users are split between shards, so counts add up)."""
@@ -125,7 +124,6 @@ class Recorder:
             for key, table in theirs.items():
                 for name, money in table.items():
                     mine[key][name].add(money)
-        self.reject_count += other.reject_count
         self.rejects = sorted([*self.rejects, *other.rejects],
                               key=lambda r: (r.file, r.line))[:MAX_REJECTS_LISTED]
         self.undeclared_profiles.merge(other.undeclared_profiles)
@@ -134,7 +132,6 @@ class Recorder:
     # --- observer --------------------------------------------------------------------------
 
     def reject(self, reject: Reject) -> None:
-        self.reject_count += 1
         if len(self.rejects) < MAX_REJECTS_LISTED:
             self.rejects.append(reject)
 
@@ -222,7 +219,7 @@ class Recorder:
             counts.exited[e.reason] += 1
 
     def _failed(self, e: fx.ExpressionFailed) -> None:
-        self.failed_expressions[(e.journey, e.where)] += 1
+        self.failed_expressions[(e.journey, e.where, e.reason)] += 1
 
     def _cost(self, channel: str) -> float:
         config = self.project.channels.get(channel)
@@ -241,7 +238,8 @@ class Recorder:
             "events": {"read": stats.read, "rejected": stats.rejected,
                        "duplicates": stats.duplicates, "skipped": stats.skipped},
             "users": len(stats.users),
-            "profiles": {"undeclared": self.undeclared_profiles.as_json()},
+            "profiles": {"read": stats.profiles_read, "rejected": stats.profiles_rejected,
+                         "undeclared": self.undeclared_profiles.as_json()},
             "journeys": journeys,
             "messages": {
                 "total": sum(self.by_channel.values()),
@@ -259,8 +257,8 @@ class Recorder:
             "rejects": [{"file": r.file, "line": r.line, "reason": r.reason}
                         for r in self.rejects],
             "failed_expressions": [
-                {"journey": j, "where": w, "count": n}
-                for (j, w), n in sorted(self.failed_expressions.items())],
+                {"journey": j, "where": w, "reason": r, "count": n}
+                for (j, w, r), n in sorted(self.failed_expressions.items())],
         }
 
     def _attribution(self, table: dict[str, dict[str, Money]]) -> dict[str, Any]:

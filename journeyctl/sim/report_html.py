@@ -43,6 +43,14 @@ def percent(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.1f}%"
 
 
+def profiles_read(report: dict[str, Any]) -> str:
+    """`, 120 profiles read (2 rejected)` for the headline; nothing without a profile file."""
+    profiles = report["profiles"]
+    if not profiles["read"]:
+        return ""
+    return f", {profiles['read']:,} profiles read ({profiles['rejected']:,} rejected)"
+
+
 def undeclared_line(report: dict[str, Any]) -> str:
     """Profile attributes the catalog does not declare: kept, but no condition or template
     may use them (both reports say so)."""
@@ -72,7 +80,8 @@ def render_html(report: dict[str, Any], project: m.Project) -> str:
 <style>{CSS}</style></head>
 <body><header><h1>Simulation of {escape(report['project'])}</h1>
 <p>{escape(window['start'] or '?')} → {escape(window['until'] or '?')} · {events['read']:,} events
-({events['rejected']:,} rejected, {events['duplicates']:,} duplicates) · {report['users']:,} users ·
+({events['rejected']:,} rejected, {events['duplicates']:,} duplicates){profiles_read(report)} ·
+{report['users']:,} users ·
 {report['messages']['total']:,} messages</p></header>
 <main>{''.join(sections)}{_channels(report)}{_days(report)}{_profiles(report)}</main></body></html>
 """

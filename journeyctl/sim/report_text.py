@@ -1,4 +1,9 @@
-"""The simulation report for people: rich tables, rendered from the report dict (SPEC §8)."""
+"""The simulation report for people: rich tables, rendered from the report dict (SPEC §8).
+
+Every string printed is a `Text`, never rich markup: names come from the user's files (event,
+attribute, channel and variant names, currencies, reasons), and `[bold]` or `[/]` in one must
+print as written, not style the report or stop it with a MarkupError.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from journeyctl import model as m
-from journeyctl.sim.report_html import number, percent, undeclared_line
+from journeyctl.sim.report_html import number, percent, profiles_read, undeclared_line
 
 
 def print_report(report: dict[str, Any], project: m.Project, stream: IO[str]) -> None:
@@ -27,16 +32,18 @@ def print_report(report: dict[str, Any], project: m.Project, stream: IO[str]) ->
     console.print(_channels(report))
     console.print(_calendar(report))
     if report["profiles"]["undeclared"]["lines"]:
-        console.print(undeclared_line(report), soft_wrap=True)
+        console.print(Text(undeclared_line(report)), soft_wrap=True)
     if report["rejects"]:
         console.print(_rejects(report), soft_wrap=True)
+    if report["failed_expressions"]:
+        console.print(_failed_expressions(report), soft_wrap=True)
 
 
 def _header(report: dict[str, Any]) -> Group:
     events, window = report["events"], report["window"]
     line = (f"{report['project']}: {events['read']:,} events read ({events['rejected']:,} "
-            f"rejected, {events['duplicates']:,} duplicates), {report['users']:,} users, "
-            f"{report['messages']['total']:,} messages")
+            f"rejected, {events['duplicates']:,} duplicates){profiles_read(report)}, "
+            f"{report['users']:,} users, {report['messages']['total']:,} messages")
     when = f"{window['start'] or '?'} → {window['until'] or '?'}"
     return Group(Text(line, style="bold"), Text(when, style="dim"))
 
@@ -59,8 +66,8 @@ def _journey(journey: m.Journey, data: dict[str, Any]) -> Group:
         if counts.get("held"):
             suppressed = ", ".join(filter(None, [f"held {counts['held']:,}", suppressed]))
         share = counts["reached"] / entered if entered else None
-        table.add_row(step.id, step.kind, number(counts["reached"]), percent(share),
-                      number(counts["sent"]) if step.kind == "send" else "", suppressed)
+        add_row(table, step.id, step.kind, number(counts["reached"]), percent(share),
+                number(counts["sent"]) if step.kind == "send" else "", suppressed)
     money = (f"revenue {number(data['revenue'])}  ·  message cost {number(data['cost'], 1)}  ·  "
              f"cost per conversion {number(data['cost_per_conversion'], 1)}  ·  ROI "
              f"{number(data['roi'], 1)}x")
@@ -73,15 +80,15 @@ def _splits(journey: m.Journey, data: dict[str, Any]) -> list[Table]:
         variants = data["steps"][step.id].get("variants")
         if not variants:
             continue
-        table = Table(title=f"{journey.id} · A/B {step.id}", title_justify="left")
+        table = Table(title=title(f"{journey.id} · A/B {step.id}"), title_justify="left")
         for column in ("variant", "entered", "conversions", "rate", "lift", "p-value",
                        "revenue", "cost", "ROI"):
             table.add_column(column, justify="left" if column == "variant" else "right")
         for name, row in variants.items():
             p_value = row.get("p_value")
             significant = p_value is not None and p_value < 0.05
-            table.add_row(
-                name + (" (control)" if row.get("control") and name != "control" else ""),
+            add_row(
+                table, name + (" (control)" if row.get("control") and name != "control" else ""),
                 number(row["entered"]),
                 number(row["conversions"]), percent(row["conversion_rate"]),
                 "" if row.get("control") else percent(row.get("lift")),
@@ -97,18 +104,18 @@ def _channels(report: dict[str, Any]) -> Table:
     last = report["attribution"]["last_touch"]["by_channel"]
     linear = report["attribution"]["linear"]["by_channel"]
     currency = messages["cost"]["currency"]
-    table = Table(title=f"channels (cost in {currency})" if isinstance(currency, str)
-                  else "channels", title_justify="left")
+    table = Table(title=title(f"channels (cost in {currency})" if isinstance(currency, str)
+                              else "channels"), title_justify="left")
     for column in ("channel", "messages", "cost", "conv. last-touch", "revenue last-touch",
                    "conv. linear", "revenue linear", "cost/conv.", "ROI (last-touch)"):
         table.add_column(column, justify="left" if column == "channel" else "right")
     for channel, count in messages["by_channel"].items():
         lt, ln = last.get(channel, {}), linear.get(channel, {})
-        table.add_row(channel, number(count),
-                      number(messages["cost"]["by_channel"].get(channel), 1),
-                      number(lt.get("conversions"), 1), number(lt.get("revenue")),
-                      number(ln.get("conversions"), 1), number(ln.get("revenue")),
-                      number(lt.get("cost_per_conversion"), 1), number(lt.get("roi"), 1))
+        add_row(table, channel, number(count),
+                number(messages["cost"]["by_channel"].get(channel), 1),
+                number(lt.get("conversions"), 1), number(lt.get("revenue")),
+                number(ln.get("conversions"), 1), number(ln.get("revenue")),
+                number(lt.get("cost_per_conversion"), 1), number(lt.get("roi"), 1))
     return table
 
 
@@ -130,9 +137,19 @@ def _calendar(report: dict[str, Any]) -> Table:
     return table
 
 
+def title(text: str) -> Text:
+    """A table's title as written, in the style rich gives titles."""
+    return Text(text, style="table.title")
+
+
+def add_row(table: Table, *cells: str | Text, style: str = "") -> None:
+    """A row whose text cells print as written (see the module's docstring)."""
+    table.add_row(*(Text(c) if isinstance(c, str) else c for c in cells), style=style)
+
+
 def _rejects(report: dict[str, Any]) -> Group:
     """`file:line: reason`, like compiler output, so editors and terminals can jump there."""
-    total = report["events"]["rejected"]
+    total = report["events"]["rejected"] + report["profiles"]["rejected"]
     shown = report["rejects"][:20]
     lines = [Text(f"rejected records: {total:,}" + (f" (the first {len(shown)})"
                                                     if total > len(shown) else ""),
@@ -140,3 +157,14 @@ def _rejects(report: dict[str, Any]) -> Group:
     lines += [Text(f"{r['file']}:{r['line']}: {r['reason']}") for r in shown]
     return Group(*lines)
 
+
+def _failed_expressions(report: dict[str, Any]) -> Group:
+    """Conditions that failed at run time, by journey, place and reason (`over_budget`: not
+    run, as too costly for the data)."""
+    rows = report["failed_expressions"]
+    total = sum(row["count"] for row in rows)
+    lines = [Text(f"conditions that failed at run time and counted as false: {total:,}",
+                  style="bold yellow")]
+    lines += [Text(f"{row['journey']} {row['where']}: {row['reason']} {row['count']:,}")
+              for row in rows]
+    return Group(*lines)

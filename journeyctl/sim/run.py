@@ -63,14 +63,7 @@ def _merge(project: m.Project, shards: list[parallel.ShardResult], trace_user: s
         recorder.merge(shard.recorder)
     stats = Stats()
     for shard in shards:
-        part = shard.stats
-        stats.read += part.read
-        stats.rejected += part.rejected
-        stats.duplicates += part.duplicates
-        stats.skipped += part.skipped
-        stats.users |= part.users
-        stats.first = min(filter(None, (stats.first, part.first)), default=None)
-        stats.last = max(filter(None, (stats.last, part.last)), default=None)
+        stats.add(shard.stats)
     if messages is not None:
         messages.runs = [run for shard in shards for run in shard.runs]
     trace = None

@@ -9,7 +9,7 @@ from journeyctl import model as m
 from journeyctl.engine import effects as fx
 from journeyctl.sim.host import Options, Simulation
 from journeyctl.sim.outputs import Trace
-from journeyctl.sim.readers import Record, check_properties
+from journeyctl.sim.readers import Record, event_properties
 from journeyctl.timeparse import zone
 
 
@@ -66,7 +66,8 @@ class Outcome:
 def run_scenario(project: m.Project, profiles: dict[str, dict[str, Any]],
                  events: list[ScenarioEvent], until: float, start: float | None = None,
                  journeys: set[str] | None = None) -> Outcome:
-    """Simulate `events` (checked against the catalog like any input) up to `until`."""
+    """Simulate `events` (checked against the catalog like any input) up to `until`. The
+    `profiles` are used as given: check them first (`parse_profile`), as journey tests do."""
     keep = _Keep()
     users = {*profiles, *(e.user_id for e in events)}
     traces = {user: Trace(user, zone(project.timezone)) for user in users}
@@ -74,7 +75,7 @@ def run_scenario(project: m.Project, profiles: dict[str, dict[str, Any]],
                             Options(until=until, journeys=journeys))
     records = []
     for index, event in enumerate(events):
-        props = check_properties(project.catalog, event.name, event.properties,
+        props = event_properties(project.catalog, event.name, event.properties,
                                  simulation.parse_time)
         if isinstance(props, str):
             raise ValueError(f"event {index + 1} ({event.name}): {props}")

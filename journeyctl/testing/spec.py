@@ -18,7 +18,7 @@ from journeyctl import schema
 from journeyctl.checks.context import did_you_mean
 from journeyctl.diagnostics import Collector, Diagnostic, JourneyctlError, Loc
 from journeyctl.project import YAML_SUFFIXES, display_path
-from journeyctl.sim.readers import TimeParser, check_properties
+from journeyctl.sim.readers import TimeParser, event_properties, parse_profile
 from journeyctl.timeparse import parse_duration, zone
 from journeyctl.yamlload import Doc, DocPath, load_file
 
@@ -172,7 +172,7 @@ def _test_file(doc: Doc, project: m.Project, out: Collector) -> TestFile:
     journeys = raw.get("journeys")
     for i, name in enumerate(journeys or []):
         r.journey(name, ("journeys", i))
-    shared = raw.get("profiles", {})
+    shared = _profiles(r, raw.get("profiles", {}), ())
     tests = [_test(r, t, ("tests", i), shared) for i, t in enumerate(raw["tests"])]
     return TestFile(doc.file, r.start, set(journeys) if journeys else None, tests)
 
@@ -186,9 +186,10 @@ def _test(r: _Reader, raw: dict[str, Any], path: DocPath, shared: dict[str, Any]
         for i, e in enumerate(raw.get("events", []))
     ]
     for event in events:  # test events meet the same catalog checks as any input
-        checked = check_properties(r.project.catalog, event.name, event.properties, r.parse_time)
+        checked = event_properties(r.project.catalog, event.name, event.properties, r.parse_time)
         if isinstance(checked, str):
             r.out.add("JC952", f"test event {event.name}: {checked}", event.loc)
+    own = _profiles(r, raw.get("profiles", {}), path)
     expect_raw = raw["expect"]
     expect = Expect(
         messages=_patterns(r, expect_raw, "messages", path),
@@ -207,8 +208,24 @@ def _test(r: _Reader, raw: dict[str, Any], path: DocPath, shared: dict[str, Any]
                 r.out.add("JC951", f"{text!r} is after this test's `until`: nothing happens "
                           "then", r.doc.loc(where), "move `until` later, or leave it out (it "
                           "defaults to the latest time the test mentions)")
-    return JourneyTest(raw["name"], r.doc.loc((*path, "name")), {**shared,
-                       **raw.get("profiles", {})}, events, until, expect)
+    return JourneyTest(raw["name"], r.doc.loc((*path, "name")), {**shared, **own}, events,
+                       until, expect)
+
+
+def _profiles(r: _Reader, raw: dict[str, dict[str, Any]], path: DocPath
+              ) -> dict[str, dict[str, Any]]:
+    """The `profiles:` at `path` checked against the catalog as profile files are (a wrong
+    type is JC952; timestamps become datetimes), by user."""
+    profiles = {}
+    for user, attributes in raw.items():
+        checked = parse_profile({**attributes, "user_id": user}, r.project.catalog, r.parse_time)
+        if isinstance(checked, str):
+            r.out.add("JC952", f"test profile '{user}': {checked}",
+                      r.doc.loc((*path, "profiles", user)),
+                      f"write it as `profile:` in {r.project.events_file} declares it")
+        else:
+            profiles[user] = checked.attributes
+    return profiles
 
 
 def _patterns(r: _Reader, expect: dict[str, Any], key: str, path: DocPath

@@ -57,3 +57,16 @@ def test_a_profile_of_the_wrong_type_is_refused_and_the_others_stored(tmp_path: 
         assert "journeyctl_profiles_upserted_total 2.0" in metrics
         assert "journeyctl_profiles_rejected_total 2.0" in metrics
         assert "journeyctl_profiles_undeclared_total 1.0" in metrics
+
+
+def test_a_dotted_key_is_refused_as_simulate_rejects_it(tmp_path: Path, fake) -> None:
+    project, state = project_copy(tmp_path), tmp_path / "state.db"
+    apply(project, state)
+    with Served(project, state, fake.url) as served:
+        answer = served.post("/v1/profiles", {"profiles": [
+            {"user_id": "dot", "email": "d@example.com", "consent.email": True}]})
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["rejected"] == [{"index": 0, "error": (
+            "attribute 'consent.email' is written as one key with a dot; write it nested: "
+            '{"consent": {"email": true}}')}]
+        assert served.get("/v1/users/dot").status_code == 404

@@ -15,8 +15,10 @@ from journeyctl.sim.readers import (
     Record,
     Undeclared,
     check_attributes,
+    event_properties,
     parse_event,
     parse_profile,
+    read_events,
     read_profiles,
 )
 from journeyctl.sim.readers import TimeParser as Parser
@@ -81,6 +83,25 @@ def test_undeclared_attributes_are_kept_and_named_by_their_path() -> None:
     assert undeclared == ["referral", "consent.kakao"]  # below an open object nothing is
 
 
+DOTTED = ("attribute 'consent.email' is written as one key with a dot; write it nested: "
+          '{"consent": {"email": true}}')
+
+
+def test_a_dotted_key_for_a_declared_attribute_is_the_reason() -> None:
+    assert check({"consent.email": True}) == DOTTED
+    assert check({"consent.kakao": True}) == (  # under a declared attribute: meant nested
+        "attribute 'consent.kakao' is written as one key with a dot; write it nested: "
+        '{"consent": {"kakao": true}}')
+    assert check({"consent": {"email.x": "a" * 50}}) == (
+        "attribute 'consent.email.x' is written as one key with a dot; write it nested: "
+        '{"email": {"x": "..."}}')  # a long value is left out
+    undeclared: list[str] = []
+    assert check({"utm.source": "ad"}, undeclared) == {"utm.source": "ad"}  # not declared
+    assert undeclared == ["utm.source"]
+    assert parse_profile({"user_id": "u", "consent.email": True}, CATALOG, PARSE) == DOTTED
+    assert identify(**{"consent.email": True}) == f"profile {DOTTED}"
+
+
 def test_parse_profile_returns_the_user_and_the_undeclared_paths() -> None:
     parsed = parse_profile({"user_id": 7, "vip": True, "nickname": "7"}, CATALOG, PARSE)
     assert parsed == Profile("7", {"vip": True, "nickname": "7"}, ("nickname",))
@@ -106,6 +127,14 @@ def test_identify_events_follow_the_profile_types() -> None:
     assert isinstance(other, Record)  # only identify merges into the profile
 
 
+def test_event_properties_is_the_check_every_event_meets() -> None:
+    assert event_properties(CATALOG, "identify", {"vip": "yes"}, PARSE) == (
+        "profile attribute 'vip' is text, the catalog says boolean")
+    assert event_properties(CATALOG, "identify", {"last_order_at": "2024-03-01 09:00"},
+                            PARSE) == {"last_order_at": dt.datetime(2024, 3, 1, tzinfo=dt.UTC)}
+    assert event_properties(CATALOG, "signup", {"vip": "yes"}, PARSE) == {"vip": "yes"}
+
+
 def test_undeclared_counts_rank_by_frequency_then_name() -> None:
     counts = Undeclared()
     for names in [("b",), ("a", "b"), (), ("c",)]:
@@ -120,17 +149,46 @@ def test_undeclared_counts_rank_by_frequency_then_name() -> None:
 def test_csv_cells_are_typed_by_the_catalog(tmp_path: Path) -> None:
     path = tmp_path / "profiles.csv"
     path.write_text("user_id,phone,vip,consent.email,consent.kakao,order_count\n"
-                    "007,+821012345678,yes,true,true,2\n"
+                    "007,+821012345678,TRUE,False,true,2\n"
                     "u-2,+821000000000,maybe,,,\n"
-                    "u-3,,,,,two\n", encoding="utf-8")
+                    "u-3,,,,,two\n"
+                    "u-4,,,yes,,\n"
+                    "u-5,,1,,,\n", encoding="utf-8")
     read = read_profiles(path, CATALOG, PARSE)
     assert read.profiles == {"007": {"phone": "+821012345678", "vip": True,
-                                     "consent": {"email": True, "kakao": True},
+                                     "consent": {"email": False, "kakao": True},
                                      "order_count": 2}}
+    # the wording of a JSON value of the wrong type; booleans are true or false only
     assert [(r.line, r.reason) for r in read.rejects] == [
-        (3, "attribute 'vip' is 'maybe', the catalog says boolean"),
-        (4, "attribute 'order_count' is 'two', the catalog says integer")]
+        (3, "attribute 'vip' is text, the catalog says boolean"),
+        (4, "attribute 'order_count' is text, the catalog says integer"),
+        (5, "attribute 'consent.email' is text, the catalog says boolean"),
+        (6, "attribute 'vip' is text, the catalog says boolean")]
     assert read.undeclared.as_json() == {"lines": 1, "attributes": {"consent.kakao": 1}}
+
+
+def test_csv_event_cells_are_typed_with_the_same_words(tmp_path: Path) -> None:
+    catalog = Catalog(loc=None, events=FrozenMap({"trial": EventDef(  # type: ignore[arg-type]
+        loc=None, name="trial", properties=attrs(paid="boolean", days="integer"))}))  # type: ignore[arg-type]
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,event,timestamp,paid,days\n"
+                    "u,trial,2024-03-01,True,7\nu,trial,2024-03-01,yes,7\n"
+                    "u,trial,2024-03-01,false,seven\n", encoding="utf-8")
+    read = list(read_events(path, 0, catalog, PARSE))
+    assert isinstance(read[0], Record) and read[0].properties == {"paid": True, "days": 7}
+    assert [(r.line, r.reason) for r in read[1:]] == [  # type: ignore[union-attr]
+        (3, "property 'paid' is text, the catalog says boolean"),
+        (4, "property 'days' is text, the catalog says integer")]
+
+
+def test_csv_files_from_excel_start_with_a_byte_order_mark(tmp_path: Path) -> None:
+    profiles = tmp_path / "profiles.csv"
+    profiles.write_text("user_id,vip\nu,true\n", encoding="utf-8-sig")  # "CSV UTF-8"
+    assert read_profiles(profiles, CATALOG, PARSE).profiles == {"u": {"vip": True}}
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,event,timestamp\nu,signup,2024-03-01\n", encoding="utf-8-sig")
+    [record] = read_events(events, 0, CATALOG, PARSE)
+    assert isinstance(record, Record) and record.user_id == "u"
 
 
 def test_csv_columns_that_collide_reject_their_line(tmp_path: Path) -> None:
@@ -157,3 +215,6 @@ def test_a_rejected_line_is_left_out_whole_and_the_others_merge(tmp_path: Path) 
     assert [(r.line, r.reason) for r in read.rejects] == [
         (2, "attribute 'consent.email' is text, the catalog says boolean"),
         (3, "attribute 'consent.email' is text, the catalog says boolean")]
+    assert read.read == 3  # the rejected lines are a part of the lines read
+    shards = [read_profiles(path, CATALOG, PARSE, (i, 2)) for i in range(2)]
+    assert sum(s.read for s in shards) == 3 and sum(len(s.rejects) for s in shards) == 2

@@ -3,6 +3,7 @@ located errors."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 from pathlib import Path
@@ -10,6 +11,9 @@ from xml.etree import ElementTree as ET
 
 import pytest
 from conftest import EXAMPLE, run_cli
+
+from journeyctl.project import validate
+from journeyctl.testing import spec
 
 PASSING = """\
 journeys: [welcome]
@@ -216,3 +220,67 @@ def test_a_test_file_that_is_not_utf8_is_a_located_error(new_project: Path) -> N
     path = write(new_project, PASSING)
     path.write_bytes(path.read_bytes().replace(b"welcome then", b"welc\xff then"))
     assert f"{path}:6:15: error[JC002]" in errors_of(run_cli("test", new_project))
+
+
+def test_test_profiles_and_identify_events_are_checked_against_the_catalog(
+        new_project: Path) -> None:
+    path = write(new_project, PASSING.replace(
+        "u1: {email: a@example.com, consent: {email: true}}",
+        'u1: {email: a@example.com, consent: {email: "yes"}}').replace(
+        "  - name: welcome then nudge\n", "  - name: welcome then nudge\n"
+        "    profiles:\n      u2: {email: 7}\n").replace(
+        "      - {at: +0, user: u1, event: signup}",
+        "      - {at: +0, user: u1, event: signup}\n"
+        '      - {at: +0, user: u1, event: identify, properties: {consent: {email: "no"}}}'))
+    err = errors_of(run_cli("test", new_project))
+    assert (f"{path}:4:7: error[JC952]: test profile 'u1': attribute 'consent.email' is text, "
+            "the catalog says boolean") in err
+    assert "= hint: write it as `profile:` in events.yaml declares it" in err
+    assert (f"{path}:8:11: error[JC952]: test profile 'u2': attribute 'email' is a number, "
+            "the catalog says string") in err
+    assert (f"{path}:11:9: error[JC952]: test event identify: profile attribute "
+            "'consent.email' is text, the catalog says boolean") in err
+
+
+def test_timestamp_attributes_of_test_profiles_are_times_as_in_simulate(
+        new_project: Path) -> None:
+    events = new_project / "events.yaml"
+    events.write_text(events.read_text(encoding="utf-8").replace(
+        "  timezone: string\n", "  timezone: string\n  joined: timestamp\n"), encoding="utf-8")
+    journey = new_project / "journeys" / "welcome.yaml"
+    journey.write_text(journey.read_text(encoding="utf-8").replace(
+        "trigger:", "audience: 'profile.joined < timestamp(\"2024-03-01T00:00:00Z\")'\n"
+        "trigger:"), encoding="utf-8")
+    write(new_project, PASSING.replace(
+        "u1: {email: a@example.com, consent: {email: true}}",
+        'u1: {email: a@example.com, consent: {email: true}, joined: "2024-02-01T00:00:00Z"}\n'
+        '  u2: {email: b@example.com, consent: {email: true}, joined: "2024-03-02 10:00"}')
+        .replace("      - {at: +0, user: u1, event: signup}\n    until: +4d\n",
+                 "      - {at: +0, user: u1, event: signup}\n"
+                 "      - {at: +0, user: u2, event: signup}\n    until: +4d\n", 1)
+        .replace("      messages:\n", "      no_messages:\n        - {user: u2}\n"
+                 "      messages:\n", 1))
+    result = run_cli("test", new_project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed, 0 failed" in result.stdout
+
+
+def test_loaded_test_profiles_are_typed_by_the_catalog(new_project: Path) -> None:
+    events = new_project / "events.yaml"
+    events.write_text(events.read_text(encoding="utf-8").replace(
+        "  timezone: string\n", "  timezone: string\n  joined: timestamp\n"), encoding="utf-8")
+    write(new_project, PASSING.replace("consent: {email: true}}",
+                                       'consent: {email: true}, joined: "2024-02-01 09:00"}'))
+    project = validate(new_project).project
+    assert project is not None
+    [loaded] = spec.load_tests(project)
+    assert isinstance(loaded, spec.TestFile)
+    assert loaded.tests[0].profiles == {"u1": {
+        "email": "a@example.com", "consent": {"email": True},
+        "joined": dt.datetime(2024, 2, 1, 9, tzinfo=dt.UTC)}}
+    write(new_project, PASSING.replace("{email: true}", "{email: 1}"))
+    [broken] = spec.load_tests(project)
+    assert isinstance(broken, spec.BrokenFile)
+    assert [(d.code, d.loc.line, d.message) for d in broken.diagnostics] == [
+        ("JC952", 4, "test profile 'u1': attribute 'consent.email' is a number, the catalog "
+                     "says boolean")]

@@ -37,6 +37,7 @@ def run(project_path: Path, state_url: str | None, host: str, port: int, log_for
                 "JC980", f"nothing is applied to {shown}: the daemon runs applied journeys",
                 Loc(shown),
                 f"apply first: {command('apply', *Given(project_path, state_url).args())}")])
+        store.check_writable()  # else every event would be refused: say so now, not then
     finally:
         store.close()
     logs.setup(log_format)

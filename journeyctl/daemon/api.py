@@ -2,21 +2,26 @@
 
 Every route but /healthz and the OpenAPI document needs `Authorization: Bearer <token>` when the
 daemon has a token (JOURNEYCTL_API_TOKEN). A 202 from POST /v1/events means the accepted events
-are committed to the inbox: they survive a crash from that moment.
+are committed to the inbox: they survive a crash from that moment. While the store cannot commit
+(disk full, the file made read-only, damaged), writes answer 503 with the reason, and so does
+/healthz until a commit succeeds again.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import orjson
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -31,6 +36,8 @@ from journeyctl.sim.readers import TimeParser
 from journeyctl.state.applied import Applied
 
 Handler = Callable[[Request], Awaitable[Response]]
+T = TypeVar("T")
+log = logging.getLogger("journeyctl.api")
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,53 @@ class HttpError(Exception):
         super().__init__(message)
         self.status = status
         self.body = {"error": message, **extra}
+
+
+class StoreDown(Exception):
+    """The store cannot commit now: the request's writes were not stored (503)."""
+
+
+class StoreHealth:
+    """Whether the state store can commit, as the API last found it. A write that fails for the
+    store's sake makes /healthz answer 503 with the reason until a commit succeeds again: a
+    request's, or /healthz's own small write (`touch`), tried at most every `probe_every`
+    seconds while the store fails — a load balancer that stops sending on the 503 still sees
+    the recovery."""
+
+    def __init__(self, probe_every: float = 1.0) -> None:
+        self.problem: str | None = None
+        self.probe_every = probe_every
+        self._probed = 0.0
+
+    async def commit(self, pending: Awaitable[T]) -> T:
+        """`pending`'s result; StoreDown when the store itself failed (full, read-only,
+        locked, damaged, I/O) rather than what was written."""
+        try:
+            result = await pending
+        except sqlite3.Error as exc:
+            if not (isinstance(exc, sqlite3.OperationalError)
+                    or type(exc) is sqlite3.DatabaseError):
+                raise
+            self._failed(exc)
+            raise StoreDown(self.problem) from exc
+        if self.problem is not None:
+            log.info("the state store commits again")
+            self.problem = None
+        return result
+
+    def _failed(self, exc: sqlite3.Error) -> None:
+        problem = f"the state store cannot commit: {exc}"
+        if problem != self.problem:
+            log.error("%s; writes answer 503 until it can", problem)
+        self.problem = problem
+
+    async def problems(self, core: CoreThread) -> list[str]:
+        """The store's problem (none or one), looked at again with a probe if it is time."""
+        if self.problem is not None and time.monotonic() - self._probed >= self.probe_every:
+            self._probed = time.monotonic()
+            with suppress(StoreDown):
+                await self.commit(core.call(lambda c: c.store.touch()))
+        return [self.problem] if self.problem else []
 
 
 def build_app(core: CoreThread, metrics: Metrics, options: ApiOptions,
@@ -96,6 +150,7 @@ class _Api:
         self.degraded = degraded
         self._token = options.token.encode() if options.token else None
         self._parsers: dict[str, TimeParser] = {}
+        self.store = StoreHealth()
 
     # --- wrappers ----------------------------------------------------------------------------
 
@@ -107,6 +162,15 @@ class _Api:
                 return JSONResponse(exc.body, exc.status)
             except intake.BadRequest as exc:
                 return JSONResponse({"error": str(exc)}, 400)
+            except StoreDown as exc:
+                return JSONResponse({"error": f"{exc}: nothing was stored; send it again "
+                                              "later"}, 503, headers={"Retry-After": "5"})
+            except ClientDisconnect:  # gone before its body was read (or timed out): no one
+                return Response(status_code=400)  # reads the answer
+            except Exception:
+                log.exception("%s %s failed", request.method, request.url.path)
+                return JSONResponse({"error": "internal error: the daemon's log has the "
+                                              "details"}, 500)
         return run
 
     def guard(self, handler: Handler) -> Handler:
@@ -166,8 +230,10 @@ class _Api:
     async def healthz(self, request: Request) -> Response:
         """503 while the engine or the dispatcher keeps failing (or has stopped): events are
         still accepted then, but nothing runs or is sent, which a liveness probe should see.
-        A degraded channel is 200 `degraded` (see `health_answer`)."""
-        body, status = health_answer(self._applied().serial, self.health(), self.degraded())
+        And while the store cannot commit (then events are refused too). A degraded channel is
+        200 `degraded` (see `health_answer`)."""
+        problems = [*self.health(), *await self.store.problems(self.core)]
+        body, status = health_answer(self._applied().serial, problems, self.degraded())
         return JSONResponse(body, status)
 
     async def openapi(self, request: Request) -> Response:
@@ -194,7 +260,7 @@ class _Api:
         if not valid:
             raise HttpError(400, "no valid event in the request: nothing was stored",
                             accepted=0, duplicates=0, rejected=rejected)
-        accepted, duplicates = await self.core.ingest(valid)
+        accepted, duplicates = await self.store.commit(self.core.ingest(valid))
         self.metrics.events.inc(accepted)
         self.metrics.duplicates.inc(duplicates)
         if accepted:
@@ -213,7 +279,7 @@ class _Api:
         if not valid:
             raise HttpError(400, "no valid profile in the request: nothing was stored",
                             upserted=0, rejected=rejected)
-        count = await self.core.call(lambda c: c.runtime.upsert_profiles(valid))
+        count = await self.store.commit(self.core.call(lambda c: c.runtime.upsert_profiles(valid)))
         self.metrics.profiles.inc(count)
         self.metrics.profiles_undeclared.inc(undeclared.lines)
         return JSONResponse({"upserted": count, "rejected": rejected})

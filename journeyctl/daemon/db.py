@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -28,7 +28,7 @@ class GroupCommit(Generic[T, R]):
     `run_batch` (one transaction): callers wait for the commit, and share its cost."""
 
     def __init__(self, executor: ThreadPoolExecutor,
-                 run_batch: Callable[[list[T]], list[R]]) -> None:
+                 run_batch: Callable[[list[T]], Sequence[R | Exception]]) -> None:
         self._executor = executor
         self._run_batch = run_batch
         self._lock = threading.Lock()
@@ -57,7 +57,9 @@ class GroupCommit(Generic[T, R]):
                 loop.call_soon_threadsafe(_fail, future, exc)
             return
         for (_, future), result in zip(waiting, results, strict=True):
-            loop.call_soon_threadsafe(_resolve, future, result)
+            # an item `run_batch` could not handle is failed alone (its exception as result)
+            done = _fail if isinstance(result, BaseException) else _resolve
+            loop.call_soon_threadsafe(done, future, result)
 
 
 class CoreThread:

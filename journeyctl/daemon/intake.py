@@ -4,7 +4,10 @@ The records are those of the event and profile files (SPEC §3), checked by the 
 `simulate` reads them with, plus what only a live API needs: unknown fields are refused (a typo
 in a field name would otherwise lose data silently), and an event stamped too far in the future
 is refused (a clock or unit error — milliseconds sent as seconds — that would corrupt
-`count()` windows and reports).
+`count()` windows and reports). Limits keep one request from costing the daemon more than its
+size: a record nested deeper than MAX_DEPTH, or an id or event name longer than MAX_ID_BYTES, is
+refused here, so what is acknowledged can be stored and run (the state codec and the engine stop
+far above these limits).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from journeyctl.sim.readers import TimeParser, Undeclared, parse_event, parse_pr
 
 EVENT_FIELDS = frozenset({"event_id", "user_id", "event", "timestamp", "properties"})
 MAX_RECORDS = 10_000  # per request
+MAX_DEPTH = 32  # levels of objects and arrays in one record, the record itself the first
+MAX_ID_BYTES = 256  # UTF-8 bytes of a user_id, an event_id or an event name
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,9 @@ def _event_error(raw: Any, catalog: Catalog, parse_time: TimeParser, now: float,
         if unknown:
             return (f"unknown field {unknown[0]!r}: an event has "
                     f"{', '.join(sorted(EVENT_FIELDS))} (put custom data in 'properties')")
+        too_big = _over_limits(raw, ("user_id", "event_id", "event"))
+        if too_big:
+            return too_big
     record = parse_event(raw, catalog, parse_time)
     if isinstance(record, str):
         return record
@@ -107,6 +115,10 @@ def check_profiles(items: list[Any], catalog: Catalog, parse_time: TimeParser
         if not isinstance(raw, dict):
             problems.append(Problem(index, "a profile must be a JSON object with a user_id"))
             continue
+        too_big = _over_limits(raw, ("user_id",))
+        if too_big:
+            problems.append(Problem(index, too_big))
+            continue
         parsed = parse_profile(raw, catalog, parse_time)
         if isinstance(parsed, str):
             problems.append(Problem(index, parsed))
@@ -114,6 +126,36 @@ def check_profiles(items: list[Any], catalog: Catalog, parse_time: TimeParser
         undeclared.add(parsed.undeclared)
         valid.append({**parsed.attributes, "user_id": parsed.user_id})
     return valid, problems, undeclared
+
+
+def _over_limits(raw: dict[str, Any], ids: tuple[str, ...]) -> str | None:
+    """Why a record is over the size limits, or None."""
+    if _too_deep(raw, MAX_DEPTH):
+        return (f"nested more than {MAX_DEPTH} levels deep (objects and arrays, the record "
+                "itself the first): flatten the properties")
+    for key in ids:
+        value = raw.get(key)
+        # a character is at most 4 bytes: most values need no encoding to be measured
+        if type(value) is str and len(value) * 4 > MAX_ID_BYTES \
+                and (size := len(value.encode())) > MAX_ID_BYTES:
+            return f"{key} is {size} bytes long; the limit is {MAX_ID_BYTES}"
+    return None
+
+
+def _too_deep(value: Any, room: int) -> bool:
+    """More than `room` levels of objects and arrays in `value`. It looks no deeper than the
+    limit, so a hostile record costs no more than its size (and never Python's recursion
+    limit)."""
+    if type(value) is dict:
+        children: Any = value.values()
+    elif type(value) is list:
+        children = value
+    else:
+        return False
+    if room == 0:
+        return True
+    return any(_too_deep(child, room - 1) for child in children
+               if type(child) is dict or type(child) is list)
 
 
 def _duration(seconds: float) -> str:

@@ -22,6 +22,8 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 _ERROR = _json(_ref("Error"), "The request was refused; `error` says why and how to fix it")
 _UNAUTHORIZED = _json(_ref("Error"), "Missing or wrong bearer token")
+_STORE_DOWN = _json(_ref("Error"), "The state store cannot commit now (disk full, read-only, "
+                                   "damaged): nothing was stored; retry after `Retry-After`")
 
 SCHEMAS: dict[str, Any] = {
     "Health": {"type": "object", "required": ["status", "serial"],
@@ -40,14 +42,19 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "additionalProperties": False,
         "required": ["user_id", "event", "timestamp"],
         "properties": {
-            "event_id": {"type": "string", "description": "Repeats of a known id are ignored"},
-            "user_id": {"type": ["string", "integer"]},
-            "event": {"type": "string", "description": "A name from events.yaml"},
+            "event_id": {"type": "string", "description": "Repeats of a known id are ignored; "
+                                                          "at most 256 bytes (UTF-8)"},
+            "user_id": {"type": ["string", "integer"],
+                        "description": "At most 256 bytes (UTF-8)"},
+            "event": {"type": "string", "description": "A name from events.yaml; at most 256 "
+                                                       "bytes (UTF-8)"},
             "timestamp": {"type": ["string", "number"],
                           "description": "RFC 3339 (naive = project timezone) or epoch "
                                          "seconds; at most 5 minutes in the future"},
             "properties": {"type": "object",
-                           "description": "Checked against the event's catalog entry"},
+                           "description": "Checked against the event's catalog entry; the "
+                                          "record may nest 32 levels of objects and arrays "
+                                          "(itself the first)"},
         },
     },
     "EventBatch": {"type": "object", "additionalProperties": False, "required": ["events"],
@@ -135,12 +142,12 @@ def document() -> dict[str, Any]:
                 {"202": _json(_ref("Ingested"), "Committed; invalid events listed in "
                                                 "`rejected`"),
                  "400": _json(_ref("Ingested"), "Malformed, or no valid event: nothing stored"),
-                 "413": _ERROR},
+                 "413": _ERROR, "503": _STORE_DOWN},
                 body={"oneOf": [_ref("Event"), _ref("EventBatch")]})},
             "/v1/profiles": {"post": _operation(
                 "Upsert profiles (attributes merge into the stored profile)",
                 {"200": _json(_ref("Upserted"), "Stored; invalid profiles listed in `rejected`"),
-                 "400": _ERROR, "413": _ERROR},
+                 "400": _ERROR, "413": _ERROR, "503": _STORE_DOWN},
                 body=_ref("ProfileBatch"))},
             "/v1/users/{user_id}": {"get": _operation(
                 "A user's profile, journey instances and recent messages",

@@ -42,6 +42,7 @@ from channel_adapters.transport import fast_client
 from journeyctl import model as m
 from journeyctl.cron import next_tick, trigger
 from journeyctl.daemon.api import ApiOptions, build_app
+from journeyctl.daemon.connections import HttpLimits, protocol
 from journeyctl.daemon.core import Core
 from journeyctl.daemon.db import CoreThread
 from journeyctl.daemon.dispatch import Dispatcher
@@ -65,6 +66,7 @@ class ServeOptions:
     drain: float = 10.0  # seconds shutdown waits for deliveries in flight
     prune: float = 5.0  # seconds between runs of the pruning job
     api: ApiOptions = field(default_factory=lambda: ApiOptions(token=None))
+    http: HttpLimits = field(default_factory=HttpLimits)
 
 
 class Daemon:
@@ -137,7 +139,9 @@ class Daemon:
         app = build_app(self.core, self.metrics, self.options.api, self.work.set,
                         health=self.problems, degraded=self.channel_health.degraded)
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=self.options.drain)
+                                timeout_graceful_shutdown=self.options.drain,
+                                http=protocol(self.options.http),
+                                timeout_keep_alive=self.options.http.keep_alive)
         server = _Server(config)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop, server, sig)
@@ -362,7 +366,24 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def open_files(needed: int) -> None:
+    """Raise the soft limit on open files towards `needed` (as far as the hard limit allows):
+    at the usual 1,024, the connection limit would be met by "too many open files" instead."""
+    try:
+        import resource
+    except ImportError:  # not on Windows, which has no such limit
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        with suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def serve(state: Path, options: ServeOptions, sock: socket.socket) -> Any:
+    # the API's connections, the providers' (fast_client: 256), the store's files, and room
+    open_files(options.http.connections + 512)
+
     async def main() -> None:
         daemon = Daemon(state, options)
         await daemon.run(sock)

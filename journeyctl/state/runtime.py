@@ -8,6 +8,7 @@ before the commit replays the input; after it, nothing is lost or done twice.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -110,23 +111,35 @@ class Runtime:
 
     # --- ingest ------------------------------------------------------------------------------
 
-    def ingest(self, batches: list[list[dict[str, Any]]]) -> list[tuple[int, int]]:
+    def ingest(self, batches: list[list[dict[str, Any]]]) -> list[tuple[int, int] | Exception]:
         """Insert events (already validated) in one transaction, duplicates of a known
-        `event_id` ignored; per batch, (accepted, duplicates)."""
-        results = []
+        `event_id` ignored; per batch, (accepted, duplicates). Each batch (one request) is its
+        own savepoint: one that cannot be stored is rolled back alone and gets its exception,
+        the others are committed. A failure of the store itself (disk full, read-only,
+        locked) fails them all."""
+        results: list[tuple[int, int] | Exception] = []
         now = time.time()
         with self.store.transaction():
             for events in batches:
-                accepted = 0
-                for event in events:
-                    cursor = self.db.execute(
-                        "INSERT OR IGNORE INTO inbox (event_id, user_id, name, time, "
-                        "properties, received_at) VALUES (?, ?, ?, ?, ?, ?)",
-                        [event.get("event_id"), event["user_id"], event["event"], event["time"],
-                         codec.dumps(event.get("properties") or {}), now])
-                    accepted += cursor.rowcount
-                results.append((accepted, len(events) - accepted))
+                try:
+                    with self.savepoint():
+                        results.append(self._insert_events(events, now))
+                except sqlite3.OperationalError:
+                    raise
+                except Exception as exc:
+                    results.append(exc)
         return results
+
+    def _insert_events(self, events: list[dict[str, Any]], now: float) -> tuple[int, int]:
+        accepted = 0
+        for event in events:
+            cursor = self.db.execute(
+                "INSERT OR IGNORE INTO inbox (event_id, user_id, name, time, properties, "
+                "received_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [event.get("event_id"), event["user_id"], event["event"], event["time"],
+                 codec.dumps(event.get("properties") or {}), now])
+            accepted += cursor.rowcount
+        return accepted, len(events) - accepted
 
     def upsert_profiles(self, profiles: list[dict[str, Any]]) -> int:
         now = time.time()
@@ -304,15 +317,17 @@ class Runtime:
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
-        """Inside a transaction: what the block wrote is undone if it raises."""
-        self.db.execute("SAVEPOINT one_user")
+        """Inside a transaction: what the block wrote is undone if it raises. (An I/O error or
+        a full disk can end the whole transaction in SQLite: then there is nothing to undo.)"""
+        self.db.execute("SAVEPOINT part")
         try:
             yield
         except BaseException:
-            self.db.execute("ROLLBACK TO one_user")
+            if self.db.conn.in_transaction:
+                self.db.execute("ROLLBACK TO part")
+                self.db.execute("RELEASE part")
             raise
-        finally:
-            self.db.execute("RELEASE one_user")
+        self.db.execute("RELEASE part")
 
     def _effect(self, user: str, effect: Any, at: float, now: float) -> None:
         kind = type(effect)

@@ -98,3 +98,46 @@ def test_profiles(catalog) -> None:
         (3, "attribute 'consent.email' is text, the catalog says boolean")]
     assert undeclared.as_json() == {"lines": 1, "attributes": {"consent.kakao": 1,
                                                                "referral": 1}}
+
+
+def deep(levels: int, container: str = "object") -> object:
+    """`levels` levels of objects (or arrays) around a number."""
+    value: object = 1
+    for _ in range(levels):
+        value = {"a": value} if container == "object" else [value]
+    return value
+
+
+@pytest.mark.parametrize("container", ["object", "array"])
+def test_records_nested_deeper_than_the_limit_are_refused(catalog, container) -> None:
+    # the record is level 1, `properties` level 2: 30 more levels inside fit, 31 do not
+    fits = {"user_id": "u", "event": "signup", "timestamp": NOW,
+            "properties": {"x": deep(intake.MAX_DEPTH - 2, container)}}
+    over = {**fits, "properties": {"x": deep(intake.MAX_DEPTH - 1, container)}}
+    hostile = {**fits, "timestamp": deep(5000)}  # deeper than Python's own recursion limit
+    valid, problems = check(catalog, fits, over, hostile)
+    assert len(valid) == 1
+    assert [(p.index, p.error) for p in problems] == [
+        (i, "nested more than 32 levels deep (objects and arrays, the record itself the "
+            "first): flatten the properties") for i in (1, 2)]
+    profiles = [{"user_id": "p", "prefs": deep(intake.MAX_DEPTH - 1, container)},
+                {"user_id": "q", "prefs": deep(intake.MAX_DEPTH, container)}]
+    valid, problems, _ = intake.check_profiles(profiles, catalog, PARSE)
+    assert [v["user_id"] for v in valid] == ["p"]
+    assert [p.index for p in problems] == [1] and "nested more than 32" in problems[0].error
+
+
+def test_ids_and_event_names_are_at_most_256_bytes(catalog) -> None:
+    base = {"user_id": "u", "event": "signup", "timestamp": NOW}
+    fits = [{**base, "user_id": "u" * 256}, {**base, "event_id": "é" * 128},
+            {**base, "user_id": 10**18}]
+    over = [{**base, "user_id": "u" * 257}, {**base, "event_id": "é" * 129},
+            {**base, "event": "s" * 300}]
+    valid, problems = check(catalog, *fits, *over)
+    assert len(valid) == 3
+    assert [p.error for p in problems] == [
+        "user_id is 257 bytes long; the limit is 256",
+        "event_id is 258 bytes long; the limit is 256",
+        "event is 300 bytes long; the limit is 256"]
+    _, problems, _ = intake.check_profiles([{"user_id": "가" * 86}], catalog, PARSE)
+    assert problems[0].error == "user_id is 258 bytes long; the limit is 256"

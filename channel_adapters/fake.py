@@ -3,9 +3,13 @@
 It answers each provider's real path the way the provider does (status codes, ids, error
 bodies), records every request, and plays responses queued for a path before its normal answer,
 so a test can inject faults: a 500 then the normal 200, a 429 with `Retry-After`, a slow answer.
+For outages it plays a `Fault` (`fake_faults`) on every request, or every Nth, for a while: an
+error status, slow answers, or connections refused (the port closed, then opened again) — set
+from a test (`inject`), the command line, or the control endpoint `/_fake/fault`.
 
     with FakeProvider() as fake:          # in a thread, for tests
         fake.queue("/v3/mail/send", Response(500), Response(429, headers={"Retry-After": "2"}))
+        fake.inject(Fault(fail=503, duration=30))
         ...; fake.requests[0].json()
 
 `journeyctl fake-provider` runs one in the foreground. The HTTP/1.1 server is deliberately
@@ -15,91 +19,54 @@ small (Content-Length bodies, keep-alive), which is all an HTTP client sending J
 from __future__ import annotations
 
 import asyncio
-import base64
-import re
 import threading
 import time
-import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass, field
-from http import HTTPStatus
+from dataclasses import replace
 from typing import Any
-from urllib.parse import parse_qsl
 
-import orjson
+from channel_adapters.fake_answers import (
+    Recorded,
+    Response,
+    answer,
+    phrase,
+    request_json,
+    summary,
+)
+from channel_adapters.fake_faults import Fault, FaultError, Playing
 
-from channel_adapters.webhook import DEFAULT_SIGNATURE_HEADER, signature
+__all__ = ["CONTROL", "HOST", "FakeProvider", "Fault", "Recorded", "Response", "answer"]
 
 HOST = "127.0.0.1"
-_TWILIO = re.compile(r"/2010-04-01/Accounts/([^/]+)/Messages\.json")
-_FCM = re.compile(r"/v1/projects/([^/]+)/messages:send")
 _MAX_BODY = 10_000_000
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """One request the fake received."""
-
-    method: str
-    path: str
-    query: str
-    headers: Mapping[str, str]  # lower-case names
-    body: bytes
-    received_at: float = 0.0  # time.time() when the body had arrived (latency benchmarks)
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8")
-
-    def json(self) -> Any:
-        return orjson.loads(self.body)
-
-    def form(self) -> dict[str, str]:
-        return dict(parse_qsl(self.text, keep_blank_values=True))
-
-
-@dataclass(frozen=True)
-class Response:
-    """An answer to play: a body (bytes, text, or a value sent as JSON), headers, a delay."""
-
-    status: int = 200
-    body: bytes | str | Mapping[str, Any] | list[Any] = b""
-    headers: Mapping[str, str] = field(default_factory=dict)
-    delay: float = 0.0  # seconds before answering (beyond the client's timeout: a slow provider)
-
-    def encode(self, keep_alive: bool) -> bytes:
-        body, content_type = _payload(self.body)
-        headers = {"Content-Type": content_type} if "content-type" not in _lower(self.headers) \
-            else {}
-        headers.update(self.headers)
-        headers["Content-Length"] = str(len(body))
-        headers["Connection"] = "keep-alive" if keep_alive else "close"
-        try:
-            reason = HTTPStatus(self.status).phrase
-        except ValueError:
-            reason = "Unknown"
-        lines = [f"HTTP/1.1 {self.status} {reason}", *(f"{k}: {v}" for k, v in headers.items())]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+CONTROL = "/_fake/fault"  # GET, POST (a fault as JSON), DELETE; never recorded nor faulted
 
 
 class FakeProvider:
     """The fake server. Use it as a context manager (a thread) or `await serve()`."""
 
     def __init__(self, port: int = 0, *, record: bool = True, webhook_secret: str | None = None,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None, fault: Fault | None = None,
+                 note: Callable[[str], None] | None = None) -> None:
         self.port = port
         self.requests: list[Recorded] = []
         self._record = record  # off for long demo runs: memory would only grow
         self._webhook_secret = webhook_secret  # set: webhook signatures are checked (else 401)
-        self._log = log
+        self._log = log  # a line per request
+        self._note = note or log  # a line per fault played or ended
         self._queues: dict[str, deque[Response]] = {}
         self._lock = threading.Lock()  # tests queue and read from their own thread
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopped: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._server: asyncio.Server | None = None
+        self._first_fault = fault  # played from the start
+        self._playing: Playing | None = None
+        self._timer: asyncio.TimerHandle | None = None  # ends the fault
+        self._changed: asyncio.Event | None = None  # the fault changed: open or close the port
 
     @property
     def url(self) -> str:
@@ -115,22 +82,124 @@ class FakeProvider:
         with self._lock:
             return [r for r in self.requests if path is None or r.path == path]
 
+    def inject(self, fault: Fault) -> None:
+        """Play `fault` from now on, instead of any other; returns once it plays. Call it from
+        another thread than the server's (a test's). FaultError when its fields do not go
+        together."""
+        if fault.problems():
+            raise FaultError(fault.problems())
+        self._on_loop(self._play, fault)
+
+    def clear(self) -> None:
+        """Stop the fault being played (a closed port is opened again, soon after)."""
+        self._on_loop(self._end, None)
+
+    def _on_loop(self, function: Callable[..., None], *args: Any) -> None:
+        assert self._loop is not None, "the fake provider is not serving"
+        done = threading.Event()
+
+        def call() -> None:
+            try:
+                function(*args)
+            finally:
+                done.set()
+
+        self._loop.call_soon_threadsafe(call)
+        done.wait(10)
+
     async def serve(self, ready: Callable[[str], None] | None = None) -> None:
         """Listen (OSError when the port is taken), call `ready(url)`, serve until stopped."""
-        server = await asyncio.start_server(self._connection, HOST, self.port)
-        self.port = server.sockets[0].getsockname()[1]
+        self._server = await asyncio.start_server(self._connection, HOST, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
         self._loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
+        self._changed = asyncio.Event()
         if ready is not None:
             ready(self.url)
+        listener = asyncio.create_task(self._listener())
+        if self._first_fault is not None:
+            self._play(self._first_fault)
         try:
             await self._stopped.wait()
         finally:
-            server.close()
-            for task in list(self._tasks):
+            self._stopped.set()
+            listener.cancel()
+            self._end(None, quiet=True)
+            if self._server is not None:
+                self._server.close()
+            self._drop_connections()
+            await asyncio.gather(listener, *self._tasks, return_exceptions=True)
+            if self._server is not None:
+                await self._server.wait_closed()
+
+    # --- faults (on the server's loop) -----------------------------------------------------------
+
+    def _play(self, fault: Fault) -> None:
+        self._end(None, quiet=True)
+        playing = Playing(fault)
+        with self._lock:
+            self._playing = playing
+        self._say(f"fault: {fault.describe()}")
+        assert self._loop is not None and self._changed is not None
+        if fault.duration is not None:
+            self._timer = self._loop.call_later(fault.duration, self._end, playing)
+        if fault.refuse:
+            self._close_port()
+        self._changed.set()
+
+    def _end(self, playing: Playing | None, quiet: bool = False) -> None:
+        """End the fault (only if it is still `playing`, when given)."""
+        with self._lock:
+            current = self._playing
+            if current is None or (playing is not None and current is not playing):
+                return
+            self._playing = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._changed is not None:
+            self._changed.set()
+        if not quiet:
+            self._say("fault over: answering normally")
+
+    def _close_port(self) -> None:
+        """Refuse connections: close the port and drop the open connections too (what clients
+        see when a provider's servers are down). `_listener` opens it again."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        self._drop_connections()
+
+    async def _listener(self) -> None:
+        """Open the port again when no fault refuses connections any more."""
+        assert self._changed is not None
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            if not self._refusing() and self._server is None:
+                self._server = await self._listen_again()
+
+    async def _listen_again(self) -> asyncio.Server:
+        while True:  # another program may hold the port a moment: keep trying
+            try:
+                return await asyncio.start_server(self._connection, HOST, self.port)
+            except OSError as exc:
+                self._say(f"cannot listen on port {self.port} again yet ({exc}); retrying")
+                await asyncio.sleep(0.2)
+
+    def _refusing(self) -> bool:
+        with self._lock:
+            return self._playing is not None and self._playing.fault.refuse
+
+    def _drop_connections(self) -> None:
+        current = asyncio.current_task()  # the control request's own: it ends after answering
+        for task in list(self._tasks):
+            if task is not current:
                 task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-            await server.wait_closed()
+
+    def _say(self, line: str) -> None:
+        if self._note is not None:
+            self._note(line)
 
     def __enter__(self) -> FakeProvider:
         started = threading.Event()
@@ -162,7 +231,8 @@ class FakeProvider:
         assert task is not None
         self._tasks.add(task)
         try:
-            while await self._exchange(reader, writer):
+            # A connection accepted just as the port closed is dropped here, not served.
+            while not self._refusing() and await self._exchange(reader, writer):
                 pass
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
                 ValueError):
@@ -193,17 +263,22 @@ class FakeProvider:
         path, _, query = target.partition("?")
         body = await reader.readexactly(length)
         request = Recorded(method, path, query, headers, body, time.time())
-        if self._record:
-            with self._lock:
-                self.requests.append(request)
-        response = self._answer(request)
+        if path == CONTROL:
+            response, fault = self._control(request)
+        else:
+            response, fault = self._answer(request), None
+            if self._record:
+                with self._lock:
+                    self.requests.append(replace(request, status=response.status))
         if response.delay:
             await asyncio.sleep(response.delay)
         keep_alive = headers.get("connection", "").lower() != "close"
         writer.write(response.encode(keep_alive))
         await writer.drain()
         if self._log is not None:
-            self._log(f"{method} {path} -> {response.status}{_summary(request)}")
+            self._log(f"{method} {path} -> {response.status}{summary(request)}")
+        if fault is not None:
+            self._play(fault)  # after answering: a refusal closes this connection too
         return keep_alive
 
     def _answer(self, request: Recorded) -> Response:
@@ -211,126 +286,45 @@ class FakeProvider:
             queued = self._queues.get(request.path)
             if queued:
                 return queued.popleft()
-        return answer(request, self._webhook_secret)
+            playing = self._playing
+            hit = playing is not None and playing.hits()
+        normal = answer(request, self._webhook_secret)
+        if not hit:
+            return normal
+        assert playing is not None
+        return _faulty(playing.fault, normal)
+
+    def _control(self, request: Recorded) -> tuple[Response, Fault | None]:
+        """The control endpoint: what is played (GET), play a fault (POST), stop it (DELETE)."""
+        if request.method == "DELETE":
+            self._end(None)
+            return Response(200, {"fault": None}), None
+        if request.method == "POST":
+            try:
+                fault = Fault.from_json(request_json(request) if request.body.strip() else {})
+            except FaultError as exc:
+                return Response(400, {"error": str(exc)}), None
+            if not fault.active:
+                self._end(None)
+                return Response(200, {"fault": None}), None
+            return Response(200, {"fault": fault.to_json(), "playing": fault.describe()}), fault
+        if request.method != "GET":
+            return Response(405, {"error": "GET, POST or DELETE"}), None
+        with self._lock:
+            playing = self._playing
+        if playing is None:
+            return Response(200, {"fault": None}), None
+        return Response(200, {"fault": playing.fault.to_json(), "playing":
+                              playing.fault.describe(), "requests": playing.requests}), None
 
 
-def answer(request: Recorded, webhook_secret: str | None = None) -> Response:
-    """What the real provider at this path would answer to a well-formed or broken request."""
-    if request.method != "POST":
-        return Response(405, "method not allowed")
-    if request.path == "/v3/mail/send":
-        return _sendgrid(request)
-    if match := _TWILIO.fullmatch(request.path):
-        return _twilio(request, match[1])
-    if match := _FCM.fullmatch(request.path):
-        return _fcm(request, match[1])
-    if request.path.startswith("/services/"):
-        return _slack(request)
-    return _webhook(request, webhook_secret)
-
-
-# --- the providers ----------------------------------------------------------------------------
-
-
-def _sendgrid(request: Recorded) -> Response:
-    if not _bearer(request):
-        return _sendgrid_errors(401, [(None, "The provided authorization grant is invalid, "
-                                             "expired, or revoked")])
-    data = _json(request)
-    problems = _sendgrid_problems(data) if isinstance(data, dict) else [(None, "Bad Request")]
-    if problems:
-        return _sendgrid_errors(400, problems)
-    return Response(202, b"", {"X-Message-Id": uuid.uuid4().hex[:22]})
-
-
-def _sendgrid_problems(data: dict[str, Any]) -> list[tuple[str | None, str]]:
-    problems: list[tuple[str | None, str]] = []
-    people = data.get("personalizations")
-    if not (isinstance(people, list) and people
-            and all(isinstance(p, dict) and p.get("to") for p in people)):
-        problems.append(("personalizations", "at least one personalization with a `to` is "
-                                             "required"))
-    sender = data.get("from")
-    if not (isinstance(sender, dict) and sender.get("email")):
-        problems.append(("from.email", "the from object with an email is required"))
-    if not data.get("subject"):
-        problems.append(("subject", "the subject is required"))
-    content = data.get("content")
-    if not (isinstance(content, list) and content
-            and all(isinstance(c, dict) and c.get("type") and c.get("value") for c in content)):
-        problems.append(("content", "content needs at least one part with a type and a "
-                                    "non-empty value"))
-    return problems
-
-
-def _sendgrid_errors(status: int, problems: list[tuple[str | None, str]]) -> Response:
-    errors = [{"message": message, "field": name, "help": None} for name, message in problems]
-    return Response(status, {"errors": errors})
-
-
-def _twilio(request: Recorded, account_sid: str) -> Response:
-    if _basic_user(request) != account_sid:
-        return _twilio_error(401, 20003, "Authenticate")
-    form = request.form()
-    if not form.get("To"):
-        return _twilio_error(400, 21604, "A 'To' phone number is required.")
-    if not (form.get("From") or form.get("MessagingServiceSid")):
-        return _twilio_error(400, 21603, "A 'From' or 'MessagingServiceSid' parameter is "
-                                         "required to send a message")
-    if not form.get("Body"):
-        return _twilio_error(400, 21602, "Message body is required.")
-    sid = "SM" + uuid.uuid4().hex
-    return Response(201, {
-        "sid": sid, "account_sid": account_sid, "to": form["To"], "from": form.get("From"),
-        "messaging_service_sid": form.get("MessagingServiceSid"), "body": form["Body"],
-        "status": "queued", "direction": "outbound-api", "api_version": "2010-04-01",
-        "uri": f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json",
-    })
-
-
-def _twilio_error(status: int, code: int, message: str) -> Response:
-    return Response(status, {"code": code, "message": message, "status": status,
-                             "more_info": f"https://www.twilio.com/docs/errors/{code}"})
-
-
-def _fcm(request: Recorded, project: str) -> Response:
-    if not _bearer(request):
-        return _fcm_error(401, "UNAUTHENTICATED",
-                          "Request is missing required authentication credential.")
-    data = _json(request)
-    message = data.get("message") if isinstance(data, dict) else None
-    if not isinstance(message, dict) or not message.get("token"):
-        return _fcm_error(400, "INVALID_ARGUMENT", "Recipient of the message is not set.")
-    payload = message.get("data", {})
-    if not isinstance(payload, dict) or not all(isinstance(v, str) for v in payload.values()):
-        return _fcm_error(400, "INVALID_ARGUMENT", "Invalid value at 'message.data': "
-                                                   "values must be strings")
-    return Response(200, {"name": f"projects/{project}/messages/0:{uuid.uuid4().hex}"})
-
-
-def _fcm_error(status: int, name: str, message: str) -> Response:
-    return Response(status, {"error": {"code": status, "message": message, "status": name}})
-
-
-def _slack(request: Recorded) -> Response:
-    data = _json(request)
-    if not isinstance(data, dict) or not (data.get("text") or data.get("blocks")):
-        return Response(400, "invalid_payload", {"Content-Type": "text/html"})
-    return Response(200, "ok", {"Content-Type": "text/html"})
-
-
-def _webhook(request: Recorded, secret: str | None) -> Response:
-    if secret is not None:
-        timestamp = request.headers.get("x-journeyctl-timestamp", "")
-        given = request.headers.get(DEFAULT_SIGNATURE_HEADER.lower(), "")
-        if given != signature(secret, timestamp, request.body):
-            return Response(401, {"error": "bad signature"})
-    if not isinstance(_json(request), dict):
-        return Response(400, {"error": "the body is not a JSON object"})
-    return Response(200, {"id": f"wh_{uuid.uuid4().hex[:16]}"})
-
-
-# --- HTTP plumbing ----------------------------------------------------------------------------
+def _faulty(fault: Fault, normal: Response) -> Response:
+    """The answer under `fault`: its error status instead of the normal one, and/or late."""
+    if fault.fail is None:
+        return replace(normal, delay=fault.delay)
+    headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
+    return Response(fault.fail, f"injected fault: HTTP {fault.fail} {phrase(fault.fail)}",
+                    headers, delay=fault.delay)
 
 
 def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
@@ -342,65 +336,3 @@ def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
     return method, target, headers
-
-
-def _payload(body: bytes | str | Mapping[str, Any] | list[Any]) -> tuple[bytes, str]:
-    if isinstance(body, bytes):
-        return body, "application/octet-stream"
-    if isinstance(body, str):
-        return body.encode(), "text/plain; charset=utf-8"
-    return orjson.dumps(body), "application/json"
-
-
-def _lower(headers: Mapping[str, str]) -> set[str]:
-    return {name.lower() for name in headers}
-
-
-def _json(request: Recorded) -> Any:
-    try:
-        return request.json()
-    except orjson.JSONDecodeError:
-        return None
-
-
-def _bearer(request: Recorded) -> bool:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return scheme == "Bearer" and bool(token.strip())
-
-
-def _basic_user(request: Recorded) -> str | None:
-    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
-    if scheme != "Basic":
-        return None
-    try:
-        user, _, password = base64.b64decode(encoded).decode().partition(":")
-    except ValueError:
-        return None
-    return user if password else None
-
-
-def _summary(request: Recorded) -> str:
-    """Who a logged request is for and what it says, so a demo shows the message arrive."""
-    try:
-        if request.path == "/v3/mail/send":
-            data = request.json()
-            to = data["personalizations"][0]["to"][0]["email"]
-            return f"  to={to} subject={_short(data.get('subject'))}"
-        if _TWILIO.fullmatch(request.path):
-            form = request.form()
-            return f"  to={form.get('To')} body={_short(form.get('Body'))}"
-        if _FCM.fullmatch(request.path):
-            message = request.json()["message"]
-            notification = message.get("notification", {})
-            return f"  token={message.get('token')} title={_short(notification.get('title'))}"
-        data = request.json()
-        if request.path.startswith("/services/"):
-            return f"  text={_short(data.get('text'))}"
-        return f"  key={request.headers.get('idempotency-key')}"
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-        return ""
-
-
-def _short(text: Any, limit: int = 60) -> str:
-    flat = " ".join(str(text).split())
-    return repr(flat if len(flat) <= limit else flat[: limit - 1] + "…")

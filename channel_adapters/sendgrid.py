@@ -42,7 +42,7 @@ SPEC = AdapterSpec(
     template_fields={
         "subject": TemplateFieldSpec(required=True, description="subject line"),
         "text": TemplateFieldSpec(description="text/plain body"),
-        "html": TemplateFieldSpec(description="text/html body"),
+        "html": TemplateFieldSpec(description="text/html body", html=True),
     },
     one_of_fields=("text", "html"),
 )

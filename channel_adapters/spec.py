@@ -17,6 +17,7 @@ class TemplateFieldSpec:
     required: bool = False
     kind: FieldKind = "text"  # text: one Liquid string; map: string -> Liquid string; json: any
     description: str = ""
+    html: bool = False  # the provider shows it as HTML: values are escaped when it renders
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,10 @@ class AdapterSpec:
     default_base_url: str | None = None
     one_of_fields: tuple[str, ...] = ()  # at least one of these template fields is needed
     one_of_settings: tuple[str, ...] = ()  # at least one of these settings is needed
+
+    def html_fields(self) -> frozenset[str]:
+        """The template fields the provider shows as HTML: their values render escaped."""
+        return frozenset(name for name, spec in self.template_fields.items() if spec.html)
 
     def settings_schema(self) -> dict[str, Any]:
         """The JSON Schema `then` branch for channels using this adapter."""

@@ -108,6 +108,7 @@ def build_project(doc: Doc, root: Path, out: Collector) -> m.Project:
         caps=_caps(b, raw.get("caps", []), ("caps",)),
         quiet_hours=_quiet_hours(b, raw.get("quiet_hours")),
         compliance=tuple(raw.get("compliance", [])),
+        retention=_retention(b, raw.get("retention")),
     )
 
 
@@ -134,6 +135,39 @@ def _quiet_hours(b: _Builder, raw: dict[str, Any] | None) -> m.QuietHours | None
         end=b.time(raw["end"], "quiet_hours", "end"),
         action=raw.get("action", "delay"),
     )
+
+
+def _retention(b: _Builder, raw: dict[str, Any] | None) -> m.Retention:
+    """Shorter than `RETENTION_FLOOR` is refused: what the daemon prunes still dedupes for
+    that long (an event's id against a client's retry; a message's key against its outcome
+    recorded twice, which would queue its fallback twice)."""
+    default = m.Retention(b.loc())
+    if raw is None:
+        return default
+    kept: dict[str, m.Duration] = {}
+    for name in ("events", "messages"):
+        if name not in raw:
+            continue
+        mark = len(b.out.items)
+        duration = b.duration(raw[name], "retention", name)
+        if b.failed_since(mark):
+            continue
+        if duration.seconds < m.RETENTION_FLOOR.seconds:
+            b.out.add("JC307", f"retention.{name}: {duration} is shorter than the "
+                      f"{m.RETENTION_FLOOR} the daemon needs", b.loc("retention", name),
+                      f"write {m.RETENTION_FLOOR} or more (the default is "
+                      f"{getattr(default, name)}): {_RETENTION_NEEDS[name]}")
+            continue
+        kept[name] = duration
+    return m.Retention(loc=b.loc("retention"), locs=b.locs(("retention",), raw), **kept)
+
+
+_RETENTION_NEEDS = {
+    "events": "a repeated event_id is a duplicate only while the first is kept, so keep events "
+              "at least as long as your clients retry a request",
+    "messages": "a finished message is kept while its outcome may still be recorded again "
+                "(seconds), so that its fallback is never queued twice",
+}
 
 
 def build_catalog(doc: Doc, out: Collector) -> m.Catalog:
@@ -175,6 +209,7 @@ def _attr(b: _Builder, name: str, spec: Any, path: DocPath) -> m.Attr:
         required=spec.get("required", False),
         description=spec.get("description"),
         fields=_attrs(b, fields, (*path, "properties")) if fields is not None else None,
+        trusted=spec.get("trusted", False),
     )
 
 

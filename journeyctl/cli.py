@@ -304,11 +304,29 @@ def fake_provider(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (default: a free one).",
                                       min=0, max=65535)] = 0,
     quiet: Annotated[bool, typer.Option(help="Do not log each request.")] = False,
+    fail: Annotated[int | None, typer.Option(
+        help="Fault: answer with this HTTP status (400 to 599) instead.", min=400, max=599,
+        metavar="STATUS")] = None,
+    retry_after: Annotated[float | None, typer.Option(
+        help="With --fail: send Retry-After with this many seconds.", min=0,
+        metavar="SECONDS")] = None,
+    delay: Annotated[str | None, typer.Option(
+        help="Fault: answer this late (2s, 0.5 for seconds).", metavar="DURATION")] = None,
+    every: Annotated[int, typer.Option(
+        help="With --fail or --delay: only every Nth request gets the fault.", min=1,
+        metavar="N")] = 1,
+    refuse: Annotated[bool, typer.Option(
+        help="Fault: refuse connections (the port closed), for --for.")] = False,
+    for_: Annotated[str | None, typer.Option(
+        "--for", help="How long the fault lasts (30s, 5m); default: until stopped.",
+        metavar="DURATION")] = None,
 ) -> None:
-    """Run a local fake of the SendGrid, Twilio, FCM, Slack and webhook APIs, for demos."""
-    from journeyctl.commands.fake_provider import run
+    """Run a local fake of the SendGrid, Twilio, FCM, Slack and webhook APIs, for demos and
+    outage rehearsals (--fail, --delay, --refuse; POST /_fake/fault while it runs)."""
+    from journeyctl.commands.fake_provider import FaultOptions, run
 
-    _exit(lambda: run(port, quiet))
+    options = FaultOptions(fail, retry_after, delay, every, refuse, for_)
+    _exit(lambda: run(port, quiet, options))
 
 
 @app.command()

@@ -147,6 +147,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "JC406": CodeInfo("unknown function in expression"),
     "JC407": CodeInfo("unknown field of a built-in variable"),
+    "JC408": CodeInfo("expression may cost too much to evaluate"),
     # events and the catalog
     "JC501": CodeInfo("unknown event", default_hint="add the event to the catalog (events.yaml)"),
     "JC502": CodeInfo("invalid catalog entry"),
@@ -163,6 +164,9 @@ CODES: dict[str, CodeInfo] = {
     "JC610": CodeInfo("snippet name is not a quoted string"),
     "JC611": CodeInfo("snippet is never used", _W),
     "JC612": CodeInfo("snippets render each other in a loop"),
+    "JC613": CodeInfo("template runs more loop iterations than a message may"),
+    "JC614": CodeInfo("template writes more than a message may"),
+    "JC615": CodeInfo("`| safe` on a value that is not a trusted catalog field", _W),
     # channels
     "JC701": CodeInfo("unknown channel"),
     "JC702": CodeInfo("unknown adapter"),
@@ -209,6 +213,7 @@ CODES: dict[str, CodeInfo] = {
     "JC975": CodeInfo("send-test names an unknown channel or template"),
     "JC976": CodeInfo("fake provider cannot listen on the port"),
     "JC977": CodeInfo("credential value is not usable"),
+    "JC978": CodeInfo("fake provider fault options cannot be played"),
     # the daemon
     "JC980": CodeInfo("serve: nothing is applied to the state"),
     "JC981": CodeInfo("serve: non-loopback address without an API token"),

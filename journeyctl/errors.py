@@ -1,7 +1,8 @@
 """The error boundary of the CLI: every exception ends here as a message and an exit code.
 
 0 ok, 1 user error (located diagnostics), 2 usage error (or, for `plan --detailed-exitcode`,
-changes), 3 internal error (traceback written to a log file, never shown), 130 interrupted.
+changes), 3 internal error (traceback written to a log file, never shown), 130 interrupted,
+141 the reader of stdout left (`journeyctl ... | head`).
 """
 
 from __future__ import annotations
@@ -19,13 +20,23 @@ from typing import Any
 from journeyctl.diagnostics import JourneyctlError
 
 EXIT_OK, EXIT_USER, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+# 128 + SIGPIPE: what a shell reports for a tool killed by SIGPIPE, so that `set -o pipefail`
+# fails a pipeline whose output journeyctl could not finish writing, as it does for any tool
+EXIT_READER_LEFT = 141
 
 
 def run_guarded(command: Callable[[], Any]) -> int:
     """Run a command's body; whatever it raises becomes a message and an exit code."""
     try:
         result = command()
+        sys.stdout.flush()  # a write left in the buffer fails here, not after the guard
         return result if isinstance(result, int) else EXIT_OK
+    except SystemExit as exc:
+        if isinstance(exc.__context__, BrokenPipeError):
+            # rich's Console.on_broken_pipe: it has already sent stdout to /dev/null and exits
+            # 1 by itself; a reader that left is 141 whatever printed
+            return EXIT_READER_LEFT
+        raise
     except KeyboardInterrupt:
         print("journeyctl: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -37,9 +48,10 @@ def run_guarded(command: Callable[[], Any]) -> int:
     except BrokenPipeError as exc:
         if not stdout_is_gone():
             return _internal(exc)  # some other pipe broke: a bug, not the reader leaving
-        # `journeyctl graph x | head`: the reader left, nothing to report
+        # `journeyctl graph x | head`: the reader left, nothing to report; what is still in
+        # the buffer goes nowhere, so that Python does not complain of it at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+        return EXIT_READER_LEFT
     except Exception as exc:
         return _internal(exc)
 

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from channel_adapters import REGISTRY
+from journeyctl import liquid_env
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic
 from journeyctl.engine.policy import lookup
-from journeyctl.liquid_env import parse
 from journeyctl.model import Channel, Project, Template, TemplateField
 
 if TYPE_CHECKING:
+    from journeyctl.liquid_limits import Budget
     from journeyctl.yamlload import Doc
 
 
@@ -45,11 +46,15 @@ def render_template(project: Project, template: Template, profile: Mapping[str, 
     version that sends it, which may be older than the project's; by default the project's
     snippets.
 
-    Variables left as None are undefined in the template. Raises JourneyctlError: JC971 when
-    Liquid fails (a missing variable), JC972 when the content the channel needs renders empty.
-    With the project's `docs`, JC971 points at the failing variable in the template file (or
-    in the snippet file); without, at the field.
+    Variables left as None are undefined in the template. The fields of the message spend
+    one budget of the render limits (`journeyctl.liquid_limits`); an HTML field escapes the
+    values it outputs. Raises JourneyctlError: JC971 when Liquid fails (a missing variable, a
+    limit broken), JC972 when the content the channel needs renders empty. With the project's
+    `docs`, JC971 points at the failing variable in the template file (or in the snippet
+    file); without, at the field.
     """
+    from journeyctl.liquid_limits import Budget
+
     context: dict[str, Any] = {
         "profile": profile,
         "message": {"channel": template.channel, "template": template.name, **(message or {})},
@@ -59,7 +64,7 @@ def render_template(project: Project, template: Template, profile: Mapping[str, 
             context[name] = value
     user = str(profile.get("user_id", "?"))
     render = _Render(project, project.snippet_sources if snippets is None else snippets,
-                     context, user, docs)
+                     context, user, docs, Budget())
     content = {name: render.field(template, field) for name, field in template.fields.items()}
     _check_content(project, template, content, user)
     return content
@@ -83,23 +88,34 @@ def _template(project: Project, name: str) -> Template:
     return template
 
 
+class _Failed(Exception):
+    """A string of a field failed to render: where in the field, and Liquid's error."""
+
+    def __init__(self, path: tuple[str | int, ...], error: Exception) -> None:
+        super().__init__(path, error)
+        self.path, self.error = path, error
+
+
 @dataclass(frozen=True)
 class _Render:
-    """One user's context and the snippets: renders a template's fields, locating failures."""
+    """One user's context and the snippets: renders a template's fields, locating failures.
+    All the fields of the message spend one budget (liquid_limits)."""
 
     project: Project
     snippets: Mapping[str, str]
     context: dict[str, Any]
     user: str
     docs: Mapping[str, Doc] | None
+    budget: Budget
 
     def field(self, template: Template, field: TemplateField) -> Any:
-        from liquid.exceptions import LiquidError, TemplateNotFoundError
+        from liquid.exceptions import TemplateNotFoundError
 
         try:
-            return self._value(field.value)
-        except LiquidError as exc:
-            path, error = self._failing_leaf(field) or ((), exc)
+            html = field.name in liquid_env.html_fields(self.project, template)
+            return self._value(field.value, (), html)
+        except _Failed as failed:
+            path, error = failed.path, failed.error
             reason = getattr(error, "message", None) or str(error).splitlines()[0]
             if isinstance(error, TemplateNotFoundError):
                 reason = f"no snippet '{reason}'"
@@ -110,28 +126,21 @@ class _Render:
                 "JC971", f"template '{template.name}': `{shown}` cannot be rendered for user "
                 f"'{self.user}': {reason}{inside}",
                 self._loc(template, field, path, error, snippet),
-                _failure_hint(error, self.project.snippets_dir))]) from exc
+                _failure_hint(error, self.project.snippets_dir))]) from error
 
-    def _value(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return parse(value, self.snippets).render(**self.context)
-        if isinstance(value, Mapping):
-            return {key: self._value(item) for key, item in value.items()}
-        if isinstance(value, tuple | list):
-            return [self._value(item) for item in value]
-        return value
-
-    def _failing_leaf(self, field: TemplateField
-                      ) -> tuple[tuple[str | int, ...], Exception] | None:
-        """The first string of a `map`/`json` field that fails to render, with its error."""
+    def _value(self, value: Any, path: tuple[str | int, ...], html: bool) -> Any:
         from liquid.exceptions import LiquidError
 
-        for path, source in field.strings():
+        if isinstance(value, str):
             try:
-                parse(source, self.snippets).render(**self.context)
+                return liquid_env.render(value, self.context, self.budget, self.snippets, html)
             except LiquidError as exc:
-                return path, exc
-        return None
+                raise _Failed(path, exc) from exc
+        if isinstance(value, Mapping):
+            return {key: self._value(item, (*path, key), html) for key, item in value.items()}
+        if isinstance(value, tuple | list):
+            return [self._value(item, (*path, index), html) for index, item in enumerate(value)]
+        return value
 
     def _snippet(self, error: Exception, field: TemplateField,
                  path: tuple[str | int, ...]) -> str | None:
@@ -167,9 +176,12 @@ def _failure_hint(error: Exception, snippets_dir: str) -> str:
         FilterItemTypeError,
         FilterValueError,
         LiquidTypeError,
+        ResourceLimitError,
         TemplateNotFoundError,
         UndefinedError,
     )
+
+    from journeyctl.liquid_limits import RenderFailure
 
     if isinstance(error, UndefinedError):
         return 'give the variable a fallback (`| default: "..."`) or supply it'
@@ -180,11 +192,46 @@ def _failure_hint(error: Exception, snippets_dir: str) -> str:
     if isinstance(error, ContextDepthError):
         return ("a snippet renders itself, directly or through other snippets: remove the loop "
                 "(validate reports it as JC612)")
+    if isinstance(error, ResourceLimitError | RenderFailure):
+        return _limit_hint(error)
     if isinstance(error, FilterError | FilterArgumentError | FilterValueError |
                   FilterItemTypeError | LiquidTypeError):
         return ("a filter cannot take this value: check its arguments, or guard it with "
                 "{% if %} for users whose value does not fit")
     return "fix the template so that it renders for this profile"
+
+
+def _limit_hint(error: Exception) -> str:
+    """How to keep a template within the render limits (docs/language.md, "Limits")."""
+    from liquid.exceptions import (
+        LocalNamespaceLimitError,
+        LoopIterationLimitError,
+        OutputStreamLimitError,
+    )
+
+    from journeyctl.liquid_limits import (
+        LOCALS_BYTES,
+        LOOP_ITERATIONS,
+        OUTPUT_BYTES,
+        RENDER_SECONDS,
+        RenderTimeError,
+    )
+
+    if isinstance(error, LoopIterationLimitError):
+        return (f"a message runs at most {LOOP_ITERATIONS:,} loop iterations in all: bound "
+                "loops over the profile's lists with `limit:` (`{% for item in profile.items "
+                "limit: 20 %}`)")
+    if isinstance(error, OutputStreamLimitError):
+        return (f"a message renders at most {OUTPUT_BYTES:,} bytes: shorten a long value with "
+                "`| truncate: 200` or bound the loop that repeats it with `limit:`")
+    if isinstance(error, LocalNamespaceLimitError):
+        return (f"what a template `assign`s holds at most {LOCALS_BYTES:,} bytes: do not grow "
+                "a value in a loop")
+    if isinstance(error, RenderTimeError):
+        return (f"a message renders within {RENDER_SECONDS:g} s: do less in loops over the "
+                "profile's values (bound them with `limit:`)")
+    return ("a value is too large for the template (limits are in docs/language.md): shorten "
+            "it with `| truncate: 200` or guard it with {% if %}")
 
 
 def _check_content(project: Project, template: Template, content: dict[str, Any],

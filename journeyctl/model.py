@@ -121,6 +121,7 @@ class Attr(Located):
     required: bool = False
     description: str | None = None
     fields: Mapping[str, Attr] | None = None  # None: an object with undeclared fields
+    trusted: bool = False  # the project writes its values (HTML `| safe` may let them through)
 
 
 @dataclass(frozen=True)
@@ -483,6 +484,19 @@ class Journey(Located):
 
 
 @dataclass(frozen=True)
+class Retention(Located):
+    """How long the daemon keeps what it has finished with (docs/language.md, "Retention"):
+    processed events (their `event_id` is a duplicate for that long) and finished messages
+    (`GET /v1/users` shows them for that long)."""
+
+    events: Duration = Duration(7 * 86400, "7d")
+    messages: Duration = Duration(30 * 86400, "30d")
+
+
+RETENTION_FLOOR = Duration(60, "1m")  # see build._retention
+
+
+@dataclass(frozen=True)
 class Project(Located):
     name: str = ""
     root: Path = Path(".")
@@ -497,6 +511,7 @@ class Project(Located):
     caps: tuple[Cap, ...] = ()
     quiet_hours: QuietHours | None = None
     compliance: tuple[str, ...] = ()
+    retention: Retention = Retention(Loc(""))
     catalog: Catalog = Catalog(Loc(""))
     channels: Mapping[str, Channel] = EMPTY
     templates: Mapping[str, Template] = EMPTY

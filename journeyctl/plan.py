@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,17 +150,28 @@ def journey_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, An
         },
         "journey": field_changes({k: old_doc[k] for k in JOURNEY_KEYS if k in old_doc},
                                  {k: new_doc[k] for k in JOURNEY_KEYS if k in new_doc}),
-        "templates": _named_diff(old.get("templates", {}), new.get("templates", {})),
-        "snippets": _named_diff(old.get("snippets", {}), new.get("snippets", {})),
+        "templates": _named_diff(old.get("templates", {}), new.get("templates", {}),
+                                 field_changes),
+        "snippets": _named_diff(old.get("snippets", {}), new.get("snippets", {}),
+                                _source_change),
     }
 
 
-def _named_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, list[str]]:
+def _named_diff(old: Mapping[str, Any], new: Mapping[str, Any],
+                fields: Callable[[Any, Any], list[dict[str, Any]]]) -> dict[str, Any]:
+    """Names added, removed and changed, and the changed fields of each changed one."""
+    changed = sorted(n for n in set(old) & set(new) if old[n] != new[n])
     return {
         "added": sorted(set(new) - set(old)),
         "removed": sorted(set(old) - set(new)),
-        "changed": sorted(n for n in set(old) & set(new) if old[n] != new[n]),
+        "changed": changed,
+        "fields": {name: fields(old[name], new[name]) for name in changed},
     }
+
+
+def _source_change(old: str, new: str) -> list[dict[str, Any]]:
+    """A snippet is its Liquid source: one value, shown cut around its first difference."""
+    return [{"path": "source", "old": old, "new": new}]
 
 
 def _groups(journey_id: str, state: Snapshot, diff: Mapping[str, Any] | None,
@@ -197,10 +208,15 @@ def seal(plan: Mapping[str, Any]) -> dict[str, Any]:
     return {**body, "checksum": content_hash(body)}
 
 
+def is_plan_file(document: Any) -> bool:
+    """Whether a JSON document was written by `plan --out` (of any format; maybe edited since)."""
+    return isinstance(document, dict) and "checksum" in document
+
+
 def unseal(document: Any) -> dict[str, Any] | str:
     """The plan, or what is wrong with the file. A plan of format 1 (changed fields without
     their values) is read as format 2 with the values unknown."""
-    if not isinstance(document, dict) or "checksum" not in document:
+    if not is_plan_file(document):
         return "not a journeyctl plan file"
     version = document.get("schema_version")
     if not isinstance(version, int) or version not in PLAN_SHAPES:
@@ -251,6 +267,11 @@ def _plan_shape(field: dict[str, Any]) -> dict[str, Any]:
     passes its checksum is still checked against it, so that a hand-made plan is refused with
     a message, not a crash."""
     fields = {"type": "array", "items": field}
+    # templates and snippets: names, and the changed fields of the changed ones (a plan saved
+    # before they were recorded has no `fields`: its changes are shown by name)
+    named = _record({"added": _STRS, "removed": _STRS, "changed": _STRS,
+                     "fields": {"type": "object", "additionalProperties": fields}},
+                    optional=("fields",))
     return _record({
         "schema_version": _INT,
         "project": _STR,
@@ -271,8 +292,8 @@ def _plan_shape(field: dict[str, Any]) -> dict[str, Any]:
                                       "changed": {"type": "array", "items": _record(
                                           {"step": _STR, "fields": fields})}}),
                     "journey": fields,
-                    "templates": _record({"added": _STRS, "removed": _STRS, "changed": _STRS}),
-                    "snippets": _record({"added": _STRS, "removed": _STRS, "changed": _STRS}),
+                    "templates": named,
+                    "snippets": named,
                 }, optional=("snippets",)),
                 "inflight": {"type": "array", "items": _record({
                     "version": _INT, "step": {"type": ["string", "null"]}, "count": _INT,
@@ -375,11 +396,7 @@ def _change_lines(change: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         for field in diff["journey"]:
             yield "update", f"      ~ {show_change(field)}"
         for what in ("template", "snippet"):
-            names = diff.get(f"{what}s", {})
-            for kind, mark in (("added", "+"), ("removed", "-"), ("changed", "~")):
-                for name in names.get(kind, []):
-                    yield {"+": "create", "-": "delete", "~": "update"}[mark], \
-                        f"      {mark} {what} {name}"
+            yield from _named_lines(what, diff.get(f"{what}s", {}))
     for group in change.get("inflight", []):
         who = f"{group['count']} in flight at {group['step']} (v{group['version']})"
         if group["goes_to"]:
@@ -391,6 +408,18 @@ def _change_lines(change: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
                               "move them)")
         else:
             yield "", f"      · {who}: they finish on v{group['version']}"
+
+
+def _named_lines(what: str, names: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """Templates (or snippets) added, removed and changed, each changed field with its old and
+    new value below it."""
+    for kind, style, mark in (("added", "create", "+"), ("removed", "delete", "-"),
+                              ("changed", "update", "~")):
+        for name in names.get(kind, []):
+            yield style, f"      {mark} {what} {name}"
+            if kind == "changed":
+                for field in names.get("fields", {}).get(name, []):
+                    yield "update", f"          {show_change(field)}"
 
 
 def to_text(plan: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -7,9 +7,7 @@ checked, so `validate` can list all errors at once.
 
 from __future__ import annotations
 
-import difflib
 import os
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 from journeyctl import build, schema
 from journeyctl import model as m
 from journeyctl.diagnostics import Collector, Diagnostic, JourneyctlError, Loc, diagnostic
+from journeyctl.hints import close_path, command
 from journeyctl.paths import display_path, files_below, inside, link_problem, real, setting_problem
 from journeyctl.scaffold import project_id
 from journeyctl.yamlload import Doc, DocPath, decode, load_file
@@ -48,11 +47,12 @@ def find_root(start: Path) -> Path | None:
 
 
 class NoProject(JourneyctlError):
-    """No project at the path a command was given. `found` is the project the user most likely
-    meant (above the path, just below it, or a folder whose name is close to a mistyped one),
-    so that the CLI can hint the same command run there."""
+    """No project at the path a command was given. `found` are the projects the user most
+    likely meant (the one above the path, those just below it, or a folder whose name is close
+    to a mistyped one), so that the CLI can hint the same command run on each."""
 
-    def __init__(self, given: Path, message: str, hint: str, found: Path | None) -> None:
+    def __init__(self, given: Path, message: str, hint: str, found: tuple[Path, ...] = ()
+                 ) -> None:
         shown = display_path(given)
         super().__init__([diagnostic("JC001", message, Loc(shown, 1, 1), hint)])
         self.given, self.found = given, found
@@ -85,12 +85,7 @@ def find_below(start: Path, depth: int = 3, budget: int = 2_000) -> list[Path]:
 def _close_project(path: Path) -> Path | None:
     """A project folder beside a path that does not exist, with a name close to it: the
     folder the user meant when they mistyped."""
-    parent = path.parent if path.parent.is_dir() else None
-    if parent is None:
-        return None
-    siblings = {p.name: p for p in parent.iterdir() if (p / PROJECT_FILE).is_file()}
-    close = difflib.get_close_matches(path.name, list(siblings), n=1, cutoff=0.6)
-    return siblings[close[0]] if close else None
+    return close_path(path, lambda p: (p / PROJECT_FILE).is_file())
 
 
 def _may_init_here(folder: Path) -> bool:
@@ -107,28 +102,29 @@ def project_root(path: Path) -> Path:
     if not path.exists():
         found = _close_project(path)
         hint = (f"did you mean {display_path(found)}?" if found else
-                f"check the path; `journeyctl init {shlex.quote(shown)}` creates a new project")
-        raise NoProject(path, f"{shown}: folder not found", hint, found)
+                f"check the path; `{command('init', shown)}` creates a new project")
+        raise NoProject(path, f"{shown}: folder not found", hint, (found,) if found else ())
     if not path.is_dir():
         found = find_root(path)
         where = f"the project is at {display_path(found)}" if found else \
             "give the project folder (the one holding journeyctl.yaml)"
-        raise NoProject(path, f"{shown} is a file, not a project folder", where, found)
+        raise NoProject(path, f"{shown} is a file, not a project folder", where,
+                        (found,) if found else ())
     above = find_root(path)
     below = [] if above else find_below(path)
     if above or len(below) == 1:
         found = above or below[0]
         raise NoProject(path, f"no {PROJECT_FILE} in {shown}",
-                        f"the project is at {display_path(found)}", found)
+                        f"the project is at {display_path(found)}", (found,))
     if below:
         raise NoProject(path, f"no {PROJECT_FILE} in {shown}",
-                        "projects below it: " + ", ".join(map(display_path, below)), below[0])
+                        "projects below it: " + ", ".join(map(display_path, below)),
+                        tuple(below))
     new = path if _may_init_here(path) else next(
         path / name for name in ("journeys", *(f"journeys-{n}" for n in range(2, 100)))
         if not (path / name).exists())
-    init = shlex.quote(display_path(new))
     raise NoProject(path, f"no {PROJECT_FILE} in {shown}",
-                    f"create a project: journeyctl init {init}", None)
+                    f"create a project: {command('init', display_path(new))}")
 
 
 def load_project(path: Path) -> Loaded:

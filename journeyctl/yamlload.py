@@ -97,6 +97,8 @@ def load_file(path: Path, display: str | None = None) -> Doc:
     display = display or str(path)
     try:
         raw = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise _error("JC001", f"{display}: file not found", Loc(display, 0, 0)) from exc
     except OSError as exc:
         raise _error("JC001", f"cannot read {display}: {exc.strerror}", Loc(display)) from exc
     return parse(decode(raw, display), display)

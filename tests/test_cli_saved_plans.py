@@ -188,6 +188,38 @@ def test_plan_out_into_a_missing_folder_or_a_folder(work: Path) -> None:
     assert (work / "new plans" / "plan.json").is_file()
 
 
+def test_plan_out_never_replaces_a_file_that_is_no_plan(work: Path) -> None:
+    """As in Terraform, a saved plan replaces only an earlier plan: never the project's
+    settings (which `apply journeyctl.yaml` would then read as a project), nor any other file."""
+    project = work / PROJECT
+    edit(project, "name: Welcome", "name: Hello")
+    settings = (project / "journeyctl.yaml").read_bytes()
+    refused = run("plan", "--out", "journeyctl.yaml", cwd=project)
+    assert refused.returncode == 1 and refused.stdout == ""  # refused before planning
+    assert "--out: error[JC964]: cannot save the plan to journeyctl.yaml: `apply` reads a " \
+           "journeyctl.yaml as a project" in refused.stderr
+    assert (project / "journeyctl.yaml").read_bytes() == settings
+    assert hint(refused.stderr) == "choose another name: journeyctl plan --out plan.json"
+    assert "journeyctl apply plan.json" in paste_hint(refused.stderr, project)
+    assert run("plan", "--out", "plan.json", cwd=project).returncode == 0  # an earlier plan
+
+    (work / "notes.txt").write_text("mine\n", encoding="utf-8")
+    (work / "plan.json").write_text("{}", encoding="utf-8")  # no plan either
+    for other in ("notes.txt", f"{PROJECT}/journeys/welcome.yaml"):
+        kept = (work / other).read_bytes()
+        refused = run("plan", PROJECT, "--out", other, cwd=work)
+        assert refused.returncode == 1, refused.stderr
+        assert f"cannot save the plan to {other}: the file exists and is not a journeyctl " \
+               "plan" in refused.stderr
+        assert (work / other).read_bytes() == kept
+    assert commands(hint(refused.stderr)) == [
+        f"journeyctl plan '{PROJECT}' --out '{PROJECT}/journeys/plan.json'"]
+    refused = run("plan", PROJECT, "--out", "notes.txt", cwd=work)
+    assert commands(hint(refused.stderr)) == [f"journeyctl plan '{PROJECT}' --out plan-2.json"]
+    paste_hint(refused.stderr, work)
+    assert run("apply", "plan-2.json", cwd=work).returncode == 0
+
+
 def bump(root: Path) -> None:
     """A change to the project: the welcome goal's window a day shorter."""
     path = root / "journeys" / "welcome.yaml"
@@ -277,6 +309,47 @@ def test_the_plan_shows_old_and_new_values_in_text_json_and_markdown(work: Path)
     assert "!       ~ project.timezone: UTC → Asia/Seoul\n" in markdown
 
 
+def test_changed_templates_and_snippets_show_their_old_and_new_values(work: Path) -> None:
+    project = work / PROJECT
+    assert run("apply", PROJECT, "--auto-approve", cwd=work).returncode == 0
+    edit(project, "Welcome, {{", "Hello, {{", "templates/welcome_email.yaml")
+    edit(project, "because you signed up.", "because you joined.", "snippets/footer.liquid")
+
+    text = run("plan", PROJECT, cwd=work).stdout
+    assert "      ~ template welcome_email\n          subject: 'Welcome, {{ profile.name | " \
+           "default: ''there'' }}… → 'Hello, {{ profile.name | default: ''there'' }}!'\n" in text
+    assert '      ~ snippet footer\n          source: …}} because you signed up.\\n" → …}} ' \
+           'because you joined.\\n"\n' in text
+
+    plan = json.loads(run("plan", PROJECT, "--format", "json", cwd=work).stdout)
+    diff = plan["changes"][0]["diff"]
+    assert diff["templates"]["changed"] == ["welcome_email"]
+    assert diff["templates"]["fields"] == {"welcome_email": [{
+        "path": "subject", "old": "Welcome, {{ profile.name | default: 'there' }}!",
+        "new": "Hello, {{ profile.name | default: 'there' }}!"}]}
+    [source] = diff["snippets"]["fields"]["footer"]
+    assert source["path"] == "source" and source["old"].endswith("because you signed up.\n")
+    assert source["new"] == (project / "snippets" / "footer.liquid").read_text()
+
+    markdown = run("plan", PROJECT, "--format", "markdown", cwd=work).stdout
+    assert "!       ~ template welcome_email\n!           subject: 'Welcome, " in markdown
+    assert "!       ~ snippet footer\n!           source: …}} because you signed up." in markdown
+
+    # a plan saved before the fields were recorded: still applied, its changes shown by name
+    from journeyctl.plan import seal
+
+    assert run("plan", PROJECT, "--out", "p", cwd=work).returncode == 0
+    saved = json.loads((work / "p").read_text())
+    for named in (saved["changes"][0]["diff"]["templates"],
+                  saved["changes"][0]["diff"]["snippets"]):
+        del named["fields"]
+    saved.pop("checksum")
+    (work / "p").write_text(json.dumps(seal(saved)))
+    applied = run("apply", "p", cwd=work)
+    assert applied.returncode == 0, applied.stderr
+    assert "      ~ template welcome_email\n      ~ snippet footer\n" in applied.stdout
+
+
 def test_a_plan_file_of_format_1_is_still_applied_and_a_newer_one_refused(work: Path) -> None:
     """Format 1 named the changed fields without values: such a plan, still valid, applies."""
     from journeyctl.plan import seal
@@ -327,7 +400,7 @@ def test_history_of_a_project_folder_a_journey_and_a_typo(work: Path) -> None:
     unknown = run("history", "welcom", "-p", PROJECT, cwd=work)
     assert unknown.returncode == 1
     assert "error[JC930]: no journey 'welcom' in project shop" in unknown.stderr
-    assert hint(unknown.stderr) == ("did you mean welcome? journeyctl history welcome -p "
+    assert hint(unknown.stderr) == ("did you mean welcome? journeyctl history welcome --project "
                                     "'my shop'; journeys: welcome")
     assert "welcome" in paste_hint(unknown.stderr, work)
 
@@ -365,6 +438,58 @@ def test_history_shows_who_applied_and_uncommitted_files(work: Path) -> None:
     assert f"│ {me} " in rows["2"] and f"{head[:10]} + uncommitted" in rows["2"]
 
 
+def applied_dirty(work: Path) -> bool:
+    """Apply the project (after a change, so that there is something to apply); whether the
+    new version is recorded as made from uncommitted files."""
+    bump(work / PROJECT)
+    assert run("apply", PROJECT, "--auto-approve", cwd=work).returncode == 0
+    versions = json.loads(run("history", "--project", PROJECT, "--format", "json",
+                              cwd=work).stdout)["versions"]
+    return bool(versions[-1]["dirty"])
+
+
+def test_uncommitted_means_a_file_the_project_reads(work: Path) -> None:
+    project = work / PROJECT
+    assert run("apply", PROJECT, "--auto-approve", cwd=work).returncode == 0
+    # files the project does not read: a saved plan, notes, a state; a test file deleted
+    (project / "notes.md").write_text("mine\n", encoding="utf-8")
+    assert run("plan", PROJECT, "--out", f"{PROJECT}/plan.json", cwd=work).returncode == 0
+    (project / "tests" / "welcome.yaml").unlink()
+    bump(project)
+    git(work, "commit", "-qm", "shorter", "--", f"{PROJECT}/journeys/welcome.yaml")
+    assert run("apply", PROJECT, "--auto-approve", cwd=work).returncode == 0
+    rows = run("history", "--project", PROJECT, cwd=work).stdout
+    assert "uncommitted" not in rows
+    # a journey changed, staged, new (untracked) or deleted; a snippet changed
+    assert applied_dirty(work)
+    git(work, "add", "-A")
+    assert applied_dirty(work)
+    git(work, "commit", "-qm", "all")
+    journeys = project / "journeys"
+    (journeys / "later.yaml").write_text((journeys / "welcome.yaml").read_text().replace(
+        "journey: welcome", "journey: later"))
+    assert applied_dirty(work)
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", "later")
+    (journeys / "later.yaml").unlink()
+    assert applied_dirty(work)
+    git(work, "commit", "-qam", "no later")
+    edit(project, "because you signed up", "because you joined", "snippets/footer.liquid")
+    assert applied_dirty(work)
+
+
+def test_in_a_repository_with_no_commit_everything_is_uncommitted(tmp_path: Path) -> None:
+    scaffold(tmp_path / PROJECT, "shop")
+    git(tmp_path, "init", "-q", "-b", "main")
+    assert run("apply", PROJECT, "--auto-approve", cwd=tmp_path).returncode == 0
+    [version] = json.loads(run("history", "--project", PROJECT, "--format", "json",
+                               cwd=tmp_path).stdout)["versions"]
+    assert (version["commit"], version["dirty"]) == (None, True)
+    row = next(line for line in run("history", "--project", PROJECT, cwd=tmp_path
+                                    ).stdout.splitlines() if "welcome" in line)
+    assert "│ uncommitted " in row
+
+
 # --- the hints of the state commands, pasted ---------------------------------------------------
 
 
@@ -383,7 +508,7 @@ def test_confirmation_hints_apply_and_roll_back_when_pasted(work: Path) -> None:
     assert no_version.returncode == 1 and "error[JC969]" in no_version.stderr
     assert "rollback" in paste_hint(no_version.stderr, work)  # the history, versions listed
     no_journey = run("rollback", "gone", "--to", "1", "-p", PROJECT, cwd=work)
-    assert commands(hint(no_journey.stderr)) == ["journeyctl history -p 'my shop'"]
+    assert commands(hint(no_journey.stderr)) == ["journeyctl history --project 'my shop'"]
 
 
 def test_no_state_yet_hint_creates_it_when_pasted(work: Path) -> None:
@@ -409,7 +534,7 @@ def test_lock_hints_unlock_the_right_state_when_pasted(work: Path) -> None:
         held = run("apply", PROJECT, "--auto-approve", "--lock-timeout", "0s", cwd=work)
         assert held.returncode == 1 and "error[JC962]" in held.stderr
         assert commands(hint(held.stderr)) == [
-            f"journeyctl force-unlock {lock.lock_id} -p 'my shop'"]
+            f"journeyctl force-unlock {lock.lock_id} --project 'my shop'"]
         assert "Unlocked" in paste_hint(held.stderr, work)
 
         # a lock left by a process of this host that is gone (a killed apply): JC963
@@ -426,7 +551,7 @@ def test_lock_hints_unlock_the_right_state_when_pasted(work: Path) -> None:
         wrong = run("force-unlock", "nope", "-p", PROJECT, cwd=work)
         assert wrong.returncode == 1 and "error[JC962]: no lock with id nope" in wrong.stderr
         assert commands(hint(wrong.stderr)) == [
-            f"journeyctl force-unlock {lock.lock_id} -p 'my shop'"]
+            f"journeyctl force-unlock {lock.lock_id} --project 'my shop'"]
         assert "Unlocked" in paste_hint(wrong.stderr, work)
     finally:
         store.close()

@@ -140,6 +140,27 @@ def test_a_killed_worker_is_an_internal_error_naming_it(large: tuple[Path, Path]
     assert f"(pid {victim}) was killed by signal SIGKILL" in log.read_text()
 
 
+def test_the_workers_die_with_a_parent_killed_with_sigkill(large: tuple[Path, Path]) -> None:
+    """`kill -9` of journeyctl leaves no worker behind. The workers are stopped (SIGSTOP) first,
+    so that one left alive would stay: none may be reading on, or ending, by itself."""
+    events, profiles = large
+    with started("simulate", EXAMPLE, "--events", events, "--profiles", profiles, "--json",
+                 "--workers", "2", env={}) as process:
+        pids = running_workers(process)
+        try:
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            process.kill()  # kill -9: no chance to stop its workers
+            process.wait(timeout=DEADLINE)
+            deadline = time.monotonic() + DEADLINE
+            while not all(gone(pid) for pid in pids):
+                assert time.monotonic() < deadline, f"workers left running: {pids}"
+                time.sleep(0.005)  # polling interval, not a wait for something to happen
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+
 def test_ctrl_c_is_one_line_and_exit_130_with_nothing_left(large: tuple[Path, Path],
                                                            tmp_path: Path) -> None:
     events, profiles = large

@@ -195,6 +195,9 @@ CASES = [
     Case("cel_unknown_journey_field", (replace(J, "status: active\n",
                                                "status: active\naudience: 'journey.idd == \"x\"'\n"),),
          "JC407", J, 5),
+    Case("cel_too_costly", (replace(J, "status: active\n", "status: active\naudience: "
+                                    "'lists.range(10000).map(x, x * 2).size() > 0'\n"),),
+         "JC408", J, 5),
     # --- events ----------------------------------------------------------------------------
     Case("unknown_trigger_event", (replace(J, "event: signup", "event: sign_up"),), "JC501", J, 6),
     Case("count_unknown_event", (replace(J, "status: active\n", "status: active\naudience: "

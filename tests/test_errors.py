@@ -1,8 +1,10 @@
-"""The CLI's error boundary: a broken pipe is quiet only when it is stdout's reader that left."""
+"""The CLI's error boundary: a broken pipe is quiet only when it is stdout's reader that left, and
+then journeyctl exits 141 (128 + SIGPIPE) as a tool killed by SIGPIPE does."""
 
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +13,8 @@ from typing import IO
 import pytest
 from conftest import EXAMPLE, journeyctl_command
 
-from journeyctl.errors import EXIT_INTERNAL, EXIT_OK, run_guarded
+from journeyctl.errors import EXIT_INTERNAL, EXIT_READER_LEFT, run_guarded
+from journeyctl.scaffold import scaffold
 
 
 @pytest.fixture
@@ -57,7 +60,7 @@ def test_stdout_whose_reader_left_is_quiet(stdout_pipe: tuple[list[int], IO[str]
 
     monkeypatch.setenv("JOURNEYCTL_LOG_DIR", str(tmp_path))
     monkeypatch.setattr("sys.stdout", stdout)
-    assert run_guarded(print_a_graph) == EXIT_OK
+    assert run_guarded(print_a_graph) == EXIT_READER_LEFT == 141
     assert capsys.readouterr().err == "" and list(tmp_path.iterdir()) == []
 
 
@@ -69,5 +72,32 @@ def test_the_real_cli_is_quiet_when_the_reader_of_its_output_left(tmp_path: Path
         result = subprocess.run([*journeyctl_command(), "graph", "onboarding"], cwd=EXAMPLE,
                                 stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=120,
                                 env={**os.environ, "JOURNEYCTL_LOG_DIR": str(tmp_path)})
-    assert (result.returncode, result.stderr) == (0, "")
+    assert (result.returncode, result.stderr) == (141, "")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def many_errors(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project whose errors fill far more than a pipe holds (64 KiB on Linux), so that the
+    reader leaves while journeyctl is still writing."""
+    root = tmp_path_factory.mktemp("pipe") / "shop"
+    scaffold(root, "shop")
+    journey = root / "journeys" / "welcome.yaml"
+    steps = "".join(f"  - id: extra_{i}\n    bogus: {i}\n" for i in range(1500))
+    journey.write_text(journey.read_text(encoding="utf-8") + steps, encoding="utf-8")
+    return root
+
+
+@pytest.mark.parametrize("output_format", ["text", "json", "github"])  # rich, then print()
+def test_a_truncated_output_fails_a_pipefail_pipeline_quietly(
+        many_errors: Path, output_format: str, tmp_path: Path) -> None:
+    """`journeyctl validate . -f json | head -1` in CI: the pipeline fails as it would for any
+    tool whose output was cut (SIGPIPE: 141), with nothing on stderr and no crash log."""
+    command = f"set -o pipefail; {shlex.join(journeyctl_command())} validate shop " \
+              f"--format {output_format} | head -1"
+    result = subprocess.run(["bash", "-c", command], cwd=many_errors.parent, capture_output=True,
+                            text=True, timeout=120,
+                            env={**os.environ, "JOURNEYCTL_LOG_DIR": str(tmp_path)})
+    assert (result.returncode, result.stderr) == (141, "")
+    assert result.stdout.count("\n") == 1
     assert list(tmp_path.iterdir()) == []

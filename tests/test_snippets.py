@@ -470,7 +470,8 @@ def test_a_journey_version_holds_the_snippets_its_templates_render(
                                    "kr/legal": "법적 고지"}
     newer = {**content, "snippets": {**content["snippets"], "footer": "--"}}
     diff = plan.journey_diff(content, newer)
-    assert diff["snippets"] == {"added": [], "removed": [], "changed": ["footer"]}
+    assert diff["snippets"] == {"added": [], "removed": [], "changed": ["footer"], "fields": {
+        "footer": [{"path": "source", "old": "-- {% include 'kr/legal' %}", "new": "--"}]}}
     change = {"journey": "welcome", "action": "update", "from_version": 1, "to_version": 2,
               "diff": diff}
     assert "      ~ snippet footer" in [text for _, text in plan._change_lines(change)]

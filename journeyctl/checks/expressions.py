@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Literal
 
 from journeyctl import model as m
+from journeyctl.celcost import COST_LIMIT, Unsupported, depends_on_data, estimate
+from journeyctl.celcost.hints import ASSUMED
 from journeyctl.celenv import (
     KNOWN_FUNCTIONS,
     NAMESPACED,
@@ -114,6 +117,25 @@ def check_expr(ctx: CheckContext, expr: m.Expr, scope: Scope) -> None:
                     did_you_mean(call.name, KNOWN_FUNCTIONS - {"count"}, "functions"))
         elif call.name == "count":
             _check_count(ctx, expr, call)
+    _check_cost(ctx, expr)
+
+
+def _check_cost(ctx: CheckContext, expr: m.Expr) -> None:
+    """Refuse what may cost too much: the engine cannot stop an evaluation once it runs."""
+    try:
+        found = estimate(expr.source)
+    except Unsupported as exc:
+        ctx.add("JC408", "journeyctl cannot bound the cost of this expression: it does not "
+                "read its syntax here", expr.at(exc.offset),
+                "write this part another way; if it is valid CEL, please report it")
+        return
+    over = found.over
+    if over is None:
+        return
+    cost = "an unbounded number of" if math.isinf(found.cost) else f"{found.cost:,.0f}"
+    hint = f"{over.hint} ({ASSUMED})" if depends_on_data(expr.source) else over.hint
+    ctx.add("JC408", f"this expression may cost {cost} units per evaluation, over the limit of "
+            f"{COST_LIMIT:,}: {over.why}", expr.at(over.start, over.end - over.start), hint)
 
 
 def _check_count(ctx: CheckContext, expr: m.Expr, call: Call) -> None:

@@ -16,6 +16,7 @@ from journeyctl.checks.context import CheckContext, did_you_mean
 from journeyctl.checks.expressions import matched_events, trigger_events, unknown_roots
 from journeyctl.checks.snippets import parse_source
 from journeyctl.diagnostics import Loc
+from journeyctl.liquid_env import Cost, cost, html_fields
 from journeyctl.scope import Problem, Scope, check_path
 
 if TYPE_CHECKING:
@@ -91,12 +92,44 @@ def _check_template(ctx: CheckContext, template: m.Template, used_by: list[m.Jou
         _check_channel(ctx, template)
     if not used_by and _all_sends_loaded(ctx.project):
         ctx.add("JC608", f"template '{template.name}' is not used by any journey", template.loc)
+    costs: list[tuple[tuple[str | int, ...], Cost]] = []
+    html = html_fields(ctx.project, template)
     for path, source in _strings(template):
-        parsed = _parse(ctx, template, path, source)
+        parsed = _parse(ctx, template, path, source, html=path[0] in html)
         if parsed is None:
             continue
         for journey in used_by or [None]:
             _check_variables(ctx, template, path, parsed, journey, in_snippets)
+        found = cost(source, ctx.project.snippet_sources)
+        if found is not None:
+            costs.append((path, found))
+    _check_cost(ctx, template, costs)
+
+
+def _check_cost(ctx: CheckContext, template: m.Template,
+                costs: list[tuple[tuple[str | int, ...], Cost]]) -> None:
+    """The fields of one message share its limits (liquid_limits): what validate can count
+    without the data must fit them, or every message would fail (JC613, JC614)."""
+    from journeyctl.liquid_limits import LOOP_ITERATIONS, OUTPUT_BYTES
+
+    if not costs:
+        return
+    iterations = sum(found.iterations for _, found in costs)
+    if iterations > LOOP_ITERATIONS:
+        path, heaviest = max(costs, key=lambda item: item[1].heaviest_iterations)
+        ctx.add("JC613", f"template '{template.name}' can run {iterations:,} loop iterations "
+                f"in one message; a message may run at most {LOOP_ITERATIONS:,}",
+                _doc_loc(ctx, template, path, *heaviest.heaviest),
+                "Liquid would stop it and fail the message: loop over fewer items (a smaller "
+                "range, `limit: 100`); a loop inside a loop counts each of its runs")
+    output = sum(found.output for _, found in costs)
+    if output > OUTPUT_BYTES:
+        path, _ = max(costs, key=lambda item: item[1].output)
+        ctx.add("JC614", f"template '{template.name}' writes at least {output:,} bytes in one "
+                f"message; a message may write at most {OUTPUT_BYTES:,}",
+                _doc_loc(ctx, template, path, 0),
+                "Liquid would stop it and fail the message: shorten the text, or repeat it "
+                "fewer times")
 
 
 def _check_channel(ctx: CheckContext, template: m.Template) -> None:
@@ -151,11 +184,11 @@ def _doc_loc(ctx: CheckContext, template: m.Template, path: tuple[str | int, ...
 
 
 def _parse(ctx: CheckContext, template: m.Template, path: tuple[str | int, ...],
-           source: str) -> BoundTemplate | None:
+           source: str, *, html: bool) -> BoundTemplate | None:
     def locate(offset: int, length: int) -> Loc:
         return _doc_loc(ctx, template, path, offset, length)
 
-    return parse_source(ctx, source, f"`{'.'.join(map(str, path))}`", locate)
+    return parse_source(ctx, source, f"`{'.'.join(map(str, path))}`", locate, html=html)
 
 
 @cache

@@ -10,7 +10,6 @@ from typing import Any
 
 from journeyctl.commands.state_common import (
     Given,
-    command,
     confirm_and_apply,
     locked_apply,
     not_found,
@@ -21,6 +20,7 @@ from journeyctl.commands.state_common import (
 )
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic
 from journeyctl.errors import EXIT_OK
+from journeyctl.hints import command
 from journeyctl.plan import desired, make_plan, unseal
 from journeyctl.project import PROJECT_FILE, display_path, find_root
 from journeyctl.state.base import StateError, plan_conflict
@@ -40,7 +40,7 @@ def run(target: Path, state_url: str | None, auto_approve: bool, lock_timeout: f
     want = desired(project, loaded.docs)
     given = Given(target, state_url)
     ref = state_ref(loaded, given)
-    origin = source(project.root)
+    origin = source(loaded)
     ask = None if auto_approve else command("apply", *given.args(), "--auto-approve")
     locked_apply(ref, project.name, lock_timeout, ask, "apply",
                  lambda store, snapshot: {**make_plan(want, snapshot, ref.shown, str(ref.path)),
@@ -49,7 +49,7 @@ def run(target: Path, state_url: str | None, auto_approve: bool, lock_timeout: f
 
 
 def _not_found(target: Path, state_url: str | None) -> JourneyctlError:
-    state = ["--state", state_url] if state_url is not None else []
+    state = Given(state=state_url).state_args()
     return not_found(str(target), "plan file or project folder", _usable,
                      lambda name: command("apply", name, *state), f"check the name: "
                      f"{WHAT_APPLY_TAKES}")

@@ -61,15 +61,3 @@ def output_error(path: Path, flag: str, exc: OSError) -> JourneyctlError:
         reason = exc.strerror or str(exc)
     return JourneyctlError([diagnostic("JC932", f"cannot write {path}: {reason}", option(flag),
                                        "choose a path in a folder you can write to")])
-
-
-def close_file(path: Path) -> str | None:
-    """A file beside a path that does not exist, with a name close to it (a typo's target)."""
-    import difflib
-
-    parent = path.parent
-    if not parent.is_dir():
-        return None
-    names = [p.name for p in parent.iterdir() if p.is_file()]
-    close = difflib.get_close_matches(path.name, names, n=1, cutoff=0.75)
-    return str(parent / close[0]) if close else None

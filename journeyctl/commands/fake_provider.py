@@ -1,14 +1,19 @@
 """`journeyctl fake-provider`: the local fake of the five providers, in the foreground.
 
 Point a channel at it with `journeyctl send-test ... --base-url URL`; each request is logged.
+`--fail`, `--delay`, `--every`, `--refuse` and `--for` play a fault from the start, and
+`POST /_fake/fault` changes it while it runs, to rehearse an outage.
 """
 
 from __future__ import annotations
 
 import asyncio
+import shlex
+from dataclasses import dataclass
 
-from channel_adapters.fake import FakeProvider
-from journeyctl.diagnostics import JourneyctlError, diagnostic, option
+from channel_adapters.fake import CONTROL, FakeProvider
+from channel_adapters.fake_faults import Fault, seconds
+from journeyctl.diagnostics import Diagnostic, JourneyctlError, diagnostic, option
 from journeyctl.errors import EXIT_OK
 
 ROUTES = (
@@ -18,10 +23,25 @@ ROUTES = (
     ("slack", "POST /services/..."),
     ("webhook", "POST any other path"),
 )
+EXAMPLE = '{"fail": 503, "for": "30s"}'
 
 
-def run(port: int, quiet: bool) -> int:
-    fake = FakeProvider(port, record=False, log=None if quiet else _print)
+@dataclass(frozen=True)
+class FaultOptions:
+    """The fault options as given on the command line."""
+
+    fail: int | None = None
+    retry_after: float | None = None
+    delay: str | None = None
+    every: int = 1
+    refuse: bool = False
+    duration: str | None = None  # --for
+
+
+def run(port: int, quiet: bool, options: FaultOptions = FaultOptions()) -> int:
+    fault = fault_from(options)  # checked before listening: nothing starts on a bad option
+    fake = FakeProvider(port, record=False, log=None if quiet else _print, note=_print,
+                        fault=fault if fault.active else None)
     try:
         asyncio.run(fake.serve(_ready))
     except OSError as exc:
@@ -33,10 +53,41 @@ def run(port: int, quiet: bool) -> int:
     return EXIT_OK
 
 
+def fault_from(options: FaultOptions) -> Fault:
+    """The fault the options ask for (Fault() for none); JC978 when they cannot be played."""
+    problems: list[Diagnostic] = []
+
+    def duration(name: str, text: str | None) -> float | None:
+        if text is None:
+            return None
+        value = seconds(text)
+        if value is None:
+            problems.append(diagnostic(
+                "JC978", f"{name} {text!r} is not a duration", option(name),
+                f"write a duration such as {name} 30s, {name} 5m, or seconds: {name} 0.5"))
+        return value
+
+    fault = Fault(fail=options.fail, retry_after=options.retry_after,
+                  delay=duration("--delay", options.delay) or 0.0, every=options.every,
+                  refuse=options.refuse, duration=duration("--for", options.duration))
+    for problem in fault.problems(_option_name):
+        problems.append(diagnostic("JC978", problem.message, option(_option_name(problem.field)),
+                                   problem.fix))
+    if problems:
+        raise JourneyctlError(problems)
+    return fault
+
+
+def _option_name(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
 def _ready(url: str) -> None:
+    control = f"curl -X POST {url}{CONTROL} -d {shlex.quote(EXAMPLE)}"
     lines = [f"fake provider listening on {url}", *(f"  {name:<9} {route}"
                                                    for name, route in ROUTES),
-             f"send to it: add --base-url {url} to journeyctl send-test or journeyctl serve"]
+             f"send to it: add --base-url {url} to journeyctl send-test or journeyctl serve",
+             f"rehearse an outage (503 for 30s): {control}"]
     print("\n".join(lines), flush=True)
 
 

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from pathlib import Path
 
 from journeyctl.commands.common import check_output, output_error
-from journeyctl.commands.rerun import validate_here
+from journeyctl.commands.rerun import validate_here, with_word_replaced
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic, option
 from journeyctl.errors import EXIT_OK, EXIT_USER
 from journeyctl.graph import RENDERERS
+from journeyctl.hints import close_path
 from journeyctl.model import Journey
-from journeyctl.project import Loaded, display_path, find_root, validate
+from journeyctl.project import YAML_SUFFIXES, Loaded, display_path, find_root, validate
 from journeyctl.render import print_text
 
 
 def run(journey_ref: str, project_path: Path, output_format: str, output: Path | None) -> int:
     as_file = Path(journey_ref)
-    if as_file.suffix in (".yaml", ".yml") and as_file.is_file():
+    if _is_a_path(journey_ref):
+        _check_file(as_file, journey_ref)
         root = find_root(as_file.parent)
         if root is None:
             raise JourneyctlError([diagnostic(
@@ -34,8 +38,10 @@ def run(journey_ref: str, project_path: Path, output_format: str, output: Path |
     if journey is None or errors:
         if not errors:
             known = ", ".join(j.id for j in loaded.project.journeys) if loaded.project else ""
-            errors = [diagnostic("JC930", f"no journey '{journey_ref}' in the project",
-                                 option(journey_ref), f"journeys: {known}" if known else None)]
+            what = f"the file {journey_ref} holds no journey of the project" if \
+                _is_a_path(journey_ref) else f"no journey '{journey_ref}' in the project"
+            errors = [diagnostic("JC930", what, option(journey_ref),
+                                 f"journeys: {known}" if known else None)]
         print_text(errors, loaded.docs, sys.stderr, "✗ cannot draw an invalid journey")
         return EXIT_USER
     text = RENDERERS[output_format](journey)
@@ -48,6 +54,37 @@ def run(journey_ref: str, project_path: Path, output_format: str, output: Path |
     else:
         sys.stdout.write(text)
     return EXIT_OK
+
+
+def _is_a_path(journey_ref: str) -> bool:
+    """A journey id has neither a YAML suffix nor a folder in it: such a reference is a file."""
+    return journey_ref.endswith(YAML_SUFFIXES) or "/" in journey_ref or os.sep in journey_ref
+
+
+def _check_file(path: Path, journey_ref: str) -> None:
+    """JC001 for a journey file that is not there, with the close file beside it."""
+    if path.is_file():
+        return
+    hint = "give the path of a journey file, or a journey id"
+    near = None if path.exists() else close_path(path, _looks_like_a_journey)
+    if near is not None:
+        shown = display_path(near)
+        again = with_word_replaced(journey_ref, shown)
+        hint = f"did you mean {shown}?" + (f" {again}" if again else "")
+    problem = " is not a file" if path.exists() else ": file not found"
+    raise JourneyctlError([diagnostic("JC001", f"{journey_ref}{problem}", option(journey_ref),
+                                      hint)])
+
+
+def _looks_like_a_journey(path: Path) -> bool:
+    """A YAML file with a top-level `journey:` (a template beside it is no journey to draw)."""
+    if path.suffix not in YAML_SUFFIXES or not path.is_file():
+        return False
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return re.search(r"^journey\s*:", text, re.MULTILINE) is not None
 
 
 def _by_file(loaded: Loaded, path: Path) -> Journey | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import sys
@@ -10,10 +9,10 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from journeyctl.commands.rerun import with_rerun_hint
 from journeyctl.commands.state_common import (
     Given,
     StateRef,
-    command,
     locked_apply,
     not_found,
     source,
@@ -22,8 +21,9 @@ from journeyctl.commands.state_common import (
 )
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic, option
 from journeyctl.errors import EXIT_OK
+from journeyctl.hints import close_names, command
 from journeyctl.plan import Desired, make_plan
-from journeyctl.project import PROJECT_FILE, Loaded
+from journeyctl.project import PROJECT_FILE, Loaded, NoProject, project_root
 from journeyctl.state.base import Snapshot, StateError, Store, VersionRecord
 
 JOURNEY_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")  # schema/common.schema.json#/$defs/id
@@ -74,20 +74,34 @@ def _history_target(argument: str | None, project: Path | None, state_url: str |
         return here, None
     path = Path(argument)
     is_id = JOURNEY_ID.match(argument) is not None
-    state = ["--state", state_url] if state_url is not None else []
-    if _is_project(path) or (path.exists() and not is_id):
+    state = Given(state=state_url).state_args()
+    if _is_project(path):
         if project is not None and _folder(path) != _folder(project):
             raise JourneyctlError([diagnostic(
                 "JC990", f"two projects given: {argument} and --project {project}",
                 option("--project"), f"name the project once: "
                 f"{command('history', argument, *state)}")])
-        return path, None  # a path that is no project: the project's error says what it is
+        return path, None
+    if path.exists() and not is_id:
+        return path, None  # no project: its error says what it is, and where the project is
     if is_id and (_is_project(here) or project is not None):
         return here, argument  # (a --project that is no project: its error says so)
+    if is_id and not path.exists():
+        _project_near(here)  # a journey of a project above or below here: rerun there
     if path.exists():
         return path, None
     raise not_found(argument, "project folder", _is_project,
                     lambda name: command("history", name, *state), WHAT_HISTORY_TAKES)
+
+
+def _project_near(here: Path) -> None:
+    """Raise the no-project error of `here` when there is a project above or below it, whose
+    hint is this command run with --project naming that project."""
+    try:
+        project_root(here)
+    except NoProject as exc:
+        if exc.found:
+            raise with_rerun_hint(exc) from None
 
 
 def _no_history(journey: str, loaded: Loaded, applied: set[str], given: Given,
@@ -102,13 +116,24 @@ def _no_history(journey: str, loaded: Loaded, applied: set[str], given: Given,
                           f"{ref.shown}", f"apply the project: {command('apply', *given.args())}",
                           where)
     known = sorted(in_files | applied)
-    close = difflib.get_close_matches(journey, known, n=1)
-    hint = (f"did you mean {close[0]}? {command('history', close[0], *given.args('-p'))}; "
-            if close else "") + (f"journeys: {', '.join(known)}" if known
-                                 else "the project has no journeys yet")
+    listed = f"journeys: {', '.join(known)}" if known else "the project has no journeys yet"
+    close = close_names(journey, known)
+    hint = (f"did you mean {close[0]}? {command('history', close[0], *given.args(as_option=True))}"
+            f"; {listed}" if close else listed)
     return JourneyctlError([diagnostic(
-        "JC930", f"no journey '{journey}' in project {project.name}, and no folder "
-        f"{journey} here", where, hint)])
+        "JC930", f"no journey '{journey}' in project {project.name}{_as_path(journey)}", where,
+        hint)])
+
+
+def _as_path(word: str) -> str:
+    """What `word` is as a path here, said after there is no journey of that id: the argument
+    of history is a project folder or a journey."""
+    path = Path(word)
+    if path.is_dir():
+        return f", and the folder {word} here holds no {PROJECT_FILE}"
+    if path.exists():
+        return f", and {word} here is a file, not a project folder"
+    return f", and no folder {word} here"
 
 
 def _print_history(records: list[VersionRecord], title: str) -> None:
@@ -120,7 +145,7 @@ def _print_history(records: list[VersionRecord], title: str) -> None:
                    "hash"):
         table.add_column(column, no_wrap=column in ("commit", "hash", "applied at"))
     for r in records:
-        commit = (r.commit or "")[:10] + (" + uncommitted" if r.dirty else "")
+        commit = " + ".join(filter(None, [(r.commit or "")[:10], "uncommitted" * r.dirty]))
         table.add_row(r.journey, str(r.version), r.action, r.applied_at, r.user, commit,
                       r.author or "", r.hash.removeprefix("sha256:")[:12])
     Console(width=170 if not sys.stdout.isatty() else None).print(table)
@@ -172,17 +197,17 @@ def rollback(project_path: Path, journey: str, version: int, state_url: str | No
         if target is None or target.status == "deleted":
             which = [journey] if store.history(journey) else []
             raise StateError("JC969", f"journey '{journey}' has no version {version} to roll "
-                             "back to", f"see the versions: "
-                             f"{command('history', *which, *given.args('-p'))}", ref.shown)
+                             "back to", "see the versions: " + command(
+                                 "history", *which, *given.args(as_option=True)), ref.shown)
         journeys = {j: dict(a.content) for j, a in snapshot.journeys.items()
                     if a.status != "deleted"}
         journeys[journey] = dict(target.content)
         want = Desired(snapshot.project or project.name, journeys, dict(snapshot.settings or {}))
         return {**make_plan(want, snapshot, ref.shown, str(ref.path)),
-                "source": source(project.root)}
+                "source": source(loaded)}
 
     ask = None if auto_approve else command("rollback", journey, "--to", str(version),
-                                            *given.args("-p"), "--auto-approve")
+                                            *given.args(as_option=True), "--auto-approve")
     if locked_apply(ref, project.name, lock_timeout, ask, "rollback", make, create=False):
         print(f"The files still hold the newer {journey}: revert them in git, or the next "
               "apply undoes this rollback.", file=sys.stderr)
@@ -199,7 +224,7 @@ def force_unlock(project_path: Path, lock_id: str, state_url: str | None) -> int
         hint = "the state is not locked" if holder is None else (
             f"the lock is {holder.lock_id} ({holder.operation} by {holder.who}, pid "
             f"{holder.pid}, since {holder.since}); if that process is gone: "
-            f"{command('force-unlock', holder.lock_id, *given.args('-p'))}")
+            f"{command('force-unlock', holder.lock_id, *given.args(as_option=True))}")
         raise StateError("JC962", f"no lock with id {lock_id}", hint, ref.shown)
     print(f"Unlocked {ref.shown}: removed the lock of {released.who} ({released.operation}, "
           f"pid {released.pid}, since {released.since}).")

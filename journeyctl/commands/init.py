@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
+from journeyctl import hints
 from journeyctl.commands.common import output_error
 from journeyctl.errors import EXIT_OK
 from journeyctl.project import display_path
@@ -30,10 +30,7 @@ def run(directory: Path, name: str | None) -> int:
 
 def next_commands(root: Path) -> list[str]:
     """What to run next, as commands that work when pasted in the current folder."""
-    def shown(path: Path) -> str:
-        return shlex.quote(display_path(path))
-
-    project = shown(root)
-    return [f"journeyctl validate {project}", f"journeyctl test {project}",
-            f"journeyctl simulate {project} --events {shown(root / SAMPLE_EVENTS)} "
-            f"--profiles {shown(root / SAMPLE_PROFILES)}"]
+    project = display_path(root)
+    return [hints.command("validate", project), hints.command("test", project),
+            hints.command("simulate", project, "--events", display_path(root / SAMPLE_EVENTS),
+                          "--profiles", display_path(root / SAMPLE_PROFILES))]

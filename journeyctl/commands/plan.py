@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 from contextlib import closing, suppress
 from pathlib import Path
 
 from journeyctl.commands.state_common import (
     Given,
-    command,
     print_plan,
     refuse_other_project,
     source,
@@ -19,7 +17,9 @@ from journeyctl.commands.state_common import (
 )
 from journeyctl.diagnostics import JourneyctlError, diagnostic, option
 from journeyctl.errors import EXIT_OK
-from journeyctl.plan import desired, make_plan, seal, to_markdown
+from journeyctl.hints import command, shell
+from journeyctl.plan import desired, is_plan_file, make_plan, seal, to_markdown
+from journeyctl.project import PROJECT_FILE
 
 EXIT_CHANGES = 2
 
@@ -38,7 +38,7 @@ def run(project_path: Path, state_url: str | None, output_format: str, out: Path
     refuse_other_project(snapshot, project.name, ref)
     plan = {**make_plan(desired(project, loaded.docs), snapshot, ref.shown, str(ref.path),
                         state_url),
-            "source": source(project.root)}
+            "source": source(loaded)}
     sealed = seal(plan)
     if out is not None:
         _save(out, json.dumps(sealed, ensure_ascii=False, indent=2) + "\n")
@@ -54,8 +54,17 @@ def run(project_path: Path, state_url: str | None, output_format: str, out: Path
 
 
 def _check_out(out: Path, given: Given) -> None:
-    """Before planning: `--out` names a file in a folder that exists."""
+    """Before planning: `--out` names a file in a folder that exists, and not a file of another
+    kind (a plan never replaces a project's journeyctl.yaml, a journey, a note: only an earlier
+    plan)."""
     again = command("plan", *given.args(), "--out", out / "plan.json")
+    if out.name == PROJECT_FILE or (out.is_file() and not _holds_a_plan(out)):
+        what = ("`apply` reads a journeyctl.yaml as a project" if out.name == PROJECT_FILE
+                else "the file exists and is not a journeyctl plan")
+        other = command("plan", *given.args(), "--out", _free_name(out.parent))
+        raise JourneyctlError([diagnostic(
+            "JC964", f"cannot save the plan to {out}: {what}", option("--out"),
+            f"choose another name: {other}")])
     if out.is_dir():
         raise JourneyctlError([diagnostic(
             "JC964", f"{out} is a folder", option("--out"),
@@ -63,12 +72,26 @@ def _check_out(out: Path, given: Given) -> None:
     folder = out.parent
     if not folder.is_dir():
         what = "is a file, not a folder" if folder.exists() else "was not found"
-        again = shlex.join(["mkdir", "-p", str(folder)]) + " && " + command(
+        again = shell("mkdir", "-p", folder) + " && " + command(
             "plan", *given.args(), "--out", out)
         raise JourneyctlError([diagnostic(
             "JC964", f"cannot save the plan to {out}: the folder {folder} {what}",
             option("--out"), f"create the folder first: {again}" if not folder.exists()
             else "save the plan in a folder")])
+
+
+def _holds_a_plan(path: Path) -> bool:
+    try:
+        return is_plan_file(json.loads(path.read_bytes()))
+    except (OSError, ValueError):  # unreadable, not UTF-8, not JSON: not ours to replace
+        return False
+
+
+def _free_name(folder: Path) -> Path:
+    """A name in `folder` a plan can be saved as: free, or an earlier plan's."""
+    names = ("plan.json", *(f"plan-{n}.json" for n in range(2, 1000)))
+    return next(folder / name for name in names
+                if not (folder / name).exists() or _holds_a_plan(folder / name))
 
 
 def _save(out: Path, text: str) -> None:

@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from journeyctl.commands.common import check_output, close_file, output_error, valid_project
+from journeyctl.commands.common import check_output, output_error, valid_project
+from journeyctl.commands.rerun import with_word_replaced
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic, option
 from journeyctl.errors import EXIT_OK, EXIT_USER
+from journeyctl.hints import close_path
+from journeyctl.project import display_path
 from journeyctl.sim.host import Options
 from journeyctl.sim.readers import InputError, TimeParser
 from journeyctl.timeparse import zone
@@ -119,8 +122,9 @@ def _check_inputs(request: Request) -> None:
         else:
             problem = ": file not found"
         hint = _INPUT_HINTS[flag]
-        if (near := close_file(path)) is not None:
-            hint = f"did you mean {near}?"
+        if (near := close_path(path, Path.is_file)) is not None:
+            again = with_word_replaced(path, display_path(near))
+            hint = f"did you mean {display_path(near)}?" + (f" {again}" if again else "")
         raise JourneyctlError([diagnostic("JC001", f"{path}{problem}", option(flag), hint)])
 
 

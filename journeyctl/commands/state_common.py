@@ -3,13 +3,11 @@ the terminal, and apply's confirm-then-apply step."""
 
 from __future__ import annotations
 
-import difflib
 import getpass
 import os
-import shlex
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import closing, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,9 +15,10 @@ from typing import Any
 from journeyctl.commands import common
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic, option
 from journeyctl.gitinfo import git_info
+from journeyctl.hints import close_path, command
 from journeyctl.model import Project
 from journeyctl.plan import to_text
-from journeyctl.project import Loaded, display_path
+from journeyctl.project import SNIPPET_SUFFIX, YAML_SUFFIXES, Loaded, display_path
 from journeyctl.state import SqliteStore, open_store, state_path
 from journeyctl.state.base import (
     ApplyMeta,
@@ -31,11 +30,6 @@ from journeyctl.state.base import (
 )
 
 
-def command(*words: str | Path) -> str:
-    """A journeyctl command line to paste into a shell: every word quoted where it must be."""
-    return shlex.join(["journeyctl", *map(str, words)])
-
-
 @dataclass(frozen=True)
 class Given:
     """The project folder and `--state` as the user gave them, so that a hint's command acts
@@ -44,12 +38,16 @@ class Given:
     project: Path = Path(".")
     state: str | None = None
 
-    def args(self, flag: str | None = None) -> list[str]:
-        """The project (after `flag`, as `-p`, when the command takes it as an option; left
-        out when it is the current folder) and `--state`."""
-        words = [] if self.project == Path(".") else [*([flag] if flag else []),
+    def args(self, as_option: bool = False) -> list[str]:
+        """The project (after `--project` when the command takes it as an option; left out
+        when it is the current folder), then `--state`."""
+        words = [] if self.project == Path(".") else [*(["--project"] if as_option else []),
                                                       str(self.project)]
-        return words + (["--state", self.state] if self.state is not None else [])
+        return words + self.state_args()
+
+    def state_args(self) -> list[str]:
+        """`--state URL` when the user gave it, else nothing."""
+        return ["--state", self.state] if self.state is not None else []
 
 
 def valid_project(path: Path) -> Loaded:
@@ -84,15 +82,14 @@ class StateRef:
     def locked(self, store: Store, operation: str, timeout: float) -> Iterator[None]:
         """`store.locked`, with a JC962/JC963 hint whose force-unlock names this project and
         state."""
-        try:
-            lock = store.lock(operation, timeout)
-        except LockedError as exc:
-            unlock = command("force-unlock", exc.holder.lock_id, *self.given.args("-p"))
-            raise exc.retold(unlock) from None
-        try:
+        with ExitStack() as stack:
+            try:
+                stack.enter_context(store.locked(operation, timeout))
+            except LockedError as exc:
+                unlock = command("force-unlock", exc.holder.lock_id,
+                                 *self.given.args(as_option=True))
+                raise exc.retold(unlock) from None
             yield
-        finally:
-            store.unlock(lock)
 
 
 def resolve_state(url: str | None, default: str, root: Path, origin: Loc | None,
@@ -127,19 +124,10 @@ def not_found(given: str, what: str, usable: Callable[[Path], bool],
               suggest: Callable[[str], str], otherwise: str | None) -> JourneyctlError:
     """JC001 for a path (`given` as typed) that names nothing. The hint is the command
     `suggest` makes of the closest name beside it that is `usable`, else `otherwise`."""
-    close = _closest(Path(given), usable)
-    hint = f"did you mean {close}? {suggest(close)}" if close else otherwise
+    close = close_path(Path(given), usable)
+    hint = f"did you mean {close}? {suggest(str(close))}" if close else otherwise
     return JourneyctlError([diagnostic(
         "JC001", f"{given} not found: there is no {what} of that name", Loc(given, 0, 0), hint)])
-
-
-def _closest(path: Path, usable: Callable[[Path], bool]) -> str | None:
-    try:
-        names = sorted(os.listdir(path.parent))
-    except OSError:
-        return None
-    close = difflib.get_close_matches(path.name, names, n=3, cutoff=0.8)
-    return next((str(path.parent / name) for name in close if usable(path.parent / name)), None)
 
 
 def store_for(project: Project, url: str | None, create: bool = False) -> SqliteStore:
@@ -150,12 +138,34 @@ def shown_state(project: Project, url: str | None) -> str:
     return display_path(state_path(url or project.state, project.root))
 
 
-def source(root: Path) -> dict[str, Any]:
+def source(loaded: Loaded) -> dict[str, Any]:
     """Where a plan's content came from: the project folder and its git commit, recorded in
-    the plan so that `apply PLAN_FILE` records them too (and resolves --state like `plan`)."""
-    git = git_info(root)
-    return {"root": str(root.resolve()), "commit": git.commit, "author": git.author,
+    the plan so that `apply PLAN_FILE` records them too (and resolves --state like `plan`).
+    `dirty`: a file the project reads differs from that commit (a plan saved in the project
+    folder, or any other file the project does not read, does not count)."""
+    project = loaded.project
+    assert project is not None
+    git = git_info(project.root, project_files(loaded), project_folders(project))
+    return {"root": str(project.root.resolve()), "commit": git.commit, "author": git.author,
             "dirty": git.dirty}
+
+
+def project_files(loaded: Loaded) -> list[Path]:
+    """The files a loaded project was read from: settings, catalog, channels, journeys,
+    templates, snippets."""
+    project = loaded.project
+    assert project is not None
+    names = {*loaded.docs, *(snippet.loc.file for snippet in project.snippets.values())}
+    return sorted(Path(name) for name in names)
+
+
+def project_folders(project: Project) -> list[tuple[Path, str]]:
+    """Where the project looks for its journeys, templates and snippets, and their suffixes: a
+    committed file deleted there is a change too."""
+    folders = [(project.journeys_dir, YAML_SUFFIXES), (project.templates_dir, YAML_SUFFIXES),
+               (project.snippets_dir, (SNIPPET_SUFFIX,))]
+    return [(project.root / folder, suffix) for folder, suffixes in folders
+            for suffix in suffixes]
 
 
 def apply_meta(plan: Mapping[str, Any], operation: str) -> ApplyMeta:

@@ -15,10 +15,11 @@ from xml.etree import ElementTree as ET
 
 from journeyctl import model as m
 from journeyctl.commands.common import project_errors
-from journeyctl.commands.rerun import validate_here
-from journeyctl.diagnostics import Diagnostic, JourneyctlError
+from journeyctl.commands.rerun import validate_here, with_word_replaced
+from journeyctl.diagnostics import Diagnostic, JourneyctlError, Loc, diagnostic
 from journeyctl.errors import EXIT_OK, EXIT_USER
-from journeyctl.project import Loaded, display_path
+from journeyctl.hints import close_path
+from journeyctl.project import YAML_SUFFIXES, Loaded, display_path
 from journeyctl.render import diagnostic_json, plain_text, print_text
 from journeyctl.testing.runner import FileResults, TestResult, run_tests
 from journeyctl.testing.spec import BrokenFile, load_tests
@@ -33,8 +34,11 @@ def run(project_path: Path, files: list[Path], output_format: str) -> int:
     try:
         loaded = validate_here(project_path)
     except JourneyctlError as exc:  # no project there: reported like an invalid one
-        loaded = Loaded(None, {}, exc.diagnostics)
-    errors = project_errors(loaded, "no test ran")
+        loaded, errors = Loaded(None, {}, exc.diagnostics), exc.diagnostics
+        print_text(errors, {}, sys.stderr,
+                   f"✗ there is no project at {display_path(project_path)}: no test ran")
+    else:
+        errors = project_errors(loaded, "no test ran")
     if errors is None and loaded.project is not None:
         suites = _run_files(loaded.project, files)
         name = loaded.project.name
@@ -54,7 +58,9 @@ def run(project_path: Path, files: list[Path], output_format: str) -> int:
 
 def _run_files(project: m.Project, files: list[Path]) -> list[FileResults]:
     """The tests of every file that loads; the located errors of the others on stderr."""
-    test_files = load_tests(project, files or None)
+    test_files = [test for path in files for test in (
+        load_tests(project, [path]) if path.exists() else [_not_found(path, project)])
+    ] if files else load_tests(project)
     if not test_files:
         print(f"no journey tests in {project.tests_dir} (see docs/testing.md)", file=sys.stderr)
         return []
@@ -65,6 +71,17 @@ def _run_files(project: m.Project, files: list[Path]) -> list[FileResults]:
                    f"✗ {len(broken)} test file{'s have' if many else ' has'} errors: "
                    f"{'their' if many else 'its'} tests did not run")
     return run_tests(project, test_files)
+
+
+def _not_found(path: Path, project: m.Project) -> BrokenFile:
+    """A `--file` that is not there: errored like a broken file, with the close test file."""
+    shown = display_path(path)
+    near = close_path(path, lambda p: p.is_file() and p.suffix in YAML_SUFFIXES)
+    again = with_word_replaced(path, display_path(near)) if near else None
+    hint = (f"did you mean {display_path(near)}?" + (f" {again}" if again else "")) if near \
+        else f"give the path of a test file (the project's are in {project.tests_dir})"
+    return BrokenFile(shown, [diagnostic("JC001", f"{shown}: file not found", Loc(shown, 0, 0),
+                                         hint)])
 
 
 def print_results(suites: list[FileResults]) -> None:

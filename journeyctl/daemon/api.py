@@ -24,6 +24,7 @@ from journeyctl import model as m
 from journeyctl.daemon import intake
 from journeyctl.daemon.core import Core
 from journeyctl.daemon.db import CoreThread
+from journeyctl.daemon.health import health_answer
 from journeyctl.daemon.metrics import CONTENT_TYPE, Metrics
 from journeyctl.daemon.openapi import document
 from journeyctl.sim.readers import TimeParser
@@ -55,10 +56,12 @@ class HttpError(Exception):
 
 def build_app(core: CoreThread, metrics: Metrics, options: ApiOptions,
               wake: Callable[[], None],
-              health: Callable[[], list[str]] = lambda: []) -> Starlette:
+              health: Callable[[], list[str]] = lambda: [],
+              degraded: Callable[[], dict[str, str]] = dict) -> Starlette:
     """`wake` tells the engine loop there is new work (called after an ingest); `health` says
-    what is wrong with the daemon (nothing: healthy), for /healthz."""
-    api = _Api(core, metrics, options, wake, health)
+    what is wrong with the daemon (nothing: healthy), `degraded` which channels mostly fail,
+    for /healthz."""
+    api = _Api(core, metrics, options, wake, health, degraded)
     guarded = api.guard
     routes = [
         Route("/healthz", api.errors(api.healthz), methods=["GET"]),
@@ -83,12 +86,14 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
 
 class _Api:
     def __init__(self, core: CoreThread, metrics: Metrics, options: ApiOptions,
-                 wake: Callable[[], None], health: Callable[[], list[str]]) -> None:
+                 wake: Callable[[], None], health: Callable[[], list[str]],
+                 degraded: Callable[[], dict[str, str]]) -> None:
         self.core = core
         self.metrics = metrics
         self.options = options
         self.wake = wake
         self.health = health
+        self.degraded = degraded
         self._token = options.token.encode() if options.token else None
         self._parsers: dict[str, TimeParser] = {}
 
@@ -160,13 +165,10 @@ class _Api:
 
     async def healthz(self, request: Request) -> Response:
         """503 while the engine or the dispatcher keeps failing (or has stopped): events are
-        still accepted then, but nothing runs or is sent, which a liveness probe should see."""
-        serial = self._applied().serial
-        problems = self.health()
-        if problems:
-            return JSONResponse({"status": "unhealthy", "serial": serial,
-                                 "reason": "; ".join(problems)}, 503)
-        return JSONResponse({"status": "ok", "serial": serial})
+        still accepted then, but nothing runs or is sent, which a liveness probe should see.
+        A degraded channel is 200 `degraded` (see `health_answer`)."""
+        body, status = health_answer(self._applied().serial, self.health(), self.degraded())
+        return JSONResponse(body, status)
 
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(document())

@@ -34,6 +34,7 @@ from journeyctl.state.sqlite import SqliteStore
 
 log = logging.getLogger("journeyctl.core")
 TICK_PAGE = 500  # users per transaction of a schedule tick
+WARN_EVERY = 60.0  # seconds between two warnings about one condition
 _NOTHING_CHANGED = (fx.NotEntered, fx.ExpressionFailed)  # effects that leave the state as it was
 
 
@@ -41,14 +42,18 @@ class Core:
     """Used from the core thread only (see `journeyctl.daemon.db`)."""
 
     def __init__(self, path: Path, clock: Callable[[], float] = time.time,
-                 observe_lag: Callable[[float], None] | None = None) -> None:
+                 observe_lag: Callable[[float], None] | None = None,
+                 observe_failure: Callable[[fx.ExpressionFailed], None] | None = None) -> None:
         self.store = SqliteStore(path)
         if not self.store.exists:
             raise FileNotFoundError(path)
         self.runtime = Runtime(self.store)
         self.clock = clock
         self.observe_lag = observe_lag or (lambda seconds: None)
+        self.observe_failure = observe_failure or (lambda failure: None)
         self._lags: list[float] = []
+        self._failures: list[fx.ExpressionFailed] = []  # counted once their batch commits
+        self._warned: dict[tuple[str, str], tuple[float, int]] = {}  # -> (when, not logged)
         applied = load_applied(self.store)
         if applied is None:  # `serve` checks first (JC980); an apply is never undone
             raise AppliedError("nothing is applied to this state")
@@ -89,7 +94,7 @@ class Core:
         """
         started = time.perf_counter()
         done = 0
-        self._lags = []  # timer lags, counted once their batch commits
+        self._lags, self._failures = [], []  # counted once their batch commits
         try:
             with self.runtime.batch():
                 while done < limit and time.perf_counter() - started < budget:
@@ -113,7 +118,28 @@ class Core:
     def _observe_lags(self) -> None:
         for lag in self._lags:
             self.observe_lag(lag)
-        self._lags = []
+        for failure in self._failures:
+            self.observe_failure(failure)
+            if failure.reason == "over_budget":
+                self._warn(failure)
+        self._lags, self._failures = [], []
+
+    def _warn(self, failure: fx.ExpressionFailed) -> None:
+        """Log a condition not evaluated as too costly for its data: once a minute at most per
+        condition, with how many times it happened since."""
+        key = (failure.journey, failure.where)
+        now = time.monotonic()
+        last, unlogged = self._warned.get(key, (-WARN_EVERY, 0))
+        if now - last < WARN_EVERY:
+            self._warned[key] = (last, unlogged + 1)
+            return
+        self._warned[key] = (now, 0)
+        log.warning("journey %s: %s counted as false for user %s, not evaluated: %s (%d more "
+                    "since the last warning); the expression: %s", failure.journey,
+                    failure.where, failure.user_id, failure.error, unlogged, failure.expression,
+                    extra={"fields": {"journey": failure.journey, "where": failure.where,
+                                      "user_id": failure.user_id, "reason": failure.reason,
+                                      "expression": failure.expression, "since": unlogged}})
 
     def _careful(self, count: int) -> int:
         done = 0
@@ -121,7 +147,7 @@ class Core:
             work = self._next()
             if work is None:
                 break
-            self._lags = []
+            self._lags, self._failures = [], []
             try:
                 with self.runtime.batch():
                     self._run(work)
@@ -165,15 +191,14 @@ class Core:
     def _event(self, row: InboxRow) -> None:
         state, effects = self._load(row.user_id, row.received_at)
         event = Event(row.user_id, row.name, row.time, row.properties, row.event_id)
-        effects += self.engine.step(state, event, row.received_at)[1]
+        effects += self._step(state, event, row.received_at)[1]
         self._commit(state, effects, row.received_at, inbox_seq=row.seq)
 
     def _timer(self, row: TimerRow, now: float) -> None:
         """A timer fires at its due time (however late the poller is): the same moment the
         simulator would have used, so the two agree."""
         state, effects = self._load(row.user_id, row.due)
-        effects += self.engine.step(state, TimerFired(row.user_id, row.key, row.token),
-                                    row.due)[1]
+        effects += self._step(state, TimerFired(row.user_id, row.key, row.token), row.due)[1]
         self._commit(state, effects, row.due, timer=row)
         self._lags.append(max(0.0, now - row.due))
 
@@ -194,10 +219,16 @@ class Core:
 
     def _tick_user(self, tick: PendingTick, user_id: str) -> None:
         state, effects = self._load(user_id, tick.at)
-        effects += self.engine.step(state, Tick(user_id, tick.journey), tick.at)[1]
+        effects += self._step(state, Tick(user_id, tick.journey), tick.at)[1]
         # Most users are not in the audience: nothing of theirs changed, nothing to write.
         if any(type(e) not in _NOTHING_CHANGED for e in effects):
             self._commit(state, effects, tick.at)
+
+    def _step(self, state: UserState, work: Any, now: float) -> tuple[UserState, list[Any]]:
+        """The engine's step, noting the conditions that failed (to count and log them)."""
+        state, effects = self.engine.step(state, work, now)
+        self._failures += [e for e in effects if type(e) is fx.ExpressionFailed]
+        return state, effects
 
     def _load(self, user_id: str, now: float) -> tuple[UserState, list[Any]]:
         """The user's state, with the instances an apply moved (`migrate:`) since it was
@@ -211,8 +242,8 @@ class Core:
             moved = self.runtime.instance_position(user_id, journey_id, inst.number) \
                 if inst is not None else None  # (version, step) the store has it at
             if inst is not None and moved is not None and moved[0] != inst.version:
-                effects += self.engine.step(state, Migrate(user_id, journey_id, inst.number,
-                                                           *moved), now)[1]
+                effects += self._step(state, Migrate(user_id, journey_id, inst.number,
+                                                     *moved), now)[1]
         return state, effects
 
     def _commit(self, state: UserState, effects: list[Any], at: float, *,

@@ -61,10 +61,12 @@ class GroupCommit(Generic[T, R]):
 
 
 class CoreThread:
-    def __init__(self, path: Path, observe_lag: Callable[[float], None] | None = None) -> None:
+    def __init__(self, path: Path, observe_lag: Callable[[float], None] | None = None,
+                 observe_failure: Callable[[Any], None] | None = None) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journeyctl-core")
         # SQLite connections belong to the thread that opened them: open it on the core thread.
-        self.core: Core = self._executor.submit(Core, path, observe_lag=observe_lag).result()
+        self.core: Core = self._executor.submit(Core, path, observe_lag=observe_lag,
+                                                observe_failure=observe_failure).result()
         runtime = self.core.runtime
         self._ingest = GroupCommit(self._executor, runtime.ingest)
         self._deliveries = GroupCommit(self._executor, runtime.record_deliveries)

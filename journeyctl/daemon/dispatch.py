@@ -10,12 +10,22 @@ Delivery is at least once: a message stays `pending` until the provider's answer
 so after a crash it is sent again — with the same idempotency key, which providers that support
 one use to drop the repeat (SPEC §5 "Delivery"). Outcomes are committed in groups (see
 `journeyctl.daemon.db.GroupCommit`).
+
+Outages are ridden out: a message whose quick retries (`retry.attempts`, in `deliver`) all
+failed for a retryable reason stays `pending` and is delivered again later, the wait going on
+doubling with each delivery up to `max_backoff` (or the provider's `Retry-After`), until its
+deadline — the journey's `max_delay` after its moment (then it is `expired`), else
+`RETRY_WINDOW` after it was queued or the daemon started (then it `failed`, and its fallback
+takes over). Every attempt feeds the channel's health (`journeyctl.daemon.health`): a channel
+whose attempts mostly fail is logged once at WARNING, shown by /healthz and a gauge, and
+recovers by itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -26,11 +36,12 @@ import httpx
 
 from channel_adapters import adapter_for
 from channel_adapters.base import Message, Outcome
-from channel_adapters.delivery import deliver
+from channel_adapters.delivery import deliver, failure_class, failure_summary, retry_wait
 from channel_adapters.ratelimit import RateLimiter
 from journeyctl import model as m
 from journeyctl.daemon.core import Core
 from journeyctl.daemon.db import CoreThread
+from journeyctl.daemon.health import Change, ChannelHealth
 from journeyctl.daemon.logs import Watch
 from journeyctl.daemon.metrics import Metrics
 from journeyctl.diagnostics import JourneyctlError
@@ -41,17 +52,25 @@ TASKS_PER_CHANNEL = 256  # messages a channel works on at once (sending, or betw
 HTTP_PER_CHANNEL = 32  # of which talking to the provider
 HOLD_FIRST, HOLD_CAP = 0.5, 30.0  # seconds a message that failed unexpectedly waits (doubling)
 RECORD_ATTEMPTS = 5  # tries to commit an outcome (0.5 + 1 + 2 + 4 s apart) before giving up
+# How long a message without `max_delay` keeps being retried (from when it was queued, or the
+# daemon started if later: a daemon down for two days still gives it a day).
+RETRY_WINDOW = 24 * 3600.0
 
 
 class Dispatcher:
     def __init__(self, core: CoreThread, metrics: Metrics, client: httpx.AsyncClient,
                  channels: Callable[[], dict[str, m.Channel]],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, health: ChannelHealth | None = None,
+                 rng: Callable[[], float] = random.random) -> None:
         self.core = core
         self.metrics = metrics
         self.client = client
         self.channels = channels
         self.clock = clock
+        self.health = health if health is not None else ChannelHealth()
+        self.rng = rng
+        self.started = clock()
+        self._gauged: set[str] = set()
         self.wake = asyncio.Event()
         self.in_flight: dict[int, tuple[str, asyncio.Task[None]]] = {}
         self._tasks: dict[str, int] = {}  # channel -> tasks
@@ -191,18 +210,82 @@ class Dispatcher:
         async with slot:
             started = time.perf_counter()
             outcome = await deliver(adapter, message, channel,
-                                    limiter=self._limiters.get(row.channel))
+                                    limiter=self._limiters.get(row.channel),
+                                    observe=partial(self._observe, row.channel),
+                                    sleep=partial(_sleep_without, slot))
             self.metrics.adapter_latency(row.channel, time.perf_counter() - started)
-        return self._outcome(row, outcome)
+        return self._outcome(row, channel, outcome)
 
-    def _outcome(self, row: OutboxRow, outcome: Outcome) -> Delivery:
-        self.metrics.message(row.channel, outcome.kind)
+    def _observe(self, channel: str, outcome: Outcome) -> None:
+        """One attempt's outcome: counted by failure class, and fed to the channel's health."""
+        if outcome.kind == "retryable":
+            self.metrics.retryable_failure(channel, failure_class(outcome))
+        if channel not in self._gauged:  # the gauge's series exists from the first attempt
+            self._gauged.add(channel)
+            self.metrics.channel_degraded(channel, False)
+        change = self.health.observe(channel, None if outcome.accepted
+                                     else failure_summary(outcome))
+        if change is not None:
+            self._changed(change)
+
+    def _changed(self, change: Change) -> None:
+        """Logged once per change of state, at WARNING both ways: an alert on the first
+        should see the second."""
+        self.metrics.channel_degraded(change.channel, change.state == "degraded")
+        fields = {"fields": {"channel": change.channel, "health": change.state}}
+        if change.state == "degraded":
+            log.warning("channel %s is degraded: %s; its messages stay pending and are tried "
+                        "again with backoff until their deadline (/healthz names it)",
+                        change.channel, change.detail, extra=fields)
+        else:
+            log.warning("channel %s recovered: %s", change.channel, change.detail,
+                        extra=fields)
+
+    def _outcome(self, row: OutboxRow, channel: m.Channel, outcome: Outcome) -> Delivery:
         if outcome.kind == "accepted":
+            self.metrics.message(row.channel, "accepted")
             return Delivery(row.id, "sent", outcome.attempts, outcome.provider_id)
-        if outcome.kind == "retryable" and outcome.retry_after is not None:
-            return Delivery(row.id, "pending", outcome.attempts, error=outcome.error,
-                            retry_at=self.clock() + outcome.retry_after)
+        if outcome.kind == "retryable":
+            return self._retry_later(row, channel, outcome)
+        self.metrics.message(row.channel, "permanent")
         return self._fail(row, outcome.error or f"HTTP {outcome.status}", outcome.attempts)
+
+    def _retry_later(self, row: OutboxRow, channel: m.Channel, outcome: Outcome) -> Delivery:
+        """Pending again, tried after the backoff — unless that falls after the message's
+        deadline: then it is given up now (expired, or failed to its fallback)."""
+        tried = row.attempts + outcome.attempts
+        # The wait doubles per delivery, not per attempt: counting each delivery's quick
+        # attempts would multiply it by 2**attempts a time, leaving messages minutes behind a
+        # provider that was out for 30 s.
+        deliveries = -(-tried // max(1, channel.retry.attempts))
+        wait = retry_wait(channel.retry, channel.retry.attempts + deliveries - 1,
+                          outcome.retry_after, self.rng)
+        error = outcome.error or f"HTTP {outcome.status}"
+        retry_at = self.clock() + wait
+        given_up = self._past_deadline(row, retry_at, tried, error, outcome.attempts)
+        if given_up is not None:
+            return given_up
+        self.metrics.message(row.channel, "retryable")
+        return Delivery(row.id, "pending", outcome.attempts, error=error, retry_at=retry_at)
+
+    def _past_deadline(self, row: OutboxRow, retry_at: float, tried: int, error: str,
+                       attempts: int) -> Delivery | None:
+        """The message given up, when its next try would be after its deadline: `max_delay`
+        after its moment (too late for any channel: expired), else `RETRY_WINDOW` after it was
+        queued (failed: its fallback may still reach the user)."""
+        max_delay = row.payload.get("max_delay")
+        if max_delay is not None:
+            if retry_at <= row.payload["time"] + max_delay:
+                return None
+            self.metrics.message(row.channel, "expired")
+            return Delivery(row.id, "expired", attempts, error=(
+                f"not delivered within max_delay {max_delay:.0f}s after {tried} attempts; "
+                f"the last: {error}"))
+        if retry_at <= max(row.created_at, self.started) + RETRY_WINDOW:
+            return None
+        self.metrics.message(row.channel, "gave_up")
+        return self._fail(row, f"gave up after {tried} attempts over "
+                               f"{RETRY_WINDOW / 3600:.0f}h; the last: {error}", attempts)
 
     def _fail(self, row: OutboxRow, error: str, attempts: int) -> Delivery:
         """Failed for good: the next fallback channel takes over, if the send has one."""
@@ -221,6 +304,17 @@ class Dispatcher:
 
 class Unsendable(Exception):
     """The channel's adapter cannot be built: every message on it fails for good."""
+
+
+async def _sleep_without(slot: asyncio.Semaphore, seconds: float) -> None:
+    """Wait between two quick retries without holding a slot: the slots bound the messages
+    talking to the provider, and a message waiting out its backoff is not (in an outage most
+    are waiting, and would hold up the others)."""
+    slot.release()
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        await slot.acquire()
 
 
 def _due(core: Core, now: float, room: dict[str, int], busy: list[int]) -> list[OutboxRow]:

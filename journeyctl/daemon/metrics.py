@@ -14,6 +14,7 @@ from typing import Any
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -46,6 +47,15 @@ class Metrics:
             "Profiles stored with attributes the catalog does not declare", registry=self.registry)
         self.messages = Counter("journeyctl_messages", "Messages by channel and outcome",
                                 ["channel", "outcome"], registry=self.registry)
+        self.failures = Counter(
+            "journeyctl_retryable_failures",
+            "Delivery attempts that failed for a reason worth retrying, by class: http_5xx, "
+            "http_429, http_other (408, Twilio 20429), timeout, connection",
+            ["channel", "class"], registry=self.registry)
+        self.degraded = Gauge(
+            "journeyctl_channel_degraded",
+            "1 while most recent delivery attempts on the channel fail (see /healthz)",
+            ["channel"], registry=self.registry)
         self.latency = Histogram(
             "journeyctl_adapter_latency_seconds", "Time a provider took to answer a delivery",
             ["channel"], registry=self.registry,
@@ -53,11 +63,32 @@ class Metrics:
         self.timer_lag = Histogram(
             "journeyctl_timer_lag_seconds", "How late a timer fired after its due time",
             registry=self.registry, buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 60))
+        self.expression_failures = Counter(
+            "journeyctl_expression_failures",
+            "Conditions that failed at run time and counted as false, by reason (error: it "
+            "raised; over_budget: not run, too costly for the data)",
+            ["journey", "where", "reason"], registry=self.registry)
+        self.pruned = Counter(
+            "journeyctl_pruned",
+            "Rows deleted past the project's retention: events (processed inbox rows), "
+            "messages (finished outbox rows)", ["kind"], registry=self.registry)
+        for kind in ("events", "messages"):  # shown from the start, at 0
+            self.pruned.labels(kind)
         self._state: dict[str, Any] = {}
         self.registry.register(StateGauges(lambda: self._state))
 
     def message(self, channel: str, outcome: str) -> None:
         self.messages.labels(channel, outcome).inc()
+
+    def expression_failed(self, failure: Any) -> None:
+        """An `ExpressionFailed` effect the engine emitted (in a committed batch)."""
+        self.expression_failures.labels(failure.journey, failure.where, failure.reason).inc()
+
+    def retryable_failure(self, channel: str, kind: str) -> None:
+        self.failures.labels(channel, kind).inc()
+
+    def channel_degraded(self, channel: str, degraded: bool) -> None:
+        self.degraded.labels(channel).set(1 if degraded else 0)
 
     def adapter_latency(self, channel: str, seconds: float) -> None:
         self.latency.labels(channel).observe(seconds)

@@ -25,11 +25,15 @@ _UNAUTHORIZED = _json(_ref("Error"), "Missing or wrong bearer token")
 
 SCHEMAS: dict[str, Any] = {
     "Health": {"type": "object", "required": ["status", "serial"],
-               "properties": {"status": {"enum": ["ok", "unhealthy"]},
+               "properties": {"status": {"enum": ["ok", "degraded", "unhealthy"]},
                               "serial": {"type": "integer",
                                          "description": "The applied state serial being run"},
                               "reason": {"type": "string",
-                                         "description": "Only when unhealthy"}}},
+                                         "description": "Only when unhealthy"},
+                              "channels": {
+                                  "type": "object", "additionalProperties": {"type": "string"},
+                                  "description": "Only when a channel is degraded: each "
+                                                 "degraded channel and why"}}},
     "Error": {"type": "object", "required": ["error"],
               "properties": {"error": {"type": "string"}}},
     "Event": {
@@ -152,7 +156,8 @@ def document() -> dict[str, Any]:
                 params=[_path_param("journey_id")])},
             "/healthz": {"get": _operation(
                 "Health (no authentication)",
-                {"200": _json(_ref("Health"), "Running"),
+                {"200": _json(_ref("Health"), "Running (`degraded`: a channel's provider "
+                                              "mostly fails; its messages wait and retry)"),
                  "503": _json(_ref("Health"), "The engine or the dispatcher keeps failing, or "
                                               "has stopped: `reason` says what")}, auth=False)},
             "/metrics": {"get": _operation(

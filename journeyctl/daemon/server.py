@@ -6,7 +6,8 @@
   they produce (the transactional outbox);
 - APScheduler wakes the engine loop to poll for due timers, reloads the applied journeys when an
   `apply` changed the state, and fires the `schedule` triggers' cron jobs;
-- the dispatcher sends outbox messages through the channel adapters.
+- the dispatcher sends outbox messages through the channel adapters;
+- a pruning job deletes processed events and finished messages past the project's `retention`.
 
 A failure in a loop (the store locked or failing, a bug) does not end it: the loop logs it once
 (`logs.Watch`), backs off and tries again, and /healthz answers 503 while it keeps failing.
@@ -44,8 +45,10 @@ from journeyctl.daemon.api import ApiOptions, build_app
 from journeyctl.daemon.core import Core
 from journeyctl.daemon.db import CoreThread
 from journeyctl.daemon.dispatch import Dispatcher
+from journeyctl.daemon.health import ChannelHealth
 from journeyctl.daemon.logs import Watch
 from journeyctl.daemon.metrics import Metrics
+from journeyctl.daemon.retention import Pruner
 from journeyctl.diagnostics import Diagnostic, JourneyctlError
 from journeyctl.state.applied import Applied
 
@@ -60,6 +63,7 @@ class ServeOptions:
     poll: float = 0.2  # seconds between looks for due timers
     reload: float = 1.0  # seconds between looks for a new apply
     drain: float = 10.0  # seconds shutdown waits for deliveries in flight
+    prune: float = 5.0  # seconds between runs of the pruning job
     api: ApiOptions = field(default_factory=lambda: ApiOptions(token=None))
 
 
@@ -70,7 +74,8 @@ class Daemon:
         self.metrics = Metrics()
         self.stopping = asyncio.Event()
         self.work = asyncio.Event()
-        self.core = CoreThread(state, observe_lag=self.metrics.timer_lag.observe)
+        self.core = CoreThread(state, observe_lag=self.metrics.timer_lag.observe,
+                               observe_failure=self.metrics.expression_failed)
         self.scheduler = AsyncIOScheduler(timezone=dt.UTC)
         self._cron: dict[str, str] = {}
         self._channels: tuple[int, dict[str, m.Channel]] = (-1, {})
@@ -78,7 +83,9 @@ class Daemon:
         self.engine_watch = Watch("the engine loop", log)
         self.reload_watch = Watch("reloading the applied state", log)
         self.tick_watch = Watch("recording a schedule tick", log)
-        self.watches = [self.engine_watch, self.reload_watch]  # + the dispatcher's
+        self.channel_health = ChannelHealth()  # fed by the dispatcher, read by /healthz
+        self.pruner = Pruner(self.core, self.metrics, self.stopping)
+        self.watches = [self.engine_watch, self.reload_watch, self.pruner.watch]  # + dispatcher's
 
     def _applied(self) -> Applied:
         applied = self.core.core.applied
@@ -128,7 +135,7 @@ class Daemon:
     async def run(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         app = build_app(self.core, self.metrics, self.options.api, self.work.set,
-                        health=self.problems)
+                        health=self.problems, degraded=self.channel_health.degraded)
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off",
                                 timeout_graceful_shutdown=self.options.drain)
         server = _Server(config)
@@ -145,7 +152,8 @@ class Daemon:
 
     async def _serve(self, server: uvicorn.Server, sock: socket.socket,
                      client: httpx.AsyncClient) -> None:
-        dispatcher = Dispatcher(self.core, self.metrics, client, self.channels)
+        dispatcher = Dispatcher(self.core, self.metrics, client, self.channels,
+                                health=self.channel_health)
         self.watches += [dispatcher.watch, dispatcher.sends]
         self._schedule_jobs()
         self.scheduler.start()
@@ -211,6 +219,8 @@ class Daemon:
                                id="poll", coalesce=True, max_instances=1)
         self.scheduler.add_job(self._reload, IntervalTrigger(seconds=self.options.reload),
                                id="reload", coalesce=True, max_instances=1)
+        self.scheduler.add_job(self.pruner.run, IntervalTrigger(seconds=self.options.prune),
+                               id="prune", coalesce=True, max_instances=1)
         self._sync_cron()
 
     async def _reload(self) -> None:

@@ -141,13 +141,18 @@ class Exited(NamedTuple):
 
 
 class ExpressionFailed(NamedTuple):
-    """A condition failed at run time (a missing attribute, a type error): it counted as false."""
+    """A condition failed at run time: it counted as false (a value as 0, an update was not
+    made)."""
 
     user_id: str
     journey: str
-    where: str
+    where: str  # trigger.where | audience | goal.where | goal.value | exit_on.where | ...
     error: str
     time: float
+    # error: it raised (a missing attribute, a type error); over_budget: it was not run, as it
+    # may cost more than the limit with this data (`journeyctl.celcost`)
+    reason: str = "error"
+    expression: str = ""  # its source
 
 
 class NotEntered(NamedTuple):

@@ -171,7 +171,8 @@ class Engine:
             value = self.cel.evaluate(expr.source, state, now,
                                       self._variables(state, cj, inst, props, now))
         except EvalError as exc:
-            out.append(fx.ExpressionFailed(state.user_id, cj.id, "goal.value", str(exc), now))
+            out.append(fx.ExpressionFailed(state.user_id, cj.id, "goal.value", str(exc), now,
+                                           exc.reason, expr.source))
             return 0.0
         return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
             else 0.0
@@ -434,7 +435,7 @@ class Engine:
                                           self._variables(state, cj, inst, inst.last_event, now))
             except EvalError as exc:
                 out.append(fx.ExpressionFailed(state.user_id, cj.id, f"update.{attr}", str(exc),
-                                               now))
+                                               now, exc.reason, expr.source))
                 continue
             _set_path(state.profile, attr, value)
             changes[attr] = value
@@ -483,7 +484,8 @@ class Engine:
             result = self.cel.evaluate(expr.source, state, now,
                                        self._variables(state, cj, inst, event, now))
         except EvalError as exc:
-            out.append(fx.ExpressionFailed(state.user_id, cj.id, where, str(exc), now))
+            out.append(fx.ExpressionFailed(state.user_id, cj.id, where, str(exc), now,
+                                           exc.reason, expr.source))
             return False
         return result is True
 

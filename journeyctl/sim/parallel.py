@@ -5,13 +5,20 @@ on the run's `until` (the latest event of all) before their clocks run out, and 
 not in order is left to a single process, which sorts it.
 
 A worker that ends without its answer (killed, or gone for any other reason) is an error that
-names it, never an empty result; the other workers are stopped, whatever way the run ends."""
+names it, never an empty result; the other workers are stopped, whatever way the run ends. A
+parent killed with SIGKILL cannot stop them: each worker then dies with it (PR_SET_PDEATHSIG on
+Linux, else a thread that watches the parent)."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing
+import os
 import signal
+import sys
+import threading
+import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -145,7 +152,7 @@ def _start(context: Any, started: list[_Worker], index: int, workers: int,
     try:
         inherited = [parent, *(worker.connection for worker in started)]
         process = context.Process(target=_shard, daemon=True,
-                                  args=(child, mask, inherited, *args))
+                                  args=(child, mask, inherited, os.getpid(), *args))
         try:
             process.start()
         except BaseException:
@@ -171,7 +178,8 @@ def _answers(workers: list[_Worker]) -> Iterator[tuple[str, tuple[str, Any]]]:
 
 
 def _shard(connection: Connection, mask: set[signal.Signals], inherited: list[Connection],
-           *args: Any) -> None:
+           parent: int, *args: Any) -> None:
+    _die_with(parent)
     try:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         # The parent's ends, copied by the fork: closed, so that ours reads EOF (and the
@@ -181,6 +189,37 @@ def _shard(connection: Connection, mask: set[signal.Signals], inherited: list[Co
         _serve(connection, *args)
     except KeyboardInterrupt:
         raise SystemExit(130) from None  # no traceback: the parent says "interrupted"
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+WATCH_INTERVAL = 1.0  # seconds between two looks at the parent, where the kernel cannot help
+
+
+def _die_with(parent: int) -> None:
+    """A worker must not outlive its parent: one killed with SIGKILL leaves the workers reading
+    on, for nobody. The kernel kills the worker when the parent dies (Linux), or a thread
+    watches for the parent to go; a parent that died before either was set up is seen here."""
+    if not _killed_with_parent():
+        threading.Thread(target=_watch, args=(parent,), daemon=True).start()
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _killed_with_parent() -> bool:
+    """Ask the kernel for SIGKILL when the parent dies; False where it cannot be asked."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(WATCH_INTERVAL)
+    os._exit(1)  # adopted by another process: the parent is gone
 
 
 def _serve(connection: Connection, project: m.Project, files: list[Path],

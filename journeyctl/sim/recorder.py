@@ -111,7 +111,7 @@ class Recorder:
         self.linear: dict[str, dict[str, Money]] = defaultdict(_money_table)
         self.rejects: list[Reject] = []
         self.undeclared_profiles = Undeclared()
-        self.failed_expressions: Counter[tuple[str, str]] = Counter()
+        self.failed_expressions: Counter[tuple[str, str, str]] = Counter()
 
     def merge(self, other: Recorder) -> None:
         """Add another shard's counts (users are split between shards, so counts add up)."""
@@ -219,7 +219,7 @@ class Recorder:
             counts.exited[e.reason] += 1
 
     def _failed(self, e: fx.ExpressionFailed) -> None:
-        self.failed_expressions[(e.journey, e.where)] += 1
+        self.failed_expressions[(e.journey, e.where, e.reason)] += 1
 
     def _cost(self, channel: str) -> float:
         config = self.project.channels.get(channel)
@@ -257,8 +257,8 @@ class Recorder:
             "rejects": [{"file": r.file, "line": r.line, "reason": r.reason}
                         for r in self.rejects],
             "failed_expressions": [
-                {"journey": j, "where": w, "count": n}
-                for (j, w), n in sorted(self.failed_expressions.items())],
+                {"journey": j, "where": w, "reason": r, "count": n}
+                for (j, w, r), n in sorted(self.failed_expressions.items())],
         }
 
     def _attribution(self, table: dict[str, dict[str, Money]]) -> dict[str, Any]:

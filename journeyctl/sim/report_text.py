@@ -35,6 +35,8 @@ def print_report(report: dict[str, Any], project: m.Project, stream: IO[str]) ->
         console.print(Text(undeclared_line(report)), soft_wrap=True)
     if report["rejects"]:
         console.print(_rejects(report), soft_wrap=True)
+    if report["failed_expressions"]:
+        console.print(_failed_expressions(report), soft_wrap=True)
 
 
 def _header(report: dict[str, Any]) -> Group:
@@ -155,3 +157,14 @@ def _rejects(report: dict[str, Any]) -> Group:
     lines += [Text(f"{r['file']}:{r['line']}: {r['reason']}") for r in shown]
     return Group(*lines)
 
+
+def _failed_expressions(report: dict[str, Any]) -> Group:
+    """Conditions that failed at run time, by journey, place and reason (`over_budget`: not
+    run, as too costly for the data)."""
+    rows = report["failed_expressions"]
+    total = sum(row["count"] for row in rows)
+    lines = [Text(f"conditions that failed at run time and counted as false: {total:,}",
+                  style="bold yellow")]
+    lines += [Text(f"{row['journey']} {row['where']}: {row['reason']} {row['count']:,}")
+              for row in rows]
+    return Group(*lines)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic
+from journeyctl.hints import command
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ class LockedError(StateError):
     def __init__(self, holder: LockInfo, gone: bool, waited: float, where: str,
                  unlock: str | None = None) -> None:
         self.holder, self.gone, self.waited, self.where = holder, gone, waited, where
-        unlock = unlock or f"journeyctl force-unlock {holder.lock_id}"
+        unlock = unlock or command("force-unlock", holder.lock_id)
         if gone:
             super().__init__(
                 "JC963", f"the state is locked by a process that is no longer running "

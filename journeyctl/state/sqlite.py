@@ -89,6 +89,8 @@ class SqliteStore:
                 return
             self.db = sqlite_utils.Database(conn)
             if not readonly:
+                if newest is None:  # possible only before the first table (see state/prune)
+                    self.db.execute("PRAGMA auto_vacuum = INCREMENTAL")
                 self.db.execute("PRAGMA journal_mode = WAL")
                 self.db.execute("PRAGMA synchronous = NORMAL")
                 if newest is None or newest < SCHEMA_VERSION:

@@ -20,7 +20,8 @@ from adapters_support import (
     send_once,
 )
 
-from channel_adapters.delivery import backoff_delay
+from channel_adapters.base import Outcome
+from channel_adapters.delivery import backoff_delay, failure_class, failure_summary, retry_wait
 from channel_adapters.fake import FakeProvider, Response
 from channel_adapters.http_adapter import retry_after
 from journeyctl.model import Duration, Retry
@@ -203,6 +204,29 @@ def test_backoff_doubles_with_jitter_up_to_max_backoff() -> None:
     assert highest == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
     assert backoff_delay(policy, 1, 3.0, lambda: 0.0) == 3.0  # Retry-After wins when longer
     assert backoff_delay(policy, 1, 11.0, lambda: 0.0) is None  # longer than max_backoff
+
+
+def test_the_wait_across_deliveries_keeps_doubling_to_max_backoff_or_retry_after() -> None:
+    policy = Retry(3, Duration(1, "1s"), Duration(300, "5m"))
+    assert [retry_wait(policy, n, None, lambda: 1.0) for n in (3, 6, 9, 10, 5000)] == \
+        [4.0, 32.0, 256.0, 300.0, 300.0]  # 5,000 failures: no float overflow
+    assert retry_wait(policy, 3, 900.0, lambda: 0.0) == 900.0  # Retry-After beyond the cap
+
+
+def test_each_attempt_is_observed_and_failures_are_classified(fake: FakeProvider) -> None:
+    fake.queue("/hook", Response(503, "busy"), Response(429, "slow down"))
+    channel = make_channel("webhook", f"{fake.url}/hook", attempts=3, backoff=1)
+    seen: list[Outcome] = []
+    outcome = send(channel, make_message(channel, BODY), sleep=Sleeps(), observe=seen.append)
+    assert [o.kind for o in seen] == ["retryable", "retryable", "accepted"]
+    assert outcome.attempts == 3
+    assert [failure_class(o) for o in seen[:2]] == ["http_5xx", "http_429"]
+    assert [failure_summary(o) for o in seen[:2]] == ["HTTP 503", "HTTP 429"]
+    refused = send(make_channel("webhook", f"http://127.0.0.1:{closed_port()}/h", attempts=1),
+                   make_message(channel, BODY))
+    timed_out = Outcome("retryable", None, None, "timed out after 2s", None)
+    assert (failure_class(refused), failure_summary(refused)) == ("connection", "cannot connect")
+    assert (failure_class(timed_out), failure_summary(timed_out)) == ("timeout", "timeouts")
 
 
 def test_retry_after_reads_seconds_http_dates_and_rate_limit_resets() -> None:

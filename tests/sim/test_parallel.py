@@ -7,7 +7,10 @@ import multiprocessing
 import os
 import random
 import signal
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -175,3 +178,45 @@ def test_an_interrupted_parent_stops_the_workers_and_removes_their_files(
     assert len(seen) == 2 and not any(process.is_alive() for process in seen)
     assert multiprocessing.active_children() == []
     assert list(tmp_path.iterdir()) == []
+
+
+ORPHAN = """
+import os, sys, time
+from journeyctl.sim import parallel
+
+if sys.argv[1] == "fallback":
+    parallel._killed_with_parent = lambda: False  # where the kernel cannot be asked
+ready_r, ready_w = os.pipe()
+parent = os.getpid()
+child = os.fork()
+if child == 0:
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # so that the test's read of stdout ends
+    parallel._die_with(parent)
+    os.write(ready_w, b"x")
+    while True:
+        time.sleep(1)
+os.read(ready_r, 1)
+print(child, flush=True)
+os._exit(0)  # as if killed: nothing stops the child
+"""
+
+
+@pytest.mark.parametrize("how", ["kernel", "fallback"])
+def test_a_worker_dies_with_its_parent(how: str) -> None:
+    done = subprocess.run([sys.executable, "-c", ORPHAN, how], capture_output=True, text=True,
+                          timeout=60, check=True)
+    child = int(done.stdout)
+    deadline = time.monotonic() + 60
+    while _alive(child):
+        if time.monotonic() > deadline:
+            os.kill(child, signal.SIGKILL)
+            pytest.fail(f"the orphaned worker {child} was still running")
+        time.sleep(0.005)  # polling interval, not a wait for something to happen
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -81,8 +81,11 @@ def project(new_project: Path) -> Path:
         (journeys / "welcome.yaml").read_text(encoding="utf-8")
         .replace("journey: welcome", "journey: later").replace("status: active", "status: draft"),
         encoding="utf-8")
-    (new_project / "tests").mkdir(exist_ok=True)
-    (new_project / "tests" / "a.yaml").write_text(GOOD, encoding="utf-8")
+    tests = new_project / "tests"
+    tests.mkdir(exist_ok=True)
+    for scaffolded in tests.iterdir():  # init writes a test file of its own
+        scaffolded.unlink()
+    (tests / "a.yaml").write_text(GOOD, encoding="utf-8")
     return new_project
 
 
@@ -225,9 +228,31 @@ def test_no_project_there_is_one_errored_case(tmp_path: Path) -> None:
     assert result.returncode == 1
     error = junit(result).find("testsuite/testcase/error")
     assert error is not None and error.get("type") == "JC001"
+    for output_format in ("text", "junit"):
+        empty = run_cli("test", "--format", output_format, cwd=tmp_path)
+        assert empty.returncode == 1
+        assert "✗ there is no project at .: no test ran" in empty.stderr
+        assert "invalid" not in empty.stderr
+
+
+def test_a_missing_test_file_is_not_found_and_the_others_run(project: Path) -> None:
+    result = run_cli("test", "--file", "tests/b.yaml", "--file", "tests/a.yaml", "--format",
+                     "junit", cwd=project)
+    assert result.returncode == 1
+    root = junit(result)
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("3", "1", "1")
+    error = root.find("testsuite/testcase/error")
+    assert error is not None and error.get("type") == "JC001"
+    assert error.get("message") == "tests/b.yaml: tests/b.yaml: file not found"
+    text = run_cli("test", "--file", "tests/b.yaml", cwd=project)
+    assert "tests/b.yaml: error[JC001]: tests/b.yaml: file not found" in text.stderr
+    assert "No such file" not in text.stderr
+    assert "= hint: did you mean tests/a.yaml? journeyctl test --file tests/a.yaml" in \
+        text.stderr
 
 
 def test_no_tests_is_an_empty_report_not_an_empty_file(new_project: Path) -> None:
+    (new_project / "tests" / "welcome.yaml").unlink()  # the one init writes
     result = run_cli("test", new_project, "--format", "junit")
     assert result.returncode == 1 and "no journey tests in tests/" in result.stderr
     root = junit(result)

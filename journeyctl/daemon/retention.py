@@ -1,0 +1,70 @@
+"""The daemon's pruning job: every few seconds, processed events and finished messages older
+than the applied project's `retention` are deleted (see `journeyctl.state.prune`).
+
+Each window of rows is its own call to the core thread, so an ingest waiting for the thread
+waits for one window (500 rows, a few milliseconds), never for a whole walk. A walk longer
+than `budget` seconds goes on where it stopped at the next run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Callable
+
+from journeyctl.daemon.core import Core
+from journeyctl.daemon.db import CoreThread
+from journeyctl.daemon.logs import Watch
+from journeyctl.daemon.metrics import Metrics
+from journeyctl.state.prune import PRUNABLE, Prunable, prune_window, release_space
+
+log = logging.getLogger("journeyctl.prune")
+
+
+class Pruner:
+    def __init__(self, core: CoreThread, metrics: Metrics, stopping: asyncio.Event,
+                 clock: Callable[[], float] = time.time, budget: float = 1.0) -> None:
+        self.core = core
+        self.metrics = metrics
+        self.stopping = stopping  # a shutdown ends a pass after its window
+        self.clock = clock
+        self.budget = budget
+        self.watch = Watch("pruning the state", log)
+        self._after = {what.kind: 0 for what in PRUNABLE}  # where each walk goes on
+
+    async def run(self) -> None:
+        """One run (the APScheduler job; a failure is logged once, and retried next run)."""
+        try:
+            deleted = 0
+            for what in PRUNABLE:
+                deleted += await self._walk(what)
+            if deleted and not self.stopping.is_set():
+                await self.core.call(lambda core: release_space(core.store))
+        except Exception as exc:
+            self.watch.failed(exc)
+            return
+        self.watch.succeeded()
+
+    async def _walk(self, what: Prunable) -> int:
+        retention = getattr(self.core.core.applied.project.retention, what.kind)
+        cutoff = self.clock() - retention.seconds
+        started = time.monotonic()
+        total = 0
+        while time.monotonic() - started < self.budget and not self.stopping.is_set():
+            after = self._after[what.kind]
+            deleted, following = await self.core.call(functools.partial(
+                _window, what=what, after=after, cutoff=cutoff))
+            self._after[what.kind] = following or 0
+            if deleted:
+                self.metrics.pruned.labels(what.kind).inc(deleted)
+                total += deleted
+            if following is None:
+                break
+            await asyncio.sleep(0)  # the HTTP side runs between windows
+        return total
+
+
+def _window(core: Core, what: Prunable, after: int, cutoff: float) -> tuple[int, int | None]:
+    return prune_window(core.store, what, after, cutoff)

@@ -71,12 +71,27 @@ def _first_out(root: Path, parts: tuple[str, ...]) -> Path:
 
 def link_problem(link: Path) -> Diagnostic:
     """`link` leads out of the project: located at the link itself, which is never read (the
-    renderer shows no source line for JC906)."""
+    renderer shows no source line for JC906). `link` may also be a path through a linked
+    folder (a file named on the command line), then named with where it leads."""
     shown = display_path(link)
     what = "folder" if link.is_dir() else "file"
-    return diagnostic("JC906", f"a symbolic link to {os.readlink(link)}, outside the project "
-                      "folder: it is not read", Loc(shown),
+    how = f"a symbolic link to {os.readlink(link)}" if link.is_symlink() else \
+        f"leads through a symbolic link to {real(link)}"
+    return diagnostic("JC906", f"{how}, outside the project folder: it is not read", Loc(shown),
                       f"copy the {what} into the project folder, or point the link inside it")
+
+
+def named_problem(root: Path, path: Path) -> Diagnostic | None:
+    """A file named on the command line may be anywhere; but one named below the project
+    folder `root` that leads out of it through a link is refused as a project file would be:
+    in CI the command line is fixed, and the file is a pull request's."""
+    named = Path(os.path.abspath(path))
+    base = next((b for b in (Path(os.path.abspath(root)), real(root))
+                 if named.is_relative_to(b)), None)
+    if base is None or inside(root, path):
+        return None
+    link = _first_out(base, named.relative_to(base).parts)
+    return link_problem(link if link.is_symlink() else path)
 
 
 def files_below(root: Path, folder: Path, suffixes: tuple[str, ...]) -> tuple[list[Path],

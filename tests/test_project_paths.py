@@ -14,7 +14,7 @@ import pytest
 from conftest import run_cli
 
 from journeyctl.diagnostics import Loc, diagnostic
-from journeyctl.paths import files_below, setting_problem
+from journeyctl.paths import files_below, named_problem, setting_problem
 from journeyctl.render import print_text
 
 SECRET = "SECRET_TOKEN=abc123"
@@ -118,6 +118,33 @@ def test_a_test_file_linking_out_is_a_broken_file_the_other_tests_still_run(
             assert re.search(r"\d+ passed, 0 failed, 1 file with errors", result.stdout)
 
 
+@pytest.mark.parametrize("named", ["tests/welcome.yaml", "tests/shared/welcome.yaml"])
+def test_a_test_file_named_inside_the_project_that_links_out_is_not_read(
+        new_project: Path, tmp_path: Path, named: str) -> None:
+    """`test --file` may name a file anywhere; but in CI the command line is fixed and the
+    file is the pull request's: one named inside the project must not lead out of it."""
+    secret = secret_file(tmp_path)
+    (secret.parent / "welcome.yaml").write_text(f"{SECRET}\n", encoding="utf-8")
+    link(new_project / "tests" / "welcome.yaml", secret)
+    link(new_project / "tests" / "shared", secret.parent)
+    result = run_cli("test", "proj", "--file", f"proj/{named}", cwd=new_project.parent)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    at = "proj/tests/welcome.yaml" if named == "tests/welcome.yaml" else "proj/tests/shared"
+    assert f"{at}:1:1: error[JC906]" in output
+    assert "abc123" not in output and "Traceback" not in output
+
+
+def test_a_test_file_named_outside_the_project_is_read(new_project: Path,
+                                                      tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere.yaml"
+    elsewhere.write_text((new_project / "tests" / "welcome.yaml").read_text(encoding="utf-8"),
+                         encoding="utf-8")
+    result = run_cli("test", "proj", "--file", "elsewhere.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "elsewhere.yaml" in result.stdout
+
+
 def test_links_and_dotdots_that_stay_inside_are_fine(new_project: Path) -> None:
     shared = new_project / "shared"
     shared.mkdir()
@@ -158,6 +185,28 @@ def test_setting_problem(tmp_path: Path) -> None:
     assert problem(root, "out/proj/events.yaml") is None  # back inside: nothing outside read
     # `..` after a link is the link's parent, as the system reads it, not the project's.
     assert (problem(root, "out/../events.yaml") or "").startswith("JC906")
+
+
+def test_named_problem(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    (root / "tests").mkdir(parents=True)
+    (root / "tests" / "a.yaml").write_text("x: 1\n", encoding="utf-8")
+    outside = secret_file(tmp_path)
+    link(root / "tests" / "evil.yaml", outside)
+    link(root / "out", outside.parent)
+    assert named_problem(root, root / "tests" / "a.yaml") is None
+    assert named_problem(root, outside) is None  # named outside: the caller's choice
+    assert named_problem(root, root / "tests" / "../../outside/secret.yaml") is None
+    evil = named_problem(root, root / "tests" / "evil.yaml")
+    assert evil is not None and (evil.code, evil.message) == (
+        "JC906", f"a symbolic link to {outside}, outside the project folder: it is not read")
+    through = named_problem(root, root / "out" / "secret.yaml")
+    assert through is not None and through.message.startswith(f"a symbolic link to {tmp_path}")
+    assert through.loc.file.endswith("proj/out")
+    # `..` after a link is the link's parent, as the system reads it: still refused, at the path
+    odd = named_problem(root, root / "out" / ".." / "outside" / "secret.yaml")
+    assert odd is not None and odd.message.startswith(f"leads through a symbolic link to "
+                                                      f"{outside}")
 
 
 def test_files_below_does_not_follow_links_out_and_names_them(tmp_path: Path) -> None:

@@ -17,7 +17,13 @@ from journeyctl import model as m
 from journeyctl import schema
 from journeyctl.checks.context import did_you_mean
 from journeyctl.diagnostics import Collector, Diagnostic, JourneyctlError, Loc
-from journeyctl.paths import display_path, files_below, link_problem, setting_problem
+from journeyctl.paths import (
+    display_path,
+    files_below,
+    link_problem,
+    named_problem,
+    setting_problem,
+)
 from journeyctl.project import PATH_EXAMPLES, YAML_SUFFIXES
 from journeyctl.sim.readers import TimeParser, event_properties, parse_profile
 from journeyctl.timeparse import parse_duration, zone
@@ -140,13 +146,20 @@ class BrokenFile:
 
 def load_tests(project: m.Project, paths: list[Path] | None = None
                ) -> list[TestFile | BrokenFile]:
-    """The project's test files (or `paths`, given on the command line: they may be anywhere),
-    in order, each loaded or broken."""
+    """The project's test files (or `paths`, given on the command line: they may be anywhere,
+    but not lead out of the project from inside it), in order, each loaded or broken."""
     if paths is not None:
-        return [_load(project, path) for path in paths]
+        return [_named(project, path) for path in paths]
     files, outside = _test_files(project)
     found = [*(_load(project, path) for path in files), *outside]
     return sorted(found, key=lambda f: Path(f.path))
+
+
+def _named(project: m.Project, path: Path) -> TestFile | BrokenFile:
+    problem = named_problem(project.root, path)
+    if problem is not None:
+        return BrokenFile(problem.loc.file, [problem])
+    return _load(project, path)
 
 
 def _load(project: m.Project, path: Path) -> TestFile | BrokenFile:

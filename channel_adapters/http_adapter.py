@@ -7,6 +7,7 @@ error text is scrubbed of the channel's credentials before it leaves this module
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
@@ -17,6 +18,10 @@ import httpx
 from channel_adapters.base import ERROR_LIMIT, Message, Outcome, Provider, Reply
 
 REDACTED = "***"
+# A piece of a credential a provider or proxy may echo alone (a Slack webhook's path segments):
+# runs of these characters longer than this many are redacted on their own too.
+PART_LENGTH = 8
+_PIECES = re.compile(r"[A-Za-z0-9_-]+")
 # Unix times are this large; smaller X-RateLimit-Reset values are seconds from now.
 _EPOCH_THRESHOLD = 1_000_000_000
 _UNSENDABLE = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL)
@@ -63,11 +68,19 @@ class HttpAdapter:
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every secret replaced by ***, longest first (one may contain another)."""
-    # Very short values would blank out half of every message; a real credential is longer.
-    for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
+    """`text` with every secret, and every long piece of one, replaced by ***."""
+    for part in secret_parts(secrets):
+        text = text.replace(part, REDACTED)
     return text
+
+
+def secret_parts(secrets: Iterable[str]) -> list[str]:
+    """What to redact, longest first (one may contain another): each secret of 4 characters or
+    more, and each run of letters, digits, `_` and `-` in it longer than `PART_LENGTH`."""
+    # Very short values would blank out half of every message; a real credential is longer.
+    parts = {s for s in secrets if len(s) >= 4}
+    parts |= {piece for s in parts for piece in _PIECES.findall(s) if len(piece) > PART_LENGTH}
+    return sorted(parts, key=lambda part: (-len(part), part))
 
 
 def transport_outcome(exc: Exception) -> Outcome:

@@ -90,6 +90,9 @@ class CodeInfo:
 
 _W = Severity.WARNING
 SECRET_CODES = frozenset({"JC704"})  # their located value may be a secret: never show it
+# Located at a link leading out of the project: the file there is never opened, not even to
+# show its first line (it may be /etc/shadow).
+UNREAD_CODES = frozenset({"JC906"})
 
 # The stable catalogue. Codes are never reused; docs/errors.md lists each one (a test checks).
 CODES: dict[str, CodeInfo] = {
@@ -219,6 +222,8 @@ CODES: dict[str, CodeInfo] = {
     # project
     "JC901": CodeInfo("project has no journeys", _W),
     "JC902": CodeInfo("project setting refers to a missing path"),
+    "JC905": CodeInfo("project path setting leads out of the project folder"),
+    "JC906": CodeInfo("project file is a link leading out of the project folder"),
 }
 
 

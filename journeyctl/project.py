@@ -17,6 +17,7 @@ from journeyctl import build, schema
 from journeyctl import model as m
 from journeyctl.diagnostics import Collector, Diagnostic, JourneyctlError, Loc, diagnostic
 from journeyctl.hints import close_path, command
+from journeyctl.paths import display_path, files_below, inside, link_problem, real, setting_problem
 from journeyctl.scaffold import project_id
 from journeyctl.yamlload import Doc, DocPath, decode, load_file
 
@@ -24,6 +25,9 @@ PROJECT_FILE = "journeyctl.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
 SNIPPET_SUFFIX = ".liquid"
 DEFAULT_SNIPPETS = "snippets"
+# What `journeyctl init` writes for each path setting (the examples of the hints).
+PATH_EXAMPLES = {"journeys": "journeys/", "events": "events.yaml", "channels": "channels.yaml",
+                 "templates": "templates/", "snippets": "snippets/", "tests": "tests/"}
 
 
 @dataclass(frozen=True)
@@ -31,15 +35,6 @@ class Loaded:
     project: m.Project | None
     docs: Mapping[str, Doc]
     diagnostics: list[Diagnostic]
-
-
-def display_path(path: Path) -> str:
-    """Paths in messages: relative to the working directory when below it (as CI expects)."""
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:
-        return str(path)
-    return str(path) if rel.startswith("..") else rel
 
 
 def find_root(start: Path) -> Path | None:
@@ -144,12 +139,15 @@ def load_project(path: Path) -> Loaded:
     root = project_root(path)
     out = Collector()
     docs: dict[str, Doc] = {}
+    if not inside(root, root / PROJECT_FILE):
+        return Loaded(None, docs, [link_problem(root / PROJECT_FILE)])
     doc = _load(root / PROJECT_FILE, "project", out, docs)
     if doc is None:
         return Loaded(None, docs, out.sorted())
     settings, _ = _prune(doc, out, ())
     settings.setdefault("project", project_id(root.resolve().name))
     project = build.build_project(replace(doc, data=settings), root, out)
+    _outside(root, project, "tests", out)  # read by `journeyctl test`, which validates first
     channels, broken_channels = _channels(root, project, out, docs)
     templates, broken_templates = _templates(root, project, out, docs)
     snippets, broken_snippets = _snippets(root, project, out)
@@ -206,8 +204,7 @@ def _prune(doc: Doc, out: Collector, prefix: DocPath) -> tuple[dict[str, Any], s
 def _catalog(root: Path, project: m.Project, out: Collector, docs: dict[str, Doc]) -> m.Catalog:
     doc = _optional(root, project, "events", out, docs)
     if doc is None:
-        return m.Catalog(loc=Loc(display_path(root / project.events_file)),
-                         unloaded=frozenset({"*"}))
+        return m.Catalog(loc=project.at("events"), unloaded=frozenset({"*"}))
     events, bad_events = _prune(doc, out, ("events",))
     profile, bad_profile = _prune(doc, out, ("profile",))
     if bad_events is None:
@@ -229,8 +226,19 @@ def _channels(root: Path, project: m.Project, out: Collector,
     return build.build_channels(replace(doc, data={"channels": valid}), out), bad
 
 
+def _outside(root: Path, project: m.Project, key: str, out: Collector) -> bool:
+    """Whether the path setting `key` leads out of the project (then reported in `out`)."""
+    value = getattr(project, f"{key}_file" if key in ("events", "channels") else f"{key}_dir")
+    problem = setting_problem(root, key, value, project.at(key), PATH_EXAMPLES[key])
+    if problem is not None:
+        out.extend([problem])
+    return problem is not None
+
+
 def _optional(root: Path, project: m.Project, key: str, out: Collector,
               docs: dict[str, Doc]) -> Doc | None:
+    if _outside(root, project, key, out):
+        return None
     path = root / getattr(project, f"{key}_file")
     if not path.is_file():
         out.add("JC902", f"{key} file {display_path(path)} not found", project.at(key),
@@ -239,22 +247,44 @@ def _optional(root: Path, project: m.Project, key: str, out: Collector,
     return _load(path, key, out, docs)
 
 
-def _files(root: Path, relative: str, project: m.Project, key: str,
-           out: Collector) -> list[Path]:
-    folder = root / relative
+def _files(root: Path, project: m.Project, key: str,
+           out: Collector) -> tuple[list[Path], list[Path]] | None:
+    """The YAML files below the folder `key` names, and the links there that lead out of the
+    project (reported here, never read); None when the folder itself leads out."""
+    if _outside(root, project, key, out):
+        return None
+    folder = root / getattr(project, f"{key}_dir")
     if not folder.is_dir():
         out.add("JC902", f"{key} folder {display_path(folder)} not found", project.at(key),
                 f"create it, or point `{key}:` in {PROJECT_FILE} at it")
-        return []
-    return sorted(p for p in folder.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
+        return [], []
+    return _below(root, folder, YAML_SUFFIXES, out)
+
+
+def _below(root: Path, folder: Path, suffixes: tuple[str, ...],
+           out: Collector) -> tuple[list[Path], list[Path]]:
+    files, outside = files_below(root, folder, suffixes)
+    out.extend(link_problem(link) for link in outside)
+    return files, outside
+
+
+def _names(folder: Path, links: list[Path]) -> set[str]:
+    """What links leading out of the project would have defined, for `Project.broken`: a
+    file's name, or anything (`*`) for a folder."""
+    return {"*" if link.is_dir() else link.relative_to(folder).with_suffix("").as_posix()
+            for link in links}
 
 
 def _templates(root: Path, project: m.Project, out: Collector,
                docs: dict[str, Doc]) -> tuple[m.FrozenMap, set[str]]:
+    found = _files(root, project, "templates", out)
+    if found is None:
+        return m.FrozenMap(), {"*"}
     folder = root / project.templates_dir
+    files, outside = found
     templates: dict[str, m.Template] = {}
-    broken: set[str] = set()
-    for path in _files(root, project.templates_dir, project, "templates", out):
+    broken = _names(folder, outside)
+    for path in files:
         name = path.relative_to(folder).with_suffix("").as_posix()
         doc = _load(path, "template", out, docs)
         if doc is None:
@@ -279,6 +309,8 @@ def _snippets(root: Path, project: m.Project, out: Collector) -> tuple[m.FrozenM
     that it does not exist). The default folder is optional: a template rendering a snippet
     that is not there is JC609, whose hint names the file to create. A folder named otherwise
     in journeyctl.yaml must exist (JC902); while it does not, every snippet is unknown."""
+    if _outside(root, project, "snippets", out):
+        return m.FrozenMap(), {"*"}
     folder = root / project.snippets_dir
     if not folder.is_dir():
         if os.path.normpath(project.snippets_dir) == DEFAULT_SNIPPETS:
@@ -287,9 +319,9 @@ def _snippets(root: Path, project: m.Project, out: Collector) -> tuple[m.FrozenM
                 project.at("snippets"), f"create it, or point `snippets:` in {PROJECT_FILE} "
                 "at it (leave `snippets:` out when there are no snippets)")
         return m.FrozenMap(), {"*"}
-    snippets, broken = {}, set()
-    files = (p for p in folder.rglob(f"*{SNIPPET_SUFFIX}") if p.is_file())  # not a folder
-    for path in sorted(files):
+    files, outside = _below(root, folder, (SNIPPET_SUFFIX,), out)
+    snippets, broken = {}, _names(folder, outside)
+    for path in files:
         shown = display_path(path)
         name = path.relative_to(folder).with_suffix("").as_posix()
         try:
@@ -309,14 +341,18 @@ def _snippets(root: Path, project: m.Project, out: Collector) -> tuple[m.FrozenM
 def _journeys(root: Path, project: m.Project, out: Collector,
               docs: dict[str, Doc]) -> tuple[tuple[m.Journey, ...], set[str]]:
     # A journeys folder may be the project folder itself: skip the files that are not journeys.
-    others = {(root / f).resolve() for f in (PROJECT_FILE, project.events_file,
-                                             project.channels_file)}
-    folders = [(root / d).resolve() for d in (project.templates_dir, project.snippets_dir,
-                                              project.tests_dir)]
+    others = {real(root / f) for f in (PROJECT_FILE, project.events_file,
+                                       project.channels_file)}
+    folders = [real(root / d) for d in (project.templates_dir, project.snippets_dir,
+                                        project.tests_dir)]
+    found = _files(root, project, "journeys", out)
+    if found is None:
+        return (), {"journey:*"}
+    files, outside = found
     journeys = []
-    broken = set()
-    for path in _files(root, project.journeys_dir, project, "journeys", out):
-        resolved = path.resolve()
+    broken = {f"journey:{display_path(link)}" for link in outside}
+    for path in files:
+        resolved = real(path)
         if resolved in others or any(f in resolved.parents for f in folders):
             continue
         doc = _load(path, "journey", out, docs)

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from journeyctl.diagnostics import SECRET_CODES, Diagnostic, Severity
+from journeyctl.diagnostics import SECRET_CODES, UNREAD_CODES, Diagnostic, Severity
 from journeyctl.yamlload import Doc
 
 SCHEMA_VERSION = 1
@@ -112,7 +112,7 @@ def print_text(diagnostics: Sequence[Diagnostic], docs: Mapping[str, Doc], strea
         console.print(Text.assemble(
             (f"{d.loc}: ", "bold"), (f"{d.severity}[{d.code}]", style), (f": {d.message}", "bold")
         ))
-        source = sources.line(d.loc.file, d.loc.line)
+        source = None if d.code in UNREAD_CODES else sources.line(d.loc.file, d.loc.line)
         length = d.loc.length
         if source is not None and d.code in SECRET_CODES:
             start = d.loc.col - 1

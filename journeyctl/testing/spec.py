@@ -17,7 +17,14 @@ from journeyctl import model as m
 from journeyctl import schema
 from journeyctl.checks.context import did_you_mean
 from journeyctl.diagnostics import Collector, Diagnostic, JourneyctlError, Loc
-from journeyctl.project import YAML_SUFFIXES, display_path
+from journeyctl.paths import (
+    display_path,
+    files_below,
+    link_problem,
+    named_problem,
+    setting_problem,
+)
+from journeyctl.project import PATH_EXAMPLES, YAML_SUFFIXES
 from journeyctl.sim.readers import TimeParser, event_properties, parse_profile
 from journeyctl.timeparse import parse_duration, zone
 from journeyctl.yamlload import Doc, DocPath, load_file
@@ -139,9 +146,20 @@ class BrokenFile:
 
 def load_tests(project: m.Project, paths: list[Path] | None = None
                ) -> list[TestFile | BrokenFile]:
-    """The project's test files (or `paths`), in order, each loaded or broken."""
-    files = paths if paths is not None else _test_files(project)
-    return [_load(project, path) for path in files]
+    """The project's test files (or `paths`, given on the command line: they may be anywhere,
+    but not lead out of the project from inside it), in order, each loaded or broken."""
+    if paths is not None:
+        return [_named(project, path) for path in paths]
+    files, outside = _test_files(project)
+    found = [*(_load(project, path) for path in files), *outside]
+    return sorted(found, key=lambda f: Path(f.path))
+
+
+def _named(project: m.Project, path: Path) -> TestFile | BrokenFile:
+    problem = named_problem(project.root, path)
+    if problem is not None:
+        return BrokenFile(problem.loc.file, [problem])
+    return _load(project, path)
 
 
 def _load(project: m.Project, path: Path) -> TestFile | BrokenFile:
@@ -158,11 +176,21 @@ def _load(project: m.Project, path: Path) -> TestFile | BrokenFile:
     return loaded if loaded and not out.has_errors else BrokenFile(doc.file, out.sorted())
 
 
-def _test_files(project: m.Project) -> list[Path]:
-    folder = project.root / project.tests_dir
+def _test_files(project: m.Project) -> tuple[list[Path], list[BrokenFile]]:
+    """The YAML files below the tests folder, and a broken file for each link there that
+    leads out of the project (never read). `validate` reports a `tests:` setting leading out,
+    and `journeyctl test` validates first; it is judged here again so that no caller of
+    `load_tests` can read outside the project."""
+    root = project.root
+    problem = setting_problem(root, "tests", project.tests_dir, project.at("tests"),
+                              PATH_EXAMPLES["tests"])
+    if problem is not None:
+        return [], [BrokenFile(problem.loc.file, [problem])]
+    folder = root / project.tests_dir
     if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
+        return [], []
+    files, outside = files_below(root, folder, YAML_SUFFIXES)
+    return files, [BrokenFile(display_path(link), [link_problem(link)]) for link in outside]
 
 
 def _test_file(doc: Doc, project: m.Project, out: Collector) -> TestFile:

@@ -21,7 +21,8 @@ import orjson
 
 from journeyctl.engine.interpreter import Engine
 from journeyctl.project import validate
-from journeyctl.sim.readers import TimeParser, read_events
+from journeyctl.records import TimeParser
+from journeyctl.sim.readers import read_events
 from journeyctl.sim.run import simulate
 from journeyctl.timeparse import zone
 

@@ -16,8 +16,9 @@ from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic, option
 from journeyctl.errors import EXIT_OK, EXIT_USER
 from journeyctl.hints import close_path
 from journeyctl.project import display_path
+from journeyctl.records import TimeParser
 from journeyctl.sim.host import Options
-from journeyctl.sim.readers import InputError, TimeParser
+from journeyctl.sim.readers import InputError
 from journeyctl.timeparse import zone
 
 

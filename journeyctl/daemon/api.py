@@ -32,7 +32,7 @@ from journeyctl.daemon.db import CoreThread
 from journeyctl.daemon.health import health_answer
 from journeyctl.daemon.metrics import CONTENT_TYPE, Metrics
 from journeyctl.daemon.openapi import document
-from journeyctl.sim.readers import TimeParser
+from journeyctl.records import TimeParser
 from journeyctl.state.applied import Applied
 
 Handler = Callable[[Request], Awaitable[Response]]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from journeyctl.model import Catalog
-from journeyctl.sim.readers import TimeParser, Undeclared, parse_event, parse_profile
+from journeyctl.records import TimeParser, Undeclared, parse_event, parse_profile
 
 EVENT_FIELDS = frozenset({"event_id", "user_id", "event", "timestamp", "properties"})
 MAX_RECORDS = 10_000  # per request

@@ -24,17 +24,10 @@ from journeyctl.engine import effects as fx
 from journeyctl.engine.inputs import Event, Tick, TimerFired
 from journeyctl.engine.interpreter import Engine, new_state
 from journeyctl.engine.state import UserState
+from journeyctl.records import Record, TimeParser, Undeclared
 from journeyctl.sim.idset import IdSet
 from journeyctl.sim.order import OutOfOrder, order_key, sorted_records
-from journeyctl.sim.readers import (
-    Record,
-    Reject,
-    TimeParser,
-    Undeclared,
-    owns,
-    read_events,
-    read_profiles,
-)
+from journeyctl.sim.readers import Reject, owns, read_events, read_profiles
 
 _INF = float("inf")
 

@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
-from journeyctl.sim.readers import Record, Reject
+from journeyctl.records import Record
+from journeyctl.sim.readers import Reject
 
 CHUNK = 200_000  # records per sorted run written to disk
 

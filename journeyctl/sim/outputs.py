@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from journeyctl.engine import effects as fx
-from journeyctl.sim.readers import Record
+from journeyctl.records import Record
 
 
 def iso(t: float) -> str:

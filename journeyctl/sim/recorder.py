@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo
 
 from journeyctl import model as m
 from journeyctl.engine import effects as fx
+from journeyctl.records import Undeclared
 from journeyctl.sim.outputs import iso
-from journeyctl.sim.readers import Reject, Undeclared
+from journeyctl.sim.readers import Reject
 
 SCHEMA_VERSION = 1
 MAX_REJECTS_LISTED = 200

@@ -7,9 +7,9 @@ from typing import Any
 
 from journeyctl import model as m
 from journeyctl.engine import effects as fx
+from journeyctl.records import Record, event_properties
 from journeyctl.sim.host import Options, Simulation
 from journeyctl.sim.outputs import Trace
-from journeyctl.sim.readers import Record, event_properties
 from journeyctl.timeparse import zone
 
 

@@ -25,7 +25,7 @@ from journeyctl.paths import (
     setting_problem,
 )
 from journeyctl.project import PATH_EXAMPLES, YAML_SUFFIXES
-from journeyctl.sim.readers import TimeParser, event_properties, parse_profile
+from journeyctl.records import TimeParser, event_properties, parse_profile
 from journeyctl.timeparse import parse_duration, zone
 from journeyctl.yamlload import Doc, DocPath, load_file
 

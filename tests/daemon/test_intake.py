@@ -10,7 +10,7 @@ from harness import PROJECT
 
 from journeyctl.daemon import intake
 from journeyctl.project import validate
-from journeyctl.sim.readers import TimeParser
+from journeyctl.records import TimeParser
 
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC).timestamp()
 PARSE = TimeParser(ZoneInfo("Asia/Seoul"))

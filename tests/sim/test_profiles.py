@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from journeyctl.model import Attr, Catalog, EventDef, FrozenMap
-from journeyctl.sim.readers import (
+from journeyctl.records import (
     Profile,
     Record,
     Undeclared,
@@ -18,10 +18,9 @@ from journeyctl.sim.readers import (
     event_properties,
     parse_event,
     parse_profile,
-    read_events,
-    read_profiles,
 )
-from journeyctl.sim.readers import TimeParser as Parser
+from journeyctl.records import TimeParser as Parser
+from journeyctl.sim.readers import read_events, read_profiles
 
 PARSE = Parser(ZoneInfo("Asia/Seoul"))
 

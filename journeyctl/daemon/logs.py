@@ -5,7 +5,6 @@ failing loop from flooding them."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import sys
 import time
@@ -13,12 +12,13 @@ from typing import Any
 
 import orjson
 
+from journeyctl.timefmt import rfc3339
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
-                timespec="milliseconds").replace("+00:00", "Z"),
+            "time": rfc3339(record.created, millis=True),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),

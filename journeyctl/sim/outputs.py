@@ -19,17 +19,11 @@ import orjson
 
 from journeyctl.engine import effects as fx
 from journeyctl.records import Record
-
-
-def iso(t: float) -> str:
-    """RFC 3339 in UTC with a `Z` (SPEC §8)."""
-    stamp = dt.datetime.fromtimestamp(t, dt.UTC)
-    text = stamp.isoformat(timespec="milliseconds" if stamp.microsecond else "seconds")
-    return text.replace("+00:00", "Z")
+from journeyctl.timefmt import rfc3339
 
 
 def message_row(e: fx.Send) -> dict[str, Any]:
-    return {"time": iso(e.time), "user_id": e.user_id, "journey": e.journey, "step": e.step,
+    return {"time": rfc3339(e.time), "user_id": e.user_id, "journey": e.journey, "step": e.step,
             "channel": e.channel, "template": e.template, "category": e.category,
             "variant": e.variant}
 

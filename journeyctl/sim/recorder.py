@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 from journeyctl import model as m
 from journeyctl.engine import effects as fx
 from journeyctl.records import Undeclared
-from journeyctl.sim.outputs import iso
 from journeyctl.sim.readers import Reject
+from journeyctl.timefmt import rfc3339
 
 SCHEMA_VERSION = 1
 MAX_REJECTS_LISTED = 200
@@ -351,8 +351,8 @@ def _round(value: float | None) -> float | None:
 
 
 def _iso(t: float | None) -> str | None:
-    """As the messages file writes times (`outputs.iso`); None for no time."""
-    return None if t is None or math.isinf(t) else iso(t)
+    """As the messages file writes times (`timefmt.rfc3339`); None for no time."""
+    return None if t is None or math.isinf(t) else rfc3339(t)
 
 
 _HANDLERS = {

@@ -18,9 +18,9 @@ from typing import Any
 from journeyctl.engine import effects as fx
 from journeyctl.engine.interpreter import new_state
 from journeyctl.engine.state import UserState, merge_profile
-from journeyctl.sim.outputs import iso as rfc3339
 from journeyctl.state import codec
 from journeyctl.state.sqlite import SqliteStore
+from journeyctl.timefmt import rfc3339
 
 
 @dataclass(frozen=True)

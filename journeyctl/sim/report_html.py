@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from journeyctl import model as m
+from journeyctl.sim.report_format import number, percent, profiles_read, undeclared_line
 from journeyctl.sim.svg_graph import render_svg
 
 CSS = """
@@ -31,34 +32,6 @@ svg text{font-family:inherit} .node-title{font-weight:600;font-size:12.5px}
 .node-detail{font-size:11px;fill:#4a5568} .node-count{font-size:11px;fill:#1f4fa8}
 .edge-label{font-size:10.5px;fill:#5b6b8c;paint-order:stroke;stroke:#fff;stroke-width:3px}
 """
-
-
-def number(value: float | None, digits: int = 0) -> str:
-    """A count or an amount with thousands separators; – for none (both reports use it)."""
-    return "–" if value is None else f"{value:,.{digits}f}"
-
-
-def percent(value: float | None) -> str:
-    """A share as a percentage with one decimal; – for none."""
-    return "–" if value is None else f"{value * 100:.1f}%"
-
-
-def profiles_read(report: dict[str, Any]) -> str:
-    """`, 120 profiles read (2 rejected)` for the headline; nothing without a profile file."""
-    profiles = report["profiles"]
-    if not profiles["read"]:
-        return ""
-    return f", {profiles['read']:,} profiles read ({profiles['rejected']:,} rejected)"
-
-
-def undeclared_line(report: dict[str, Any]) -> str:
-    """Profile attributes the catalog does not declare: kept, but no condition or template
-    may use them (both reports say so)."""
-    undeclared = report["profiles"]["undeclared"]
-    names = ", ".join(f"{name} ({n:,})" for name, n in undeclared["attributes"].items())
-    lines = undeclared["lines"]
-    return (f"{lines:,} profile line{'s' * (lines != 1)} with attributes the catalog does not "
-            f"declare (kept; declare them under `profile:` to use them): {names}")
 
 
 def _table(head: list[str], rows: list[list[str]], css: str = "") -> str:

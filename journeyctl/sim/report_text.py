@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from journeyctl import model as m
-from journeyctl.sim.report_html import number, percent, profiles_read, undeclared_line
+from journeyctl.sim.report_format import number, percent, profiles_read, undeclared_line
 
 
 def print_report(report: dict[str, Any], project: m.Project, stream: IO[str]) -> None:

@@ -1,0 +1,34 @@
+"""Formatting both simulation reports share (text and HTML): counts, shares, and the lines
+about profiles, so the two say the same thing the same way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def number(value: float | None, digits: int = 0) -> str:
+    """A count or an amount with thousands separators; – for none (both reports use it)."""
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def percent(value: float | None) -> str:
+    """A share as a percentage with one decimal; – for none."""
+    return "–" if value is None else f"{value * 100:.1f}%"
+
+
+def profiles_read(report: dict[str, Any]) -> str:
+    """`, 120 profiles read (2 rejected)` for the headline; nothing without a profile file."""
+    profiles = report["profiles"]
+    if not profiles["read"]:
+        return ""
+    return f", {profiles['read']:,} profiles read ({profiles['rejected']:,} rejected)"
+
+
+def undeclared_line(report: dict[str, Any]) -> str:
+    """Profile attributes the catalog does not declare: kept, but no condition or template
+    may use them (both reports say so)."""
+    undeclared = report["profiles"]["undeclared"]
+    names = ", ".join(f"{name} ({n:,})" for name, n in undeclared["attributes"].items())
+    lines = undeclared["lines"]
+    return (f"{lines:,} profile line{'s' * (lines != 1)} with attributes the catalog does not "
+            f"declare (kept; declare them under `profile:` to use them): {names}")

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from journeyctl import model as m
+from journeyctl.checks.compliance import PACKS
 from journeyctl.checks.context import CheckContext, did_you_mean
-from journeyctl.compliance import PACKS
 from journeyctl.flow import edges
 
 MAX_PATHS = 5_000  # worst-case search budget per journey; real journeys have a handful

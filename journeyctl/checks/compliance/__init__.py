@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from journeyctl.compliance import kr
+from journeyctl.checks.compliance import kr
 
 PACKS: dict[str, ModuleType] = {"kr": kr}
 

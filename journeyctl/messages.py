@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 from channel_adapters import REGISTRY
 from journeyctl import liquid_env
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic
-from journeyctl.engine.policy import lookup
-from journeyctl.model import Channel, Project, Template, TemplateField
+from journeyctl.model import Channel, Project, Template, TemplateField, lookup
 
 if TYPE_CHECKING:
     from journeyctl.liquid_limits import Budget

@@ -18,6 +18,18 @@ from journeyctl.diagnostics import Loc
 EXIT = "exit"  # the pseudo step id that ends an instance
 
 
+def lookup(profile: Mapping[str, Any], dotted: str) -> Any:
+    """The value at a dotted path of a profile (`consent.email`, a channel's `address`), or None
+    where the path is missing: the send policy and message rendering read it the same way."""
+    value: Any = profile
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+
 class FrozenMap(Mapping[str, Any]):
     """A read-only, hashable mapping, so model values stay immutable all the way down."""
 

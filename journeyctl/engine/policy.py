@@ -4,7 +4,6 @@ kr night rule) → caps; fallbacks for the first two; promotional vs transaction
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from journeyctl import model as m
@@ -22,23 +21,13 @@ class Decision(NamedTuple):
     until: float = 0.0
 
 
-def lookup(profile: Mapping[str, Any], dotted: str) -> Any:
-    """The value at a dotted path (`consent.email`), or None where the path is missing."""
-    value: Any = profile
-    for part in dotted.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
-
-
 def refusal(channel: m.Channel, profile: dict[str, Any], promotional: bool) -> str | None:
     """Checks 1 and 2 of SPEC §5 for one option: None when it may be used, else why not."""
     if channel.address:  # without one, a channel-level destination (Slack, a webhook)
-        value = lookup(profile, channel.address)
+        value = m.lookup(profile, channel.address)
         if value is None or value == "":
             return "unreachable"
-    if promotional and channel.consent and lookup(profile, channel.consent) is not True:
+    if promotional and channel.consent and m.lookup(profile, channel.consent) is not True:
         return "no_consent"
     return None
 
@@ -76,7 +65,7 @@ def _quiet(c: Compiled, state: UserState, now: float) -> Decision | None:
             return Decision("suppress", reason="quiet_hours")
         return Decision("hold", reason="quiet_hours", until=window_end(now, quiet.end, tz))
     if (c.kr and in_window(now, KR_NIGHT[0], KR_NIGHT[1], tz)
-            and lookup(state.profile, "consent.night") is not True):
+            and m.lookup(state.profile, "consent.night") is not True):
         return Decision("hold", reason="kr_night", until=window_end(now, KR_NIGHT[1], tz))
     return None
 

@@ -14,7 +14,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from journeyctl import __version__
-from journeyctl.errors import run_guarded
+from journeyctl.boundary import run_guarded
 
 app = typer.Typer(
     name="journeyctl",

@@ -1,6 +1,6 @@
 """Diagnostics: every problem journeyctl finds is a value with a location and a stable code.
 
-Nothing here prints. `journeyctl.render` turns diagnostics into text, JSON or GitHub
+Nothing here prints. `journeyctl.diagnostics_render` turns diagnostics into text, JSON or GitHub
 annotations; the CLI picks the exit code.
 """
 

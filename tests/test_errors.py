@@ -13,7 +13,7 @@ from typing import IO
 import pytest
 from conftest import EXAMPLE, journeyctl_command
 
-from journeyctl.errors import EXIT_INTERNAL, EXIT_READER_LEFT, run_guarded
+from journeyctl.boundary import EXIT_INTERNAL, EXIT_READER_LEFT, run_guarded
 from journeyctl.scaffold import scaffold
 
 

@@ -14,8 +14,8 @@ import pytest
 from conftest import run_cli
 
 from journeyctl.diagnostics import Loc, diagnostic
+from journeyctl.diagnostics_render import print_text
 from journeyctl.paths import files_below, named_problem, setting_problem
-from journeyctl.render import print_text
 
 SECRET = "SECRET_TOKEN=abc123"
 RUNNER_SECRET = "runner-secret-7f3a9c"  # in the environment of the command: /proc/self/environ

@@ -6,7 +6,7 @@ import io
 import json
 
 from journeyctl.diagnostics import Loc, diagnostic, option
-from journeyctl.render import print_text, to_github, to_json
+from journeyctl.diagnostics_render import print_text, to_github, to_json
 
 IN_FILE = diagnostic("JC403", "unknown step 'send_nuge'", Loc("journeys/welcome.yaml", 10, 10),
                      "did you mean 'send_nudge'?")

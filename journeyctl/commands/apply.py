@@ -8,6 +8,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from journeyctl.boundary import EXIT_OK
 from journeyctl.commands.state_common import (
     Given,
     confirm_and_apply,
@@ -19,7 +20,6 @@ from journeyctl.commands.state_common import (
     valid_project,
 )
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic
-from journeyctl.errors import EXIT_OK
 from journeyctl.hints import command
 from journeyctl.plan import desired, make_plan, unseal
 from journeyctl.project import PROJECT_FILE, display_path, find_root

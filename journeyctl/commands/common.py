@@ -7,11 +7,11 @@ import os
 import sys
 from pathlib import Path
 
+from journeyctl.boundary import EXIT_USER
 from journeyctl.commands.rerun import validate_here
 from journeyctl.diagnostics import Diagnostic, JourneyctlError, diagnostic, option
-from journeyctl.errors import EXIT_USER
+from journeyctl.diagnostics_render import print_text
 from journeyctl.project import Loaded
-from journeyctl.render import print_text
 
 
 def valid_project(path: Path, consequence: str = "fix it first") -> Loaded:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from channel_adapters.fake import CONTROL, FakeProvider
 from channel_adapters.fake_faults import Fault, seconds
+from journeyctl.boundary import EXIT_OK
 from journeyctl.diagnostics import Diagnostic, JourneyctlError, diagnostic, option
-from journeyctl.errors import EXIT_OK
 
 ROUTES = (
     ("sendgrid", "POST /v3/mail/send"),

@@ -7,15 +7,15 @@ import re
 import sys
 from pathlib import Path
 
+from journeyctl.boundary import EXIT_OK, EXIT_USER
 from journeyctl.commands.common import check_output, output_error
 from journeyctl.commands.rerun import validate_here, with_word_replaced
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic, option
-from journeyctl.errors import EXIT_OK, EXIT_USER
+from journeyctl.diagnostics_render import print_text
 from journeyctl.graph import RENDERERS
 from journeyctl.hints import close_path
 from journeyctl.model import Journey
 from journeyctl.project import YAML_SUFFIXES, Loaded, display_path, find_root, validate
-from journeyctl.render import print_text
 
 
 def run(journey_ref: str, project_path: Path, output_format: str, output: Path | None) -> int:

@@ -9,6 +9,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from journeyctl.boundary import EXIT_OK
 from journeyctl.commands.rerun import with_rerun_hint
 from journeyctl.commands.state_common import (
     Given,
@@ -20,7 +21,6 @@ from journeyctl.commands.state_common import (
     valid_project,
 )
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic, option
-from journeyctl.errors import EXIT_OK
 from journeyctl.hints import close_names, command
 from journeyctl.plan import Desired, make_plan
 from journeyctl.project import PROJECT_FILE, Loaded, NoProject, project_root

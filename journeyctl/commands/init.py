@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from journeyctl import hints
+from journeyctl.boundary import EXIT_OK
 from journeyctl.commands.common import output_error
-from journeyctl.errors import EXIT_OK
 from journeyctl.project import display_path
 from journeyctl.scaffold import SAMPLE_EVENTS, SAMPLE_PROFILES, scaffold
 

@@ -7,6 +7,7 @@ import os
 from contextlib import closing, suppress
 from pathlib import Path
 
+from journeyctl.boundary import EXIT_OK
 from journeyctl.commands.state_common import (
     Given,
     print_plan,
@@ -16,7 +17,6 @@ from journeyctl.commands.state_common import (
     valid_project,
 )
 from journeyctl.diagnostics import JourneyctlError, diagnostic, option
-from journeyctl.errors import EXIT_OK
 from journeyctl.hints import command, shell
 from journeyctl.plan import desired, is_plan_file, make_plan, seal, to_markdown
 from journeyctl.project import PROJECT_FILE

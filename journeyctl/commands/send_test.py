@@ -20,10 +20,10 @@ from channel_adapters import Message, Outcome, RateLimiter, adapter_for, deliver
 from channel_adapters.factory import check_http_url, redirected
 from channel_adapters.transport import fast_client
 from journeyctl import model as m
+from journeyctl.boundary import EXIT_OK, EXIT_USER
 from journeyctl.checks.context import did_you_mean
 from journeyctl.commands.common import valid_project
 from journeyctl.diagnostics import JourneyctlError, diagnostic, option
-from journeyctl.errors import EXIT_OK, EXIT_USER
 from journeyctl.messages import address, render_template
 
 if TYPE_CHECKING:

@@ -7,10 +7,10 @@ import os
 import socket
 from pathlib import Path
 
+from journeyctl.boundary import EXIT_OK
 from journeyctl.commands.common import valid_project
 from journeyctl.commands.state_common import Given, shown_state, store_for
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic, option
-from journeyctl.errors import EXIT_OK
 from journeyctl.hints import command
 
 TOKEN_VARIABLE = "JOURNEYCTL_API_TOKEN"

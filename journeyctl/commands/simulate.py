@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from journeyctl.boundary import EXIT_OK, EXIT_USER
 from journeyctl.commands.common import check_output, output_error, valid_project
 from journeyctl.commands.rerun import with_word_replaced
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic, option
-from journeyctl.errors import EXIT_OK, EXIT_USER
 from journeyctl.hints import close_path
 from journeyctl.project import display_path
 from journeyctl.records import TimeParser

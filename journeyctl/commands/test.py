@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
 from journeyctl import model as m
+from journeyctl.boundary import EXIT_OK, EXIT_USER
 from journeyctl.commands.common import project_errors
 from journeyctl.commands.rerun import validate_here, with_word_replaced
 from journeyctl.diagnostics import Diagnostic, JourneyctlError, Loc, diagnostic
-from journeyctl.errors import EXIT_OK, EXIT_USER
+from journeyctl.diagnostics_render import diagnostic_json, plain_text, print_text
 from journeyctl.hints import close_path
 from journeyctl.project import YAML_SUFFIXES, Loaded, display_path
-from journeyctl.render import diagnostic_json, plain_text, print_text
 from journeyctl.testing.runner import FileResults, TestResult, run_tests
 from journeyctl.testing.spec import BrokenFile, load_tests
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from journeyctl.boundary import EXIT_OK, EXIT_USER
 from journeyctl.commands.rerun import validate_here
-from journeyctl.errors import EXIT_OK, EXIT_USER
+from journeyctl.diagnostics_render import print_text, summary_counts, to_github, to_json
 from journeyctl.project import Loaded
-from journeyctl.render import print_text, summary_counts, to_github, to_json
 
 
 def run(path: Path, output_format: str, strict: bool) -> int:

@@ -41,7 +41,7 @@ def run_guarded(command: Callable[[], Any]) -> int:
         print("journeyctl: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except JourneyctlError as exc:
-        from journeyctl.render import print_text
+        from journeyctl.diagnostics_render import print_text
 
         print_text(exc.diagnostics, {}, sys.stderr)
         return EXIT_USER

@@ -28,7 +28,7 @@ from starlette.routing import Route
 from journeyctl import model as m
 from journeyctl.daemon import intake
 from journeyctl.daemon.core import Core
-from journeyctl.daemon.db import CoreThread
+from journeyctl.daemon.core_thread import CoreThread
 from journeyctl.daemon.health import health_answer
 from journeyctl.daemon.metrics import CONTENT_TYPE, Metrics
 from journeyctl.daemon.openapi import document

@@ -9,7 +9,7 @@ so a provider that is down costs the other channels nothing.
 Delivery is at least once: a message stays `pending` until the provider's answer is committed,
 so after a crash it is sent again — with the same idempotency key, which providers that support
 one use to drop the repeat (SPEC §5 "Delivery"). Outcomes are committed in groups (see
-`journeyctl.daemon.db.GroupCommit`).
+`journeyctl.daemon.core_thread.GroupCommit`).
 
 Outages are ridden out: a message whose quick retries (`retry.attempts`, in `deliver`) all
 failed for a retryable reason stays `pending` and is delivered again later, the wait going on
@@ -40,7 +40,7 @@ from channel_adapters.delivery import deliver, failure_class, failure_summary, r
 from channel_adapters.ratelimit import RateLimiter
 from journeyctl import model as m
 from journeyctl.daemon.core import Core
-from journeyctl.daemon.db import CoreThread
+from journeyctl.daemon.core_thread import CoreThread
 from journeyctl.daemon.health import Change, ChannelHealth
 from journeyctl.daemon.logs import Watch
 from journeyctl.daemon.metrics import Metrics

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from journeyctl.daemon.core import Core
-from journeyctl.daemon.db import CoreThread
+from journeyctl.daemon.core_thread import CoreThread
 from journeyctl.daemon.logs import Watch
 from journeyctl.daemon.metrics import Metrics
 from journeyctl.state.prune import PRUNABLE, Prunable, prune_window, release_space

@@ -44,7 +44,7 @@ from journeyctl.cron import next_tick, trigger
 from journeyctl.daemon.api import ApiOptions, build_app
 from journeyctl.daemon.connections import HttpLimits, protocol
 from journeyctl.daemon.core import Core
-from journeyctl.daemon.db import CoreThread
+from journeyctl.daemon.core_thread import CoreThread
 from journeyctl.daemon.dispatch import Dispatcher
 from journeyctl.daemon.health import ChannelHealth
 from journeyctl.daemon.logs import Watch

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from harness import apply, project_copy, rows
 
-from journeyctl.daemon.db import GroupCommit
+from journeyctl.daemon.core_thread import GroupCommit
 from journeyctl.state.runtime import Runtime
 from journeyctl.state.sqlite import SqliteStore
 

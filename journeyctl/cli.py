@@ -231,7 +231,7 @@ def history(
 ) -> None:
     """List applied journey versions: when, by whom, from which commit (and whether the files
     had uncommitted changes)."""
-    from journeyctl.commands.history import history as run
+    from journeyctl.commands.history import run
 
     _exit(lambda: run(target, project, state, output_format.value))
 
@@ -246,7 +246,7 @@ def rollback(
     lock_timeout: LockTimeout = "30s",
 ) -> None:
     """Apply an earlier version's content again, as a new version."""
-    from journeyctl.commands.history import rollback as run
+    from journeyctl.commands.rollback import run
 
     seconds = _seconds(lock_timeout)
     _exit(lambda: run(project, journey, to, state, auto_approve, seconds))
@@ -259,7 +259,7 @@ def status(
     output_format: Annotated[TableFormat, typer.Option("--format", "-f")] = TableFormat.text,
 ) -> None:
     """Show applied versions and in-flight instances per step."""
-    from journeyctl.commands.history import status as run
+    from journeyctl.commands.status import run
 
     _exit(lambda: run(project, state, output_format.value))
 
@@ -271,7 +271,7 @@ def force_unlock(
     state: StateOption = None,
 ) -> None:
     """Remove a state lock left behind by a process that died."""
-    from journeyctl.commands.history import force_unlock as run
+    from journeyctl.commands.force_unlock import run
 
     _exit(lambda: run(project, lock_id, state))
 

@@ -1,4 +1,4 @@
-"""`journeyctl history`, `status`, `rollback` and `force-unlock`: reading and repairing state."""
+"""`journeyctl history`: the applied versions of a project's journeys, or of one."""
 
 from __future__ import annotations
 
@@ -7,41 +7,25 @@ import re
 import sys
 from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 from journeyctl.boundary import EXIT_OK
 from journeyctl.commands.rerun import with_rerun_hint
-from journeyctl.commands.state_common import (
-    Given,
-    StateRef,
-    locked_apply,
-    not_found,
-    source,
-    state_ref,
-    valid_project,
-)
+from journeyctl.commands.state_common import Given, StateRef, not_found, open_state
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic, option
 from journeyctl.hints import close_names, command
-from journeyctl.plan import Desired, make_plan
 from journeyctl.project import PROJECT_FILE, Loaded, NoProject, project_root
-from journeyctl.state.base import Snapshot, StateError, Store, VersionRecord
+from journeyctl.state.base import StateError, VersionRecord
 
 JOURNEY_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")  # schema/common.schema.json#/$defs/id
 WHAT_HISTORY_TAKES = ("history takes a project folder (or its journeyctl.yaml), or the id of a "
                       "journey of the project here or named by --project")
 
 
-def _open(given: Given, readonly: bool = True) -> tuple[Store, StateRef, Loaded]:
-    loaded = valid_project(given.project)
-    ref = state_ref(loaded, given)
-    return ref.require(ref.open(readonly=readonly)), ref, loaded
-
-
-def history(argument: str | None, project: Path | None, state_url: str | None,
+def run(argument: str | None, project: Path | None, state_url: str | None,
             output_format: str) -> int:
     project_path, journey = _history_target(argument, project, state_url)
     given = Given(project_path, state_url)
-    store, ref, loaded = _open(given)
+    store, ref, loaded = open_state(given)
     with closing(store):
         records = store.history(journey)
         applied = {r.journey for r in store.history()} if journey and not records else set()
@@ -149,83 +133,3 @@ def _print_history(records: list[VersionRecord], title: str) -> None:
         table.add_row(r.journey, str(r.version), r.action, r.applied_at, r.user, commit,
                       r.author or "", r.hash.removeprefix("sha256:")[:12])
     Console(width=170 if not sys.stdout.isatty() else None).print(table)
-
-
-def status(project_path: Path, state_url: str | None, output_format: str) -> int:
-    store, ref, _ = _open(Given(project_path, state_url))
-    with closing(store):
-        snapshot = store.snapshot()
-        lock = store.holder()
-    shown = ref.shown
-    journeys = {}
-    for jid, applied in snapshot.journeys.items():
-        steps: dict[str, dict[str, int]] = {}
-        for (j, version, step), count in sorted(snapshot.inflight.items()):
-            if j == jid:
-                steps.setdefault(f"v{version}", {})[step] = count
-        journeys[jid] = {"version": applied.version, "status": applied.status,
-                         "hash": applied.hash, "in_flight": steps}
-    locked_by = {"who": lock.who, "operation": lock.operation, "since": lock.since} \
-        if lock else None
-    report = {"schema_version": 1, "state": shown, "serial": snapshot.serial,
-              "project": snapshot.project, "locked_by": locked_by, "journeys": journeys}
-    if output_format == "json":
-        print(json.dumps(report, indent=2))
-        return EXIT_OK
-    print(f"{snapshot.project} at {shown}: serial {snapshot.serial}"
-          + (f"; locked by {lock.who} ({lock.operation} since {lock.since})" if lock else ""))
-    for jid, info in journeys.items():
-        total = sum(n for steps in info["in_flight"].values() for n in steps.values())
-        print(f"  {jid}: v{info['version']} {info['status']}, {total} in flight")
-        for version, steps in info["in_flight"].items():
-            for step, count in steps.items():
-                print(f"      {version} {step}: {count}")
-    return EXIT_OK
-
-
-def rollback(project_path: Path, journey: str, version: int, state_url: str | None,
-             auto_approve: bool, lock_timeout: float) -> int:
-    """A new version of `journey` with the content of `version`, planned and applied."""
-    loaded = valid_project(project_path)
-    project = loaded.project
-    assert project is not None
-    given = Given(project_path, state_url)
-    ref = state_ref(loaded, given)
-
-    def make(store: Store, snapshot: Snapshot) -> dict[str, Any]:
-        target = store.version(journey, version)  # read under the lock, with the plan
-        if target is None or target.status == "deleted":
-            which = [journey] if store.history(journey) else []
-            raise StateError("JC969", f"journey '{journey}' has no version {version} to roll "
-                             "back to", "see the versions: " + command(
-                                 "history", *which, *given.args(as_option=True)), ref.shown)
-        journeys = {j: dict(a.content) for j, a in snapshot.journeys.items()
-                    if a.status != "deleted"}
-        journeys[journey] = dict(target.content)
-        want = Desired(snapshot.project or project.name, journeys, dict(snapshot.settings or {}))
-        return {**make_plan(want, snapshot, ref.shown, str(ref.path)),
-                "source": source(loaded)}
-
-    ask = None if auto_approve else command("rollback", journey, "--to", str(version),
-                                            *given.args(as_option=True), "--auto-approve")
-    if locked_apply(ref, project.name, lock_timeout, ask, "rollback", make, create=False):
-        print(f"The files still hold the newer {journey}: revert them in git, or the next "
-              "apply undoes this rollback.", file=sys.stderr)
-    return EXIT_OK
-
-
-def force_unlock(project_path: Path, lock_id: str, state_url: str | None) -> int:
-    given = Given(project_path, state_url)
-    store, ref, _ = _open(given, readonly=False)
-    with closing(store):
-        released = store.force_unlock(lock_id)
-        holder = store.holder() if released is None else None
-    if released is None:
-        hint = "the state is not locked" if holder is None else (
-            f"the lock is {holder.lock_id} ({holder.operation} by {holder.who}, pid "
-            f"{holder.pid}, since {holder.since}); if that process is gone: "
-            f"{command('force-unlock', holder.lock_id, *given.args(as_option=True))}")
-        raise StateError("JC962", f"no lock with id {lock_id}", hint, ref.shown)
-    print(f"Unlocked {ref.shown}: removed the lock of {released.who} ({released.operation}, "
-          f"pid {released.pid}, since {released.since}).")
-    return EXIT_OK

@@ -226,3 +226,10 @@ def print_plan(plan: dict[str, Any], stream: Any = None) -> None:
     console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=True)
     for style, text in to_text(plan):
         console.print(Text(text, style=styles.get(style, "")))
+
+
+def open_state(given: Given, readonly: bool = True) -> tuple[Store, StateRef, Loaded]:
+    """The state of a valid project, which must exist (history, status, force-unlock)."""
+    loaded = valid_project(given.project)
+    ref = state_ref(loaded, given)
+    return ref.require(ref.open(readonly=readonly)), ref, loaded

@@ -150,10 +150,10 @@ class Catalog(Located):
     profile: Mapping[str, Attr] = EMPTY
     # What is declared but failed to load ("*", "event:<name>", "profile:*", "profile:<attr>"):
     # references to it are not reported again, its own error already was.
-    unloaded: frozenset[str] = frozenset()
+    broken: frozenset[str] = frozenset()
 
     def loaded(self, kind: str, name: str) -> bool:
-        return not ({"*", f"{kind}:*", f"{kind}:{name}"} & self.unloaded)
+        return not ({"*", f"{kind}:*", f"{kind}:{name}"} & self.broken)
 
     @cached_property
     def profile_attrs(self) -> Mapping[str, Attr]:

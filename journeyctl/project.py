@@ -204,15 +204,15 @@ def _prune(doc: Doc, out: Collector, prefix: DocPath) -> tuple[dict[str, Any], s
 def _catalog(root: Path, project: m.Project, out: Collector, docs: dict[str, Doc]) -> m.Catalog:
     doc = _optional(root, project, "events", out, docs)
     if doc is None:
-        return m.Catalog(loc=project.at("events"), unloaded=frozenset({"*"}))
+        return m.Catalog(loc=project.at("events"), broken=frozenset({"*"}))
     events, bad_events = _prune(doc, out, ("events",))
     profile, bad_profile = _prune(doc, out, ("profile",))
     if bad_events is None:
-        return m.Catalog(loc=doc.loc(), unloaded=frozenset({"*"}))
-    unloaded = {f"event:{n}" for n in bad_events}
-    unloaded |= {"profile:*"} if bad_profile is None else {f"profile:{n}" for n in bad_profile}
+        return m.Catalog(loc=doc.loc(), broken=frozenset({"*"}))
+    broken = {f"event:{n}" for n in bad_events}
+    broken |= {"profile:*"} if bad_profile is None else {f"profile:{n}" for n in bad_profile}
     catalog = build.build_catalog(replace(doc, data={"events": events, "profile": profile}), out)
-    return replace(catalog, unloaded=frozenset(unloaded))
+    return replace(catalog, broken=frozenset(broken))
 
 
 def _channels(root: Path, project: m.Project, out: Collector,

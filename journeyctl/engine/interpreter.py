@@ -52,12 +52,8 @@ class Engine:
     def __init__(self, project: m.Project, only: set[str] | None = None,
                  versions: dict[str, int] | None = None,
                  older: Sequence[tuple[m.Journey, int]] = ()) -> None:
-        self.c: Compiled = compile_project(project, only, versions, older)
+        self.compiled: Compiled = compile_project(project, only, versions, older)
         self.cel = Evaluator()
-
-    @property
-    def compiled(self) -> Compiled:
-        return self.c
 
     def step(self, state: UserState, event: Input, now: float) -> tuple[UserState, list[Any]]:
         """Apply one input at time `now`; returns the (same, changed) state and the effects."""
@@ -67,7 +63,7 @@ class Engine:
         elif isinstance(event, TimerFired):
             self._timer(state, event, now, out)
         elif isinstance(event, Tick):
-            cj = self.c.by_id.get(event.journey)
+            cj = self.compiled.by_id.get(event.journey)
             if cj is not None:
                 self._try_enter(state, cj, None, now, out)
         elif isinstance(event, Migrate):
@@ -80,7 +76,7 @@ class Engine:
         starts the new step afresh."""
         js = state.journeys.get(move.journey)
         inst = js.active if js is not None else None
-        cj = self.c.versions.get((move.journey, move.version))
+        cj = self.compiled.versions.get((move.journey, move.version))
         if inst is None or inst.number != move.instance or cj is None or move.step not in cj.steps:
             return
         inst.version = move.version
@@ -100,19 +96,19 @@ class Engine:
             state.profile["user_id"] = state.user_id
             out.append(fx.ProfileUpdated(state.user_id, dict(event.properties), now))
         self._remember(state, event, now)
-        for cj, names in self.c.inactive:
+        for cj, names in self.compiled.inactive:
             if names is None or event.name in names:
                 self._activity(state, cj, now, out)
-        for journey_id in self.c.by_event.get(event.name, ()):
+        for journey_id in self.compiled.by_event.get(event.name, ()):
             self._offer(state, journey_id, event, now, out)
-        if event.name in self.c.lookbacks:
+        if event.name in self.compiled.lookbacks:
             state.own("latest")[event.name] = (event.time, event.properties)
 
     def _remember(self, state: UserState, event: Event, now: float) -> None:
         """Keep the event for count(): only counted names, only for the longest window. The
         event's own time is kept (the daemon processes an event when it arrives, which can be
         after it happened), so the list is kept sorted."""
-        window = self.c.count_windows.get(event.name)
+        window = self.compiled.count_windows.get(event.name)
         if window is None:
             return
         times = state.own("history").setdefault(event.name, [])
@@ -121,8 +117,8 @@ class Engine:
 
     def _of(self, journey_id: str, inst: Instance) -> CompiledJourney:
         """The version an instance runs on (it finishes on the one it started with)."""
-        found = self.c.versions.get((journey_id, inst.version))
-        return found if found is not None else self.c.by_id[journey_id]
+        found = self.compiled.versions.get((journey_id, inst.version))
+        return found if found is not None else self.compiled.by_id[journey_id]
 
     def _offer(self, state: UserState, journey_id: str, event: Event, now: float,
                out: list[Any]) -> None:
@@ -136,7 +132,7 @@ class Engine:
             wait = inst.wait if inst is not None else None
             if wait is not None and wait.kind == "wait_for" and wait.event == event.name:
                 self._wait_for_event(state, self._of(journey_id, inst), inst, event, now, out)
-        cj = self.c.by_id.get(journey_id)  # absent once deleted: old instances only
+        cj = self.compiled.by_id.get(journey_id)  # absent once deleted: old instances only
         trigger = cj.journey.trigger if cj is not None else None
         if isinstance(trigger, m.EventTrigger) and event.name in trigger.events:
             self._try_enter(state, cj, event, now, out)  # type: ignore[arg-type]
@@ -263,7 +259,7 @@ class Engine:
         if js is None:
             return
         if what == INACTIVE:
-            latest = self.c.by_id.get(journey_id)
+            latest = self.compiled.by_id.get(journey_id)
             if latest is not None:
                 self._inactivity_due(state, latest, js, timer, now, out)
             return
@@ -271,7 +267,8 @@ class Engine:
         wait = inst.wait if inst is not None else None
         if inst is None or wait is None or str(inst.number) != what or wait.token != timer.token:
             return  # stale: the instance moved on since this timer was set
-        if (journey_id, inst.version) not in self.c.versions and journey_id not in self.c.by_id:
+        compiled = self.compiled
+        if (journey_id, inst.version) not in compiled.versions and journey_id not in compiled.by_id:
             return  # a journey not running in this engine (a --journey subset)
         cj = self._of(journey_id, inst)
         inst.wait = None
@@ -330,7 +327,7 @@ class Engine:
             self._wait(state, cj, inst, step, "wait", now + action.duration.seconds, now, out)
             return None
         if isinstance(action, m.WaitUntil):
-            tz = user_zone(state.profile, self.c.tz)
+            tz = user_zone(state.profile, self.compiled.tz)
             due = next_local(now, action.time, action.days, tz)
             if due <= now:
                 return edges[0]
@@ -393,7 +390,7 @@ class Engine:
               now: float, out: list[Any], held: bool) -> Any:
         action = step.action
         assert isinstance(action, m.Send)
-        decision = decide(self.c, cj, state, action, now)
+        decision = decide(self.compiled, cj, state, action, now)
         edge = cj.edges[step.id][0]
         if decision.kind == "hold":
             out.append(fx.Held(state.user_id, cj.id, inst.number, step.id, decision.until,
@@ -406,7 +403,7 @@ class Engine:
         else:
             option = action.options[decision.option]
             if action.category == "promotional":
-                record(self.c, state, option.channel, cj.id, now)
+                record(self.compiled, state, option.channel, cj.id, now)
             inst.sent.append((step.id, option.channel, option.template, now))
             variant = ",".join(f"{k}={v}" for k, v in sorted(inst.variants.items())) or None
             moment = fx.Moment(_copy(state.profile), inst.entry, inst.last_event,

@@ -89,7 +89,7 @@ def _literal(value: Any) -> str:
 def build_project(doc: Doc, root: Path, out: Collector) -> m.Project:
     b = _Builder(doc, out)
     raw: dict[str, Any] = doc.data
-    timezone = raw.get("timezone", "UTC")
+    timezone = raw.get("timezone", m.Project.timezone)
     if zone(timezone) is None:
         out.add("JC305", f"unknown time zone {timezone!r}", b.loc("timezone"), zone_hint(timezone))
     return m.Project(
@@ -98,13 +98,13 @@ def build_project(doc: Doc, root: Path, out: Collector) -> m.Project:
         name=raw["project"],
         root=root,
         timezone=timezone,
-        journeys_dir=raw.get("journeys", "journeys/"),
-        events_file=raw.get("events", "events.yaml"),
-        channels_file=raw.get("channels", "channels.yaml"),
-        templates_dir=raw.get("templates", "templates/"),
-        snippets_dir=raw.get("snippets", "snippets/"),
-        tests_dir=raw.get("tests", "tests/"),
-        state=raw.get("state", "sqlite:///.journeyctl/state.db"),
+        journeys_dir=raw.get("journeys", m.Project.journeys_dir),
+        events_file=raw.get("events", m.Project.events_file),
+        channels_file=raw.get("channels", m.Project.channels_file),
+        templates_dir=raw.get("templates", m.Project.templates_dir),
+        snippets_dir=raw.get("snippets", m.Project.snippets_dir),
+        tests_dir=raw.get("tests", m.Project.tests_dir),
+        state=raw.get("state", m.Project.state),
         caps=_caps(b, raw.get("caps", []), ("caps",)),
         quiet_hours=_quiet_hours(b, raw.get("quiet_hours")),
         compliance=tuple(raw.get("compliance", [])),
@@ -117,7 +117,7 @@ def _caps(b: _Builder, raw: list[dict[str, Any]], path: DocPath) -> tuple[m.Cap,
         m.Cap(
             loc=b.loc(*path, i),
             locs=b.locs((*path, i), cap),
-            channel=cap.get("channel", "any"),
+            channel=cap.get("channel", m.Cap.channel),
             max=cap["max"],
             per=b.duration(cap["per"], *path, i, "per"),
         )
@@ -133,7 +133,7 @@ def _quiet_hours(b: _Builder, raw: dict[str, Any] | None) -> m.QuietHours | None
         locs=b.locs(("quiet_hours",), raw),
         start=b.time(raw["start"], "quiet_hours", "start"),
         end=b.time(raw["end"], "quiet_hours", "end"),
-        action=raw.get("action", "delay"),
+        action=raw.get("action", m.QuietHours.action),
     )
 
 
@@ -206,10 +206,10 @@ def _attr(b: _Builder, name: str, spec: Any, path: DocPath) -> m.Attr:
         loc=b.doc.loc(path, key=True),
         name=name,
         type=spec["type"],
-        required=spec.get("required", False),
+        required=spec.get("required", m.Attr.required),
         description=spec.get("description"),
         fields=_attrs(b, fields, (*path, "properties")) if fields is not None else None,
-        trusted=spec.get("trusted", False),
+        trusted=spec.get("trusted", m.Attr.trusted),
     )
 
 
@@ -243,7 +243,7 @@ def _channel(b: _Builder, name: str, raw: dict[str, Any]) -> m.Channel:
         ),
         timeout=b.duration(raw.get("timeout", "10s"), *path, "timeout"),
         retry=m.Retry(
-            attempts=retry.get("attempts", 3),
+            attempts=retry.get("attempts", m.Retry.attempts),
             backoff=b.duration(retry.get("backoff", "1s"), *path, "retry", "backoff"),
             max_backoff=b.duration(retry.get("max_backoff", "5m"), *path, "retry", "max_backoff"),
         ),
@@ -303,7 +303,7 @@ def build_journey(doc: Doc, out: Collector, broken: frozenset[str] = frozenset()
         id=raw["journey"],
         name=raw.get("name"),
         description=raw.get("description"),
-        status=raw.get("status", "active"),
+        status=raw.get("status", m.Journey.status),
         trigger=trigger or m.EventTrigger(loc=b.loc("journey")),
         audience=part("audience", lambda r: b.expr(r, "audience")),
         entry=part("entry", lambda r: _entry(b, r)) or _entry(b, {}),
@@ -375,7 +375,7 @@ def _names(value: str | list[str]) -> tuple[str, ...]:
 
 
 def _entry(b: _Builder, raw: dict[str, Any]) -> m.Entry:
-    reentry = raw.get("reentry", "after_exit")
+    reentry = raw.get("reentry", m.Entry.reentry)
     loc = b.loc("entry")
     if reentry in ("never", "after_exit"):
         return m.Entry(loc=loc, reentry=reentry)
@@ -395,7 +395,7 @@ def _goal(b: _Builder, raw: dict[str, Any]) -> m.Goal:
         within=b.duration(raw["within"], *p, "within"),
         where=b.expr(raw["where"], *p, "where") if "where" in raw else None,
         value=b.expr(raw["value"], *p, "value") if "value" in raw else None,
-        exit=raw.get("exit", True),
+        exit=raw.get("exit", m.Goal.exit),
     )
 
 
@@ -447,7 +447,7 @@ def _send(b: _Builder, raw: dict[str, Any], path: DocPath, loc: Loc) -> m.Action
         loc=loc,
         locs=b.locs(path, raw),
         primary=option(raw, path),
-        category=raw.get("category", "promotional"),
+        category=raw.get("category", m.Send.category),
         fallback=tuple(option(o, (*path, "fallback", i))
                        for i, o in enumerate(raw.get("fallback", []))),
     )

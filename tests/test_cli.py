@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE, REPO, run_cli
+
+from tests.support import EXAMPLE, REPO, run_cli
 
 TRACEBACK = "Traceback (most recent call last)"
 

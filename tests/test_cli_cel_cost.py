@@ -9,7 +9,7 @@ import re
 import shutil
 from pathlib import Path
 
-from conftest import REPO, run_cli
+from tests.support import REPO, run_cli
 
 PROJECT = REPO / "tests/daemon/project"
 LOOP = "event.items.map(i, i * 2).exists(p, p > 100)"  # map() copies its result: quadratic

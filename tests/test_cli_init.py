@@ -8,7 +8,7 @@ import os
 import shlex
 from pathlib import Path
 
-from conftest import run_cli
+from tests.support import run_cli
 
 
 def next_commands(stdout: str) -> list[list[str]]:

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE, run_cli
+
+from tests.support import EXAMPLE, run_cli
 
 EVENTS = EXAMPLE / "data/events.jsonl"
 PROFILES = EXAMPLE / "data/profiles.jsonl"

@@ -8,7 +8,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from conftest import EXAMPLE, run_cli
+from tests.support import EXAMPLE, run_cli
 
 SIGNUP = "2024-03-01T10:00:00+09:00"
 

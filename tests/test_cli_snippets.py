@@ -10,10 +10,10 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 
 from channel_adapters.fake import FakeProvider
 from journeyctl.scaffold import scaffold
+from tests.support import run_cli
 
 FOOTER = "snippets/footer.liquid"
 WELCOME = "templates/welcome_email.yaml"

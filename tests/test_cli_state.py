@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, journeyctl_command, run_cli
 
 from journeyctl.scaffold import scaffold
 from journeyctl.state import SqliteStore
+from tests.support import REPO, journeyctl_command, run_cli
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "Min Kim", "GIT_AUTHOR_EMAIL": "min@example.com",
            "GIT_COMMITTER_NAME": "Min Kim", "GIT_COMMITTER_EMAIL": "min@example.com"}

@@ -9,9 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import run_cli
-
 from channel_adapters.fake import FakeProvider
+from tests.support import run_cli
 
 WELCOME = "templates/welcome_email.yaml"
 SCRIPT = "<script>alert(1)</script>"

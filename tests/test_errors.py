@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import IO
 
 import pytest
-from conftest import EXAMPLE, journeyctl_command
 
 from journeyctl.errors import EXIT_INTERNAL, EXIT_READER_LEFT, run_guarded
 from journeyctl.scaffold import scaffold
+from tests.support import EXAMPLE, journeyctl_command
 
 
 @pytest.fixture

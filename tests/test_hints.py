@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from journeyctl.commands.rerun import PROJECT_OPTION, rerun_command
-from tests.conftest import EXAMPLE, journeyctl_command, run_cli
+from tests.support import EXAMPLE, journeyctl_command, run_cli
 
 
 def pasted(hint_line: str, cwd: Path) -> subprocess.CompletedProcess[str]:

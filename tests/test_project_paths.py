@@ -11,11 +11,11 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 
 from journeyctl.diagnostics import Loc, diagnostic
 from journeyctl.paths import files_below, named_problem, setting_problem
 from journeyctl.render import print_text
+from tests.support import run_cli
 
 SECRET = "SECRET_TOKEN=abc123"
 RUNNER_SECRET = "runner-secret-7f3a9c"  # in the environment of the command: /proc/self/environ

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE, run_cli
 from test_corpus import Edit, J, T, apply, replace
 
 from journeyctl import build
@@ -22,6 +21,7 @@ from journeyctl.model import step_part
 from journeyctl.project import load_project, validate
 from journeyctl.state.applied import AppliedError, _journey
 from journeyctl.yamlload import Doc
+from tests.support import EXAMPLE, run_cli
 
 SENDS = """  - id: send_welcome
     send: {channel: email, template: welcome_email}

@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from adapters_support import fake_provider
-from conftest import journeyctl_command, run_cli
 
 from channel_adapters.fake import CONTROL, FakeProvider, Response
 from channel_adapters.fake_faults import Fault, FaultError
+from tests.support import journeyctl_command, run_cli
+from tests.support.adapters import fake_provider
 
 fake = pytest.fixture(fake_provider)
 

@@ -11,10 +11,10 @@ import subprocess
 
 import httpx
 import pytest
-from adapters_support import TWILIO_SID, fake_provider
-from conftest import journeyctl_command, run_cli
 
 from channel_adapters.fake import FakeProvider, Response
+from tests.support import journeyctl_command, run_cli
+from tests.support.adapters import TWILIO_SID, fake_provider
 
 fake = pytest.fixture(fake_provider)
 

@@ -9,11 +9,11 @@ import json
 from urllib.parse import quote
 
 import pytest
-from adapters_support import fake_provider
-from conftest import EXAMPLE, run_cli
 
 from channel_adapters import http_adapter  # looked up when called: collected on any version
 from channel_adapters.fake import FakeProvider, Response
+from tests.support import EXAMPLE, run_cli
+from tests.support.adapters import fake_provider
 
 fake = pytest.fixture(fake_provider)
 

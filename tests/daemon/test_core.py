@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from harness import apply, project_copy, rows, scheduled
 
 from journeyctl.daemon.core import Core
+from tests.support.harness import apply, project_copy, rows, scheduled
 
 T0 = 1_780_000_000.0
 

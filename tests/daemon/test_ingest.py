@@ -10,11 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from harness import apply, project_copy, rows
 
 from journeyctl.daemon.db import GroupCommit
 from journeyctl.state.runtime import Runtime
 from journeyctl.state.sqlite import SqliteStore
+from tests.support.harness import apply, project_copy, rows
 
 
 @pytest.fixture

@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import PATHS, Served, apply, project_copy, rows, scheduled, wait_until
 
 from channel_adapters.fake import FakeProvider
 from journeyctl.cron import next_tick
 from journeyctl.daemon.core import Core
 from journeyctl.daemon.server import _record_tick, latest_fire
+from tests.support.harness import PATHS, Served, apply, project_copy, rows, scheduled, wait_until
 
 
 @pytest.fixture

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import run_cli
-from harness import (
+
+from channel_adapters.fake import FakeProvider
+from tests.support import run_cli
+from tests.support.harness import (
     CREDENTIALS,
     PATHS,
     Served,
@@ -20,8 +22,6 @@ from harness import (
     state_url,
     wait_until,
 )
-
-from channel_adapters.fake import FakeProvider
 
 
 @pytest.fixture

@@ -10,10 +10,9 @@ import random
 import time
 from pathlib import Path
 
-from conftest import run_cli
-from harness import PATHS, Served, apply, project_copy, rows, wait_until
-
 from channel_adapters.fake import FakeProvider
+from tests.support import run_cli
+from tests.support.harness import PATHS, Served, apply, project_copy, rows, wait_until
 
 
 def profiles(rng: random.Random, count: int) -> list[dict]:

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import PATHS, Served, apply, project_copy, rows, wait_until
 
 from channel_adapters.fake import FakeProvider
 from channel_adapters.fake_faults import Fault
+from tests.support.harness import PATHS, Served, apply, project_copy, rows, wait_until
 
 USERS = 600
 MAILER = """journey: mailer

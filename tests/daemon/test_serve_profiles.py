@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import Served, apply, project_copy
 
 from channel_adapters.fake import FakeProvider
+from tests.support.harness import Served, apply, project_copy
 
 WRONG = "attribute 'consent.email' is text, the catalog says boolean"
 

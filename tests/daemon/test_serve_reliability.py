@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 import httpx
-from harness import PATHS, Served, apply, project_copy, rows, wait_until
 
 from channel_adapters.fake import FakeProvider, Response
 from channel_adapters.fake_faults import Fault
+from tests.support.harness import PATHS, Served, apply, project_copy, rows, wait_until
 
 KILLS = 3
 

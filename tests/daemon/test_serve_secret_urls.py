@@ -7,9 +7,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from harness import Served, apply, project_copy, wait_until
-
 from channel_adapters.fake import FakeProvider, Response
+from tests.support.harness import Served, apply, project_copy, wait_until
 
 TEAM, HOOK, TOKEN = "T0LEAKY42", "B0LEAKY42", "xoxbLeakyWebhookSecret77"
 PATH = f"/services/{TEAM}/{HOOK}/{TOKEN}"

@@ -6,9 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from harness import PATHS, Served, apply, project_copy, wait_until
-
 from channel_adapters.fake import FakeProvider
+from tests.support.harness import PATHS, Served, apply, project_copy, wait_until
 
 FOOTER = "snippets/footer.liquid"
 

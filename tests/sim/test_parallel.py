@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLE
 
 from journeyctl import model as m
 from journeyctl.project import load_project
 from journeyctl.sim import parallel
 from journeyctl.sim.host import Options
 from journeyctl.sim.run import simulate
+from tests.support import EXAMPLE
 
 EVENTS = EXAMPLE / "data/events.jsonl"
 PROFILES = EXAMPLE / "data/profiles.jsonl"

@@ -11,11 +11,11 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
-from conftest import EXAMPLE
 
 from journeyctl.project import load_project
 from journeyctl.sim.report_html import render_html
 from journeyctl.sim.run import simulate
+from tests.support import EXAMPLE
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import io
 import json
 from pathlib import Path
 
-from conftest import run_cli
 from rich.console import Console
 from rich.table import Table
 
@@ -18,6 +17,7 @@ from journeyctl.scaffold import scaffold
 from journeyctl.sim.outputs import Trace, TraceLine
 from journeyctl.sim.report_text import add_row, title
 from journeyctl.sim.trace_text import print_trace
+from tests.support import run_cli
 
 ANA = "[bold]ana"
 

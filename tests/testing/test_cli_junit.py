@@ -12,13 +12,13 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
-from conftest import journeyctl_command, run_cli
 
 from journeyctl.commands.test import to_junit
 from journeyctl.diagnostics import Loc, diagnostic
 from journeyctl.project import validate
 from journeyctl.testing import runner, spec
 from journeyctl.testing.runner import Failure, FileResults
+from tests.support import journeyctl_command, run_cli
 
 GOOD = """\
 journeys: [welcome]

@@ -10,10 +10,10 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
-from conftest import EXAMPLE, run_cli
 
 from journeyctl.project import validate
 from journeyctl.testing import spec
+from tests.support import EXAMPLE, run_cli
 
 PASSING = """\
 journeys: [welcome]

@@ -12,6 +12,8 @@ import pytest
 
 from tests.support import EXAMPLE, REPO, run_cli
 
+pytestmark = pytest.mark.e2e  # every test here starts a process
+
 TRACEBACK = "Traceback (most recent call last)"
 
 

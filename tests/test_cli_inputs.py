@@ -13,6 +13,8 @@ import pytest
 
 from tests.support import EXAMPLE, run_cli
 
+pytestmark = pytest.mark.e2e  # every test here starts a process
+
 EVENTS = EXAMPLE / "data/events.jsonl"
 PROFILES = EXAMPLE / "data/profiles.jsonl"
 TRACEBACK = "Traceback (most recent call last)"

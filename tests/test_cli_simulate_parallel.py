@@ -19,6 +19,8 @@ import pytest
 
 from tests.support import EXAMPLE, REPO, journeyctl_command, run_cli
 
+pytestmark = pytest.mark.e2e  # every test here starts a process
+
 DEADLINE = 120.0  # seconds: generous, the machine is shared
 
 

@@ -15,6 +15,8 @@ from channel_adapters.fake import FakeProvider
 from journeyctl.scaffold import scaffold
 from tests.support import run_cli
 
+pytestmark = pytest.mark.e2e  # every test here starts a process
+
 FOOTER = "snippets/footer.liquid"
 WELCOME = "templates/welcome_email.yaml"
 ANA = {"user_id": "ana", "name": "Ana", "email": "ana@example.com", "consent": {"email": True}}

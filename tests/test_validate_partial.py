@@ -228,6 +228,7 @@ def test_a_journey_with_broken_parts_is_never_run() -> None:
     assert built.broken == {"trigger"} and [s.id for s in built.steps] == ["a"]
 
 
+@pytest.mark.e2e
 def test_cli_reports_both_errors(new_project: Path) -> None:
     """End to end: a schema error in a step no longer hides the semantic error beside it."""
     apply(new_project, (journey(BAD_DURATION_AND_PROPERTY),))
@@ -247,6 +248,7 @@ def test_cli_reports_both_errors(new_project: Path) -> None:
         ("JC403", J, 4), ("JC301", J, 10)]
 
 
+@pytest.mark.e2e
 def test_cli_reports_a_reference_beside_a_step_whose_id_is_a_number(new_project: Path) -> None:
     apply(new_project, (journey(f"""journey: welcome
 trigger: {{event: signup}}

@@ -31,6 +31,7 @@ def echo(path: str) -> Response:
 
 
 @pytest.mark.parametrize("output", ["text", "json"])
+@pytest.mark.e2e
 def test_send_test_never_prints_a_piece_of_the_webhook_url_a_provider_echoes(
         fake: FakeProvider, output: str) -> None:
     fake.queue(PATH, echo(PATH))

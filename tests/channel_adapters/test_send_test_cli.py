@@ -16,6 +16,8 @@ from channel_adapters.webhook import signature
 from tests.support import EXAMPLE, run_cli
 from tests.support.adapters import closed_port, fake_provider
 
+pytestmark = pytest.mark.e2e  # every test here starts a process
+
 fake = pytest.fixture(fake_provider)
 
 SID = "AC" + "f" * 32

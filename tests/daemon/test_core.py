@@ -11,6 +11,8 @@ import pytest
 from journeyctl.daemon.core import Core
 from tests.support.harness import apply, project_copy, rows, scheduled
 
+pytestmark = pytest.mark.e2e  # every test here starts a process
+
 T0 = 1_780_000_000.0
 
 

@@ -32,6 +32,8 @@ from tests.support.harness import (
     wait_until,
 )
 
+pytestmark = pytest.mark.e2e  # every test here starts a process
+
 # The limits as docs/daemon.md ("Limits") states them; written out, not imported, so that these
 # tests also run (and fail) against a daemon without them.
 MAX_DEPTH = 32  # levels of objects and arrays in a record, the record itself the first

@@ -19,6 +19,8 @@ from journeyctl.sim.host import Options
 from journeyctl.sim.run import simulate
 from tests.support.harness import apply, project_copy, rows
 
+pytestmark = pytest.mark.e2e  # every test here starts a process
+
 T0 = 1_780_000_000.0
 PROFILES = [
     {"user_id": "a", "name": "민지", "email": "a@example.com", "consent": {"email": True}},

@@ -15,6 +15,8 @@ from journeyctl.state.runtime import Runtime
 from journeyctl.state.sqlite import SqliteStore
 from tests.support.harness import apply, project_copy, rows
 
+pytestmark = pytest.mark.e2e  # every test here starts a process
+
 NOW = 1_780_000_000.0
 CUTOFF = NOW - 3600
 

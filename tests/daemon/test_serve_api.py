@@ -23,6 +23,8 @@ from tests.support.harness import (
     wait_until,
 )
 
+pytestmark = pytest.mark.e2e  # every test here starts a process
+
 
 @pytest.fixture
 def fake():

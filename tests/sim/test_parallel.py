@@ -202,6 +202,7 @@ os._exit(0)  # as if killed: nothing stops the child
 
 
 @pytest.mark.parametrize("how", ["kernel", "fallback"])
+@pytest.mark.e2e
 def test_a_worker_dies_with_its_parent(how: str) -> None:
     done = subprocess.run([sys.executable, "-c", ORPHAN, how], capture_output=True, text=True,
                           timeout=60, check=True)

@@ -61,6 +61,7 @@ def _chromium() -> str | None:
 # there a missing browser fails the test instead of skipping it.
 @pytest.mark.skipif(_chromium() is None and not os.environ.get("CI"),
                     reason="needs Debian's chromium (.ci/run installs it)")
+@pytest.mark.e2e
 def test_renders_in_headless_chromium(page: str, tmp_path: Path) -> None:
     from PIL import Image
 

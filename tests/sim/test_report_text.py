@@ -8,6 +8,7 @@ import io
 import json
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 from rich.table import Table
 
@@ -27,6 +28,7 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
     return path
 
 
+@pytest.mark.e2e
 def test_names_that_look_like_markup_print_as_written(tmp_path: Path) -> None:
     root = tmp_path / "shop"
     scaffold(root, "shop")

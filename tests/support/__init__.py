@@ -5,6 +5,9 @@ never from a conftest.py, which holds only fixtures (built from these helpers).
 - `tests.support.harness`: the real daemon (`journeyctl serve`) as a subprocess, its state file;
 - `tests.support.adapters`: the fake provider, channels and messages for the adapter tests;
 - `tests.support.scenarios`: small projects built on disk to run engine scenarios on.
+
+A test that starts a process (`run_cli`, `Served`, `git`, ...) is marked `e2e`: see README.md,
+Development.
 """
 
 from __future__ import annotations

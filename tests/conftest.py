@@ -1,34 +1,65 @@
-"""Shared fixtures: fresh projects on disk and a runner for the real `journeyctl` command."""
+"""Shared fixtures: fresh projects on disk, a runner for the real `journeyctl` command, and the
+guard that keeps processes out of the fast inner loop. Helpers live in tests.support."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from journeyctl.scaffold import scaffold
+from tests.support import run_cli
 
-REPO = Path(__file__).resolve().parent.parent
-EXAMPLE = REPO / "journeys"
-
-
-def journeyctl_command() -> list[str]:
-    """The installed console script when there is one (what users run), else `-m journeyctl`."""
-    script = Path(sys.executable).parent / "journeyctl"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "journeyctl"]
+pytest_plugins = ["pytester"]  # tests/test_e2e_guard.py runs the guard below on a test file
 
 
-def run_cli(*args: str | Path, cwd: Path | None = None,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
-    return subprocess.run(
-        [*journeyctl_command(), *map(str, args)], cwd=cwd, env=full_env, capture_output=True,
-        text=True, encoding="utf-8", timeout=120,
-    )
+class ProcessInUnitTest(AssertionError):
+    """A test not marked e2e started a process."""
+
+
+@contextmanager
+def _processes_only_in_e2e(item: pytest.Item) -> Iterator[None]:
+    """`pytest -m "not e2e"` is the fast inner loop: a test that starts a process (the CLI, the
+    daemon, git, ...) without the e2e marker, in its body or in any fixture it sets up, fails
+    rather than slowing the loop down unseen. Every way of starting a program through
+    `subprocess` (run, Popen, asyncio's subprocesses) ends in `Popen._execute_child`."""
+    if item.get_closest_marker("e2e") is not None:
+        yield
+        return
+
+    def refuse(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> None:
+        raise ProcessInUnitTest(
+            f"{item.nodeid} starts a process ({args!r}): mark it e2e "
+            "(`pytestmark = pytest.mark.e2e` in the module, or `@pytest.mark.e2e` on the test; "
+            "see README.md, Development)")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(subprocess.Popen, "_execute_child", refuse)
+        yield
+
+
+# Hooks, not an autouse fixture: module- and session-scoped fixtures are set up before any
+# function-scoped fixture, so only the hooks see every fixture's processes.
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, object, object]:
+    with _processes_only_in_e2e(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    with _processes_only_in_e2e(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, object, object]:
+    with _processes_only_in_e2e(item):
+        return (yield)
 
 
 @pytest.fixture

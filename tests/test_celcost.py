@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import cel
 import pytest
-from conftest import EXAMPLE, REPO
 
 from journeyctl.celcost import (
     COST_LIMIT,
@@ -25,6 +24,7 @@ from journeyctl.checks.expressions import expressions
 from journeyctl.diagnostics import Collector
 from journeyctl.engine.celrt import measure
 from journeyctl.project import validate
+from tests.support import EXAMPLE, REPO
 
 # Realistic conditions: each passes, with room (a bound, not a measurement).
 ALLOWED = [

@@ -9,7 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE, REPO, run_cli
+
+from tests.support import EXAMPLE, REPO, run_cli
+
+pytestmark = pytest.mark.e2e  # every test here starts a process
 
 TRACEBACK = "Traceback (most recent call last)"
 

@@ -9,7 +9,11 @@ import re
 import shutil
 from pathlib import Path
 
-from conftest import REPO, run_cli
+import pytest
+
+from tests.support import REPO, run_cli
+
+pytestmark = pytest.mark.e2e  # every test here starts a process
 
 PROJECT = REPO / "tests/daemon/project"
 LOOP = "event.items.map(i, i * 2).exists(p, p > 100)"  # map() copies its result: quadratic

@@ -8,7 +8,11 @@ import os
 import shlex
 from pathlib import Path
 
-from conftest import run_cli
+import pytest
+
+from tests.support import run_cli
+
+pytestmark = pytest.mark.e2e  # every test here starts a process
 
 
 def next_commands(stdout: str) -> list[list[str]]:

@@ -10,7 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE, run_cli
+
+from tests.support import EXAMPLE, run_cli
+
+pytestmark = pytest.mark.e2e  # every test here starts a process
 
 EVENTS = EXAMPLE / "data/events.jsonl"
 PROFILES = EXAMPLE / "data/profiles.jsonl"

@@ -8,7 +8,11 @@ import json
 import subprocess
 from pathlib import Path
 
-from conftest import EXAMPLE, run_cli
+import pytest
+
+from tests.support import EXAMPLE, run_cli
+
+pytestmark = pytest.mark.e2e  # every test here starts a process
 
 SIGNUP = "2024-03-01T10:00:00+09:00"
 

@@ -16,7 +16,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE, REPO, journeyctl_command, run_cli
+
+from tests.support import EXAMPLE, REPO, journeyctl_command, run_cli
+
+pytestmark = pytest.mark.e2e  # every test here starts a process
 
 DEADLINE = 120.0  # seconds: generous, the machine is shared
 

@@ -10,10 +10,12 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 
 from channel_adapters.fake import FakeProvider
 from journeyctl.scaffold import scaffold
+from tests.support import run_cli
+
+pytestmark = pytest.mark.e2e  # every test here starts a process
 
 FOOTER = "snippets/footer.liquid"
 WELCOME = "templates/welcome_email.yaml"

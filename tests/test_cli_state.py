@@ -15,10 +15,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, journeyctl_command, run_cli
 
 from journeyctl.scaffold import scaffold
 from journeyctl.state import SqliteStore
+from tests.support import REPO, journeyctl_command, run_cli
+
+pytestmark = pytest.mark.e2e  # every test here starts a process
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "Min Kim", "GIT_AUTHOR_EMAIL": "min@example.com",
            "GIT_COMMITTER_NAME": "Min Kim", "GIT_COMMITTER_EMAIL": "min@example.com"}

@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import run_cli
+import pytest
 
 from channel_adapters.fake import FakeProvider
+from tests.support import run_cli
+
+pytestmark = pytest.mark.e2e  # every test here starts a process
 
 WELCOME = "templates/welcome_email.yaml"
 SCRIPT = "<script>alert(1)</script>"

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import re
 
-from conftest import REPO
-
 from journeyctl.cli import app
 from journeyctl.diagnostics import CODES
+from tests.support import REPO
 
 ERRORS_DOC = (REPO / "docs/errors.md").read_text(encoding="utf-8")
 

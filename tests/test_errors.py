@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import IO
 
 import pytest
-from conftest import EXAMPLE, journeyctl_command
 
 from journeyctl.boundary import EXIT_INTERNAL, EXIT_READER_LEFT, run_guarded
 from journeyctl.scaffold import scaffold
+from tests.support import EXAMPLE, journeyctl_command
 
 
 @pytest.fixture
@@ -64,6 +64,7 @@ def test_stdout_whose_reader_left_is_quiet(stdout_pipe: tuple[list[int], IO[str]
     assert capsys.readouterr().err == "" and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.e2e
 def test_the_real_cli_is_quiet_when_the_reader_of_its_output_left(tmp_path: Path) -> None:
     """`journeyctl graph onboarding | head -0`, without a shell."""
     read, write = os.pipe()
@@ -89,6 +90,7 @@ def many_errors(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("output_format", ["text", "json", "github"])  # rich, then print()
+@pytest.mark.e2e
 def test_a_truncated_output_fails_a_pipefail_pipeline_quietly(
         many_errors: Path, output_format: str, tmp_path: Path) -> None:
     """`journeyctl validate . -f json | head -1` in CI: the pipeline fails as it would for any

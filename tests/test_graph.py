@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE
 
 from journeyctl.graph import dot, mermaid
 from journeyctl.project import load_project
+from tests.support import EXAMPLE
 
 
 @pytest.fixture(scope="module")

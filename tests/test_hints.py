@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from journeyctl.commands.rerun import PROJECT_OPTION, rerun_command
-from tests.conftest import EXAMPLE, journeyctl_command, run_cli
+from tests.support import EXAMPLE, journeyctl_command, run_cli
 
 
 def pasted(hint_line: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -45,6 +45,7 @@ def repo(tmp_path: Path) -> Path:
     ["test"],
     ["status"],
 ])
+@pytest.mark.e2e
 def test_from_the_repository_root_the_hint_runs_the_command_on_the_project(
         repo: Path, args: list[str]) -> None:
     result = run_cli(*args, cwd=repo)
@@ -57,6 +58,7 @@ def test_from_the_repository_root_the_hint_runs_the_command_on_the_project(
         assert again.returncode == 0, again.stderr
 
 
+@pytest.mark.e2e
 def test_a_mistyped_project_folder_is_not_found_and_the_close_one_is_offered(repo: Path) -> None:
     result = run_cli("validate", "journeyz", cwd=repo)
     assert "journeyz: folder not found" in result.stderr
@@ -65,12 +67,14 @@ def test_a_mistyped_project_folder_is_not_found_and_the_close_one_is_offered(rep
     assert pasted(hint, repo).returncode == 0
 
 
+@pytest.mark.e2e
 def test_a_journey_file_given_as_the_project_points_at_its_project(repo: Path) -> None:
     result = run_cli("validate", "journeys/flows/onboarding.yaml", cwd=repo)
     assert "is a file, not a project folder" in result.stderr
     assert pasted(hint_of(result.stderr), repo).returncode == 0
 
 
+@pytest.mark.e2e
 def test_from_inside_the_project_the_hint_names_the_project_above(repo: Path) -> None:
     inside = repo / "journeys" / "flows"
     result = run_cli("graph", "onboarding", cwd=inside)
@@ -81,6 +85,7 @@ def test_from_inside_the_project_the_hint_names_the_project_above(repo: Path) ->
 
 
 @pytest.mark.parametrize("holding", [[], [".git"]])
+@pytest.mark.e2e
 def test_where_there_is_nothing_init_is_hinted_and_works(tmp_path: Path,
                                                          holding: list[str]) -> None:
     for name in holding:
@@ -92,6 +97,7 @@ def test_where_there_is_nothing_init_is_hinted_and_works(tmp_path: Path,
     assert run_cli("validate", cwd=tmp_path).returncode == 0
 
 
+@pytest.mark.e2e
 def test_beside_other_files_init_is_hinted_into_a_new_folder(repo: Path) -> None:
     (repo / "journeys").rename(repo / "old")
     (repo / "old" / "journeyctl.yaml").unlink()
@@ -101,6 +107,7 @@ def test_beside_other_files_init_is_hinted_into_a_new_folder(repo: Path) -> None
     assert pasted(hint, repo).returncode == 0
 
 
+@pytest.mark.e2e
 def test_serve_with_nothing_applied_hints_an_apply_that_works(repo: Path) -> None:
     state = "sqlite:///state dir/s.db"
     (repo / "journeys" / "state dir").mkdir()
@@ -113,6 +120,7 @@ def test_serve_with_nothing_applied_hints_an_apply_that_works(repo: Path) -> Non
     assert (repo / "journeys" / "state dir" / "s.db").is_file()
 
 
+@pytest.mark.e2e
 def test_the_missing_events_file_names_the_close_one(repo: Path) -> None:
     result = run_cli("simulate", "journeys", "--events", "journeys/data/event.jsonl", cwd=repo)
     assert "journeys/data/event.jsonl: file not found" in result.stderr
@@ -122,6 +130,7 @@ def test_the_missing_events_file_names_the_close_one(repo: Path) -> None:
     assert pasted(hint, repo).returncode == 0
 
 
+@pytest.mark.e2e
 def test_the_missing_test_file_names_the_close_one(repo: Path) -> None:
     project = repo / "journeys"
     tests = sorted((project / "tests").glob("*.yaml"))
@@ -169,6 +178,7 @@ def applied(repo: Path) -> Path:
 
 @pytest.mark.parametrize(("where", "argument"), [
     ("journeys", "templates/"), (".", "./journeys/templates"), (".", "journeys/flows")])
+@pytest.mark.e2e
 def test_history_of_a_folder_inside_the_project_hints_the_project_once(
         applied: Path, where: str, argument: str) -> None:
     """No circle: the hint names the project in place of the folder, not beside it."""
@@ -183,6 +193,7 @@ def test_history_of_a_folder_inside_the_project_hints_the_project_once(
 
 
 @pytest.mark.parametrize("where", [".", "journeys/flows"])
+@pytest.mark.e2e
 def test_history_of_a_journey_outside_its_project_hints_it_with_the_project(
         applied: Path, where: str) -> None:
     cwd = applied / where
@@ -195,6 +206,7 @@ def test_history_of_a_journey_outside_its_project_hints_it_with_the_project(
     assert "history of onboarding" in again.stdout
 
 
+@pytest.mark.e2e
 def test_history_of_a_folder_that_is_no_project_says_what_it_is(applied: Path) -> None:
     result = run_cli("history", "flows", cwd=applied / "journeys")
     assert result.returncode == 1
@@ -217,6 +229,7 @@ def two_projects(tmp_path: Path) -> Path:
     ("repo", "journeys/flows/onboardin.yaml", "journeys/flows/onboarding.yaml"),
     ("two_projects", "shop b/journeys/welcom.yaml", "shop b/journeys/welcome.yaml"),
 ])
+@pytest.mark.e2e
 def test_a_mistyped_journey_file_is_not_found_and_the_close_one_is_drawn(
         request: pytest.FixtureRequest, folder: str, typed: str, meant: str) -> None:
     cwd = request.getfixturevalue(folder)
@@ -230,6 +243,7 @@ def test_a_mistyped_journey_file_is_not_found_and_the_close_one_is_drawn(
     assert drawn.returncode == 0 and drawn.stdout.startswith("flowchart"), drawn.stderr
 
 
+@pytest.mark.e2e
 def test_a_close_file_that_is_no_journey_is_not_offered(repo: Path) -> None:
     result = run_cli("graph", "journeys/templates/welcome.yaml", cwd=repo)
     assert "journeys/templates/welcome.yaml: file not found" in result.stderr
@@ -237,6 +251,7 @@ def test_a_close_file_that_is_no_journey_is_not_offered(repo: Path) -> None:
 
 
 @pytest.mark.parametrize("args", [["validate"], ["graph", "welcome"], ["test"]])
+@pytest.mark.e2e
 def test_with_several_projects_below_each_gets_its_own_command(two_projects: Path,
                                                                args: list[str]) -> None:
     result = run_cli(*args, cwd=two_projects)

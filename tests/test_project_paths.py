@@ -11,11 +11,11 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 
 from journeyctl.diagnostics import Loc, diagnostic
 from journeyctl.diagnostics_render import print_text
 from journeyctl.paths import files_below, named_problem, setting_problem
+from tests.support import run_cli
 
 SECRET = "SECRET_TOKEN=abc123"
 RUNNER_SECRET = "runner-secret-7f3a9c"  # in the environment of the command: /proc/self/environ
@@ -92,6 +92,7 @@ WAYS_OUT = [absolute_events, dotdot_events, linked_template, linked_snippet,
 
 @pytest.mark.parametrize("command", ["validate", "test", "plan"])
 @pytest.mark.parametrize("way_out", WAYS_OUT, ids=lambda f: f.__name__)
+@pytest.mark.e2e
 def test_a_path_leading_out_of_the_project_is_an_error_that_shows_nothing_of_it(
         new_project: Path, tmp_path: Path, command: str, way_out) -> None:
     expected = way_out(new_project, tmp_path)
@@ -105,6 +106,7 @@ def test_a_path_leading_out_of_the_project_is_an_error_that_shows_nothing_of_it(
     assert "Traceback" not in output
 
 
+@pytest.mark.e2e
 def test_a_test_file_linking_out_is_a_broken_file_the_other_tests_still_run(
         new_project: Path, tmp_path: Path) -> None:
     link(new_project / "tests" / "evil.yaml", secret_file(tmp_path))
@@ -119,6 +121,7 @@ def test_a_test_file_linking_out_is_a_broken_file_the_other_tests_still_run(
 
 
 @pytest.mark.parametrize("named", ["tests/welcome.yaml", "tests/shared/welcome.yaml"])
+@pytest.mark.e2e
 def test_a_test_file_named_inside_the_project_that_links_out_is_not_read(
         new_project: Path, tmp_path: Path, named: str) -> None:
     """`test --file` may name a file anywhere; but in CI the command line is fixed and the
@@ -135,6 +138,7 @@ def test_a_test_file_named_inside_the_project_that_links_out_is_not_read(
     assert "abc123" not in output and "Traceback" not in output
 
 
+@pytest.mark.e2e
 def test_a_test_file_named_outside_the_project_is_read(new_project: Path,
                                                       tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere.yaml"
@@ -145,6 +149,7 @@ def test_a_test_file_named_outside_the_project_is_read(new_project: Path,
     assert "elsewhere.yaml" in result.stdout
 
 
+@pytest.mark.e2e
 def test_links_and_dotdots_that_stay_inside_are_fine(new_project: Path) -> None:
     shared = new_project / "shared"
     shared.mkdir()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from journeyctl import model as m
 from journeyctl.project import load_project
 
@@ -26,6 +28,7 @@ def test_defaults_and_a_setting_reach_the_model(new_project: Path) -> None:
     assert project.retention.messages.text == "30d"  # the one not given keeps its default
 
 
+@pytest.mark.e2e
 def test_a_retention_shorter_than_a_minute_is_a_located_error(new_project: Path, cli) -> None:
     line = len((new_project / "journeyctl.yaml").read_text(encoding="utf-8").splitlines()) + 3
     with_retention(new_project, "retention:\n  events: 1h\n  messages: 30s\n")
@@ -38,6 +41,7 @@ def test_a_retention_shorter_than_a_minute_is_a_located_error(new_project: Path,
     assert "retention.events" not in out
 
 
+@pytest.mark.e2e
 def test_a_retention_that_is_not_a_duration_is_refused(new_project: Path, cli) -> None:
     with_retention(new_project, "retention: {events: a week}\n")
     done = cli("validate", new_project)

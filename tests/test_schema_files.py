@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE, REPO
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -15,6 +14,7 @@ from referencing.jsonschema import DRAFT202012
 from channel_adapters import REGISTRY
 from journeyctl import schemagen
 from journeyctl.yamlload import load_file
+from tests.support import EXAMPLE, REPO
 
 SCHEMAS = sorted((REPO / "schema").glob("*.schema.json"))
 MODELINE = re.compile(r"^# yaml-language-server: \$schema=(\S+)$")

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE, run_cli
 from test_corpus import Edit, J, T, apply, replace
 
 from journeyctl import build
@@ -22,6 +21,7 @@ from journeyctl.model import step_part
 from journeyctl.project import load_project, validate
 from journeyctl.state.applied import AppliedError, _journey
 from journeyctl.yamlload import Doc
+from tests.support import EXAMPLE, run_cli
 
 SENDS = """  - id: send_welcome
     send: {channel: email, template: welcome_email}
@@ -228,6 +228,7 @@ def test_a_journey_with_broken_parts_is_never_run() -> None:
     assert built.broken == {"trigger"} and [s.id for s in built.steps] == ["a"]
 
 
+@pytest.mark.e2e
 def test_cli_reports_both_errors(new_project: Path) -> None:
     """End to end: a schema error in a step no longer hides the semantic error beside it."""
     apply(new_project, (journey(BAD_DURATION_AND_PROPERTY),))
@@ -247,6 +248,7 @@ def test_cli_reports_both_errors(new_project: Path) -> None:
         ("JC403", J, 4), ("JC301", J, 10)]
 
 
+@pytest.mark.e2e
 def test_cli_reports_a_reference_beside_a_step_whose_id_is_a_number(new_project: Path) -> None:
     apply(new_project, (journey(f"""journey: welcome
 trigger: {{event: signup}}

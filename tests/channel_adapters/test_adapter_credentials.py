@@ -8,7 +8,13 @@ import base64
 from dataclasses import replace
 
 import pytest
-from adapters_support import (
+
+from channel_adapters import Adapter, adapter_for
+from channel_adapters.factory import check_http_url
+from channel_adapters.fake import FakeProvider, Response
+from channel_adapters.transport import fast_client
+from journeyctl.diagnostics import JourneyctlError
+from tests.support.adapters import (
     ENV,
     SECRETS,
     TWILIO_SID,
@@ -17,12 +23,6 @@ from adapters_support import (
     make_message,
     send,
 )
-
-from channel_adapters import Adapter, adapter_for
-from channel_adapters.factory import check_http_url
-from channel_adapters.fake import FakeProvider, Response
-from channel_adapters.transport import fast_client
-from journeyctl.diagnostics import JourneyctlError
 
 fake = pytest.fixture(fake_provider)
 

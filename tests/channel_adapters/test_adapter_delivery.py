@@ -9,7 +9,13 @@ import time
 from email.utils import format_datetime
 
 import pytest
-from adapters_support import (
+
+from channel_adapters.base import Outcome
+from channel_adapters.delivery import backoff_delay, failure_class, failure_summary, retry_wait
+from channel_adapters.fake import FakeProvider, Response
+from channel_adapters.http_adapter import retry_after
+from journeyctl.model import Duration, Retry
+from tests.support.adapters import (
     TWILIO_SID,
     Sleeps,
     closed_port,
@@ -19,12 +25,6 @@ from adapters_support import (
     send,
     send_once,
 )
-
-from channel_adapters.base import Outcome
-from channel_adapters.delivery import backoff_delay, failure_class, failure_summary, retry_wait
-from channel_adapters.fake import FakeProvider, Response
-from channel_adapters.http_adapter import retry_after
-from journeyctl.model import Duration, Retry
 
 fake = pytest.fixture(fake_provider)
 

@@ -9,7 +9,9 @@ import hmac
 import time
 
 import pytest
-from adapters_support import (
+
+from channel_adapters.fake import FakeProvider
+from tests.support.adapters import (
     ENV,
     TWILIO_SID,
     fake_provider,
@@ -18,8 +20,6 @@ from adapters_support import (
     send,
     send_once,
 )
-
-from channel_adapters.fake import FakeProvider
 
 fake = pytest.fixture(fake_provider)
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from adapters_support import make_channel
-
 from channel_adapters import RateLimiter
 from journeyctl.model import RateLimit
+from tests.support.adapters import make_channel
 
 
 class Clock:

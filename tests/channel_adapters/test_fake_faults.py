@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from adapters_support import fake_provider
-from conftest import journeyctl_command, run_cli
 
 from channel_adapters.fake import CONTROL, FakeProvider, Response
 from channel_adapters.fake_faults import Fault, FaultError
+from tests.support import journeyctl_command, run_cli
+from tests.support.adapters import fake_provider
 
 fake = pytest.fixture(fake_provider)
 
@@ -185,6 +185,7 @@ def running() -> Iterator[Callable[..., Running]]:
         one.stop()
 
 
+@pytest.mark.e2e
 def test_the_command_plays_a_timed_fault_then_answers_normally(running) -> None:
     fake = running("--fail", "503", "--retry-after", "5", "--every", "2", "--for", "2s")
     fake.line(lambda line: line == "fault: HTTP 503 (Retry-After: 5) to every 2nd request "
@@ -197,6 +198,7 @@ def test_the_command_plays_a_timed_fault_then_answers_normally(running) -> None:
         assert [client.post("/hook", json={}).status_code for _ in range(2)] == [200, 200]
 
 
+@pytest.mark.e2e
 def test_the_command_refuses_connections_for_a_while_on_its_port(running) -> None:
     fake = running("--refuse", "--for", "2s", "--quiet")
     assert refused(fake.url)
@@ -205,6 +207,7 @@ def test_the_command_refuses_connections_for_a_while_on_its_port(running) -> Non
     assert httpx.post(fake.url + "/services/T/B/X", json={"text": "hi"}).text == "ok"
 
 
+@pytest.mark.e2e
 def test_the_command_answers_late_with_delay(running) -> None:
     fake = running("--delay", "1", "--quiet")
     started = time.monotonic()
@@ -212,6 +215,7 @@ def test_the_command_answers_late_with_delay(running) -> None:
     assert time.monotonic() - started >= 1
 
 
+@pytest.mark.e2e
 def test_the_printed_rehearsal_command_works_when_pasted(running) -> None:
     fake = running("--quiet")
     line = fake.line(lambda text: text.startswith("rehearse an outage"))
@@ -224,6 +228,7 @@ def test_the_printed_rehearsal_command_works_when_pasted(running) -> None:
     fake.line(lambda line: line == "fault: HTTP 503 to every request for 30s")
 
 
+@pytest.mark.e2e
 def test_fault_options_that_do_not_go_together_are_a_clear_error() -> None:
     result = run_cli("fake-provider", "--refuse")
     assert result.returncode == 1 and "Traceback" not in result.stderr

@@ -11,10 +11,10 @@ import subprocess
 
 import httpx
 import pytest
-from adapters_support import TWILIO_SID, fake_provider
-from conftest import journeyctl_command, run_cli
 
 from channel_adapters.fake import FakeProvider, Response
+from tests.support import journeyctl_command, run_cli
+from tests.support.adapters import TWILIO_SID, fake_provider
 
 fake = pytest.fixture(fake_provider)
 
@@ -68,6 +68,7 @@ def test_queued_responses_play_in_order_then_it_answers_normally(fake: FakeProvi
     assert fake.received("/other") == []
 
 
+@pytest.mark.e2e
 def test_the_command_prints_its_url_serves_and_logs() -> None:
     process = subprocess.Popen([*journeyctl_command(), "fake-provider"], stdout=subprocess.PIPE,
                                text=True, env={**os.environ, "NO_COLOR": "1"})
@@ -88,6 +89,7 @@ def test_the_command_prints_its_url_serves_and_logs() -> None:
             process.stdout.close()
 
 
+@pytest.mark.e2e
 def test_a_taken_port_is_a_clear_error() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -7,12 +7,12 @@ from functools import cache
 from typing import Any
 
 import pytest
-from conftest import EXAMPLE
 
 from journeyctl.diagnostics import JourneyctlError, Loc
 from journeyctl.messages import address, render
 from journeyctl.model import Channel, FrozenMap, Project, Template, TemplateField
 from journeyctl.project import validate
+from tests.support import EXAMPLE
 
 KIM = {"user_id": "u-0001", "name": "김혜진", "email": "kim@example.com", "locale": "ko",
        "push_token": "fcm-a815", "consent": {"email": True}, "total_spent": 192400}

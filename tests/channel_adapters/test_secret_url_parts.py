@@ -9,11 +9,11 @@ import json
 from urllib.parse import quote
 
 import pytest
-from adapters_support import fake_provider
-from conftest import EXAMPLE, run_cli
 
 from channel_adapters import http_adapter  # looked up when called: collected on any version
 from channel_adapters.fake import FakeProvider, Response
+from tests.support import EXAMPLE, run_cli
+from tests.support.adapters import fake_provider
 
 fake = pytest.fixture(fake_provider)
 
@@ -31,6 +31,7 @@ def echo(path: str) -> Response:
 
 
 @pytest.mark.parametrize("output", ["text", "json"])
+@pytest.mark.e2e
 def test_send_test_never_prints_a_piece_of_the_webhook_url_a_provider_echoes(
         fake: FakeProvider, output: str) -> None:
     fake.queue(PATH, echo(PATH))

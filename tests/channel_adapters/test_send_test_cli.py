@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from adapters_support import closed_port, fake_provider
-from conftest import EXAMPLE, run_cli
 
 from channel_adapters.fake import FakeProvider, Response
 from channel_adapters.webhook import signature
+from tests.support import EXAMPLE, run_cli
+from tests.support.adapters import closed_port, fake_provider
+
+pytestmark = pytest.mark.e2e  # every test here starts a process
 
 fake = pytest.fixture(fake_provider)
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from harness import apply, project_copy, rows, scheduled
 
 from journeyctl.daemon.core import Core
+from tests.support.harness import apply, project_copy, rows, scheduled
+
+pytestmark = pytest.mark.e2e  # every test here starts a process
 
 T0 = 1_780_000_000.0
 

@@ -18,10 +18,21 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import run_cli
-from harness import CREDENTIALS, TOKEN, Served, apply, project_copy, rows, state_url, wait_until
 
 from channel_adapters.fake import FakeProvider
+from tests.support import run_cli
+from tests.support.harness import (
+    CREDENTIALS,
+    TOKEN,
+    Served,
+    apply,
+    project_copy,
+    rows,
+    state_url,
+    wait_until,
+)
+
+pytestmark = pytest.mark.e2e  # every test here starts a process
 
 # The limits as docs/daemon.md ("Limits") states them; written out, not imported, so that these
 # tests also run (and fail) against a daemon without them.

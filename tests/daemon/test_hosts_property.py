@@ -10,7 +10,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from harness import apply, project_copy, rows
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +17,9 @@ from journeyctl.daemon.core import Core
 from journeyctl.project import validate
 from journeyctl.sim.host import Options
 from journeyctl.sim.run import simulate
+from tests.support.harness import apply, project_copy, rows
+
+pytestmark = pytest.mark.e2e  # every test here starts a process
 
 T0 = 1_780_000_000.0
 PROFILES = [

@@ -10,11 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from harness import apply, project_copy, rows
 
 from journeyctl.daemon.core_thread import GroupCommit
 from journeyctl.state.runtime import Runtime
 from journeyctl.state.sqlite import SqliteStore
+from tests.support.harness import apply, project_copy, rows
 
 
 @pytest.fixture
@@ -31,6 +31,7 @@ def events(user: str, count: int, **properties: object) -> list[dict]:
              "properties": properties} for i in range(count)]
 
 
+@pytest.mark.e2e
 def test_a_request_that_cannot_be_stored_fails_alone(store: SqliteStore) -> None:
     runtime = Runtime(store)
     unstorable = [*events("bad", 2), *events("bad2", 1, when=object())]
@@ -42,6 +43,7 @@ def test_a_request_that_cannot_be_stored_fails_alone(store: SqliteStore) -> None
         ("a", 3), ("b", 2)]
 
 
+@pytest.mark.e2e
 def test_a_full_store_fails_every_request_with_its_own_reason(store: SqliteStore) -> None:
     runtime = Runtime(store)
     assert store.db is not None

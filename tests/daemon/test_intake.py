@@ -6,11 +6,11 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
-from harness import PROJECT
 
 from journeyctl.daemon import intake
 from journeyctl.project import validate
 from journeyctl.records import TimeParser
+from tests.support.harness import PROJECT
 
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC).timestamp()
 PARSE = TimeParser(ZoneInfo("Asia/Seoul"))

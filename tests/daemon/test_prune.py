@@ -9,11 +9,13 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from harness import apply, project_copy, rows
 
 from journeyctl.state.prune import EVENTS, MESSAGES, Prunable, prune_window, release_space
 from journeyctl.state.runtime import Runtime
 from journeyctl.state.sqlite import SqliteStore
+from tests.support.harness import apply, project_copy, rows
+
+pytestmark = pytest.mark.e2e  # every test here starts a process
 
 NOW = 1_780_000_000.0
 CUTOFF = NOW - 3600

@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import PATHS, Served, apply, project_copy, rows, scheduled, wait_until
 
 from channel_adapters.fake import FakeProvider
 from journeyctl.cron import next_tick
 from journeyctl.daemon.core import Core
 from journeyctl.daemon.server import _record_tick, latest_fire
+from tests.support.harness import PATHS, Served, apply, project_copy, rows, scheduled, wait_until
 
 
 @pytest.fixture
@@ -52,6 +52,7 @@ def signup(served: Served, user: str) -> None:
     assert response.status_code == 202, response.text
 
 
+@pytest.mark.e2e
 def test_the_dispatcher_survives_a_failing_store_and_healthz_says_so(tmp_path, fake) -> None:
     project = project_copy(tmp_path)
     state = tmp_path / "state.db"
@@ -76,6 +77,7 @@ def test_the_dispatcher_survives_a_failing_store_and_healthz_says_so(tmp_path, f
     assert served.process.returncode == 0
 
 
+@pytest.mark.e2e
 def test_the_engine_loop_survives_a_failing_store_and_loses_nothing(tmp_path, fake) -> None:
     project = project_copy(tmp_path)
     state = tmp_path / "state.db"
@@ -113,6 +115,7 @@ def test_the_engine_loop_survives_a_failing_store_and_loses_nothing(tmp_path, fa
     assert served.process.returncode == 0
 
 
+@pytest.mark.e2e
 def test_an_applied_channel_without_credentials_fails_to_its_fallback(tmp_path, fake) -> None:
     """The start-up check passed; an apply then adds a channel whose variable is not set."""
     project = project_copy(tmp_path)
@@ -192,6 +195,7 @@ def test_latest_fire_is_the_latest_fire_not_after_now(expr: str, timezone: str) 
     assert latest_fire("0 9 * * *", "UTC", fire, fire + 60) is None  # `after` itself does not
 
 
+@pytest.mark.e2e
 def test_a_year_of_missed_minutely_ticks_records_the_latest_quickly(tmp_path: Path) -> None:
     state = scheduled(tmp_path, "minutely", "* * * * *")
     core = Core(state)

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import run_cli
-from harness import (
+
+from channel_adapters.fake import FakeProvider
+from tests.support import run_cli
+from tests.support.harness import (
     CREDENTIALS,
     PATHS,
     Served,
@@ -21,7 +23,7 @@ from harness import (
     wait_until,
 )
 
-from channel_adapters.fake import FakeProvider
+pytestmark = pytest.mark.e2e  # every test here starts a process
 
 
 @pytest.fixture

@@ -9,10 +9,13 @@ import json
 import time
 from pathlib import Path
 
-from conftest import run_cli
-from harness import Served, apply, project_copy, rows, wait_until
+import pytest
 
 from channel_adapters.fake import FakeProvider
+from tests.support import run_cli
+from tests.support.harness import Served, apply, project_copy, rows, wait_until
+
+pytestmark = pytest.mark.e2e  # every test here starts a process
 
 LOOP = "event.items.map(i, i * 2).exists(p, p > 100)"  # map() copies its result: quadratic
 METRIC = ('journeyctl_expression_failures_total{journey="welcome",reason="over_budget",'

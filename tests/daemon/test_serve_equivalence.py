@@ -10,10 +10,13 @@ import random
 import time
 from pathlib import Path
 
-from conftest import run_cli
-from harness import PATHS, Served, apply, project_copy, rows, wait_until
+import pytest
 
 from channel_adapters.fake import FakeProvider
+from tests.support import run_cli
+from tests.support.harness import PATHS, Served, apply, project_copy, rows, wait_until
+
+pytestmark = pytest.mark.e2e  # every test here starts a process
 
 
 def profiles(rng: random.Random, count: int) -> list[dict]:

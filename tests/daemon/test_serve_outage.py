@@ -11,10 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import PATHS, Served, apply, project_copy, rows, wait_until
 
 from channel_adapters.fake import FakeProvider
 from channel_adapters.fake_faults import Fault
+from tests.support.harness import PATHS, Served, apply, project_copy, rows, wait_until
+
+pytestmark = pytest.mark.e2e  # every test here starts a process
 
 USERS = 600
 MAILER = """journey: mailer

@@ -9,9 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import Served, apply, project_copy
 
 from channel_adapters.fake import FakeProvider
+from tests.support.harness import Served, apply, project_copy
+
+pytestmark = pytest.mark.e2e  # every test here starts a process
 
 WRONG = "attribute 'consent.email' is text, the catalog says boolean"
 

@@ -15,10 +15,13 @@ import time
 from pathlib import Path
 
 import httpx
-from harness import PATHS, Served, apply, project_copy, rows, wait_until
+import pytest
 
 from channel_adapters.fake import FakeProvider, Response
 from channel_adapters.fake_faults import Fault
+from tests.support.harness import PATHS, Served, apply, project_copy, rows, wait_until
+
+pytestmark = pytest.mark.e2e  # every test here starts a process
 
 KILLS = 3
 

@@ -13,11 +13,14 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-from harness import Served, apply, project_copy, rows, wait_until
+import pytest
 from test_serve_outage import metric
 
 from channel_adapters.fake import FakeProvider
 from channel_adapters.fake_faults import Fault
+from tests.support.harness import Served, apply, project_copy, rows, wait_until
+
+pytestmark = pytest.mark.e2e  # every test here starts a process
 
 JOURNEYS = {
     "mailer": "journey: mailer\nstatus: active\ntrigger: {event: signup}\nsteps:\n"

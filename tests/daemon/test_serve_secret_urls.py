@@ -7,9 +7,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from harness import Served, apply, project_copy, wait_until
+import pytest
 
 from channel_adapters.fake import FakeProvider, Response
+from tests.support.harness import Served, apply, project_copy, wait_until
+
+pytestmark = pytest.mark.e2e  # every test here starts a process
 
 TEAM, HOOK, TOKEN = "T0LEAKY42", "B0LEAKY42", "xoxbLeakyWebhookSecret77"
 PATH = f"/services/{TEAM}/{HOOK}/{TOKEN}"

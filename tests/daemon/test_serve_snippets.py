@@ -6,9 +6,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from harness import PATHS, Served, apply, project_copy, wait_until
+import pytest
 
 from channel_adapters.fake import FakeProvider
+from tests.support.harness import PATHS, Served, apply, project_copy, wait_until
+
+pytestmark = pytest.mark.e2e  # every test here starts a process
 
 FOOTER = "snippets/footer.liquid"
 

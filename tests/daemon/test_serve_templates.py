@@ -8,9 +8,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from harness import PATHS, Served, apply, project_copy, rows, wait_until
+import pytest
 
 from channel_adapters.fake import FakeProvider
+from tests.support.harness import PATHS, Served, apply, project_copy, rows, wait_until
+
+pytestmark = pytest.mark.e2e  # every test here starts a process
 
 # Three loops over the user's tags: a billion iterations for 1,000 tags (the daemon froze).
 CUBED = ("{% for a in profile.tags %}{% for b in profile.tags %}{% for c in profile.tags %}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from journeyctl.engine import effects as fx
-from tests.engine.conftest import EVERYONE, Runner, clock, sends, suppressions
+from tests.support.scenarios import EVERYONE, Runner, clock, sends, suppressions
 
 ONE_SEND = """steps:
   - {id: hello, send: {channel: email, template: e1}}

@@ -8,7 +8,7 @@ import hashlib
 from journeyctl.engine import effects as fx
 from journeyctl.engine.split import assign, bucket
 from journeyctl.model import Loc, Variant
-from tests.engine.conftest import EVERYONE, SEOUL, Runner, at, clock, sends, suppressions
+from tests.support.scenarios import EVERYONE, SEOUL, Runner, at, clock, sends, suppressions
 
 FALLBACK = """trigger: {event: signup}
 steps:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from journeyctl.sim.host import Options
 from journeyctl.sim.run import simulate
-from tests.engine.conftest import EVERYONE, build
+from tests.support.scenarios import EVERYONE, build
 
 JOURNEYS = {
     "flow": """trigger: {event: signup}
@@ -102,9 +102,8 @@ def test_same_result_whatever_the_input_order(project: object, tmp_path: Path,
 
 def test_sharded_run_equals_one_process(tmp_path: Path) -> None:
     """Users split across two processes give the very same report and messages."""
-    from conftest import EXAMPLE
-
     from journeyctl.project import load_project
+    from tests.support import EXAMPLE
 
     example = load_project(EXAMPLE).project
     assert example is not None

@@ -8,7 +8,7 @@ from pathlib import Path
 from journeyctl.engine import effects as fx
 from journeyctl.engine.inputs import Event
 from journeyctl.engine.interpreter import Engine, new_state
-from tests.engine.conftest import EVERYONE, Runner, build, clock, sends
+from tests.support.scenarios import EVERYONE, Runner, build, clock, sends
 
 
 def test_wait_then_send(scenario: Runner) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from journeyctl.engine import effects as fx
 from journeyctl.engine.inputs import Event, TimerFired
 from journeyctl.engine.interpreter import Engine, new_state
-from tests.engine.conftest import EVERYONE, build
+from tests.support.scenarios import EVERYONE, build
 
 V1 = """trigger: {event: signup}
 goal: {event: purchase, within: 1d}

@@ -11,12 +11,12 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from conftest import REPO
 
 from journeyctl.engine import effects as fx
 from journeyctl.sim.host import Options
 from journeyctl.sim.run import simulate
-from tests.engine.conftest import build
+from tests.support import REPO
+from tests.support.scenarios import build
 
 DATA = Path(os.environ.get("JOURNEYCTL_DATA", REPO.parent / "shared" / "data")) / "cdnow"
 pytestmark = pytest.mark.skipif(not (DATA / "CDNOW_master.txt").is_file(),

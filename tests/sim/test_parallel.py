@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLE
 
 from journeyctl import model as m
 from journeyctl.project import load_project
 from journeyctl.sim import parallel
 from journeyctl.sim.host import Options
 from journeyctl.sim.run import simulate
+from tests.support import EXAMPLE
 
 EVENTS = EXAMPLE / "data/events.jsonl"
 PROFILES = EXAMPLE / "data/profiles.jsonl"
@@ -202,6 +202,7 @@ os._exit(0)  # as if killed: nothing stops the child
 
 
 @pytest.mark.parametrize("how", ["kernel", "fallback"])
+@pytest.mark.e2e
 def test_a_worker_dies_with_its_parent(how: str) -> None:
     done = subprocess.run([sys.executable, "-c", ORPHAN, how], capture_output=True, text=True,
                           timeout=60, check=True)

@@ -11,11 +11,11 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
-from conftest import EXAMPLE
 
 from journeyctl.project import load_project
 from journeyctl.sim.report_html import render_html
 from journeyctl.sim.run import simulate
+from tests.support import EXAMPLE
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +61,7 @@ def _chromium() -> str | None:
 # there a missing browser fails the test instead of skipping it.
 @pytest.mark.skipif(_chromium() is None and not os.environ.get("CI"),
                     reason="needs Debian's chromium (.ci/run installs it)")
+@pytest.mark.e2e
 def test_renders_in_headless_chromium(page: str, tmp_path: Path) -> None:
     from PIL import Image
 

@@ -8,7 +8,7 @@ import io
 import json
 from pathlib import Path
 
-from conftest import run_cli
+import pytest
 from rich.console import Console
 from rich.table import Table
 
@@ -18,6 +18,7 @@ from journeyctl.scaffold import scaffold
 from journeyctl.sim.outputs import Trace, TraceLine
 from journeyctl.sim.report_text import add_row, title
 from journeyctl.sim.trace_text import print_trace
+from tests.support import run_cli
 
 ANA = "[bold]ana"
 
@@ -27,6 +28,7 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
     return path
 
 
+@pytest.mark.e2e
 def test_names_that_look_like_markup_print_as_written(tmp_path: Path) -> None:
     root = tmp_path / "shop"
     scaffold(root, "shop")

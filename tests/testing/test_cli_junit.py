@@ -12,13 +12,13 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
-from conftest import journeyctl_command, run_cli
 
 from journeyctl.commands.test import to_junit
 from journeyctl.diagnostics import Loc, diagnostic
 from journeyctl.project import validate
 from journeyctl.testing import runner, spec
 from journeyctl.testing.runner import Failure, FileResults
+from tests.support import journeyctl_command, run_cli
 
 GOOD = """\
 journeys: [welcome]
@@ -131,6 +131,7 @@ def assert_good_file_ran(suite: ET.Element) -> None:
 
 
 @pytest.mark.parametrize("kind", BROKEN)
+@pytest.mark.e2e
 def test_junit_reports_the_good_file_and_an_errored_case_for_the_broken_one(
         project: Path, kind: str) -> None:
     path = break_file(project, kind)
@@ -154,6 +155,7 @@ def test_junit_reports_the_good_file_and_an_errored_case_for_the_broken_one(
 
 
 @pytest.mark.parametrize("kind", ["yaml syntax", "unknown key", "draft journey", "bad time"])
+@pytest.mark.e2e
 def test_json_and_text_report_the_broken_file_and_run_the_others(project: Path,
                                                                   kind: str) -> None:
     path = break_file(project, kind)
@@ -175,6 +177,7 @@ def test_json_and_text_report_the_broken_file_and_run_the_others(project: Path,
     assert f"error[{code}]" in text.stderr
 
 
+@pytest.mark.e2e
 def test_several_broken_files_each_get_their_case(project: Path) -> None:
     break_file(project, "bad time")
     (project / "tests" / "c.yaml").write_text(BROKEN["unknown journey"][0] or "",
@@ -187,6 +190,7 @@ def test_several_broken_files_each_get_their_case(project: Path) -> None:
     assert "✗ 2 test files have errors: their tests did not run" in result.stderr
 
 
+@pytest.mark.e2e
 def test_a_missing_file_given_with_file_is_an_errored_case(project: Path) -> None:
     missing = project / "tests" / "gone.yaml"
     result = run_cli("test", project, "--file", missing, "--file", project / "tests" / "a.yaml",
@@ -200,6 +204,7 @@ def test_a_missing_file_given_with_file_is_an_errored_case(project: Path) -> Non
 
 
 @pytest.mark.parametrize("output_format", ["junit", "json"])
+@pytest.mark.e2e
 def test_an_invalid_project_is_one_errored_case(project: Path, output_format: str) -> None:
     settings = project / "journeyctl.yaml"
     settings.write_text(settings.read_text().replace("timezone: UTC", "timezone: Mars/Base"))
@@ -223,6 +228,7 @@ def test_an_invalid_project_is_one_errored_case(project: Path, output_format: st
     assert (error.get("message") or "").startswith(f"{settings}:3:11: unknown time zone")
 
 
+@pytest.mark.e2e
 def test_no_project_there_is_one_errored_case(tmp_path: Path) -> None:
     result = run_cli("test", tmp_path / "nowhere", "--format", "junit")
     assert result.returncode == 1
@@ -235,6 +241,7 @@ def test_no_project_there_is_one_errored_case(tmp_path: Path) -> None:
         assert "invalid" not in empty.stderr
 
 
+@pytest.mark.e2e
 def test_a_missing_test_file_is_not_found_and_the_others_run(project: Path) -> None:
     result = run_cli("test", "--file", "tests/b.yaml", "--file", "tests/a.yaml", "--format",
                      "junit", cwd=project)
@@ -251,6 +258,7 @@ def test_a_missing_test_file_is_not_found_and_the_others_run(project: Path) -> N
         text.stderr
 
 
+@pytest.mark.e2e
 def test_no_tests_is_an_empty_report_not_an_empty_file(new_project: Path) -> None:
     (new_project / "tests" / "welcome.yaml").unlink()  # the one init writes
     result = run_cli("test", new_project, "--format", "junit")
@@ -263,6 +271,7 @@ def test_no_tests_is_an_empty_report_not_an_empty_file(new_project: Path) -> Non
         (0, 0, 0, [])
 
 
+@pytest.mark.e2e
 def test_all_passing_is_exit_0(project: Path) -> None:
     path = project / "tests" / "a.yaml"
     path.write_text(GOOD.replace("        - {at: +2d, step: send_nudge, template: nudge_email}\n",
@@ -275,6 +284,7 @@ def test_all_passing_is_exit_0(project: Path) -> None:
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("2", "0", "0")
 
 
+@pytest.mark.e2e
 def test_the_xml_is_utf8_whatever_the_locale_says(project: Path) -> None:
     """Korean names stay Korean, and the bytes are the UTF-8 the declaration promises, even
     when Python would print in another encoding."""
@@ -287,6 +297,7 @@ def test_the_xml_is_utf8_whatever_the_locale_says(project: Path) -> None:
     assert names == [PASSING_NAME, FAILING_NAME]
 
 
+@pytest.mark.e2e
 def test_characters_xml_cannot_hold_are_escaped(project: Path) -> None:
     path = project / "tests" / "a.yaml"
     path.write_text(GOOD.replace('"환영 메일 <&> \\"곧\\""', '"bell \\a and nul \\0"'),

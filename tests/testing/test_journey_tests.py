@@ -10,10 +10,10 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
-from conftest import EXAMPLE, run_cli
 
 from journeyctl.project import validate
 from journeyctl.testing import spec
+from tests.support import EXAMPLE, run_cli
 
 PASSING = """\
 journeys: [welcome]
@@ -44,6 +44,7 @@ def write(root: Path, text: str) -> Path:
     return path
 
 
+@pytest.mark.e2e
 def test_example_project_tests_pass() -> None:
     result = run_cli("test", EXAMPLE)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -64,6 +65,7 @@ def test_every_example_journey_has_tests() -> None:
     assert tested == {p.stem for p in (EXAMPLE / "flows").glob("*.yaml")}
 
 
+@pytest.mark.e2e
 def test_a_passing_test(new_project: Path) -> None:
     write(new_project, PASSING)
     result = run_cli("test", new_project)
@@ -71,6 +73,7 @@ def test_a_passing_test(new_project: Path) -> None:
     assert "✓ welcome then nudge" in result.stdout and "1 passed, 0 failed" in result.stdout
 
 
+@pytest.mark.e2e
 def test_a_failure_shows_a_diff_and_the_trace(new_project: Path) -> None:
     write(new_project, PASSING.replace("at: +3d, step: send_nudge", "at: +2d, step: send_nudge")
           .replace("step: wait_for_purchase}", "step: send_nudge}"))
@@ -85,6 +88,7 @@ def test_a_failure_shows_a_diff_and_the_trace(new_project: Path) -> None:
     assert "0 passed, 1 failed" in out
 
 
+@pytest.mark.e2e
 def test_json_and_junit(new_project: Path) -> None:
     write(new_project, PASSING.replace("at: +3d, step", "at: +2d, step"))
     report = json.loads(run_cli("test", new_project, "--format", "json").stdout)
@@ -97,6 +101,7 @@ def test_json_and_junit(new_project: Path) -> None:
     assert suite.find("testcase/failure") is not None
 
 
+@pytest.mark.e2e
 def test_bad_test_files_are_located_errors(new_project: Path) -> None:
     path = write(new_project, PASSING.replace("step: send_nudge", "step: send_nudj")
                  .replace("at: +3d1h", "at: +3dd").replace("event: signup}",
@@ -110,6 +115,7 @@ def test_bad_test_files_are_located_errors(new_project: Path) -> None:
     assert "error[JC952]: test event purchase: event 'purchase' needs property 'amount'" in err
 
 
+@pytest.mark.e2e
 def test_no_tests_is_an_error(new_project: Path) -> None:
     (new_project / "tests/welcome.yaml").unlink()  # init writes one
     result = run_cli("test", new_project)
@@ -123,6 +129,7 @@ def errors_of(result: subprocess.CompletedProcess[str]) -> str:
     return result.stderr
 
 
+@pytest.mark.e2e
 def test_a_draft_journey_is_a_located_error(new_project: Path) -> None:
     journey = new_project / "journeys" / "welcome.yaml"
     journey.write_text(journey.read_text().replace("status: active", "status: draft"))
@@ -139,6 +146,7 @@ def test_a_draft_journey_is_a_located_error(new_project: Path) -> None:
     ('until: "9999-12-31T23:59:59-14:00"', 9, 12),
     ("until: +99999999999999d", 9, 12),
 ])
+@pytest.mark.e2e
 def test_times_the_simulator_cannot_run_are_located_errors(new_project: Path, time: str,
                                                            line: int, col: int) -> None:
     key = time.split(":")[0]
@@ -150,6 +158,7 @@ def test_times_the_simulator_cannot_run_are_located_errors(new_project: Path, ti
     assert "is outside the years 1970 to 9998 that tests simulate" in err
 
 
+@pytest.mark.e2e
 def test_an_event_out_of_range_is_a_located_error(new_project: Path) -> None:
     path = write(new_project, PASSING.replace("    until: +4d\n", "").replace(
         "{at: +0, user: u1, event: signup}",
@@ -159,6 +168,7 @@ def test_an_event_out_of_range_is_a_located_error(new_project: Path) -> None:
     assert f"{path}:9:14: error[JC951]: '9999-12-31T23:59:59-14:00' is outside" in err
 
 
+@pytest.mark.e2e
 def test_start_must_be_absolute_and_times_are_read_like_event_files(new_project: Path) -> None:
     path = write(new_project, PASSING.replace('"2024-03-04T09:00:00Z"', "+1d"))
     err = errors_of(run_cli("test", new_project))
@@ -169,6 +179,7 @@ def test_start_must_be_absolute_and_times_are_read_like_event_files(new_project:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.e2e
 def test_times_after_until_are_located_errors(new_project: Path) -> None:
     path = write(new_project, PASSING.replace("until: +4d", "until: +2d"))
     err = errors_of(run_cli("test", new_project))
@@ -180,6 +191,7 @@ def test_times_after_until_are_located_errors(new_project: Path) -> None:
     assert err.count("error[") == 1 and "'+4x' is not a time" in err
 
 
+@pytest.mark.e2e
 def test_unknown_variants_are_located_errors(new_project: Path) -> None:
     path = write(new_project, PASSING.replace("category: transactional}",
                                               'variant: "ab=b"}'))
@@ -187,6 +199,7 @@ def test_unknown_variants_are_located_errors(new_project: Path) -> None:
     assert f"{path}:12:74: error[JC950]: unknown variant 'ab=b'" in err
 
 
+@pytest.mark.e2e
 def test_variant_null_shows_as_null_in_a_diff(new_project: Path) -> None:
     write(new_project, PASSING.replace("category: transactional}",
                                        "variant: null, category: promotional}"))
@@ -210,18 +223,21 @@ def test_variant_null_shows_as_null_in_a_diff(new_project: Path) -> None:
     (PASSING.replace("step: send_welcome,", "step: send_welcome, channel: sms,"),
      "12:49: error[JC950]: unknown channel 'sms'"),
 ])
+@pytest.mark.e2e
 def test_broken_test_files_are_located_errors(new_project: Path, text: str,
                                               expected: str) -> None:
     path = write(new_project, text)
     assert f"{path}:{expected}" in errors_of(run_cli("test", new_project))
 
 
+@pytest.mark.e2e
 def test_a_test_file_that_is_not_utf8_is_a_located_error(new_project: Path) -> None:
     path = write(new_project, PASSING)
     path.write_bytes(path.read_bytes().replace(b"welcome then", b"welc\xff then"))
     assert f"{path}:6:15: error[JC002]" in errors_of(run_cli("test", new_project))
 
 
+@pytest.mark.e2e
 def test_test_profiles_and_identify_events_are_checked_against_the_catalog(
         new_project: Path) -> None:
     path = write(new_project, PASSING.replace(
@@ -242,6 +258,7 @@ def test_test_profiles_and_identify_events_are_checked_against_the_catalog(
             "'consent.email' is text, the catalog says boolean") in err
 
 
+@pytest.mark.e2e
 def test_timestamp_attributes_of_test_profiles_are_times_as_in_simulate(
         new_project: Path) -> None:
     events = new_project / "events.yaml"

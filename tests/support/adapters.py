@@ -1,8 +1,6 @@
 """Shared by the adapter tests: a fake provider per test, channels and messages to send.
 
-(A module of its own, not a conftest.py: this folder mirrors `channel_adapters`, so it cannot be
-a package, and a second `conftest` module would shadow the root one.) Use the fixture with
-`fake = pytest.fixture(fake_provider)` in a test module.
+Use the fixture with `fake = pytest.fixture(fake_provider)` in a test module.
 """
 
 from __future__ import annotations

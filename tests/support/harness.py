@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from conftest import journeyctl_command, run_cli
 
-PROJECT = Path(__file__).parent / "project"
+from tests.support import REPO, journeyctl_command, run_cli
+
+PROJECT = REPO / "tests" / "daemon" / "project"
 TOKEN = "test-token-4f0c2b"
 CREDENTIALS = {
     "SENDGRID_API_KEY": "SG.test-key", "TWILIO_ACCOUNT_SID": "AC0123456789",

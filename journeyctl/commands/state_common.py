@@ -6,6 +6,7 @@ from __future__ import annotations
 import getpass
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from journeyctl.hints import close_path, command
 from journeyctl.model import Project
 from journeyctl.plan import to_text
 from journeyctl.project import SNIPPET_SUFFIX, YAML_SUFFIXES, Loaded, display_path
-from journeyctl.state import SqliteStore, open_store, state_path
+from journeyctl.state import SqliteStore, state_path
 from journeyctl.state.base import (
     ApplyMeta,
     LockedError,
@@ -130,14 +131,6 @@ def not_found(given: str, what: str, usable: Callable[[Path], bool],
         "JC001", f"{given} not found: there is no {what} of that name", Loc(given, 0, 0), hint)])
 
 
-def store_for(project: Project, url: str | None, create: bool = False) -> SqliteStore:
-    return open_store(url or project.state, project.root, create=create)
-
-
-def shown_state(project: Project, url: str | None) -> str:
-    return display_path(state_path(url or project.state, project.root))
-
-
 def source(loaded: Loaded) -> dict[str, Any]:
     """Where a plan's content came from: the project folder and its git commit, recorded in
     the plan so that `apply PLAN_FILE` records them too (and resolves --state like `plan`).
@@ -211,7 +204,7 @@ def confirm_and_apply(store: Store, plan: dict[str, Any], ask: str | None,
         if answer.strip() != "yes":
             print("Nothing applied.")
             return False
-    serial = store.apply(plan, apply_meta(plan, operation))
+    serial = store.apply(plan, apply_meta(plan, operation), time.time())
     print(f"\nApplied: {shown} is now at serial {serial}.")
     return True
 

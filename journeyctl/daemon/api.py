@@ -104,7 +104,7 @@ class StoreHealth:
         if self.problem is not None and time.monotonic() - self._probed >= self.probe_every:
             self._probed = time.monotonic()
             with suppress(StoreDown):
-                await self.commit(core.call(lambda c: c.store.touch()))
+                await self.commit(core.call(lambda c: c.runtime.touch(c.clock())))
         return [self.problem] if self.problem else []
 
 
@@ -241,7 +241,7 @@ class _Api:
 
     async def metrics_text(self, request: Request) -> Response:
         def snapshot(core: Core) -> dict[str, Any]:
-            return {"live": core.runtime.live_counts(), **core.runtime.pending(time.time()),
+            return {"live": core.runtime.live_counts(), **core.runtime.pending(core.clock()),
                     "serial": _applied(core).serial}
 
         state = await self.core.call(snapshot)
@@ -253,7 +253,8 @@ class _Api:
         items = intake.records(body, "events", single="event")
         project = applied.project
         valid, problems = intake.check_events(items, project.catalog,
-                                              self._parse_time(project.timezone), time.time(),
+                                              self._parse_time(project.timezone),
+                                              self.core.clock(),
                                               self.options.max_future)
         rejected = [p.as_json() for p in problems]
         self.metrics.rejected.inc(len(problems))
@@ -279,7 +280,7 @@ class _Api:
         if not valid:
             raise HttpError(400, "no valid profile in the request: nothing was stored",
                             upserted=0, rejected=rejected)
-        count = await self.store.commit(self.core.call(lambda c: c.runtime.upsert_profiles(valid)))
+        count = await self.store.commit(self.core.call(lambda c: c.upsert_profiles(valid)))
         self.metrics.profiles.inc(count)
         self.metrics.profiles_undeclared.inc(undeclared.lines)
         return JSONResponse({"upserted": count, "rejected": rejected})
@@ -330,14 +331,7 @@ def _one_journey(core: Core, journey_id: str) -> dict[str, Any] | None:
     journey = next((j for j in applied.project.journeys if j.id == journey_id), None)
     if journey is None:
         return None
-    assert core.store.db is not None
-    counts: dict[str, dict[str, int]] = {}
-    for version, step, count in core.store.db.execute(
-            "SELECT version, step, COUNT(*) FROM instances WHERE status = 'active' AND "
-            "journey = ? GROUP BY version, step", [journey_id]):
-        # the shape of Runtime.live_counts, so both routes show the same thing
-        counts.setdefault(f"v{version}", {})[step or ""] = count
-    return _journey_view(applied, journey, counts)
+    return _journey_view(applied, journey, core.runtime.journey_counts(journey_id))
 
 
 def _journey_view(applied: Applied, journey: m.Journey,

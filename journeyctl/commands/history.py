@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 from journeyctl.commands.rerun import with_rerun_hint
 from journeyctl.commands.state_common import (
@@ -22,7 +22,7 @@ from journeyctl.commands.state_common import (
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic, option
 from journeyctl.errors import EXIT_OK
 from journeyctl.hints import close_names, command
-from journeyctl.plan import Desired, make_plan
+from journeyctl.plan import Plan, rollback_plan
 from journeyctl.project import PROJECT_FILE, Loaded, NoProject, project_root
 from journeyctl.state.base import Snapshot, StateError, Store, VersionRecord
 
@@ -192,19 +192,15 @@ def rollback(project_path: Path, journey: str, version: int, state_url: str | No
     given = Given(project_path, state_url)
     ref = state_ref(loaded, given)
 
-    def make(store: Store, snapshot: Snapshot) -> dict[str, Any]:
+    def make(store: Store, snapshot: Snapshot) -> Plan:
         target = store.version(journey, version)  # read under the lock, with the plan
         if target is None or target.status == "deleted":
             which = [journey] if store.history(journey) else []
             raise StateError("JC969", f"journey '{journey}' has no version {version} to roll "
                              "back to", "see the versions: " + command(
                                  "history", *which, *given.args(as_option=True)), ref.shown)
-        journeys = {j: dict(a.content) for j, a in snapshot.journeys.items()
-                    if a.status != "deleted"}
-        journeys[journey] = dict(target.content)
-        want = Desired(snapshot.project or project.name, journeys, dict(snapshot.settings or {}))
-        return {**make_plan(want, snapshot, ref.shown, str(ref.path)),
-                "source": source(loaded)}
+        return rollback_plan(snapshot, target, project.name, time.time(), ref.shown,
+                             str(ref.path)).with_source(source(loaded))
 
     ask = None if auto_approve else command("rollback", journey, "--to", str(version),
                                             *given.args(as_option=True), "--auto-approve")

@@ -7,7 +7,7 @@ import getpass
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +18,7 @@ from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic, option
 from journeyctl.gitinfo import git_info
 from journeyctl.hints import close_path, command
 from journeyctl.model import Project
-from journeyctl.plan import to_text
+from journeyctl.plan import Plan, to_text
 from journeyctl.project import SNIPPET_SUFFIX, YAML_SUFFIXES, Loaded, display_path
 from journeyctl.state import SqliteStore, state_path
 from journeyctl.state.base import (
@@ -161,14 +161,14 @@ def project_folders(project: Project) -> list[tuple[Path, str]]:
             for suffix in suffixes]
 
 
-def apply_meta(plan: Mapping[str, Any], operation: str) -> ApplyMeta:
-    origin = plan.get("source") or {}
+def apply_meta(plan: Plan, operation: str) -> ApplyMeta:
+    origin = plan.source or {}
     return ApplyMeta(operation, getpass.getuser(), origin.get("commit"), origin.get("author"),
                      bool(origin.get("dirty")))
 
 
 def locked_apply(ref: StateRef, project: str, timeout: float, ask: str | None,
-                 operation: str, make: Callable[[Store, Snapshot], dict[str, Any]],
+                 operation: str, make: Callable[[Store, Snapshot], Plan],
                  create: bool = True) -> bool:
     """Take the lock, plan against the locked state, confirm, apply, release. True when
     something was applied. `ask`: see `confirm_and_apply`."""
@@ -182,13 +182,13 @@ def locked_apply(ref: StateRef, project: str, timeout: float, ask: str | None,
                                  ref.shown)
 
 
-def confirm_and_apply(store: Store, plan: dict[str, Any], ask: str | None,
+def confirm_and_apply(store: Store, plan: Plan, ask: str | None,
                       operation: str, shown: str) -> bool:
     """Show the plan, ask, apply. True when something was applied. `ask` is None when the
     plan needs no question (--auto-approve, a saved plan), else the command that would apply
     it without one: the hint when there is no terminal to ask on."""
     print_plan(plan)
-    if not plan["has_changes"]:
+    if not plan.has_changes:
         return False
     if ask is not None:
         if not sys.stdin.isatty():
@@ -209,7 +209,7 @@ def confirm_and_apply(store: Store, plan: dict[str, Any], ask: str | None,
     return True
 
 
-def print_plan(plan: dict[str, Any], stream: Any = None) -> None:
+def print_plan(plan: Plan, stream: Any = None) -> None:
     from rich.console import Console
     from rich.text import Text
 

@@ -23,6 +23,7 @@ from journeyctl.hints import command
 
 if TYPE_CHECKING:
     from journeyctl.engine.state import UserState
+    from journeyctl.plan import Plan
 
 Clock = Callable[[], float]  # epoch seconds; the daemon owns one and passes it down
 
@@ -151,7 +152,7 @@ class Store(Protocol):
 
     def force_unlock(self, lock_id: str) -> LockInfo | None: ...
 
-    def apply(self, plan: Mapping[str, Any], meta: ApplyMeta, now: float) -> int: ...
+    def apply(self, plan: Plan, meta: ApplyMeta, now: float) -> int: ...
 
     def check_writable(self, now: float) -> None:
         """Whether the state can be written now (`serve` checks before it starts): a located
@@ -173,19 +174,19 @@ def project_conflict(state_project: str | None, project: str, state: str = "the 
     return None
 
 
-def plan_conflict(plan: Mapping[str, Any], lineage: str, serial: int,
+def plan_conflict(plan: Plan, lineage: str, serial: int,
                   project: str | None) -> Conflict | None:
     """Why `plan` cannot be applied to a state at `lineage` and `serial` that belongs to
     `project`: a plan is tied to the state, and the serial, it was made against."""
-    expected = plan["state"]
-    if expected["lineage"] and expected["lineage"] != lineage:
-        return ("JC965", f"the plan was made for another state ({expected['path']})",
+    expected = plan.state
+    if expected.lineage and expected.lineage != lineage:
+        return ("JC965", f"the plan was made for another state ({expected.path})",
                 "apply it to the state it was made for, or make a new plan against this one")
-    if expected["serial"] != serial:
-        return ("JC966", f"the plan is stale: it was made at state serial {expected['serial']}, "
+    if expected.serial != serial:
+        return ("JC966", f"the plan is stale: it was made at state serial {expected.serial}, "
                 f"the state is now at {serial}",
                 "something was applied since: make the plan again")
-    return project_conflict(project, plan["project"])
+    return project_conflict(project, plan.project)
 
 
 # --- the daemon's side: what one input, and one outbox message, look like in the store ---------

@@ -12,10 +12,10 @@ import socket
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlite_utils
 
@@ -30,6 +30,9 @@ from journeyctl.state.base import (
     plan_conflict,
 )
 from journeyctl.state.migrations import MIGRATIONS, SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from journeyctl.plan import Change, Plan
 
 _LOCK_COLUMNS = "lock_id, operation, who, pid, host, since"
 
@@ -379,7 +382,7 @@ class SqliteStore:
     # --- applying ------------------------------------------------------------------------------
 
     @_explained
-    def apply(self, plan: Mapping[str, Any], meta: ApplyMeta, now: float) -> int:
+    def apply(self, plan: Plan, meta: ApplyMeta, now: float) -> int:
         """Apply a plan in one transaction at `now`; returns the new serial. The plan must
         have been made against this state as it is now (same lineage and serial)."""
         assert self.db is not None
@@ -395,42 +398,43 @@ class SqliteStore:
                 "INSERT INTO applies (serial, operation, applied_at, user, git_commit, "
                 "git_author, git_dirty, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [serial + 1, meta.operation, stamp, meta.user, meta.commit, meta.author,
-                 int(meta.dirty), _dumps(plan["summary"])])
+                 int(meta.dirty), _dumps(plan.summary)])
             apply_id = cursor.lastrowid
-            for change in plan["changes"]:
+            for change in plan.changes:
                 self._apply_change(change, apply_id, stamp, meta.operation, now)
-            settings = plan.get("settings")
-            if settings and settings["action"] != "no-op":
+            settings = plan.settings
+            if settings.action != "no-op":
                 db.execute("INSERT INTO settings_versions (version, hash, content, apply_id, "
                            "applied_at) VALUES (?, ?, ?, ?, ?)",
-                           [settings["to_version"], settings["hash"],
-                            _dumps(settings["content"]), apply_id, stamp])
+                           [settings.to_version, settings.hash,
+                            _dumps(settings.content), apply_id, stamp])
             self._set_meta("serial", str(serial + 1))
-            self._set_meta("project", plan["project"])
+            self._set_meta("project", plan.project)
         return serial + 1
 
-    def _apply_change(self, change: Mapping[str, Any], apply_id: int, stamp: str,
-                      operation: str, now: float) -> None:
+    def _apply_change(self, change: Change, apply_id: int, stamp: str, operation: str,
+                      now: float) -> None:
         assert self.db is not None
-        action = change["action"]
+        action = change.action
         if action == "no-op":
             return
-        content = change["content"]
+        content = change.content
+        assert content is not None  # the plan's schema requires it but for a no-op
         status = "deleted" if action == "delete" else content["journey"].get("status", "active")
         recorded = "rollback" if operation == "rollback" and action != "delete" else action
         self.db.execute(
             "INSERT INTO journey_versions (journey, version, hash, status, action, content, "
             "apply_id, applied_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [change["journey"], change["to_version"], change["hash"], status, recorded,
+            [change.journey, change.to_version, change.hash, status, recorded,
              _dumps(content), apply_id, stamp])
-        for group in change.get("inflight", []):
-            target = group.get("goes_to")
+        for group in change.inflight:
+            target = group.goes_to
             if target:  # migrate: these instances continue on the new version
                 self.db.execute(
                     "UPDATE instances SET version = ?, step = ?, updated_at = ? "
                     "WHERE journey = ? AND version = ? AND step = ? AND status = 'active'",
-                    [target["version"], target["step"], now, change["journey"],
-                     group["version"], group["step"]])
+                    [target.version, target.step, now, change.journey,
+                     group.version, group.step])
 
     # --- runtime (the daemon's tables; tests seed them too) ----------------------------------
 

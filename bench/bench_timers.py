@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from channel_adapters.fake import FakeProvider  # noqa: E402
 from journeyctl.daemon.core import Core  # noqa: E402
+from journeyctl.state import open_runtime  # noqa: E402
 
 CREDENTIALS = {"SENDGRID_API_KEY": "SG.bench", "TWILIO_ACCOUNT_SID": "ACbench",
                "TWILIO_AUTH_TOKEN": "bench", "FCM_ACCESS_TOKEN": "ya29.bench",
@@ -57,13 +58,13 @@ def journeyctl() -> list[str]:
 
 def build_state(state: Path, users: int, due: int, rate: float, first_due: float) -> None:
     """One user taken to the wait by the real engine, then cloned `users` times."""
-    core = Core(state, clock=lambda: first_due - 10)
-    core.runtime.upsert_profiles([{"user_id": "seed", "email": "seed@example.com",
-                                   "consent": {"email": True}}])
-    core.runtime.ingest([[{"event_id": "seed", "user_id": "seed", "event": "signup",
-                           "time": first_due - 10, "properties": {}}]])
+    core = Core(open_runtime(state), clock=lambda: first_due - 10)
+    core.upsert_profiles([{"user_id": "seed", "email": "seed@example.com",
+                           "consent": {"email": True}}])
+    core.ingest([[{"event_id": "seed", "user_id": "seed", "event": "signup",
+                   "time": first_due - 10, "properties": {}}]])
     core.process()
-    db = core.store.db
+    db = core.runtime.store.db
     assert db is not None
     (template,), = db.execute("SELECT state FROM user_state WHERE user_id = 'seed'")
     (key, token), = db.execute("SELECT key, token FROM timers WHERE user_id = 'seed'")

@@ -1,7 +1,8 @@
 """`plan`: a pure function (desired project, state) -> the changes, as data (SPEC §6).
 
-A plan is a JSON-able dict: it is rendered (text, markdown), printed as JSON, saved with
-`--out`, and applied exactly by `apply PLAN_FILE` — which refuses it when the state has moved
+A plan is a value (`Plan`, its `Change`s, frozen): it is rendered (text, markdown), printed as
+JSON (`to_json`, whose shape is schema/plan.schema.json), saved with `--out`, and applied
+exactly by `apply PLAN_FILE` (`unseal` reads it back) — which refuses it when the state has moved
 on (the plan records the state's lineage and serial) or when the file was edited (checksum).
 
 What is versioned, per journey, is its document, the templates it sends and the snippets those
@@ -12,8 +13,6 @@ catalog and channels are versioned together as `settings`.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,20 +20,24 @@ from typing import Any
 from journeyctl import model as m
 from journeyctl.fielddiff import field_changes, show_change
 from journeyctl.liquid_env import used_snippets
-from journeyctl.state.base import Snapshot
+from journeyctl.schema import load_schema
+from journeyctl.state.base import AppliedJourney, Snapshot
+from journeyctl.state.plan_values import (
+    ACTIONS,
+    Action,
+    Change,
+    Inflight,
+    Plan,
+    PlanState,
+    SettingsChange,
+    Target,
+    content_hash,
+)
 from journeyctl.yamlload import Doc
 
 SCHEMA_VERSION = 2  # 2: changed fields carry their old and new values
 JOURNEY_KEYS = ("name", "description", "status", "trigger", "audience", "entry", "goal",
                 "exit_on", "caps", "max_delay", "migrate")
-
-
-def canonical(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
-def content_hash(content: Any) -> str:
-    return "sha256:" + hashlib.sha256(canonical(content).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -76,59 +79,58 @@ def _snippets(project: m.Project, templates: list[str]) -> dict[str, Any]:
 # --- planning --------------------------------------------------------------------------------
 
 
-def make_plan(want: Desired, state: Snapshot, state_path: str, state_file: str = "",
-              state_url: str | None = None) -> dict[str, Any]:
-    """`state_path` names the state in messages, `state_file` is where it is, `state_url` the
-    --state it was given by (None: the project's `state:`), for the commands a plan's hints
-    give."""
+def make_plan(want: Desired, state: Snapshot, now: float, state_path: str,
+              state_file: str = "", state_url: str | None = None) -> Plan:
+    """The plan made at `now`. `state_path` names the state in messages, `state_file` is where
+    it is, `state_url` the --state it was given by (None: the project's `state:`), for the
+    commands a plan's hints give."""
     changes = [_change(jid, want.journeys.get(jid), state) for jid in
                sorted(set(want.journeys) | {j for j, a in state.journeys.items()
                                             if a.status != "deleted"})]
     settings_hash = content_hash(want.settings)
-    settings = {
-        "action": "no-op" if settings_hash == state.settings_hash else (
-            "update" if state.settings_hash else "create"),
-        "from_version": state.settings_version or None,
-        "to_version": state.settings_version + 1,
-        "hash": settings_hash,
-        "changed": field_changes(state.settings, want.settings) if state.settings else [],
-        "content": want.settings,
-    }
-    summary = {action: sum(1 for c in changes if c["action"] == action)
-               for action in ("create", "update", "delete", "no-op")}
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "project": want.project,
-        "state": {"path": state_path, "file": state_file, "lineage": state.lineage,
-                  "serial": state.serial, "url": state_url},
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "changes": changes,
-        "settings": settings,
-        "summary": summary,
-        "has_changes": bool(summary["create"] or summary["update"] or summary["delete"]
-                            or settings["action"] != "no-op"),
-    }
+    action: Action = "no-op" if settings_hash == state.settings_hash else (
+        "update" if state.settings_hash else "create")
+    settings = SettingsChange(
+        action, state.settings_version or None, state.settings_version + 1, settings_hash,
+        tuple(field_changes(state.settings, want.settings)) if state.settings else (),
+        want.settings)
+    summary = {action: sum(1 for c in changes if c.action == action) for action in ACTIONS}
+    return Plan(
+        SCHEMA_VERSION, want.project,
+        PlanState(state_path, state_file, state.lineage, state.serial, state_url),
+        dt.datetime.fromtimestamp(now, dt.UTC).isoformat(timespec="seconds"),
+        tuple(changes), settings, summary,
+        bool(summary["create"] or summary["update"] or summary["delete"]
+             or settings.action != "no-op"))
 
 
-def _change(journey_id: str, want: dict[str, Any] | None, state: Snapshot) -> dict[str, Any]:
+def rollback_plan(state: Snapshot, target: AppliedJourney, project: str, now: float,
+                  state_path: str, state_file: str) -> Plan:
+    """The plan that makes `target` (an older version of its journey) the latest again,
+    everything else as it is in the state."""
+    journeys = {j: dict(a.content) for j, a in state.journeys.items() if a.status != "deleted"}
+    journeys[target.journey] = dict(target.content)
+    want = Desired(state.project or project, journeys, dict(state.settings or {}))
+    return make_plan(want, state, now, state_path, state_file)
+
+
+def _change(journey_id: str, want: dict[str, Any] | None, state: Snapshot) -> Change:
     applied = state.journeys.get(journey_id)
     current = applied if applied is not None and applied.status != "deleted" else None
-    base = {"journey": journey_id, "from_version": current.version if current else None,
-            "to_version": (applied.version + 1) if applied else 1}
+    from_version = current.version if current else None
+    to_version = (applied.version + 1) if applied else 1
     if want is None:
         assert current is not None
-        return {**base, "action": "delete", "hash": current.hash,
-                "content": dict(current.content),
-                "inflight": _groups(journey_id, state, None, None)}
+        return Change(journey_id, "delete", from_version, to_version, current.hash,
+                      dict(current.content), inflight=_groups(journey_id, state, None, None))
     digest = content_hash(want)
     if current is None:
-        return {**base, "action": "create", "hash": digest, "content": want, "inflight": []}
+        return Change(journey_id, "create", from_version, to_version, digest, want)
     if digest == current.hash:
-        return {**base, "action": "no-op", "to_version": current.version, "hash": digest,
-                "inflight": []}
+        return Change(journey_id, "no-op", from_version, current.version, digest)
     diff = journey_diff(current.content, want)
-    return {**base, "action": "update", "hash": digest, "diff": diff, "content": want,
-            "inflight": _groups(journey_id, state, diff, want)}
+    return Change(journey_id, "update", from_version, to_version, digest, want, diff,
+                  _groups(journey_id, state, diff, want))
 
 
 def journey_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
@@ -175,7 +177,7 @@ def _source_change(old: str, new: str) -> list[dict[str, Any]]:
 
 
 def _groups(journey_id: str, state: Snapshot, diff: Mapping[str, Any] | None,
-            want: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+            want: Mapping[str, Any] | None) -> tuple[Inflight, ...]:
     """In-flight instances on each removed or changed step (or all, for a delete), and where
     they go: on to the new version at the mapped step (`migrate:`), or they finish on theirs."""
     migrate = (want or {}).get("journey", {}).get("migrate") or {}
@@ -191,12 +193,10 @@ def _groups(journey_id: str, state: Snapshot, diff: Mapping[str, Any] | None,
             continue
         target = migrate.get(step) if want is not None else None
         removed = diff is not None and step in diff["steps"]["removed"]
-        groups.append({
-            "version": version, "step": step, "count": count, "removed": removed,
-            "goes_to": {"version": applied.version + 1 if applied else 1, "step": target}
-            if target else None,
-        })
-    return groups
+        groups.append(Inflight(version, step, count, removed,
+                               Target(applied.version + 1 if applied else 1, target)
+                               if target else None))
+    return tuple(groups)
 
 
 # --- plan files ------------------------------------------------------------------------------
@@ -213,7 +213,7 @@ def is_plan_file(document: Any) -> bool:
     return isinstance(document, dict) and "checksum" in document
 
 
-def unseal(document: Any) -> dict[str, Any] | str:
+def unseal(document: Any) -> Plan | str:
     """The plan, or what is wrong with the file. A plan of format 1 (changed fields without
     their values) is read as format 2 with the values unknown."""
     if not is_plan_file(document):
@@ -230,7 +230,7 @@ def unseal(document: Any) -> dict[str, Any] | str:
     if problem:
         return (f"not a journeyctl plan: {problem} (it was edited and its checksum made "
                 "again, or another program wrote it)")
-    return body if version == SCHEMA_VERSION else _from_format_1(body)
+    return Plan.from_json(body if version == SCHEMA_VERSION else _from_format_1(body))
 
 
 def _from_format_1(plan: dict[str, Any]) -> dict[str, Any]:
@@ -252,75 +252,17 @@ def _from_format_1(plan: dict[str, Any]) -> dict[str, Any]:
     return {**plan, "schema_version": SCHEMA_VERSION, "changes": changes, "settings": settings}
 
 
-_INT, _STR, _BOOL = {"type": "integer"}, {"type": "string"}, {"type": "boolean"}
-_STRS = {"type": "array", "items": _STR}
-_ACTIONS = ["create", "update", "delete", "no-op"]
+def _plan_shapes() -> dict[int, dict[str, Any]]:
+    """What `apply` and the renderers read of a plan, per format: schema/plan.schema.json
+    (format 2), and format 1, whose changed fields were bare paths. A file that passes its
+    checksum is still checked against it, so that a hand-made plan is refused with a message,
+    not a crash."""
+    current = load_schema("plan")
+    older = {**current, "$defs": {**current["$defs"], "field": {"type": "string"}}}
+    return {1: older, SCHEMA_VERSION: current}
 
 
-def _record(properties: dict[str, Any], optional: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {"type": "object", "properties": properties,
-            "required": [k for k in properties if k not in optional]}
-
-
-def _plan_shape(field: dict[str, Any]) -> dict[str, Any]:
-    """What `apply` and the renderers read of a plan (`field`: a changed field): a file that
-    passes its checksum is still checked against it, so that a hand-made plan is refused with
-    a message, not a crash."""
-    fields = {"type": "array", "items": field}
-    # templates and snippets: names, and the changed fields of the changed ones (a plan saved
-    # before they were recorded has no `fields`: its changes are shown by name)
-    named = _record({"added": _STRS, "removed": _STRS, "changed": _STRS,
-                     "fields": {"type": "object", "additionalProperties": fields}},
-                    optional=("fields",))
-    return _record({
-        "schema_version": _INT,
-        "project": _STR,
-        "state": _record({"path": _STR, "file": _STR, "lineage": _STR, "serial": _INT,
-                          "url": {"type": ["string", "null"]}}, optional=("url",)),
-        "created_at": _STR,
-        "changes": {"type": "array", "items": {
-            **_record({
-                "journey": _STR, "action": {"enum": _ACTIONS},
-                "from_version": {"type": ["integer", "null"]}, "to_version": _INT, "hash": _STR,
-                "content": _record({"journey": {"type": "object"},
-                                    "templates": {"type": "object"},
-                                    "snippets": {"type": "object",
-                                                 "additionalProperties": _STR}},
-                                   optional=("templates", "snippets")),
-                "diff": _record({
-                    "steps": _record({"added": _STRS, "removed": _STRS, "reordered": _BOOL,
-                                      "changed": {"type": "array", "items": _record(
-                                          {"step": _STR, "fields": fields})}}),
-                    "journey": fields,
-                    "templates": named,
-                    "snippets": named,
-                }, optional=("snippets",)),
-                "inflight": {"type": "array", "items": _record({
-                    "version": _INT, "step": {"type": ["string", "null"]}, "count": _INT,
-                    "removed": _BOOL,
-                    "goes_to": {"anyOf": [{"type": "null"},
-                                          _record({"version": _INT, "step": _STR})]},
-                })},
-            }, optional=("content", "diff", "inflight")),
-            "if": {"properties": {"action": {"const": "no-op"}}},
-            "else": {"required": ["content"]},
-        }},
-        "settings": _record({
-            "action": {"enum": _ACTIONS}, "from_version": {"type": ["integer", "null"]},
-            "to_version": _INT, "hash": _STR, "changed": fields,
-            "content": {"type": "object"},
-        }),
-        "summary": _record({action: _INT for action in _ACTIONS}),
-        "has_changes": _BOOL,
-        "source": _record({"root": _STR, "commit": {"type": ["string", "null"]},
-                           "author": {"type": ["string", "null"]}, "dirty": _BOOL}),
-    }, optional=("source",))
-
-
-# A changed field: its path, and its old and new values where it had them.
-_FIELD = {**_record({"path": _STR, "old": {}, "new": {}}, optional=("old", "new")),
-          "additionalProperties": False}
-PLAN_SHAPES = {1: _plan_shape(_STR), SCHEMA_VERSION: _plan_shape(_FIELD)}
+PLAN_SHAPES = _plan_shapes()
 
 
 def _shape_problem(plan: dict[str, Any], shape: dict[str, Any]) -> str | None:
@@ -339,15 +281,15 @@ def _shape_problem(plan: dict[str, Any], shape: dict[str, Any]) -> str | None:
 SYMBOL = {"create": "+", "update": "~", "delete": "-", "no-op": " "}
 
 
-def lines(plan: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+def lines(plan: Plan) -> Iterator[tuple[str, str]]:
     """(style, text) lines: the plan as people read it, for text and markdown."""
-    state = plan["state"]
-    yield "", (f"Plan for {plan['project']} against {state['path']} (serial {state['serial']})"
-               + (", a new state" if not state["lineage"] else "") + ":")
+    state = plan.state
+    yield "", (f"Plan for {plan.project} against {state.path} (serial {state.serial})"
+               + (", a new state" if not state.lineage else "") + ":")
     yield "", ""
     yield from _body(plan)
-    summary = plan["summary"]
-    if not plan["has_changes"]:
+    summary = plan.summary
+    if not plan.has_changes:
         yield "", "No changes: the state matches the files."
         return
     yield "", ""
@@ -355,32 +297,32 @@ def lines(plan: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
                    f"{summary['delete']} to delete, {summary['no-op']} unchanged.")
 
 
-def _body(plan: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+def _body(plan: Plan) -> Iterator[tuple[str, str]]:
     """The changes: journeys, then the project settings."""
-    for change in plan["changes"]:
-        if change["action"] == "no-op":
+    for change in plan.changes:
+        if change.action == "no-op":
             continue
         yield from _change_lines(change)
-    settings = plan["settings"]
-    action = settings["action"]
+    settings = plan.settings
+    action = settings.action
     if action == "no-op":
         return
-    head = f"{SYMBOL[action]} project settings (v{settings['to_version']})"
-    if action != "update" or not settings["changed"]:
+    head = f"{SYMBOL[action]} project settings (v{settings.to_version})"
+    if action != "update" or not settings.changed:
         yield action, f"{head}: settings, catalog and channels"
         return
     yield action, head
-    for field in settings["changed"]:
+    for field in settings.changed:
         yield "update", f"      ~ {show_change(field)}"
 
 
-def _change_lines(change: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-    action = change["action"]
-    versions = (f"v{change['from_version']} → v{change['to_version']}" if action == "update"
-                else f"v{change['to_version']}" if action == "create"
-                else f"v{change['from_version']}")
-    yield action, f"{SYMBOL[action]} {action} journey {change['journey']} ({versions})"
-    diff = change.get("diff")
+def _change_lines(change: Change) -> Iterator[tuple[str, str]]:
+    action = change.action
+    versions = (f"v{change.from_version} → v{change.to_version}" if action == "update"
+                else f"v{change.to_version}" if action == "create"
+                else f"v{change.from_version}")
+    yield action, f"{SYMBOL[action]} {action} journey {change.journey} ({versions})"
+    diff = change.diff
     if diff:
         steps = diff["steps"]
         for step in steps["added"]:
@@ -397,17 +339,17 @@ def _change_lines(change: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
             yield "update", f"      ~ {show_change(field)}"
         for what in ("template", "snippet"):
             yield from _named_lines(what, diff.get(f"{what}s", {}))
-    for group in change.get("inflight", []):
-        who = f"{group['count']} in flight at {group['step']} (v{group['version']})"
-        if group["goes_to"]:
-            target = group["goes_to"]
-            yield "", f"      → {who}: move to v{target['version']} at {target['step']} (migrate)"
-        elif group["removed"]:
+    for group in change.inflight:
+        who = f"{group.count} in flight at {group.step} (v{group.version})"
+        if group.goes_to:
+            target = group.goes_to
+            yield "", f"      → {who}: move to v{target.version} at {target.step} (migrate)"
+        elif group.removed:
             yield "warning", (f"      ! {who}: the step is removed; they finish on "
-                              f"v{group['version']} (add `migrate: {{{group['step']}: ...}}` to "
+                              f"v{group.version} (add `migrate: {{{group.step}: ...}}` to "
                               "move them)")
         else:
-            yield "", f"      · {who}: they finish on v{group['version']}"
+            yield "", f"      · {who}: they finish on v{group.version}"
 
 
 def _named_lines(what: str, names: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
@@ -422,18 +364,18 @@ def _named_lines(what: str, names: Mapping[str, Any]) -> Iterator[tuple[str, str
                     yield "update", f"          {show_change(field)}"
 
 
-def to_text(plan: Mapping[str, Any]) -> list[tuple[str, str]]:
+def to_text(plan: Plan) -> list[tuple[str, str]]:
     return list(lines(plan))
 
 
-def to_markdown(plan: Mapping[str, Any]) -> str:
+def to_markdown(plan: Plan) -> str:
     """For a pull-request comment: a summary line and the changes in a diff block."""
-    summary = plan["summary"]
-    head = (f"### journeyctl plan: `{plan['project']}`\n\n"
+    summary = plan.summary
+    head = (f"### journeyctl plan: `{plan.project}`\n\n"
             f"**{summary['create']}** to create, **{summary['update']}** to update, "
             f"**{summary['delete']}** to delete, {summary['no-op']} unchanged"
-            f" (state serial {plan['state']['serial']}).\n")
-    if not plan["has_changes"]:
+            f" (state serial {plan.state.serial}).\n")
+    if not plan.has_changes:
         return head + "\nNo changes: the state matches the files.\n"
     diff = "\n".join(f"{DIFF_MARK.get(style, ' ')} {text}" for style, text in _body(plan))
     return head + "\n```diff\n" + diff.rstrip() + "\n```\n"

@@ -139,10 +139,11 @@ def test_in_flight_instances_in_the_plan_and_migrate(repo: Path) -> None:
     assert run_cli("apply", repo, "--auto-approve").returncode == 0
     store = SqliteStore(state_db(repo))
     for user in ("u1", "u2", "u3"):
-        store.seed_instance(user, "welcome", 1, 1, "wait_for_purchase")
+        store.seed_instance(user, "welcome", 1, 1, "wait_for_purchase", time.time())
     for user in ("u4", "u5"):
-        store.seed_instance(user, "welcome", 1, 1, "send_nudge")
-    store.seed_instance("u6", "welcome", 1, 1, "send_nudge", status="completed")
+        store.seed_instance(user, "welcome", 1, 1, "send_nudge", time.time())
+    store.seed_instance("u6", "welcome", 1, 1, "send_nudge", time.time(),
+                        status="completed")
     store.close()
     # remove send_nudge (2 users there, no mapping), change wait_for_purchase and map it
     edit(repo, "on_timeout: send_nudge}", "on_timeout: exit}")

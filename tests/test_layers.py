@@ -152,3 +152,13 @@ def test_an_upward_edge_is_caught(tmp_path: Path) -> None:
         "journeyctl.daemon._layer_probe:5 imports journeyctl.commands.common "
         "(upward: hosts -> commands)",
     ]
+
+
+def test_the_daemon_knows_no_store_by_name() -> None:
+    """The daemon depends on the state's Protocols (docs/architecture.md, "To add a state
+    store"): no SQLite module, ours or the standard library's, is imported under daemon/."""
+    named = [f"{path.name}:{line} imports {target}"
+             for path in (ROOT / "journeyctl" / "daemon").glob("*.py")
+             for line, target in imports(path)
+             if target == "sqlite3" or target.startswith("journeyctl.state.sqlite")]
+    assert named == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from journeyctl.fielddiff import LIMIT, field_changes, show_change, show_value
-from journeyctl.plan import SCHEMA_VERSION, journey_diff, seal, unseal
+from journeyctl.plan import SCHEMA_VERSION, Plan, journey_diff, seal, unseal
 
 
 def test_changed_leaves_with_their_values() -> None:
@@ -86,12 +86,14 @@ def _format_1_plan() -> dict[str, Any]:
 
 def test_a_plan_of_format_1_reads_as_format_2_without_values() -> None:
     plan = unseal(seal(_format_1_plan()))
-    assert isinstance(plan, dict) and plan["schema_version"] == SCHEMA_VERSION
-    diff = plan["changes"][0]["diff"]
+    assert isinstance(plan, Plan) and plan.schema_version == SCHEMA_VERSION
+    diff = plan.changes[0].diff
+    assert diff is not None
     assert diff["steps"]["changed"] == [{"step": "w", "fields": [{"path": "wait"}]}]
     assert diff["journey"] == [{"path": "name"}]
-    assert plan["settings"]["changed"] == [{"path": "project.timezone"}]
-    assert "url" not in plan["state"]
+    assert plan.settings.changed == ({"path": "project.timezone"},)
+    # format 1 recorded no --state: the plan's file names the state
+    assert plan.state.url == "sqlite:////tmp/s.db"
 
 
 def test_plan_formats_that_are_refused() -> None:

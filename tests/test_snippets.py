@@ -472,8 +472,7 @@ def test_a_journey_version_holds_the_snippets_its_templates_render(
     diff = plan.journey_diff(content, newer)
     assert diff["snippets"] == {"added": [], "removed": [], "changed": ["footer"], "fields": {
         "footer": [{"path": "source", "old": "-- {% include 'kr/legal' %}", "new": "--"}]}}
-    change = {"journey": "welcome", "action": "update", "from_version": 1, "to_version": 2,
-              "diff": diff}
+    change = plan.Change("welcome", "update", 1, 2, "sha256:x", newer, diff)
     assert "      ~ snippet footer" in [text for _, text in plan._change_lines(change)]
 
 

@@ -4,6 +4,7 @@ apply a saved plan exactly, without a question (saving it was the approval)."""
 from __future__ import annotations
 
 import json
+import time
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from journeyctl.commands.state_common import (
 )
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic
 from journeyctl.hints import command
-from journeyctl.plan import desired, make_plan, unseal
+from journeyctl.plan import Plan, desired, make_plan, unseal
 from journeyctl.project import PROJECT_FILE, display_path, find_root
 from journeyctl.state.base import StateError, plan_conflict
 
@@ -43,8 +44,8 @@ def run(target: Path, state_url: str | None, auto_approve: bool, lock_timeout: f
     origin = source(loaded)
     ask = None if auto_approve else command("apply", *given.args(), "--auto-approve")
     locked_apply(ref, project.name, lock_timeout, ask, "apply",
-                 lambda store, snapshot: {**make_plan(want, snapshot, ref.shown, str(ref.path)),
-                                          "source": origin})
+                 lambda store, snapshot: make_plan(want, snapshot, time.time(), ref.shown,
+                                                   str(ref.path)).with_source(origin))
     return EXIT_OK
 
 
@@ -71,13 +72,13 @@ def _apply_file(path: Path, state_url: str | None, timeout: float) -> int:
     shown = display_path(path)
     where = Loc(shown, 0, 0)
     plan = _read_plan(path, shown)
-    root = Path(plan["source"]["root"]) if plan.get("source") else Path.cwd()
+    root = Path(plan.source["root"]) if plan.source else Path.cwd()
     given = Given(Path(display_path(root)), _state_url(plan, state_url))
     remake = command("plan", *given.args(), "--out", shown)  # the same plan, made again
     if state_url is not None:
         ref = resolve_state(state_url, "", root, None, given)
-    elif plan["state"]["file"]:
-        ref = resolve_state(None, "sqlite:///" + plan["state"]["file"], root, where, given)
+    elif plan.state.file:
+        ref = resolve_state(None, "sqlite:///" + plan.state.file, root, where, given)
     else:
         raise StateError("JC964", f"{shown} does not say which state it was made against",
                          "name the state with --state", where)
@@ -85,10 +86,10 @@ def _apply_file(path: Path, state_url: str | None, timeout: float) -> int:
                  f"a new plan for this one: {remake}") if state_url is not None else \
         f"make a new plan: {remake}"
     # a plan made against no state may make it; any other needs the state it was made for
-    store = ref.open(create=not plan["state"]["lineage"])
+    store = ref.open(create=not plan.state.lineage)
     if not store.exists:
         raise StateError("JC965", f"the plan was made against the state at "
-                         f"{plan['state']['path']}, and there is no state at {ref.shown}",
+                         f"{plan.state.path}, and there is no state at {ref.shown}",
                          elsewhere, where)
     with closing(store), ref.locked(store, "apply", timeout):
         snapshot = store.snapshot()
@@ -97,24 +98,20 @@ def _apply_file(path: Path, state_url: str | None, timeout: float) -> int:
             code, message, hint = conflict
             if code == "JC966":
                 hint = f"something was applied since; make a new plan: {remake}"
-            elif plan["state"]["lineage"] not in ("", snapshot.lineage):
+            elif plan.state.lineage not in ("", snapshot.lineage):
                 hint = elsewhere
             raise StateError(code, message, hint, where)
         confirm_and_apply(store, plan, None, "apply", ref.shown)
     return EXIT_OK
 
 
-def _state_url(plan: dict[str, Any], state_url: str | None) -> str | None:
+def _state_url(plan: Plan, state_url: str | None) -> str | None:
     """The --state that names the plan's state to `plan` and `force-unlock` in hints: the one
     given, else the one the plan was made with (None: the project's `state:`)."""
-    if state_url is not None:
-        return state_url
-    if "url" in plan["state"]:
-        return plan["state"]["url"]  # type: ignore[no-any-return]
-    return "sqlite:///" + plan["state"]["file"]  # plan format 1 did not record how
+    return state_url if state_url is not None else plan.state.url
 
 
-def _read_plan(path: Path, shown: str) -> dict[str, Any]:
+def _read_plan(path: Path, shown: str) -> Plan:
     where = Loc(shown, 0, 0)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))

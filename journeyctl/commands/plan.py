@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from contextlib import closing, suppress
 from pathlib import Path
 
@@ -36,10 +37,9 @@ def run(project_path: Path, state_url: str | None, output_format: str, out: Path
     with closing(ref.open(readonly=True)) as store:  # plan never writes the state
         snapshot = store.snapshot()
     refuse_other_project(snapshot, project.name, ref)
-    plan = {**make_plan(desired(project, loaded.docs), snapshot, ref.shown, str(ref.path),
-                        state_url),
-            "source": source(loaded)}
-    sealed = seal(plan)
+    plan = make_plan(desired(project, loaded.docs), snapshot, time.time(), ref.shown,
+                     str(ref.path), state_url).with_source(source(loaded))
+    sealed = seal(plan.to_json())
     if out is not None:
         _save(out, json.dumps(sealed, ensure_ascii=False, indent=2) + "\n")
     if output_format == "json":
@@ -50,7 +50,7 @@ def run(project_path: Path, state_url: str | None, output_format: str, out: Path
         print_plan(plan)
         if out is not None:
             print(f"\nSaved the plan to {out}: {command('apply', out)}")
-    return EXIT_CHANGES if detailed and plan["has_changes"] else EXIT_OK
+    return EXIT_CHANGES if detailed and plan.has_changes else EXIT_OK
 
 
 def _check_out(out: Path, given: Given) -> None:

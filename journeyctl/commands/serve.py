@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import socket
+import time
 from pathlib import Path
 
 from journeyctl.boundary import EXIT_OK
 from journeyctl.commands.common import valid_project
-from journeyctl.commands.state_common import Given, shown_state, store_for
+from journeyctl.commands.state_common import Given, state_ref
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic, option
 from journeyctl.hints import command
 
@@ -21,23 +23,25 @@ def run(project_path: Path, state_url: str | None, host: str, port: int, log_for
     from journeyctl.daemon import logs
     from journeyctl.daemon.api import ApiOptions
     from journeyctl.daemon.server import ServeOptions, bind, serve
+    from journeyctl.state import open_runtime
 
     loaded = valid_project(project_path, "the daemon was not started")
     project = loaded.project
     assert project is not None
-    shown = shown_state(project, state_url)
+    given = Given(project_path, state_url)
+    ref = state_ref(loaded, given)
+    shown = ref.shown
     token = os.environ.get(TOKEN_VARIABLE, "").strip() or None
     _check_host(host, token)
     urls = _base_urls(base_urls, set(project.channels))
-    store = store_for(project, state_url)  # migrates an older state; refuses a newer one
-    path = Path(store.path)  # the daemon opens it again, on its core thread
+    store = ref.open()  # migrates an older state; refuses a newer one
     try:
         if not store.exists or not store.snapshot().settings:
             raise JourneyctlError([diagnostic(
                 "JC980", f"nothing is applied to {shown}: the daemon runs applied journeys",
                 Loc(shown),
-                f"apply first: {command('apply', *Given(project_path, state_url).args())}")])
-        store.check_writable()  # else every event would be refused: say so now, not then
+                f"apply first: {command('apply', *given.args())}")])
+        store.check_writable(time.time())  # else every event would be refused: say so now
     finally:
         store.close()
     logs.setup(log_format)
@@ -49,7 +53,8 @@ def run(project_path: Path, state_url: str | None, host: str, port: int, log_for
             option("--port"), "choose another --port (0 takes a free one) or stop what uses it")
         ]) from exc
     options = ServeOptions(base_urls=urls, api=ApiOptions(token=token))
-    serve(path, options, sock)
+    # the daemon opens the state again, on its core thread
+    serve(functools.partial(open_runtime, ref.path), options, sock)
     return EXIT_OK
 
 

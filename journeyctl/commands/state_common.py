@@ -6,7 +6,8 @@ from __future__ import annotations
 import getpass
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +18,9 @@ from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic, option
 from journeyctl.gitinfo import git_info
 from journeyctl.hints import close_path, command
 from journeyctl.model import Project
-from journeyctl.plan import to_text
+from journeyctl.plan import Plan, to_text
 from journeyctl.project import SNIPPET_SUFFIX, YAML_SUFFIXES, Loaded, display_path
-from journeyctl.state import SqliteStore, open_store, state_path
+from journeyctl.state import SqliteStore, state_path
 from journeyctl.state.base import (
     ApplyMeta,
     LockedError,
@@ -130,14 +131,6 @@ def not_found(given: str, what: str, usable: Callable[[Path], bool],
         "JC001", f"{given} not found: there is no {what} of that name", Loc(given, 0, 0), hint)])
 
 
-def store_for(project: Project, url: str | None, create: bool = False) -> SqliteStore:
-    return open_store(url or project.state, project.root, create=create)
-
-
-def shown_state(project: Project, url: str | None) -> str:
-    return display_path(state_path(url or project.state, project.root))
-
-
 def source(loaded: Loaded) -> dict[str, Any]:
     """Where a plan's content came from: the project folder and its git commit, recorded in
     the plan so that `apply PLAN_FILE` records them too (and resolves --state like `plan`).
@@ -168,14 +161,14 @@ def project_folders(project: Project) -> list[tuple[Path, str]]:
             for suffix in suffixes]
 
 
-def apply_meta(plan: Mapping[str, Any], operation: str) -> ApplyMeta:
-    origin = plan.get("source") or {}
+def apply_meta(plan: Plan, operation: str) -> ApplyMeta:
+    origin = plan.source or {}
     return ApplyMeta(operation, getpass.getuser(), origin.get("commit"), origin.get("author"),
                      bool(origin.get("dirty")))
 
 
 def locked_apply(ref: StateRef, project: str, timeout: float, ask: str | None,
-                 operation: str, make: Callable[[Store, Snapshot], dict[str, Any]],
+                 operation: str, make: Callable[[Store, Snapshot], Plan],
                  create: bool = True) -> bool:
     """Take the lock, plan against the locked state, confirm, apply, release. True when
     something was applied. `ask`: see `confirm_and_apply`."""
@@ -189,13 +182,13 @@ def locked_apply(ref: StateRef, project: str, timeout: float, ask: str | None,
                                  ref.shown)
 
 
-def confirm_and_apply(store: Store, plan: dict[str, Any], ask: str | None,
+def confirm_and_apply(store: Store, plan: Plan, ask: str | None,
                       operation: str, shown: str) -> bool:
     """Show the plan, ask, apply. True when something was applied. `ask` is None when the
     plan needs no question (--auto-approve, a saved plan), else the command that would apply
     it without one: the hint when there is no terminal to ask on."""
     print_plan(plan)
-    if not plan["has_changes"]:
+    if not plan.has_changes:
         return False
     if ask is not None:
         if not sys.stdin.isatty():
@@ -211,12 +204,12 @@ def confirm_and_apply(store: Store, plan: dict[str, Any], ask: str | None,
         if answer.strip() != "yes":
             print("Nothing applied.")
             return False
-    serial = store.apply(plan, apply_meta(plan, operation))
+    serial = store.apply(plan, apply_meta(plan, operation), time.time())
     print(f"\nApplied: {shown} is now at serial {serial}.")
     return True
 
 
-def print_plan(plan: dict[str, Any], stream: Any = None) -> None:
+def print_plan(plan: Plan, stream: Any = None) -> None:
     from rich.console import Console
     from rich.text import Text
 

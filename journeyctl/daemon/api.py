@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
@@ -33,6 +32,7 @@ from journeyctl.daemon.health import health_answer
 from journeyctl.daemon.metrics import CONTENT_TYPE, Metrics
 from journeyctl.daemon.openapi import document
 from journeyctl.records import TimeParser
+from journeyctl.state import is_store_failure
 from journeyctl.state.applied import Applied
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -82,9 +82,8 @@ class StoreHealth:
         locked, damaged, I/O) rather than what was written."""
         try:
             result = await pending
-        except sqlite3.Error as exc:
-            if not (isinstance(exc, sqlite3.OperationalError)
-                    or type(exc) is sqlite3.DatabaseError):
+        except Exception as exc:
+            if not is_store_failure(exc):
                 raise
             self._failed(exc)
             raise StoreDown(self.problem) from exc
@@ -93,7 +92,7 @@ class StoreHealth:
             self.problem = None
         return result
 
-    def _failed(self, exc: sqlite3.Error) -> None:
+    def _failed(self, exc: Exception) -> None:
         problem = f"the state store cannot commit: {exc}"
         if problem != self.problem:
             log.error("%s; writes answer 503 until it can", problem)
@@ -104,7 +103,7 @@ class StoreHealth:
         if self.problem is not None and time.monotonic() - self._probed >= self.probe_every:
             self._probed = time.monotonic()
             with suppress(StoreDown):
-                await self.commit(core.call(lambda c: c.store.touch()))
+                await self.commit(core.call(lambda c: c.runtime.touch(c.clock())))
         return [self.problem] if self.problem else []
 
 
@@ -241,7 +240,7 @@ class _Api:
 
     async def metrics_text(self, request: Request) -> Response:
         def snapshot(core: Core) -> dict[str, Any]:
-            return {"live": core.runtime.live_counts(), **core.runtime.pending(time.time()),
+            return {"live": core.runtime.live_counts(), **core.runtime.pending(core.clock()),
                     "serial": _applied(core).serial}
 
         state = await self.core.call(snapshot)
@@ -253,7 +252,8 @@ class _Api:
         items = intake.records(body, "events", single="event")
         project = applied.project
         valid, problems = intake.check_events(items, project.catalog,
-                                              self._parse_time(project.timezone), time.time(),
+                                              self._parse_time(project.timezone),
+                                              self.core.clock(),
                                               self.options.max_future)
         rejected = [p.as_json() for p in problems]
         self.metrics.rejected.inc(len(problems))
@@ -279,7 +279,7 @@ class _Api:
         if not valid:
             raise HttpError(400, "no valid profile in the request: nothing was stored",
                             upserted=0, rejected=rejected)
-        count = await self.store.commit(self.core.call(lambda c: c.runtime.upsert_profiles(valid)))
+        count = await self.store.commit(self.core.call(lambda c: c.upsert_profiles(valid)))
         self.metrics.profiles.inc(count)
         self.metrics.profiles_undeclared.inc(undeclared.lines)
         return JSONResponse({"upserted": count, "rejected": rejected})
@@ -330,14 +330,7 @@ def _one_journey(core: Core, journey_id: str) -> dict[str, Any] | None:
     journey = next((j for j in applied.project.journeys if j.id == journey_id), None)
     if journey is None:
         return None
-    assert core.store.db is not None
-    counts: dict[str, dict[str, int]] = {}
-    for version, step, count in core.store.db.execute(
-            "SELECT version, step, COUNT(*) FROM instances WHERE status = 'active' AND "
-            "journey = ? GROUP BY version, step", [journey_id]):
-        # the shape of Runtime.live_counts, so both routes show the same thing
-        counts.setdefault(f"v{version}", {})[step or ""] = count
-    return _journey_view(applied, journey, counts)
+    return _journey_view(applied, journey, core.runtime.journey_counts(journey_id))
 
 
 def _journey_view(applied: Applied, journey: m.Journey,

@@ -14,10 +14,8 @@ messages it emits, and commits it all in one transaction.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from journeyctl import model as m
@@ -26,11 +24,11 @@ from journeyctl.engine import effects as fx
 from journeyctl.engine.inputs import Event, Migrate, Tick, TimerFired
 from journeyctl.engine.interpreter import Engine
 from journeyctl.engine.policy import refusal
-from journeyctl.engine.state import UserState
+from journeyctl.engine.state import UserState, new_state
 from journeyctl.messages import address, render_template
+from journeyctl.state import is_store_failure
 from journeyctl.state.applied import Applied, AppliedError, load_applied
-from journeyctl.state.runtime import InboxRow, PendingTick, Runtime, TimerRow
-from journeyctl.state.sqlite import SqliteStore
+from journeyctl.state.base import Clock, Delivery, InboxRow, PendingTick, Runtime, TimerRow, Work
 
 log = logging.getLogger("journeyctl.core")
 TICK_PAGE = 500  # users per transaction of a schedule tick
@@ -39,29 +37,40 @@ _NOTHING_CHANGED = (fx.NotEntered, fx.ExpressionFailed)  # effects that leave th
 
 
 class Core:
-    """Used from the core thread only (see `journeyctl.daemon.db`)."""
+    """Used from the core thread only (see `journeyctl.daemon.core_thread`)."""
 
-    def __init__(self, path: Path, clock: Callable[[], float] = time.time,
+    def __init__(self, runtime: Runtime, clock: Clock = time.time,
                  observe_lag: Callable[[float], None] | None = None,
                  observe_failure: Callable[[fx.ExpressionFailed], None] | None = None) -> None:
-        self.store = SqliteStore(path)
-        if not self.store.exists:
-            raise FileNotFoundError(path)
-        self.runtime = Runtime(self.store)
+        """`runtime`: the state, open on this thread (the core takes it over and closes it);
+        `clock`: the daemon's one clock, read for every time the core stamps or compares."""
+        self.runtime = runtime
         self.clock = clock
         self.observe_lag = observe_lag or (lambda seconds: None)
         self.observe_failure = observe_failure or (lambda failure: None)
         self._lags: list[float] = []
         self._failures: list[fx.ExpressionFailed] = []  # counted once their batch commits
         self._warned: dict[tuple[str, str], tuple[float, int]] = {}  # -> (when, not logged)
-        applied = load_applied(self.store)
+        applied = load_applied(runtime.store)
         if applied is None:  # `serve` checks first (JC980); an apply is never undone
+            runtime.close()
             raise AppliedError("nothing is applied to this state")
         self.applied: Applied = applied
         self.engine = self._engine(applied)
 
     def close(self) -> None:
-        self.store.close()
+        self.runtime.close()
+
+    # --- writes the API and the dispatcher hand in, at the clock's time ----------------------
+
+    def ingest(self, batches: list[list[dict[str, Any]]]) -> list[tuple[int, int] | Exception]:
+        return self.runtime.ingest(batches, self.clock())
+
+    def upsert_profiles(self, profiles: list[dict[str, Any]]) -> int:
+        return self.runtime.upsert_profiles(profiles, self.clock())
+
+    def record_deliveries(self, deliveries: list[Delivery]) -> list[None]:
+        return self.runtime.record_deliveries(deliveries, self.clock())
 
     # --- what runs ---------------------------------------------------------------------------
 
@@ -73,7 +82,7 @@ class Core:
         """Load the applied versions again when an apply changed the serial; True if it did."""
         if self.applied.serial == self.runtime.serial():
             return False
-        applied = load_applied(self.store)
+        applied = load_applied(self.runtime.store)
         assert applied is not None
         self.applied, self.engine = applied, self._engine(applied)
         return True
@@ -103,9 +112,9 @@ class Core:
                         break
                     self._run(work)
                     done += 1
-        except sqlite3.OperationalError:
-            raise  # the store's trouble (busy, disk full), not an input's: the caller waits
         except Exception as exc:
+            if is_store_failure(exc):
+                raise  # the store's trouble (busy, disk full), not an input's: the caller waits
             # One input broke (a bug): the batch rolled back. Run them again one at a time,
             # setting aside the one that breaks (logged with its traceback then), so one bad
             # input cannot stall the daemon.
@@ -151,26 +160,26 @@ class Core:
             try:
                 with self.runtime.batch():
                     self._run(work)
-            except sqlite3.OperationalError:
-                raise
             except Exception as exc:
+                if is_store_failure(exc):
+                    raise
                 log.exception("input set aside after it failed: %s", work)
-                self.runtime.set_aside(work, f"{type(exc).__name__}: {exc}")
+                self.runtime.set_aside(work, f"{type(exc).__name__}: {exc}", self.clock())
             self._observe_lags()
             done += 1
         return done
 
-    def _next(self) -> InboxRow | TimerRow | PendingTick | None:
+    def _next(self) -> Work | None:
         """The next input: the earliest of the next event (at its arrival time), the next due
         timer and the next page of a schedule tick. As in the simulator, events go first at
         equal times, then whichever was set first; a tick counts as set when the tick before
         it fired, and goes before a timer set at that same moment (the timer was set by what
         that tick started, after the tick was)."""
         now = self.clock()
-        event = self.runtime.next_event()
+        event = self.runtime.next_event(now)
         timer = self.runtime.next_timer(now)
         tick = self.runtime.next_tick(now)
-        order: list[tuple[tuple[float, int, float, int], InboxRow | TimerRow | PendingTick]] = []
+        order: list[tuple[tuple[float, int, float, int], Work]] = []
         if event is not None:
             order.append(((event.received_at, 0, 0.0, 0), event))
         if timer is not None:
@@ -179,7 +188,7 @@ class Core:
             order.append(((tick.at, 1, tick.set_at, 0), tick))
         return min(order, key=lambda item: item[0])[1] if order else None
 
-    def _run(self, work: InboxRow | TimerRow | PendingTick) -> None:
+    def _run(self, work: Work) -> None:
         if type(work) is InboxRow:
             self._event(work)
         elif type(work) is TimerRow:
@@ -210,11 +219,12 @@ class Core:
             try:
                 with self.runtime.savepoint():
                     self._tick_user(tick, user_id)
-            except sqlite3.OperationalError:
-                raise
             except Exception as exc:
+                if is_store_failure(exc):
+                    raise
                 log.exception("tick of %s set aside for user %s", tick.journey, user_id)
-                self.runtime.set_aside(tick, f"{type(exc).__name__}: {exc}", user=user_id)
+                self.runtime.set_aside(tick, f"{type(exc).__name__}: {exc}", self.clock(),
+                                       user=user_id)
         self.runtime.tick_progress(tick, users[-1] if len(users) == TICK_PAGE else None)
 
     def _tick_user(self, tick: PendingTick, user_id: str) -> None:
@@ -233,7 +243,7 @@ class Core:
     def _load(self, user_id: str, now: float) -> tuple[UserState, list[Any]]:
         """The user's state, with the instances an apply moved (`migrate:`) since it was
         last saved moved on the engine too (checked once per apply, not on every input)."""
-        state, serial = self.runtime.load_user(user_id)
+        state, serial = self.runtime.load_user(user_id, new_state)
         effects: list[Any] = []
         if serial is None or serial == self.applied.serial:
             return state, effects
@@ -250,7 +260,8 @@ class Core:
                 inbox_seq: int | None = None, timer: TimerRow | None = None) -> None:
         messages = [self._message(e) for e in effects if type(e) is fx.Send]
         changed = any(type(e) is fx.ProfileUpdated for e in effects)
-        self.runtime.commit(state, effects, messages, at=at, serial=self.applied.serial,
+        self.runtime.commit(state, effects, messages, at=at, now=self.clock(),
+                            serial=self.applied.serial,
                             inbox_seq=inbox_seq, timer=timer, profile_changed=changed)
 
     # --- messages ----------------------------------------------------------------------------

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from journeyctl.daemon.core import Core
-from journeyctl.state.runtime import Delivery
+from journeyctl.state.base import Clock, Delivery, Runtime
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -63,15 +63,20 @@ class GroupCommit(Generic[T, R]):
 
 
 class CoreThread:
-    def __init__(self, path: Path, observe_lag: Callable[[float], None] | None = None,
+    def __init__(self, open_state: Callable[[], Runtime], clock: Clock = time.time,
+                 observe_lag: Callable[[float], None] | None = None,
                  observe_failure: Callable[[Any], None] | None = None) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journeyctl-core")
+        self.clock = clock
+
         # SQLite connections belong to the thread that opened them: open it on the core thread.
-        self.core: Core = self._executor.submit(Core, path, observe_lag=observe_lag,
-                                                observe_failure=observe_failure).result()
-        runtime = self.core.runtime
-        self._ingest = GroupCommit(self._executor, runtime.ingest)
-        self._deliveries = GroupCommit(self._executor, runtime.record_deliveries)
+        def start() -> Core:
+            return Core(open_state(), clock=clock, observe_lag=observe_lag,
+                        observe_failure=observe_failure)
+
+        self.core: Core = self._executor.submit(start).result()
+        self._ingest = GroupCommit(self._executor, self.core.ingest)
+        self._deliveries = GroupCommit(self._executor, self.core.record_deliveries)
 
     async def call(self, fn: Callable[[Core], T]) -> T:
         return await asyncio.wrap_future(self._executor.submit(fn, self.core))

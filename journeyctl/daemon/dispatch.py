@@ -45,7 +45,7 @@ from journeyctl.daemon.health import Change, ChannelHealth
 from journeyctl.daemon.logs import Watch
 from journeyctl.daemon.metrics import Metrics
 from journeyctl.diagnostics import JourneyctlError
-from journeyctl.state.runtime import Delivery, OutboxRow
+from journeyctl.state.base import Clock, Delivery, OutboxRow
 
 log = logging.getLogger("journeyctl.dispatch")
 TASKS_PER_CHANNEL = 256  # messages a channel works on at once (sending, or between retries)
@@ -60,7 +60,7 @@ RETRY_WINDOW = 24 * 3600.0
 class Dispatcher:
     def __init__(self, core: CoreThread, metrics: Metrics, client: httpx.AsyncClient,
                  channels: Callable[[], dict[str, m.Channel]],
-                 clock: Callable[[], float] = time.time, health: ChannelHealth | None = None,
+                 clock: Clock = time.time, health: ChannelHealth | None = None,
                  rng: Callable[[], float] = random.random) -> None:
         self.core = core
         self.metrics = metrics

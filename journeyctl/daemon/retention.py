@@ -12,53 +12,52 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable
 
 from journeyctl.daemon.core import Core
 from journeyctl.daemon.core_thread import CoreThread
 from journeyctl.daemon.logs import Watch
 from journeyctl.daemon.metrics import Metrics
-from journeyctl.state.prune import PRUNABLE, Prunable, prune_window, release_space
+from journeyctl.state.base import PRUNED, Clock
 
 log = logging.getLogger("journeyctl.prune")
 
 
 class Pruner:
     def __init__(self, core: CoreThread, metrics: Metrics, stopping: asyncio.Event,
-                 clock: Callable[[], float] = time.time, budget: float = 1.0) -> None:
+                 clock: Clock = time.time, budget: float = 1.0) -> None:
         self.core = core
         self.metrics = metrics
         self.stopping = stopping  # a shutdown ends a pass after its window
         self.clock = clock
         self.budget = budget
         self.watch = Watch("pruning the state", log)
-        self._after = {what.kind: 0 for what in PRUNABLE}  # where each walk goes on
+        self._after = {kind: 0 for kind in PRUNED}  # where each walk goes on
 
     async def run(self) -> None:
         """One run (the APScheduler job; a failure is logged once, and retried next run)."""
         try:
             deleted = 0
-            for what in PRUNABLE:
-                deleted += await self._walk(what)
+            for kind in PRUNED:
+                deleted += await self._walk(kind)
             if deleted and not self.stopping.is_set():
-                await self.core.call(lambda core: release_space(core.store))
+                await self.core.call(lambda core: core.runtime.release_space())
         except Exception as exc:
             self.watch.failed(exc)
             return
         self.watch.succeeded()
 
-    async def _walk(self, what: Prunable) -> int:
-        retention = getattr(self.core.core.applied.project.retention, what.kind)
+    async def _walk(self, kind: str) -> int:
+        retention = getattr(self.core.core.applied.project.retention, kind)
         cutoff = self.clock() - retention.seconds
         started = time.monotonic()
         total = 0
         while time.monotonic() - started < self.budget and not self.stopping.is_set():
-            after = self._after[what.kind]
+            after = self._after[kind]
             deleted, following = await self.core.call(functools.partial(
-                _window, what=what, after=after, cutoff=cutoff))
-            self._after[what.kind] = following or 0
+                _window, kind=kind, after=after, cutoff=cutoff))
+            self._after[kind] = following or 0
             if deleted:
-                self.metrics.pruned.labels(what.kind).inc(deleted)
+                self.metrics.pruned.labels(kind).inc(deleted)
                 total += deleted
             if following is None:
                 break
@@ -66,5 +65,5 @@ class Pruner:
         return total
 
 
-def _window(core: Core, what: Prunable, after: int, cutoff: float) -> tuple[int, int | None]:
-    return prune_window(core.store, what, after, cutoff)
+def _window(core: Core, kind: str, after: int, cutoff: float) -> tuple[int, int | None]:
+    return core.runtime.prune(kind, after, cutoff)

@@ -26,10 +26,9 @@ import logging
 import signal
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -52,6 +51,7 @@ from journeyctl.daemon.metrics import Metrics
 from journeyctl.daemon.retention import Pruner
 from journeyctl.diagnostics import Diagnostic, JourneyctlError
 from journeyctl.state.applied import Applied
+from journeyctl.state.base import Clock, Runtime
 
 log = logging.getLogger("journeyctl.serve")
 
@@ -70,13 +70,16 @@ class ServeOptions:
 
 
 class Daemon:
-    def __init__(self, state: Path, options: ServeOptions) -> None:
-        self.state = state
+    def __init__(self, open_state: Callable[[], Runtime], options: ServeOptions,
+                 clock: Clock = time.time) -> None:
+        """`open_state` opens the applied state (on the core thread); `clock` is the daemon's
+        one clock: the core, the API, the dispatcher, the pruner and the cron jobs read it."""
         self.options = options
+        self.clock = clock
         self.metrics = Metrics()
         self.stopping = asyncio.Event()
         self.work = asyncio.Event()
-        self.core = CoreThread(state, observe_lag=self.metrics.timer_lag.observe,
+        self.core = CoreThread(open_state, clock, observe_lag=self.metrics.timer_lag.observe,
                                observe_failure=self.metrics.expression_failed)
         self.scheduler = AsyncIOScheduler(timezone=dt.UTC)
         self._cron: dict[str, str] = {}
@@ -86,7 +89,7 @@ class Daemon:
         self.reload_watch = Watch("reloading the applied state", log)
         self.tick_watch = Watch("recording a schedule tick", log)
         self.channel_health = ChannelHealth()  # fed by the dispatcher, read by /healthz
-        self.pruner = Pruner(self.core, self.metrics, self.stopping)
+        self.pruner = Pruner(self.core, self.metrics, self.stopping, clock=clock)
         self.watches = [self.engine_watch, self.reload_watch, self.pruner.watch]  # + dispatcher's
 
     def _applied(self) -> Applied:
@@ -157,7 +160,7 @@ class Daemon:
     async def _serve(self, server: uvicorn.Server, sock: socket.socket,
                      client: httpx.AsyncClient) -> None:
         dispatcher = Dispatcher(self.core, self.metrics, client, self.channels,
-                                health=self.channel_health)
+                                clock=self.clock, health=self.channel_health)
         self.watches += [dispatcher.watch, dispatcher.sends]
         self._schedule_jobs()
         self.scheduler.start()
@@ -278,7 +281,7 @@ class Daemon:
     async def _tick(self, journey: str) -> None:
         try:
             recorded = await self.core.call(lambda core: _record_tick(core, journey,
-                                                                      time.time()))
+                                                                      self.clock()))
         except Exception as exc:  # the next fire records the latest tick, this one included
             self.tick_watch.failed(exc, f"recording a tick of {journey}")
             return
@@ -380,12 +383,13 @@ def open_files(needed: int) -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
-def serve(state: Path, options: ServeOptions, sock: socket.socket) -> Any:
+def serve(open_state: Callable[[], Runtime], options: ServeOptions, sock: socket.socket
+          ) -> Any:
     # the API's connections, the providers' (fast_client: 256), the store's files, and room
     open_files(options.http.connections + 512)
 
     async def main() -> None:
-        daemon = Daemon(state, options)
+        daemon = Daemon(open_state, options)
         await daemon.run(sock)
 
     try:

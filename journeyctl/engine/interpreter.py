@@ -23,7 +23,15 @@ from journeyctl.engine.inputs import Event, Input, Migrate, Tick, TimerFired
 from journeyctl.engine.localtime import next_local, user_zone
 from journeyctl.engine.policy import decide, record
 from journeyctl.engine.split import assign, bucket
-from journeyctl.engine.state import Instance, JourneyState, UserState, Wait, merge_profile
+from journeyctl.engine.state import (
+    Instance,
+    JourneyState,
+    UserState,
+    Wait,
+    merge_profile,
+)
+from journeyctl.engine.state import copy_json as _copy
+from journeyctl.engine.state import new_state as new_state  # the hosts' name for it
 from journeyctl.flow import Edge
 
 MAX_STEPS_PER_INPUT = 10_000  # validate rejects instant cycles; this guards the engine anyway
@@ -32,20 +40,6 @@ INACTIVE = "inactive"
 
 class EngineError(RuntimeError):
     """The engine met a state it cannot continue from (a bug, or an unvalidated project)."""
-
-
-def new_state(user_id: str, profile: dict[str, Any] | None = None) -> UserState:
-    """A user's state, owning a copy of their profile (the engine updates it in place)."""
-    return UserState(user_id=user_id, profile={**_copy(profile or {}), "user_id": user_id})
-
-
-def _copy(value: Any) -> Any:
-    """A copy of JSON-like data, nested objects included (cheaper than copy.deepcopy)."""
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
 
 
 class Engine:

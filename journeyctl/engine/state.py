@@ -107,3 +107,16 @@ class UserState:
         self.tokens += 1
         return self.tokens
 
+
+def new_state(user_id: str, profile: dict[str, Any] | None = None) -> UserState:
+    """A user's state, owning a copy of their profile (the engine updates it in place)."""
+    return UserState(user_id=user_id, profile={**copy_json(profile or {}), "user_id": user_id})
+
+
+def copy_json(value: Any) -> Any:
+    """A copy of JSON-like data, nested objects included (cheaper than copy.deepcopy)."""
+    if isinstance(value, dict):
+        return {k: copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [copy_json(v) for v in value]
+    return value

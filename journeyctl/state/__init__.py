@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from journeyctl.diagnostics import Loc
-from journeyctl.state.base import StateError, Store
+from journeyctl.state.base import Runtime, StateError, Store
 from journeyctl.state.sqlite import SqliteStore
+from journeyctl.state.sqlite_runtime import SqliteRuntime
 
 URL_HINT = "write sqlite:///relative/path.db (relative to the project) or " \
     "sqlite:////absolute/path.db"
@@ -28,8 +30,22 @@ def state_path(url: str, root: Path, where: Loc | None = None) -> Path:
     raise StateError("JC967", f"{url!r} is not a state URL", URL_HINT, loc)
 
 
-def open_store(url: str, root: Path, create: bool = False, readonly: bool = False) -> SqliteStore:
-    return SqliteStore(state_path(url, root), create=create, readonly=readonly)
+def is_store_failure(exc: BaseException) -> bool:
+    """Whether `exc` is the store's own trouble (busy, full, read-only, damaged, I/O), which
+    the daemon waits out and answers 503 for, rather than a failure of what was written (a
+    bug for one input, which is set aside alone). The one place that knows each store's
+    exception types, so the daemon catches none of them by name."""
+    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
 
 
-__all__ = ["SqliteStore", "StateError", "Store", "open_store", "state_path"]
+def open_runtime(path: Path) -> Runtime:
+    """The daemon's runtime on the applied state at `path` (checked by `serve` first: an
+    applied state that is gone since is FileNotFoundError). Open it on the thread that uses
+    it: an SQLite connection belongs to the thread that opened it."""
+    store = SqliteStore(path)
+    if not store.exists:
+        raise FileNotFoundError(path)
+    return SqliteRuntime(store)
+
+
+__all__ = ["Runtime", "SqliteStore", "StateError", "Store", "open_runtime", "state_path"]

@@ -14,7 +14,7 @@ from typing import Any
 from journeyctl import build
 from journeyctl import model as m
 from journeyctl.diagnostics import Collector
-from journeyctl.state.sqlite import SqliteStore
+from journeyctl.state.base import Store
 from journeyctl.yamlload import Doc
 
 
@@ -49,7 +49,7 @@ def _journey(journey_id: str, version: int, content: dict[str, Any], out: Collec
     return journey, templates, m.FrozenMap(content.get("snippets", {}))
 
 
-def load_applied(store: SqliteStore) -> Applied | None:
+def load_applied(store: Store) -> Applied | None:
     """None when nothing has been applied yet."""
     snapshot = store.snapshot()
     if not snapshot.settings:

@@ -2,19 +2,30 @@
 
 A store keeps what `apply` decided (journey versions, the project's settings, the history of
 applies, a lock) and what the daemon runs on (profiles, instances, timers, the inbox of events
-and the outbox of messages). SQLite implements it (`journeyctl.state.sqlite`); PostgreSQL can
-implement the same Protocol for several daemons.
+and the outbox of messages). Two Protocols say what a store must do: `Store` (what the commands
+use) and `Runtime` (what the daemon uses; one small Protocol per table group, from `Inbox` to
+`Pruning`). SQLite implements both (`journeyctl.state.sqlite`, `journeyctl.state.sqlite_*`); a
+PostgreSQL store can implement the same Protocols for several daemons.
+
+Nothing here reads the clock: every method that stamps a time takes `now` (epoch seconds) from
+its caller — the daemon's one clock, or the command at the edge.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic
 from journeyctl.hints import command
+
+if TYPE_CHECKING:
+    from journeyctl.engine.state import UserState
+    from journeyctl.state.plan_values import Plan
+
+Clock = Callable[[], float]  # epoch seconds; the daemon owns one and passes it down
 
 
 @dataclass(frozen=True)
@@ -141,7 +152,12 @@ class Store(Protocol):
 
     def force_unlock(self, lock_id: str) -> LockInfo | None: ...
 
-    def apply(self, plan: Mapping[str, Any], meta: ApplyMeta) -> int: ...
+    def apply(self, plan: Plan, meta: ApplyMeta, now: float) -> int: ...
+
+    def check_writable(self, now: float) -> None:
+        """Whether the state can be written now (`serve` checks before it starts): a located
+        StateError if not."""
+        ...
 
     def close(self) -> None: ...
 
@@ -158,16 +174,236 @@ def project_conflict(state_project: str | None, project: str, state: str = "the 
     return None
 
 
-def plan_conflict(plan: Mapping[str, Any], lineage: str, serial: int,
+def plan_conflict(plan: Plan, lineage: str, serial: int,
                   project: str | None) -> Conflict | None:
     """Why `plan` cannot be applied to a state at `lineage` and `serial` that belongs to
     `project`: a plan is tied to the state, and the serial, it was made against."""
-    expected = plan["state"]
-    if expected["lineage"] and expected["lineage"] != lineage:
-        return ("JC965", f"the plan was made for another state ({expected['path']})",
+    expected = plan.state
+    if expected.lineage and expected.lineage != lineage:
+        return ("JC965", f"the plan was made for another state ({expected.path})",
                 "apply it to the state it was made for, or make a new plan against this one")
-    if expected["serial"] != serial:
-        return ("JC966", f"the plan is stale: it was made at state serial {expected['serial']}, "
+    if expected.serial != serial:
+        return ("JC966", f"the plan is stale: it was made at state serial {expected.serial}, "
                 f"the state is now at {serial}",
                 "something was applied since: make the plan again")
-    return project_conflict(project, plan["project"])
+    return project_conflict(project, plan.project)
+
+
+# --- the daemon's side: what one input, and one outbox message, look like in the store ---------
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    seq: int
+    event_id: str | None
+    user_id: str
+    name: str
+    time: float  # the event's own timestamp
+    properties: dict[str, Any]
+    received_at: float  # when it arrived: the engine processes it at this time
+
+
+@dataclass(frozen=True)
+class TimerRow:
+    id: int
+    user_id: str
+    key: str
+    token: int
+    due: float
+    set_at: float
+
+
+@dataclass(frozen=True)
+class PendingTick:
+    """A schedule tick being delivered to every known user, a page at a time."""
+
+    journey: str
+    at: float
+    after: str  # the last user id done
+    set_at: float  # when it counts as set: the tick before it (see `_next` in the core)
+
+
+Work = InboxRow | TimerRow | PendingTick  # one input for the engine
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What became of one outbox message (see `Outbox.record_deliveries`)."""
+
+    row_id: int
+    status: str  # sent | failed | expired | pending (to retry at `retry_at`)
+    attempts: int
+    provider_id: str | None = None
+    error: str | None = None
+    follow_up: dict[str, Any] | None = None  # the fallback message to send instead
+    retry_at: float | None = None
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    idempotency_key: str
+    user_id: str
+    journey: str
+    step: str
+    channel: str
+    template: str
+    category: str
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    created_at: float
+
+
+PRUNED = ("events", "messages")  # what `Pruning.prune` walks: the `retention` settings' keys
+
+
+# --- the daemon's side: one Protocol per table group, and `Runtime`, all of them --------------
+#
+# Used from one thread at a time. A method that writes commits on its own, unless it runs
+# inside `Transitions.batch` (then the batch commits it). Errors of the store itself (busy,
+# disk full) are raised as the store's own exceptions: the daemon waits and tries again.
+
+
+class Inbox(Protocol):
+    def ingest(self, batches: list[list[dict[str, Any]]], now: float
+               ) -> list[tuple[int, int] | Exception]:
+        """Store validated events received at `now`, in one transaction, a known `event_id`
+        ignored; per batch (accepted, duplicates), or the exception of a batch that could not
+        be stored (the others are stored)."""
+        ...
+
+    def next_event(self, now: float) -> InboxRow | None:
+        """The oldest unprocessed event (an unreadable one is set aside at `now`)."""
+        ...
+
+
+class Profiles(Protocol):
+    def upsert_profiles(self, profiles: list[dict[str, Any]], now: float) -> int: ...
+
+    def profile(self, user_id: str) -> dict[str, Any] | None: ...
+
+    def known_users(self, after: str, limit: int) -> list[str]:
+        """Users with a profile or a state, in id order, after `after`."""
+        ...
+
+
+class Timers(Protocol):
+    def next_timer(self, now: float) -> TimerRow | None:
+        """The earliest timer due by `now` (by due time, then when it was set)."""
+        ...
+
+
+class Ticks(Protocol):
+    def next_tick(self, now: float) -> PendingTick | None: ...
+
+    def last_tick(self, journey: str) -> float | None: ...
+
+    def start_ticks(self, journey: str, now: float) -> None:
+        """A schedule seen for the first time counts its ticks from `now` (none before)."""
+        ...
+
+    def schedule_tick(self, journey: str, at: float) -> bool:
+        """Record, durably, that `journey`'s schedule fired at `at`; False (ignored) when it is
+        no later than the last tick recorded."""
+        ...
+
+    def tick_progress(self, tick: PendingTick, last_user: str | None) -> None:
+        """A page done: carry on after `last_user`, or the tick is finished (None)."""
+        ...
+
+
+class Outbox(Protocol):
+    def due_messages(self, now: float, room: Mapping[str, int], busy: Iterable[int]
+                     ) -> list[OutboxRow]:
+        """Pending messages due by `now`, oldest first, up to `room[channel]` per channel,
+        leaving out the ids in `busy`."""
+        ...
+
+    def record_deliveries(self, deliveries: list[Delivery], now: float) -> list[None]:
+        """Delivery outcomes at `now`, in one transaction (a fallback message inserted for a
+        failed one that has it)."""
+        ...
+
+
+class SetAside(Protocol):
+    def set_aside(self, work: Work, error: str, now: float, user: str | None = None) -> None:
+        """Take an input the engine fails on out of the way, keeping it for inspection; for a
+        tick, `user` is the one user it failed for (the tick goes on for the others)."""
+        ...
+
+
+class Views(Protocol):
+    """Reads for the API and /metrics (times as RFC 3339 in the user view)."""
+
+    def user_view(self, user_id: str, messages: int = 50) -> dict[str, Any] | None: ...
+
+    def live_counts(self) -> dict[str, dict[str, dict[str, int]]]:
+        """journey -> "v<version>" -> step -> active instances."""
+        ...
+
+    def journey_counts(self, journey: str) -> dict[str, dict[str, int]]:
+        """"v<version>" -> step -> active instances of one journey."""
+        ...
+
+    def pending(self, now: float) -> dict[str, int]:
+        """Work waiting: events, timers, timers_due (by `now`), messages, set_aside."""
+        ...
+
+
+class Pruning(Protocol):
+    def prune(self, kind: str, after: int, cutoff: float) -> tuple[int, int | None]:
+        """Delete one window of `kind`'s (see `PRUNED`) rows finished before `cutoff`, among
+        the rows after key `after`: (rows deleted, the key to go on after, None when done)."""
+        ...
+
+    def release_space(self) -> int:
+        """Give free space back to the file system where the store can; what was released."""
+        ...
+
+
+class Transitions(Protocol):
+    def batch(self) -> AbstractContextManager[None]:
+        """One transaction around several engine transitions (their commits join it)."""
+        ...
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        """Inside a transaction: what the block wrote is undone if it raises."""
+        ...
+
+    def load_user(self, user_id: str, fresh: Callable[[str, dict[str, Any] | None], UserState]
+                  ) -> tuple[UserState, int | None]:
+        """The user's state (`fresh(user_id, profile)` when the engine has not seen them) and
+        the serial of the apply it was last reconciled with (None when new)."""
+        ...
+
+    def instance_position(self, user_id: str, journey: str, number: int
+                          ) -> tuple[int, str] | None:
+        """(version, step) of an active instance as the store has it (`migrate:` moves it)."""
+        ...
+
+    def commit(self, state: UserState, effects: Iterable[Any], messages: list[dict[str, Any]],
+               *, at: float, now: float, serial: int, inbox_seq: int | None = None,
+               timer: TimerRow | None = None, profile_changed: bool = False) -> None:
+        """One engine transition, atomically: the input done, the state, what it produced.
+        `at` is the engine's time for it, `now` the clock's; `serial` the apply the state is
+        reconciled with."""
+        ...
+
+
+class Runtime(Inbox, Profiles, Timers, Ticks, Outbox, SetAside, Views, Pruning, Transitions,
+              Protocol):
+    """Everything the daemon uses of a store, open on an applied state."""
+
+    @property
+    def store(self) -> Store:
+        """The applied journeys are read through it (`journeyctl.state.applied`)."""
+        ...
+
+    def serial(self) -> int: ...
+
+    def touch(self, now: float) -> None:
+        """A small commit: whether the state can be written now (the store's error if not)."""
+        ...
+
+    def close(self) -> None: ...

@@ -12,10 +12,10 @@ import socket
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlite_utils
 
@@ -30,6 +30,9 @@ from journeyctl.state.base import (
     plan_conflict,
 )
 from journeyctl.state.migrations import MIGRATIONS, SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from journeyctl.state.plan_values import Change, Plan
 
 _LOCK_COLUMNS = "lock_id, operation, who, pid, host, since"
 
@@ -53,7 +56,13 @@ def _explained(method: Callable[..., T]) -> Callable[..., T]:
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return iso_seconds(time.time())
+
+
+def iso_seconds(moment: float) -> str:
+    """RFC 3339 to the second, UTC as `Z`: how the state records when things were done."""
+    return dt.datetime.fromtimestamp(moment, dt.UTC).isoformat(timespec="seconds") \
+        .replace("+00:00", "Z")
 
 
 def _dumps(value: Any) -> str:
@@ -248,17 +257,17 @@ class SqliteStore:
             raise
         self.db.execute("COMMIT")
 
-    def touch(self) -> None:
-        """A small commit (the time, as meta `written_at`): whether the state can be written
+    def touch(self, now: float) -> None:
+        """A small commit (`now`, as meta `written_at`): whether the state can be written
         now. sqlite3's errors as they are (see `check_writable`)."""
         with self.transaction():  # to the microsecond: each probe changes the row
-            self._set_meta("written_at", dt.datetime.now(dt.UTC).isoformat())
+            self._set_meta("written_at", dt.datetime.fromtimestamp(now, dt.UTC).isoformat())
 
     @_explained
-    def check_writable(self) -> None:
+    def check_writable(self, now: float) -> None:
         """`touch`, its failure a located JC960: `serve` refuses to start on a state it cannot
         write (a read-only file or folder, a full disk)."""
-        self.touch()
+        self.touch(now)
 
     def _meta(self, key: str) -> str | None:
         assert self.db is not None
@@ -373,9 +382,9 @@ class SqliteStore:
     # --- applying ------------------------------------------------------------------------------
 
     @_explained
-    def apply(self, plan: Mapping[str, Any], meta: ApplyMeta) -> int:
-        """Apply a plan in one transaction; returns the new serial. The plan must have been
-        made against this state as it is now (same lineage and serial)."""
+    def apply(self, plan: Plan, meta: ApplyMeta, now: float) -> int:
+        """Apply a plan in one transaction at `now`; returns the new serial. The plan must
+        have been made against this state as it is now (same lineage and serial)."""
         assert self.db is not None
         db = self.db
         with self.transaction():
@@ -384,58 +393,59 @@ class SqliteStore:
                                      self._meta("project"))
             if conflict:
                 raise self._error(*conflict)
-            stamp = now_iso()
+            stamp = iso_seconds(now)
             cursor = db.execute(
                 "INSERT INTO applies (serial, operation, applied_at, user, git_commit, "
                 "git_author, git_dirty, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [serial + 1, meta.operation, stamp, meta.user, meta.commit, meta.author,
-                 int(meta.dirty), _dumps(plan["summary"])])
+                 int(meta.dirty), _dumps(plan.summary)])
             apply_id = cursor.lastrowid
-            for change in plan["changes"]:
-                self._apply_change(change, apply_id, stamp, meta.operation)
-            settings = plan.get("settings")
-            if settings and settings["action"] != "no-op":
+            for change in plan.changes:
+                self._apply_change(change, apply_id, stamp, meta.operation, now)
+            settings = plan.settings
+            if settings.action != "no-op":
                 db.execute("INSERT INTO settings_versions (version, hash, content, apply_id, "
                            "applied_at) VALUES (?, ?, ?, ?, ?)",
-                           [settings["to_version"], settings["hash"],
-                            _dumps(settings["content"]), apply_id, stamp])
+                           [settings.to_version, settings.hash,
+                            _dumps(settings.content), apply_id, stamp])
             self._set_meta("serial", str(serial + 1))
-            self._set_meta("project", plan["project"])
+            self._set_meta("project", plan.project)
         return serial + 1
 
-    def _apply_change(self, change: Mapping[str, Any], apply_id: int, stamp: str,
-                      operation: str) -> None:
+    def _apply_change(self, change: Change, apply_id: int, stamp: str, operation: str,
+                      now: float) -> None:
         assert self.db is not None
-        action = change["action"]
+        action = change.action
         if action == "no-op":
             return
-        content = change["content"]
+        content = change.content
+        assert content is not None  # the plan's schema requires it but for a no-op
         status = "deleted" if action == "delete" else content["journey"].get("status", "active")
         recorded = "rollback" if operation == "rollback" and action != "delete" else action
         self.db.execute(
             "INSERT INTO journey_versions (journey, version, hash, status, action, content, "
             "apply_id, applied_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [change["journey"], change["to_version"], change["hash"], status, recorded,
+            [change.journey, change.to_version, change.hash, status, recorded,
              _dumps(content), apply_id, stamp])
-        for group in change.get("inflight", []):
-            target = group.get("goes_to")
+        for group in change.inflight:
+            target = group.goes_to
             if target:  # migrate: these instances continue on the new version
                 self.db.execute(
                     "UPDATE instances SET version = ?, step = ?, updated_at = ? "
                     "WHERE journey = ? AND version = ? AND step = ? AND status = 'active'",
-                    [target["version"], target["step"], time.time(), change["journey"],
-                     group["version"], group["step"]])
+                    [target.version, target.step, now, change.journey,
+                     group.version, group.step])
 
     # --- runtime (the daemon's tables; tests seed them too) ----------------------------------
 
     def seed_instance(self, user_id: str, journey: str, number: int, version: int, step: str,
-                      status: str = "active") -> None:
+                      now: float, status: str = "active") -> None:
         assert self.db is not None
         with self.transaction():
             self.db.execute(
                 "INSERT INTO instances (user_id, journey, number, version, step, status, "
                 "entered_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [user_id, journey, number, version, step, status, time.time(), time.time()])
+                [user_id, journey, number, version, step, status, now, now])
 
 
 def _cannot_open(exc: BaseException) -> bool:

@@ -9,19 +9,12 @@ from pathlib import Path
 import pytest
 
 from journeyctl.daemon.core import Core
-from tests.support.harness import apply, project_copy, rows, scheduled
+from journeyctl.engine.state import new_state
+from tests.support.harness import MovableClock, apply, open_core, project_copy, rows, scheduled
 
 pytestmark = pytest.mark.e2e  # every test here starts a process
 
 T0 = 1_780_000_000.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -37,11 +30,14 @@ def event(user: str, name: str, at: float, event_id: str, **properties: object) 
 
 
 def ingest(core: Core, *events: dict, received: float) -> list[tuple[int, int]]:
-    """Ingest with a chosen arrival time (the API stamps wall time)."""
-    result = core.runtime.ingest([list(events)])
-    core.store.db.execute("UPDATE inbox SET received_at = ? WHERE processed_at IS NULL",
-                          [received])
-    return result
+    """Ingest at a chosen arrival time: the core's clock moved there, and back."""
+    clock = core.clock
+    assert isinstance(clock, MovableClock)
+    before, clock.now = clock.now, received
+    try:
+        return core.ingest([list(events)])
+    finally:
+        clock.now = before
 
 
 def outbox(state: Path) -> list[tuple]:
@@ -49,9 +45,9 @@ def outbox(state: Path) -> list[tuple]:
 
 
 def test_events_then_timers_in_time_order(state: Path) -> None:
-    clock = Clock()
-    core = Core(state, clock=clock)
-    core.runtime.upsert_profiles([{"user_id": "u1", "name": "민지", "email": "m@example.com",
+    clock = MovableClock(T0)
+    core = open_core(state, clock=clock)
+    core.upsert_profiles([{"user_id": "u1", "name": "민지", "email": "m@example.com",
                                    "consent": {"email": True}}])
     assert ingest(core, event("u1", "signup", T0, "e1"), event("u1", "signup", T0, "e1"),
                   received=T0) == [(1, 1)]  # the repeated event_id is a duplicate
@@ -76,9 +72,9 @@ def test_events_then_timers_in_time_order(state: Path) -> None:
 
 
 def test_an_event_arriving_first_goes_first(state: Path) -> None:
-    clock = Clock()
-    core = Core(state, clock=clock)
-    core.runtime.upsert_profiles([{"user_id": "u1", "email": "m@example.com"}])
+    clock = MovableClock(T0)
+    core = open_core(state, clock=clock)
+    core.upsert_profiles([{"user_id": "u1", "email": "m@example.com"}])
     ingest(core, event("u1", "signup", T0, "e1"), received=T0)
     core.process(budget=60)
     clock.now = T0 + 6
@@ -94,9 +90,9 @@ def test_an_event_arriving_first_goes_first(state: Path) -> None:
 
 def test_a_batch_is_one_transaction_and_a_failing_input_is_set_aside(state: Path,
                                                                     monkeypatch) -> None:
-    clock = Clock()
-    core = Core(state, clock=clock)
-    core.runtime.upsert_profiles([{"user_id": f"u{i}", "email": f"{i}@example.com"}
+    clock = MovableClock(T0)
+    core = open_core(state, clock=clock)
+    core.upsert_profiles([{"user_id": f"u{i}", "email": f"{i}@example.com"}
                                   for i in range(5)])
     ingest(core, *(event(f"u{i}", "signup", T0, f"e{i}") for i in range(5)), received=T0)
     fail_for(core, monkeypatch, "u3")
@@ -128,9 +124,9 @@ def fail_for(core: Core, monkeypatch: pytest.MonkeyPatch, user: str) -> None:
 
 def test_schedule_ticks_page_through_every_user(tmp_path: Path) -> None:
     state = monthly(tmp_path)
-    clock = Clock()
-    core = Core(state, clock=clock)
-    core.runtime.upsert_profiles([{"user_id": f"u{i:04}", "email": f"{i}@example.com",
+    clock = MovableClock(T0)
+    core = open_core(state, clock=clock)
+    core.upsert_profiles([{"user_id": f"u{i:04}", "email": f"{i}@example.com",
                                    "vip": i % 2 == 0, "consent": {"email": True}}
                                   for i in range(1200)])
     assert core.schedules() == {"monthly": "0 9 1 * *"}
@@ -144,7 +140,7 @@ def test_schedule_ticks_page_through_every_user(tmp_path: Path) -> None:
 
 
 def vips(core: Core, count: int) -> None:
-    core.runtime.upsert_profiles([{"user_id": f"u{i:04}", "email": f"{i}@example.com",
+    core.upsert_profiles([{"user_id": f"u{i:04}", "email": f"{i}@example.com",
                                    "vip": i % 2 == 0, "consent": {"email": True}}
                                   for i in range(count)])
 
@@ -153,8 +149,8 @@ def test_a_tick_goes_before_what_arrived_after_it(tmp_path: Path) -> None:
     """As in the simulator: the tick at T0+1 reaches u0000 while still a VIP, although the
     identify that ends it (received at T0+3) was already waiting when the tick ran."""
     state = monthly(tmp_path)
-    clock = Clock()
-    core = Core(state, clock=clock)
+    clock = MovableClock(T0)
+    core = open_core(state, clock=clock)
     vips(core, 1)
     assert core.runtime.schedule_tick("monthly", T0 + 1)
     ingest(core, event("u0000", "identify", T0 + 3, "e1", vip=False), received=T0 + 3)
@@ -168,7 +164,7 @@ def test_a_tick_goes_before_what_arrived_after_it(tmp_path: Path) -> None:
 
 def test_a_tick_sets_aside_the_one_user_it_fails_for(tmp_path: Path, monkeypatch) -> None:
     state = monthly(tmp_path)
-    core = Core(state, clock=Clock())
+    core = open_core(state, clock=MovableClock(T0))
     vips(core, 10)
     fail_for(core, monkeypatch, "u0004")
     assert core.runtime.schedule_tick("monthly", T0)
@@ -185,7 +181,7 @@ def test_a_tick_sets_aside_the_one_user_it_fails_for(tmp_path: Path, monkeypatch
 
 
 def test_event_ids_are_unique_per_user_as_in_the_simulator(state: Path) -> None:
-    core = Core(state, clock=Clock())
+    core = open_core(state, clock=MovableClock(T0))
     assert ingest(core, event("u1", "signup", T0, "e1"), event("u2", "signup", T0, "e1"),
                   received=T0) == [(2, 0)]
     assert ingest(core, event("u1", "signup", T0, "e1"), received=T0) == [(0, 1)]
@@ -197,7 +193,7 @@ def test_cron_fires_are_recorded_once_and_missed_ones_coalesce(tmp_path: Path) -
     from journeyctl.daemon.server import _record_tick
 
     state = scheduled(tmp_path, "daily", "0 9 * * *")
-    core = Core(state)
+    core = open_core(state)
     day = 86400
     start = 1_780_045_200.0  # 2026-05-29 09:00 UTC, a fire time
     assert not _record_tick(core, "daily", start + 60)  # first sight: count from now
@@ -216,9 +212,9 @@ def test_an_apply_with_migrate_moves_waiting_users_to_the_new_version(tmp_path: 
     root = project_copy(tmp_path)
     state = tmp_path / "state.db"
     apply(root, state)
-    clock = Clock()
-    core = Core(state, clock=clock)
-    core.runtime.upsert_profiles([{"user_id": "u1", "email": "m@example.com",
+    clock = MovableClock(T0)
+    core = open_core(state, clock=clock)
+    core.upsert_profiles([{"user_id": "u1", "email": "m@example.com",
                                    "consent": {"email": True}}])
     ingest(core, event("u1", "signup", T0, "e1"), received=T0)
     core.process(budget=60)  # u1 waits at v1's `pause`
@@ -234,7 +230,7 @@ def test_an_apply_with_migrate_moves_waiting_users_to_the_new_version(tmp_path: 
     assert rows(state, "SELECT version, step, status FROM instances") == [(2, "wait_buy",
                                                                            "active")]
     assert [r[1] for r in outbox(state)] == ["hello", "nudge"]
-    active = core.runtime.load_user("u1")[0].journeys["welcome"].active
+    active = core.runtime.load_user("u1", new_state)[0].journeys["welcome"].active
     assert (active.version, active.wait.step) == (2, "wait_buy")
     core.close()
 
@@ -242,9 +238,9 @@ def test_an_apply_with_migrate_moves_waiting_users_to_the_new_version(tmp_path: 
 def test_timer_lag_is_counted_once_when_a_batch_is_run_again(state: Path,
                                                               monkeypatch) -> None:
     lags: list[float] = []
-    clock = Clock()
-    core = Core(state, clock=clock, observe_lag=lags.append)
-    core.runtime.upsert_profiles([{"user_id": u, "email": f"{u}@example.com"}
+    clock = MovableClock(T0)
+    core = open_core(state, clock=clock, observe_lag=lags.append)
+    core.upsert_profiles([{"user_id": u, "email": f"{u}@example.com"}
                                   for u in ("u1", "u2")])
     ingest(core, event("u1", "signup", T0, "e1"), event("u2", "signup", T0, "e2"), received=T0)
     while core.process(budget=60):  # both wait 2 s (`pause`)

@@ -13,7 +13,7 @@ from journeyctl.daemon.dispatch import RETRY_WINDOW, Dispatcher
 from journeyctl.daemon.health import MIN_ATTEMPTS, RECOVER_AFTER, ChannelHealth, health_answer
 from journeyctl.daemon.metrics import Metrics
 from journeyctl.diagnostics import Loc
-from journeyctl.state.runtime import OutboxRow
+from journeyctl.state.base import OutboxRow
 
 T0 = 1_700_000_000.0
 EMAIL = m.Channel(Loc("channels.yaml", 2, 3), name="email", adapter="sendgrid",

@@ -13,11 +13,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from journeyctl.daemon.core import Core
 from journeyctl.project import validate
 from journeyctl.sim.host import Options
 from journeyctl.sim.run import simulate
-from tests.support.harness import apply, project_copy, rows
+from tests.support.harness import MovableClock, apply, open_core, project_copy, rows
 
 pytestmark = pytest.mark.e2e  # every test here starts a process
 
@@ -47,23 +46,21 @@ def applied(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def daemon_messages(state: Path, schedule: list[tuple[float, str, str]]) -> list[tuple]:
-    now = [T0]
-    core = Core(state, clock=lambda: now[0])
-    core.runtime.upsert_profiles([dict(p) for p in PROFILES])
+    clock = MovableClock(T0)
+    core = open_core(state, clock=clock)
+    core.upsert_profiles([dict(p) for p in PROFILES])
     for offset, group in itertools.groupby(enumerate(schedule), key=lambda item: item[1][0]):
-        now[0] = T0 + offset - 1e-6
+        clock.now = T0 + offset - 1e-6
         while core.process(budget=60):  # what is due before these arrivals (at the same instant,
             pass               # events go first, as in the simulator)
-        now[0] = T0 + offset
-        core.runtime.ingest([[{"event_id": f"e{n}", "user_id": user, "event": name,
-                               "time": now[0],
-                               "properties": {"amount": 10.0} if name == "purchase" else {}}
-                              for n, (_, user, name) in group]])
-        core.store.db.execute("UPDATE inbox SET received_at = ? WHERE processed_at IS NULL",
-                              [now[0]])
+        clock.now = T0 + offset  # the events arrive now
+        core.ingest([[{"event_id": f"e{n}", "user_id": user, "event": name,
+                       "time": clock.now,
+                       "properties": {"amount": 10.0} if name == "purchase" else {}}
+                      for n, (_, user, name) in group]])
         while core.process(budget=60):
             pass
-    now[0] = T0 + 60  # every wait and timeout has fired
+    clock.now = T0 + 60  # every wait and timeout has fired
     while core.process(budget=60):
         pass
     core.close()

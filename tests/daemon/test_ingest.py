@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from journeyctl.daemon.core_thread import GroupCommit
-from journeyctl.state.runtime import Runtime
 from journeyctl.state.sqlite import SqliteStore
+from journeyctl.state.sqlite_runtime import SqliteRuntime
 from tests.support.harness import apply, project_copy, rows
 
 
@@ -33,9 +33,9 @@ def events(user: str, count: int, **properties: object) -> list[dict]:
 
 @pytest.mark.e2e
 def test_a_request_that_cannot_be_stored_fails_alone(store: SqliteStore) -> None:
-    runtime = Runtime(store)
+    runtime = SqliteRuntime(store)
     unstorable = [*events("bad", 2), *events("bad2", 1, when=object())]
-    results = runtime.ingest([events("a", 3), unstorable, events("b", 2)])
+    results = runtime.ingest([events("a", 3), unstorable, events("b", 2)], time.time())
     assert results[0] == (3, 0) and results[2] == (2, 0)
     assert isinstance(results[1], TypeError)
     # the failed request's first events were rolled back with it
@@ -45,17 +45,17 @@ def test_a_request_that_cannot_be_stored_fails_alone(store: SqliteStore) -> None
 
 @pytest.mark.e2e
 def test_a_full_store_fails_every_request_with_its_own_reason(store: SqliteStore) -> None:
-    runtime = Runtime(store)
+    runtime = SqliteRuntime(store)
     assert store.db is not None
     pages = store.db.execute("PRAGMA page_count").fetchone()[0]
     store.db.execute(f"PRAGMA max_page_count = {pages}")  # SQLITE_FULL past this size
     with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
         # SQLite ends the transaction itself: the error is kept, not hidden behind a failed
         # ROLLBACK ("cannot rollback - no transaction is active")
-        runtime.ingest([events("a", 1), events("big", 50, blob="x" * 10_000)])
+        runtime.ingest([events("a", 1), events("big", 50, blob="x" * 10_000)], time.time())
     assert not store.db.conn.in_transaction
     store.db.execute(f"PRAGMA max_page_count = {pages * 100}")
-    assert runtime.ingest([events("a", 1)]) == [(1, 0)]
+    assert runtime.ingest([events("a", 1)], time.time()) == [(1, 0)]
 
 
 def test_group_commit_fails_only_the_items_that_failed() -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from journeyctl.state.prune import EVENTS, MESSAGES, Prunable, prune_window, release_space
-from journeyctl.state.runtime import Runtime
 from journeyctl.state.sqlite import SqliteStore
+from journeyctl.state.sqlite_runtime import SqliteRuntime
 from tests.support.harness import apply, project_copy, rows
 
 pytestmark = pytest.mark.e2e  # every test here starts a process
@@ -32,12 +32,12 @@ def store(tmp_path: Path):
 
 def inbox(store: SqliteStore, *ages: tuple[float, float | None]) -> None:
     """Rows received `made` seconds before NOW, processed `done` seconds before (None: not)."""
-    runtime = Runtime(store)
+    runtime = SqliteRuntime(store)
     for number, (made, done) in enumerate(ages):
         runtime.ingest([[{"event_id": f"e{number}", "user_id": "u", "event": "signup",
-                          "time": NOW}]])
-        store.db.execute("UPDATE inbox SET received_at = ?, processed_at = ? WHERE event_id = ?",
-                         [NOW - made, None if done is None else NOW - done, f"e{number}"])
+                          "time": NOW}]], NOW - made)
+        store.db.execute("UPDATE inbox SET processed_at = ? WHERE event_id = ?",
+                         [None if done is None else NOW - done, f"e{number}"])
 
 
 def outbox(store: SqliteStore, *messages: tuple[str, float]) -> None:

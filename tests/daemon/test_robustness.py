@@ -16,9 +16,17 @@ import pytest
 
 from channel_adapters.fake import FakeProvider
 from journeyctl.cron import next_tick
-from journeyctl.daemon.core import Core
 from journeyctl.daemon.server import _record_tick, latest_fire
-from tests.support.harness import PATHS, Served, apply, project_copy, rows, scheduled, wait_until
+from tests.support.harness import (
+    PATHS,
+    Served,
+    apply,
+    open_core,
+    project_copy,
+    rows,
+    scheduled,
+    wait_until,
+)
 
 
 @pytest.fixture
@@ -196,15 +204,24 @@ def test_latest_fire_is_the_latest_fire_not_after_now(expr: str, timezone: str) 
 
 
 @pytest.mark.e2e
-def test_a_year_of_missed_minutely_ticks_records_the_latest_quickly(tmp_path: Path) -> None:
+def test_a_year_of_missed_minutely_ticks_records_the_latest_quickly(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from journeyctl.daemon import server
+
     state = scheduled(tmp_path, "minutely", "* * * * *")
-    core = Core(state)
+    core = open_core(state)
+    calls = []
+
+    def counted(*args: object) -> object:
+        calls.append(args)
+        return next_tick(*args)
+
+    monkeypatch.setattr(server, "next_tick", counted)
     try:
         now = 1_780_045_234.5  # 34.5 s past a minute
         core.runtime.start_ticks("minutely", now - 365 * 86400)  # 525,600 fires missed
-        started = time.perf_counter()
         assert _record_tick(core, "minutely", now)
-        assert time.perf_counter() - started < 0.5  # stepping through every fire took >1 s
+        assert len(calls) < 100  # a few dozen, not one per missed fire
         # the latest fire, not the 100,000th after the last one recorded
         assert rows(state, "SELECT last_at, pending_at FROM ticks") == [(now - 34.5,
                                                                          now - 34.5)]

@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 
+from journeyctl.daemon.core import Core
+from journeyctl.state import open_runtime
 from tests.support import REPO, journeyctl_command, run_cli
 
 PROJECT = REPO / "tests" / "daemon" / "project"
@@ -54,6 +56,22 @@ def scheduled(tmp_path: Path, journey: str, cron: str, audience: str | None = No
     state = tmp_path / "state.db"
     apply(root, state)
     return state
+
+
+class MovableClock:
+    """The daemon's clock in tests that build the core in-process: it reads `now`, which the
+    test sets (time moves only when the test moves it)."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def open_core(state: Path, clock: Callable[[], float] = time.time, **options: Any) -> Core:
+    """The daemon's core on `state`, in this process, reading `clock`."""
+    return Core(open_runtime(state), clock=clock, **options)
 
 
 def state_url(state: Path) -> str:

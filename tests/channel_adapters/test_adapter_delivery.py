@@ -143,7 +143,7 @@ def test_a_slow_provider_times_out_and_the_retry_goes_through(fake: FakeProvider
     outcome = send(channel, make_message(channel, BODY), sleep=Sleeps())
 
     assert (outcome.kind, outcome.attempts) == ("accepted", 2)
-    assert 1.0 <= time.monotonic() - started < 3.0
+    assert time.monotonic() - started >= 1.0  # the first attempt waited out its timeout
     assert len(fake.requests) == 2
 
 

@@ -143,7 +143,6 @@ def test_provider_faults_do_not_block_other_channels(tmp_path: Path) -> None:
                  "consent": {"email": True, "push": True}},
                 {"user_id": "p2", "email": "p2@example.com", "push_token": "t2",
                  "consent": {"email": True, "push": True}}]})
-            t0 = time.monotonic()
             served.post("/v1/events", {"events": [
                 {"event_id": "b", "user_id": "v", "event": "purchase",
                  "timestamp": time.time(), "properties": {"amount": 1.0}},
@@ -155,9 +154,9 @@ def test_provider_faults_do_not_block_other_channels(tmp_path: Path) -> None:
                                    "WHERE user_id = ? AND step = ? ORDER BY id", user, step)
 
             # the CRM is down (connection refused): the others go on
+            # one 429 with Retry-After: 1 s, then accepted: not held up behind the CRM
             wait_until(lambda: status("v", "hello") and status("v", "hello")[0][1] == "sent",
-                       timeout=10)
-            assert time.monotonic() - t0 < 4  # one 429 with Retry-After: 1 s, then accepted
+                       timeout=4)
             assert status("v", "hello")[0][2] == 2
             wait_until(lambda: status("v", "vip_sms") and status("v", "vip_sms")[0][1] ==
                        "sent", timeout=15)

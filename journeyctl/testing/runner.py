@@ -7,7 +7,7 @@ import difflib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from journeyctl import model as m
 from journeyctl.diagnostics import Diagnostic
@@ -16,10 +16,12 @@ from journeyctl.testing.scenario import Outcome, ScenarioEvent, run_scenario
 from journeyctl.testing.spec import BrokenFile, JourneyTest, Pattern, TestFile
 from journeyctl.timeparse import zone
 
+Expectation = Literal["messages", "no_messages", "conversions", "exits", "steps"]
+
 
 @dataclass
 class Failure:
-    what: str  # messages | no_messages | conversions | exits | steps
+    what: Expectation
     summary: str
     diff: list[str] = field(default_factory=list)
 
@@ -135,8 +137,8 @@ def _keys(pattern: Pattern) -> list[str]:
     return (["at"] if pattern.at is not None else []) + list(pattern.fields)
 
 
-def _exact(what: str, patterns: list[Pattern], actual: Sequence[Any], shown: tuple[str, ...],
-           start: float) -> Failure | None:
+def _exact(what: Expectation, patterns: list[Pattern], actual: Sequence[Any],
+           shown: tuple[str, ...], start: float) -> Failure | None:
     if len(patterns) == len(actual) and all(
             _matches(p, e) for p, e in zip(patterns, actual, strict=True)):
         return None

@@ -13,7 +13,7 @@ import gzip
 import io
 import re
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -107,7 +107,7 @@ def _line_shard(line: bytes, count: int) -> int | None:
 
 
 def read_events(path: Path, index: int, catalog: Catalog, parse_time: TimeParser,
-                shard: tuple[int, int] | None = None) -> Iterator[Record | Reject]:
+                shard: tuple[int, int] | None = None) -> Generator[Record | Reject]:
     """Every record of one event file, in file order. With `shard` (index, count), only the
     lines of that shard's users: the others are skipped without being parsed, and a line
     whose user cannot be told is rejected by shard 0 only, so each line counts once. Raises

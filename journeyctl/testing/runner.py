@@ -102,11 +102,12 @@ def _matches(pattern: Pattern, effect: Any) -> bool:
 def compare(test: JourneyTest, outcome: Outcome, start: float) -> list[Failure]:
     failures = []
     expect = test.expect
-    exact = (("messages", expect.messages, outcome.sends, ("user", "journey", "step", "channel",
-                                                            "template")),
-             ("conversions", expect.conversions, outcome.of(fx.Converted),
-              ("user", "journey", "value")),
-             ("exits", expect.exits, outcome.of(fx.Exited), ("user", "journey", "reason")))
+    exact: list[tuple[Expectation, list[Pattern] | None, Sequence[Any], tuple[str, ...]]] = [
+        ("messages", expect.messages, outcome.sends,
+         ("user", "journey", "step", "channel", "template")),
+        ("conversions", expect.conversions, outcome.of(fx.Converted),
+         ("user", "journey", "value")),
+        ("exits", expect.exits, outcome.of(fx.Exited), ("user", "journey", "reason"))]
     for what, patterns, actual, shown in exact:
         if patterns is not None:
             failure = _exact(what, patterns, actual, shown, start)

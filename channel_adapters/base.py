@@ -14,7 +14,7 @@ from typing import Any, Literal, Protocol
 
 import orjson
 
-from journeyctl.model import Channel
+from journeyctl.model import Category, Channel
 
 Kind = Literal["accepted", "retryable", "permanent"]
 ERROR_LIMIT = 500  # characters of a provider's error text kept in an outcome
@@ -29,7 +29,7 @@ class Message:
     step: str
     channel: str  # the channel's name in channels.yaml
     template: str
-    category: str  # promotional | transactional
+    category: Category
     idempotency_key: str
     to: str | None  # the address from the profile (None for slack and webhook channels)
     content: dict[str, Any]  # the rendered template fields

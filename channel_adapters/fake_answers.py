@@ -87,7 +87,8 @@ def _sendgrid(request: Recorded) -> Response:
         return _sendgrid_errors(401, [(None, "The provided authorization grant is invalid, "
                                              "expired, or revoked")])
     data = request_json(request)
-    problems = _sendgrid_problems(data) if isinstance(data, dict) else [(None, "Bad Request")]
+    problems: list[tuple[str | None, str]] = (
+        _sendgrid_problems(data) if isinstance(data, dict) else [(None, "Bad Request")])
     if problems:
         return _sendgrid_errors(400, problems)
     return Response(202, b"", {"X-Message-Id": uuid.uuid4().hex[:22]})

@@ -15,7 +15,7 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
-from channel_adapters.base import ERROR_LIMIT, Message, Outcome, Provider, Reply
+from channel_adapters.base import ERROR_LIMIT, Kind, Message, Outcome, Provider, Reply
 
 REDACTED = "***"
 # A piece of a credential a provider or proxy may echo alone (a Slack webhook's path segments):
@@ -85,7 +85,7 @@ def secret_parts(secrets: Iterable[str]) -> list[str]:
 
 def transport_outcome(exc: Exception) -> Outcome:
     """No response: a connection problem is worth retrying, a bad URL is not."""
-    kind = "permanent" if isinstance(exc, _UNSENDABLE) else "retryable"
+    kind: Kind = "permanent" if isinstance(exc, _UNSENDABLE) else "retryable"
     detail = str(exc) or "no detail"
     return Outcome(kind, None, None, f"{type(exc).__name__}: {detail}", None)
 

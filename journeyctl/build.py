@@ -28,7 +28,7 @@ from journeyctl.timeparse import (
 from journeyctl.yamlload import Doc, DocPath
 
 T = TypeVar("T")
-STEP_KEYS = ("wait", "wait_for", "send", "branch", "split", "update", "loop", "exit")
+STEP_KEYS: tuple[m.StepKind, ...] = tuple(m.STEP_KINDS)  # the order the JC105 hint lists them
 
 
 @dataclass
@@ -490,7 +490,7 @@ def _exit(b: _Builder, raw: dict[str, Any] | None, path: DocPath, loc: Loc) -> m
     return m.ExitStep(loc=loc, reason=(raw or {}).get("reason"))
 
 
-_ACTIONS = {
+_ACTIONS: dict[m.StepKind, Callable[[_Builder, Any, DocPath, Loc], m.Action]] = {
     "wait": _wait, "wait_for": _wait_for, "send": _send, "branch": _branch, "split": _split,
     "update": _update, "loop": _loop, "exit": _exit,
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
+from typing import Literal, TypeGuard, get_args
 
 _TOKEN = re.compile(
     r"""
@@ -30,7 +31,12 @@ _TOKEN = re.compile(
 RESERVED = {"true", "false", "null", "in", "as", "break", "const", "continue", "else", "for",
             "function", "if", "import", "let", "loop", "package", "namespace", "return", "var",
             "void", "while"}
-MACROS = {"all", "exists", "exists_one", "map", "filter"}
+Macro = Literal["all", "exists", "exists_one", "map", "filter"]
+MACROS: frozenset[str] = frozenset(get_args(Macro))
+
+
+def is_macro(name: str) -> TypeGuard[Macro]:
+    return name in MACROS
 
 
 @dataclass(frozen=True)

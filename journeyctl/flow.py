@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import assert_never
 
 from journeyctl import model as m
 
@@ -34,27 +35,30 @@ def after(journey: m.Journey, step: m.Step) -> str:
 def edges(journey: m.Journey, step: m.Step) -> Iterator[Edge]:
     action = step.action
     sid = step.id
-    if isinstance(action, m.WaitFor):
-        yield Edge(sid, after(journey, step), f"{action.event}")
-        yield Edge(sid, action.on_timeout or following(journey, step),
-                   f"timeout {action.timeout}", "on_timeout")
-    elif isinstance(action, m.Branch):
-        for arm in action.arms:
-            label = f"if {arm.condition.source}" if arm.condition else "else"
-            yield Edge(sid, arm.next or following(journey, step), label, "branch")
-        if all(arm.condition for arm in action.arms):
-            yield Edge(sid, following(journey, step), "else", "branch")
-    elif isinstance(action, m.Split):
-        for variant in action.variants:
-            yield Edge(sid, variant.next or following(journey, step),
-                       f"{variant.name} {variant.weight}%", "split")
-    elif isinstance(action, m.Loop):
-        yield Edge(sid, action.to, f"repeat ×{action.times}", "to")
-        yield Edge(sid, after(journey, step), "done")
-    elif isinstance(action, m.ExitStep):
-        yield Edge(sid, m.EXIT, action.reason or "")
-    else:
-        yield Edge(sid, after(journey, step))
+    match action:
+        case m.WaitFor():
+            yield Edge(sid, after(journey, step), f"{action.event}")
+            yield Edge(sid, action.on_timeout or following(journey, step),
+                       f"timeout {action.timeout}", "on_timeout")
+        case m.Branch():
+            for arm in action.arms:
+                label = f"if {arm.condition.source}" if arm.condition else "else"
+                yield Edge(sid, arm.next or following(journey, step), label, "branch")
+            if all(arm.condition for arm in action.arms):
+                yield Edge(sid, following(journey, step), "else", "branch")
+        case m.Split():
+            for variant in action.variants:
+                yield Edge(sid, variant.next or following(journey, step),
+                           f"{variant.name} {variant.weight}%", "split")
+        case m.Loop():
+            yield Edge(sid, action.to, f"repeat ×{action.times}", "to")
+            yield Edge(sid, after(journey, step), "done")
+        case m.ExitStep():
+            yield Edge(sid, m.EXIT, action.reason or "")
+        case m.Wait() | m.WaitUntil() | m.Send() | m.Update():
+            yield Edge(sid, after(journey, step))
+        case _:
+            assert_never(action)
 
 
 def all_edges(journey: m.Journey) -> list[Edge]:

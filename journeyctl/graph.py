@@ -6,6 +6,8 @@ Nodes are the steps with a one-line summary; edges carry branch conditions, spli
 
 from __future__ import annotations
 
+from typing import assert_never
+
 from journeyctl import model as m
 from journeyctl.flow import all_edges
 
@@ -14,38 +16,46 @@ MAX_LABEL = 48
 
 
 def trigger_label(trigger: m.Trigger) -> str:
-    if isinstance(trigger, m.EventTrigger):
-        text = "on " + " | ".join(trigger.events)
-        return text + (f" where {trigger.where.source}" if trigger.where else "")
-    if isinstance(trigger, m.InactiveTrigger):
-        return f"inactive {trigger.after}"
-    return f"schedule {trigger.cron}"
+    match trigger:
+        case m.EventTrigger():
+            text = "on " + " | ".join(trigger.events)
+            return text + (f" where {trigger.where.source}" if trigger.where else "")
+        case m.InactiveTrigger():
+            return f"inactive {trigger.after}"
+        case m.ScheduleTrigger():
+            return f"schedule {trigger.cron}"
+        case _:
+            assert_never(trigger)
 
 
 def step_summary(step: m.Step) -> str:
     action = step.action
-    if isinstance(action, m.Wait):
-        return f"wait {action.duration}"
-    if isinstance(action, m.WaitUntil):
-        days = f" ({', '.join(_DAY_NAMES[d - 1] for d in action.days)})" if action.days else ""
-        return f"wait until {action.time:%H:%M}{days}"
-    if isinstance(action, m.WaitFor):
-        return f"wait for {action.event} ≤ {action.timeout}"
-    if isinstance(action, m.Send):
-        text = f"send {action.primary.channel}: {action.primary.template}"
-        fallback = "".join(f" → {o.channel}" for o in action.fallback)
-        category = " (transactional)" if action.category == "transactional" else ""
-        return text + fallback + category
-    if isinstance(action, m.Branch):
-        return "branch"
-    if isinstance(action, m.Split):
-        return "A/B split"
-    if isinstance(action, m.Update):
-        return "update " + ", ".join(attr for attr, _ in action.set)
-    if isinstance(action, m.Loop):
-        return f"loop ×{action.times}"
-    return "exit" + (f": {action.reason}" if isinstance(action, m.ExitStep) and action.reason
-                     else "")
+    match action:
+        case m.Wait():
+            return f"wait {action.duration}"
+        case m.WaitUntil():
+            days = f" ({', '.join(_DAY_NAMES[d - 1] for d in action.days)})" if action.days \
+                else ""
+            return f"wait until {action.time:%H:%M}{days}"
+        case m.WaitFor():
+            return f"wait for {action.event} ≤ {action.timeout}"
+        case m.Send():
+            text = f"send {action.primary.channel}: {action.primary.template}"
+            fallback = "".join(f" → {o.channel}" for o in action.fallback)
+            category = " (transactional)" if action.category == "transactional" else ""
+            return text + fallback + category
+        case m.Branch():
+            return "branch"
+        case m.Split():
+            return "A/B split"
+        case m.Update():
+            return "update " + ", ".join(attr for attr, _ in action.set)
+        case m.Loop():
+            return f"loop ×{action.times}"
+        case m.ExitStep():
+            return "exit" + (f": {action.reason}" if action.reason else "")
+        case _:
+            assert_never(action)
 
 
 _DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -82,7 +82,8 @@ class Partial(NamedTuple):
 
     tag: str
     name: str | None
-    index: int
+    # a field named like the method tuple.index, which nothing here calls
+    index: int  # type: ignore[assignment]
     length: int
 
 
@@ -139,7 +140,7 @@ def reach(sources: Iterable[str], snippets: Mapping[str, str]) -> Reached:
             complete = False  # validate reports it
             continue
         for call in calls:
-            if call.name not in snippets:
+            if call.name is None or call.name not in snippets:
                 complete = False  # validate reports it (JC609, JC610)
             elif call.name not in found:
                 found.add(call.name)
@@ -188,7 +189,8 @@ def _text(nodes: Iterable[Node], parsed: BoundTemplate, snippets: Mapping[str, s
             continue
         call = _call(node)
         if call is not None:
-            if call.name in snippets and call.name not in stack:  # a loop renders nothing
+            if (call.name is not None and call.name in snippets
+                    and call.name not in stack):  # a loop renders nothing
                 try:
                     inner = parse(snippets[call.name], snippets)
                 except LiquidError:
@@ -279,9 +281,9 @@ def _node_cost(node: Node, parsed: BoundTemplate, snippets: Mapping[str, str],
         tag = (node.token.start_index, len(node.token.value))
         return Cost(iterations, exact * body.output, tag, iterations)
     if isinstance(node, _silent()):
-        inner = _cost(node.children(RenderContext(parsed), include_partials=False), parsed,
-                      snippets, stack)
-        return inner._replace(output=0)
+        silent = _cost(node.children(RenderContext(parsed), include_partials=False), parsed,
+                       snippets, stack)
+        return silent._replace(output=0)
     if isinstance(node, IfNode | UnlessNode | CaseNode):  # one branch runs: the heaviest
         branches = [_cost(branch.children(RenderContext(parsed), include_partials=False),
                           parsed, snippets, stack)
@@ -290,7 +292,7 @@ def _node_cost(node: Node, parsed: BoundTemplate, snippets: Mapping[str, str],
         return heaviest._replace(output=0)
     call = _call(node)
     if call is not None:
-        if call.name not in snippets or call.name in stack:
+        if call.name is None or call.name not in snippets or call.name in stack:
             return Cost(0, 0, (-1, 0), 0)  # validate reports it (JC609, JC612)
         try:
             inner = parse(snippets[call.name], snippets)
@@ -344,7 +346,8 @@ class Range(NamedTuple):
 
     text: str
     size: int
-    index: int
+    # a field named like the method tuple.index, which nothing here calls
+    index: int  # type: ignore[assignment]
     length: int
 
 
@@ -384,7 +387,8 @@ class SafeUse(NamedTuple):
     values it lets through (each as its path, root first; a computed key is None)."""
 
     filter: str
-    index: int
+    # a field named like the method tuple.index, which nothing here calls
+    index: int  # type: ignore[assignment]
     length: int
     paths: tuple[tuple[str | int | None, ...], ...]
 

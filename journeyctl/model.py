@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, assert_never
 
 from journeyctl.diagnostics import Loc
 
@@ -399,7 +399,9 @@ class ExitStep(Located):
 
 Action = Wait | WaitUntil | WaitFor | Send | Branch | Split | Update | Loop | ExitStep
 
-STEP_KINDS: dict[str, type] = {
+StepKind = Literal["wait", "wait_for", "send", "branch", "split", "update", "loop", "exit"]
+
+STEP_KINDS: dict[StepKind, type[Action]] = {
     "wait": Wait,  # `wait: 6h`; `wait: {until: ...}` builds a WaitUntil
     "wait_for": WaitFor,
     "send": Send,
@@ -418,11 +420,11 @@ class Step(Located):
     next: str | None = None  # None: the following step in list order (or the end)
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> StepKind:
         return "wait" if isinstance(self.action, WaitUntil) else _KIND_NAMES[type(self.action)]
 
 
-_KIND_NAMES = {cls: name for name, cls in STEP_KINDS.items()}
+_KIND_NAMES: dict[type[Action], StepKind] = {cls: name for name, cls in STEP_KINDS.items()}
 
 
 def step_part(step_id: object) -> str:
@@ -479,12 +481,17 @@ class Journey(Located):
         ]
         for step in self.steps:
             action = step.action
-            if isinstance(action, WaitFor):
-                candidates.append(action.where)
-            elif isinstance(action, Branch):
-                candidates.extend(arm.condition for arm in action.arms)
-            elif isinstance(action, Update):
-                candidates.extend(expr for _, expr in action.set)
+            match action:
+                case WaitFor():
+                    candidates.append(action.where)
+                case Branch():
+                    candidates.extend(arm.condition for arm in action.arms)
+                case Update():
+                    candidates.extend(expr for _, expr in action.set)
+                case Wait() | WaitUntil() | Send() | Split() | Loop() | ExitStep():
+                    pass  # no CEL in these
+                case _:
+                    assert_never(action)
         yield from (expr for expr in candidates if expr is not None)
 
     @cached_property

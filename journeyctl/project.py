@@ -384,7 +384,8 @@ def _journey_tree(doc: Doc, out: Collector) -> tuple[dict[str, Any], frozenset[s
     for key in {p[0] for p in paths if p}:
         items = data.get(key)
         if key in _LISTS and isinstance(items, list) and (key,) not in paths:
-            bad = {p[1] for p in paths if len(p) > 1 and p[0] == key}
+            # the indexes of items with errors (a list's paths go on by index)
+            bad = {p[1] for p in paths if len(p) > 1 and p[0] == key and isinstance(p[1], int)}
             data[key] = [None if i in bad else item for i, item in enumerate(items)]
             if key == "steps":
                 broken |= {_broken_step(items[i], ("steps", i), paths) for i in bad}

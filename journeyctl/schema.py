@@ -178,10 +178,16 @@ def _allowed_hint(allowed: Iterable[str]) -> str | None:
     return f"allowed keys: {', '.join(names)}" if names else None
 
 
+def _keyword_value(error: ValidationError) -> Any:
+    """The failing keyword's value in the schema (`required`'s list, `type`'s names). The
+    stubs allow `Unset`, which only an error not made by a validator has."""
+    return error.validator_value
+
+
 def _required(doc: Doc, error: ValidationError, path: DocPath) -> Iterator[Diagnostic]:
     instance = error.instance if isinstance(error.instance, dict) else {}
     properties = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
-    for key in error.validator_value:
+    for key in _keyword_value(error):
         if key not in instance:
             described = properties.get(key, {}).get("description")
             where = f" in {_where(path)}" if path else ""
@@ -190,7 +196,7 @@ def _required(doc: Doc, error: ValidationError, path: DocPath) -> Iterator[Diagn
 
 
 def _type(doc: Doc, error: ValidationError, path: DocPath) -> Iterator[Diagnostic]:
-    expected = error.validator_value
+    expected = _keyword_value(error)
     names = [expected] if isinstance(expected, str) else list(expected)
     wanted = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
     code = _code(error, "JC103")
@@ -204,7 +210,7 @@ def _type(doc: Doc, error: ValidationError, path: DocPath) -> Iterator[Diagnosti
 
 def _enum(doc: Doc, error: ValidationError, path: DocPath) -> Iterator[Diagnostic]:
     options = (
-        list(error.validator_value) if error.validator == "enum" else [error.validator_value]
+        list(_keyword_value(error)) if error.validator == "enum" else [error.validator_value]
     )
     texts = [str(o) for o in options]
     close = difflib.get_close_matches(str(error.instance), texts, n=1, cutoff=0.6)
@@ -228,14 +234,14 @@ def _alternatives(doc: Doc, error: ValidationError, path: DocPath) -> Iterator[D
     branches: dict[int, list[ValidationError]] = {}
     for sub in error.context or []:
         branches.setdefault(int(sub.schema_path[0]), []).append(sub)
-    options = error.validator_value
+    options = _keyword_value(error)
 
     def wrong_type(errs: list[ValidationError]) -> bool:
         return any(e.validator in ("type", "const") and not e.relative_path for e in errs)
 
     plausible = {i: errs for i, errs in branches.items() if not wrong_type(errs)}
     if all(e.validator == "required" for errs in branches.values() for e in errs):
-        needed = [k for errs in branches.values() for e in errs for k in e.validator_value]
+        needed = [k for errs in branches.values() for e in errs for k in _keyword_value(e)]
         message = f"{_where(path)} needs one of: {', '.join(needed)}"
         yield diagnostic("JC102", message, doc.loc(path))
     elif plausible:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 import yaml
 
@@ -206,7 +206,8 @@ def _resolve_tagged(tag: str, value: str) -> Any:
     if tag == _CORE + "str":
         return value
     resolved = resolve_plain(value)
-    expected = {"int": int, "float": (int, float), "bool": bool, "null": type(None)}
+    expected: dict[str, Any] = {  # type or tuple of types (Any: isinstance then keeps Any)
+        "int": int, "float": (int, float), "bool": bool, "null": type(None)}
     kind = tag.removeprefix(_CORE)
     if kind in expected and isinstance(resolved, expected[kind]):
         return float(resolved) if kind == "float" else resolved
@@ -239,7 +240,7 @@ class _Builder:
         self.count = 0
         self.documents = 0
 
-    def fail(self, code: str, message: str, mark: Any, hint: str | None = None) -> None:
+    def fail(self, code: str, message: str, mark: Any, hint: str | None = None) -> NoReturn:
         raise _error(code, message, Loc(self.display, mark.line + 1, mark.column + 1), hint)
 
     def feed(self, event: yaml.Event) -> None:
@@ -259,6 +260,7 @@ class _Builder:
 
     def _mark(self, event: yaml.Event, style: str | None = None) -> Mark:
         s, e = event.start_mark, event.end_mark
+        assert s is not None and e is not None  # the parser marks every event it emits
         return Mark(s.line, s.column, e.line, e.column, style)
 
     def _count(self, n: int, event: yaml.Event) -> None:
@@ -315,7 +317,7 @@ class _Builder:
         if event.anchor in self.open_anchors:
             self.fail("JC005", f"alias *{event.anchor} refers to itself", event.start_mark,
                       "an anchor cannot contain an alias to itself")
-        if event.anchor not in self.anchors:
+        if event.anchor is None or event.anchor not in self.anchors:
             self.fail("JC003", f"unknown alias *{event.anchor}", event.start_mark,
                       f"define the anchor &{event.anchor} before using it")
         value, size = self.anchors[event.anchor]
@@ -343,9 +345,9 @@ class _Builder:
 
     def _end(self, event: yaml.CollectionEndEvent) -> None:
         frame = self.stack.pop()
-        start = self.marks[frame.path]
-        self.marks[frame.path] = start._replace(end_line=event.end_mark.line,
-                                                end_col=event.end_mark.column)
+        start, end = self.marks[frame.path], event.end_mark
+        assert end is not None  # the parser marks every event it emits
+        self.marks[frame.path] = start._replace(end_line=end.line, end_col=end.column)
         if frame.anchor:
             self.open_anchors.discard(frame.anchor)
             self.anchors[frame.anchor] = (frame.obj, self.count - frame.start_count + 1)

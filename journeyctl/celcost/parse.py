@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from journeyctl.celref import MACROS, Token, tokenize
+from journeyctl.celref import Macro, Token, is_macro, tokenize
 
 RELATIONS = frozenset({"<", "<=", ">", ">=", "==", "!=", "in"})
 
@@ -60,7 +60,7 @@ class Call(Node):
 class Loop(Node):
     """A comprehension macro: `target.exists(var, args...)`."""
 
-    kind: str  # all | exists | exists_one | map | filter
+    kind: Macro
     target: Node
     var: str
     args: tuple[Node, ...]
@@ -200,7 +200,7 @@ class _Parser:
         dotted = _dotted(target)
         if dotted is not None and f"{dotted}.{name}" in self.namespaced:
             return Call(target.start, self.end(), f"{dotted}.{name}", args)
-        if name in MACROS and args and isinstance(args[0], Ident):
+        if is_macro(name) and args and isinstance(args[0], Ident):
             return Loop(target.start, self.end(), name, target, args[0].name, args[1:])
         return Call(target.start, self.end(), name, (target, *args))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Literal
+from typing import Literal, assert_never
 
 from journeyctl import model as m
 from journeyctl.celcost import COST_LIMIT, Unsupported, depends_on_data, estimate
@@ -85,13 +85,19 @@ def expressions(ctx: CheckContext, journey: m.Journey) -> Iterator[tuple[m.Expr,
     for step in journey.steps:
         action = step.action
         where = f"in step '{step.id}'"
-        if isinstance(action, m.WaitFor) and action.where:
-            yield action.where, scope((action.event,), where, named)
-        elif isinstance(action, m.Branch):
-            yield from ((arm.condition, scope(mid, where, mid_journey))
-                        for arm in action.arms if arm.condition)
-        elif isinstance(action, m.Update):
-            yield from ((expr, scope(mid, where, mid_journey)) for _, expr in action.set)
+        match action:
+            case m.WaitFor():
+                if action.where:
+                    yield action.where, scope((action.event,), where, named)
+            case m.Branch():
+                yield from ((arm.condition, scope(mid, where, mid_journey))
+                            for arm in action.arms if arm.condition)
+            case m.Update():
+                yield from ((expr, scope(mid, where, mid_journey)) for _, expr in action.set)
+            case m.Wait() | m.WaitUntil() | m.Send() | m.Split() | m.Loop() | m.ExitStep():
+                pass  # no CEL in these
+            case _:
+                assert_never(action)
 
 
 def check_expr(ctx: CheckContext, expr: m.Expr, scope: Scope) -> None:

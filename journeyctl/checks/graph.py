@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import assert_never
 
 from journeyctl import model as m
 from journeyctl.checks.context import CheckContext, did_you_mean
@@ -48,18 +49,24 @@ def _references(step: m.Step) -> Iterator[tuple[str, Loc, str]]:
     action = step.action
     if step.next:
         yield step.next, step.at("next"), "next"
-    if isinstance(action, m.WaitFor) and action.on_timeout:
-        yield action.on_timeout, action.at("on_timeout"), "on_timeout"
-    elif isinstance(action, m.Branch):
-        for arm in action.arms:
-            if arm.next:
-                yield arm.next, arm.at("next" if arm.condition else "else"), "branch"
-    elif isinstance(action, m.Split):
-        for variant in action.variants:
-            if variant.next:
-                yield variant.next, variant.at("next"), "split"
-    elif isinstance(action, m.Loop):
-        yield action.to, action.at("to"), "loop.to"
+    match action:
+        case m.WaitFor():
+            if action.on_timeout:
+                yield action.on_timeout, action.at("on_timeout"), "on_timeout"
+        case m.Branch():
+            for arm in action.arms:
+                if arm.next:
+                    yield arm.next, arm.at("next" if arm.condition else "else"), "branch"
+        case m.Split():
+            for variant in action.variants:
+                if variant.next:
+                    yield variant.next, variant.at("next"), "split"
+        case m.Loop():
+            yield action.to, action.at("to"), "loop.to"
+        case m.Wait() | m.WaitUntil() | m.Send() | m.Update() | m.ExitStep():
+            pass  # no step reference but `next`
+        case _:
+            assert_never(action)
 
 
 def _check_references(ctx: CheckContext, journey: m.Journey, ids: dict[str, m.Step]) -> bool:

@@ -92,7 +92,7 @@ def _moves(journey: m.Journey, step: m.Step, loops: tuple[tuple[str, int], ...]
            ) -> Iterator[tuple[str, int, frozenset[str], tuple[tuple[str, int], ...]]]:
     """(next step, seconds that pass, channels of a promotional send, loop counters)."""
     action = step.action
-    sent = frozenset()
+    sent: frozenset[str] = frozenset()
     if isinstance(action, m.Send) and action.category == "promotional":
         sent = frozenset(o.channel for o in action.options)
     counts = dict(loops)

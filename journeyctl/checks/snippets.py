@@ -187,7 +187,7 @@ def _loops(calls: Mapping[str, list[Partial]]) -> Iterator[tuple[str, Partial, l
                 pending.pop()
             elif call.name in path:
                 yield path[-1], call, [*path[path.index(call.name):], call.name]
-            elif call.name in calls and call.name not in done:
+            elif call.name is not None and call.name in calls and call.name not in done:
                 path.append(call.name)
                 pending.append(iter(calls[call.name]))
 

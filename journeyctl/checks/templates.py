@@ -98,7 +98,8 @@ def _check_template(ctx: CheckContext, template: m.Template, used_by: list[m.Jou
         parsed = _parse(ctx, template, path, source, html=path[0] in html)
         if parsed is None:
             continue
-        for journey in used_by or [None]:
+        readers: list[m.Journey | None] = [*used_by] or [None]  # None: as no journey
+        for journey in readers:
             _check_variables(ctx, template, path, parsed, journey, in_snippets)
         found = cost(source, ctx.project.snippet_sources)
         if found is not None:
@@ -156,10 +157,10 @@ def _strings(template: m.Template) -> Iterator[tuple[tuple[str | int, ...], str]
 
 def _check_fields(ctx: CheckContext, template: m.Template, spec: AdapterSpec) -> None:
     present = {*template.fields, *template.broken}  # a broken field is there, and reported
-    for name, field_spec in spec.template_fields.items():
-        if field_spec.required and name not in present:
+    for name, wanted in spec.template_fields.items():
+        if wanted.required and name not in present:
             ctx.add("JC605", f"template '{template.name}' needs `{name}` for a {spec.name} "
-                    f"channel", template.loc, field_spec.description or None)
+                    f"channel", template.loc, wanted.description or None)
     if spec.one_of_fields and not any(f in present for f in spec.one_of_fields):
         ctx.add("JC605", f"template '{template.name}' needs one of: "
                 f"{', '.join(spec.one_of_fields)}", template.loc)

@@ -44,6 +44,7 @@ class Request:
 def run(request: Request) -> int:
     loaded = valid_project(request.project)
     project = loaded.project
+    assert project is not None  # valid_project stops before a project that did not load
     channel, template = resolve(project, request.channel, request.template)
     if request.base_url is not None:
         channel = redirected(channel, _base_url(request.base_url))
@@ -69,7 +70,8 @@ def build_message(project: m.Project, channel: m.Channel, template: m.Template,
     profile = {"user_id": "send-test", **json_object(request.profile, "--profile")}
     entry = json_object(request.entry, "--entry") if request.entry is not None else None
     journey_id, step, category = _first_use(project, template.name)
-    context_message = {"step": step, "category": category, "variant": None, "variants": {}}
+    context_message: dict[str, Any] = {"step": step, "category": category, "variant": None,
+                                       "variants": {}}
     content = render_template(project, template, profile, entry, entry,
                               journey_variable(journey_id, None, time.time()), context_message,
                               docs)
@@ -85,7 +87,7 @@ def build_message(project: m.Project, channel: m.Channel, template: m.Template,
         idempotency_key=f"send-test:{uuid.uuid4().hex}", to=to, content=content)
 
 
-def _first_use(project: m.Project, template: str) -> tuple[str, str, str]:
+def _first_use(project: m.Project, template: str) -> tuple[str, str, m.Category]:
     """(journey, step, category) of the first send of `template`, so that `journey.id` and
     `message.step` render as they will in production; placeholders when no journey uses it."""
     for journey in project.journeys:

@@ -63,6 +63,7 @@ def run(request: Request) -> int:
 
     loaded = valid_project(request.project)
     project = loaded.project
+    assert project is not None  # valid_project stops before a project that did not load
     unknown = [j for j in request.journeys if project.journey(j) is None]
     if unknown:
         known = ", ".join(j.id for j in project.journeys)

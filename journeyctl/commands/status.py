@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 from journeyctl.boundary import EXIT_OK
 from journeyctl.commands.state_common import Given, open_state
@@ -16,7 +17,7 @@ def run(project_path: Path, state_url: str | None, output_format: str) -> int:
         snapshot = store.snapshot()
         lock = store.holder()
     shown = ref.shown
-    journeys = {}
+    journeys: dict[str, dict[str, Any]] = {}
     for jid, applied in snapshot.journeys.items():
         steps: dict[str, dict[str, int]] = {}
         for (j, version, step), count in sorted(snapshot.inflight.items()):
@@ -36,7 +37,7 @@ def run(project_path: Path, state_url: str | None, output_format: str) -> int:
     for jid, info in journeys.items():
         total = sum(n for steps in info["in_flight"].values() for n in steps.values())
         print(f"  {jid}: v{info['version']} {info['status']}, {total} in flight")
-        for version, steps in info["in_flight"].items():
-            for step, count in steps.items():
+        for version, by_step in info["in_flight"].items():
+            for step, count in by_step.items():
                 print(f"      {version} {step}: {count}")
     return EXIT_OK

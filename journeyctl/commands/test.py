@@ -34,8 +34,9 @@ def run(project_path: Path, files: list[Path], output_format: str) -> int:
     try:
         loaded = validate_here(project_path)
     except JourneyctlError as exc:  # no project there: reported like an invalid one
-        loaded, errors = Loaded(None, {}, exc.diagnostics), exc.diagnostics
-        print_text(errors, {}, sys.stderr,
+        loaded = Loaded(None, {}, exc.diagnostics)
+        errors: list[Diagnostic] | None = exc.diagnostics
+        print_text(exc.diagnostics, {}, sys.stderr,
                    f"✗ there is no project at {display_path(project_path)}: no test ran")
     else:
         errors = project_errors(loaded, "no test ran")

@@ -58,8 +58,10 @@ class GroupCommit(Generic[T, R]):
             return
         for (_, future), result in zip(waiting, results, strict=True):
             # an item `run_batch` could not handle is failed alone (its exception as result)
-            done = _fail if isinstance(result, BaseException) else _resolve
-            loop.call_soon_threadsafe(done, future, result)
+            if isinstance(result, BaseException):
+                loop.call_soon_threadsafe(_fail, future, result)
+            else:
+                loop.call_soon_threadsafe(_resolve, future, result)
 
 
 class CoreThread:

@@ -6,7 +6,13 @@ change in one transaction (messages to the outbox, timers to the timer table).
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
+
+from journeyctl.model import Category
+
+ExitReason = Literal["completed", "goal", "exit_event"]
+HoldReason = Literal["quiet_hours", "kr_night"]
+NotEnteredReason = Literal["where", "audience", "reentry", "paused"]
 
 
 class Moment(NamedTuple):
@@ -58,7 +64,7 @@ class Send(NamedTuple):
     visit: int
     channel: str
     template: str
-    category: str
+    category: Category
     time: float
     variant: str | None  # "<split step>=<variant>" pairs, sorted, joined by ","
     option: int = 0  # 0: the primary channel; n: the n-th fallback
@@ -88,7 +94,7 @@ class Held(NamedTuple):
     instance: int
     step: str
     until: float
-    reason: str  # quiet_hours | kr_night
+    reason: HoldReason
     time: float
 
 
@@ -134,7 +140,7 @@ class Exited(NamedTuple):
     user_id: str
     journey: str
     instance: int
-    reason: str  # completed | goal | exit_event
+    reason: ExitReason
     time: float
     step: str | None = None  # where the instance was
     label: str = ""  # completed: the label of the edge it left by (for diagrams)
@@ -160,7 +166,7 @@ class NotEntered(NamedTuple):
 
     user_id: str
     journey: str
-    reason: str  # where | audience | reentry | paused
+    reason: NotEnteredReason
     time: float
 
 
@@ -168,7 +174,7 @@ Effect = (Entered | StepReached | Send | Suppressed | Held | SetTimer | CancelTi
           | VariantAssigned | ProfileUpdated | Converted | Exited | ExpressionFailed | NotEntered)
 
 __all__ = [
-    "CancelTimer", "Converted", "Effect", "Entered", "Exited", "ExpressionFailed", "Held",
-    "MessageRef", "NotEntered", "ProfileUpdated", "Send", "SetTimer", "StepReached",
-    "Suppressed", "VariantAssigned",
+    "CancelTimer", "Converted", "Effect", "Entered", "ExitReason", "Exited", "ExpressionFailed",
+    "Held", "HoldReason", "MessageRef", "NotEntered", "NotEnteredReason", "ProfileUpdated",
+    "Send", "SetTimer", "StepReached", "Suppressed", "VariantAssigned",
 ]

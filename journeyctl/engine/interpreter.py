@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from bisect import bisect_right, insort
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, assert_never
 
 from journeyctl import model as m
 from journeyctl.engine import effects as fx
@@ -21,13 +21,14 @@ from journeyctl.engine.celrt import EvalError, Evaluator
 from journeyctl.engine.compiled import Compiled, CompiledJourney, compile_project
 from journeyctl.engine.inputs import Event, Input, Migrate, Tick, TimerFired
 from journeyctl.engine.localtime import next_local, user_zone
-from journeyctl.engine.policy import decide, record
+from journeyctl.engine.policy import Hold, SendTo, Suppress, decide, record
 from journeyctl.engine.split import assign, bucket
 from journeyctl.engine.state import (
     Instance,
     JourneyState,
     UserState,
     Wait,
+    WaitKind,
     merge_profile,
 )
 from journeyctl.engine.state import copy_json as _copy
@@ -36,6 +37,8 @@ from journeyctl.flow import Edge
 
 MAX_STEPS_PER_INPUT = 10_000  # validate rejects instant cycles; this guards the engine anyway
 INACTIVE = "inactive"
+
+Out = list[fx.Effect]  # the effects of one input, appended to as the engine goes
 
 
 class EngineError(RuntimeError):
@@ -49,22 +52,25 @@ class Engine:
         self.compiled: Compiled = compile_project(project, only, versions, older)
         self.cel = Evaluator()
 
-    def step(self, state: UserState, event: Input, now: float) -> tuple[UserState, list[Any]]:
+    def step(self, state: UserState, event: Input, now: float) -> tuple[UserState, Out]:
         """Apply one input at time `now`; returns the (same, changed) state and the effects."""
-        out: list[Any] = []
-        if isinstance(event, Event):
-            self._event(state, event, now, out)
-        elif isinstance(event, TimerFired):
-            self._timer(state, event, now, out)
-        elif isinstance(event, Tick):
-            cj = self.compiled.by_id.get(event.journey)
-            if cj is not None:
-                self._try_enter(state, cj, None, now, out)
-        elif isinstance(event, Migrate):
-            self._migrate(state, event, now, out)
+        out: Out = []
+        match event:
+            case Event():
+                self._event(state, event, now, out)
+            case TimerFired():
+                self._timer(state, event, now, out)
+            case Tick():
+                cj = self.compiled.by_id.get(event.journey)
+                if cj is not None:
+                    self._try_enter(state, cj, None, now, out)
+            case Migrate():
+                self._migrate(state, event, now, out)
+            case _:
+                assert_never(event)
         return state, out
 
-    def _migrate(self, state: UserState, move: Migrate, now: float, out: list[Any]) -> None:
+    def _migrate(self, state: UserState, move: Migrate, now: float, out: Out) -> None:
         """Move an instance to `move.version` at `move.step`. A wait of the same kind there
         keeps its timer (it goes on waiting, now on the new version); otherwise the instance
         starts the new step afresh."""
@@ -84,7 +90,7 @@ class Engine:
 
     # --- events ------------------------------------------------------------------------------
 
-    def _event(self, state: UserState, event: Event, now: float, out: list[Any]) -> None:
+    def _event(self, state: UserState, event: Event, now: float, out: Out) -> None:
         if event.name == "identify" and event.properties:
             merge_profile(state.profile, _copy(event.properties))  # later merges change no event
             state.profile["user_id"] = state.user_id
@@ -115,7 +121,7 @@ class Engine:
         return found if found is not None else self.compiled.by_id[journey_id]
 
     def _offer(self, state: UserState, journey_id: str, event: Event, now: float,
-               out: list[Any]) -> None:
+               out: Out) -> None:
         js = state.journeys.get(journey_id)
         if js is not None:
             self._goal(state, journey_id, js, event, now, out)
@@ -124,15 +130,16 @@ class Engine:
                 self._exit_on(state, self._of(journey_id, inst), js, event, now, out)
             inst = js.active
             wait = inst.wait if inst is not None else None
-            if wait is not None and wait.kind == "wait_for" and wait.event == event.name:
+            if (inst is not None and wait is not None and wait.kind == "wait_for"
+                    and wait.event == event.name):
                 self._wait_for_event(state, self._of(journey_id, inst), inst, event, now, out)
         cj = self.compiled.by_id.get(journey_id)  # absent once deleted: old instances only
         trigger = cj.journey.trigger if cj is not None else None
-        if isinstance(trigger, m.EventTrigger) and event.name in trigger.events:
-            self._try_enter(state, cj, event, now, out)  # type: ignore[arg-type]
+        if cj is not None and isinstance(trigger, m.EventTrigger) and event.name in trigger.events:
+            self._try_enter(state, cj, event, now, out)
 
     def _goal(self, state: UserState, journey_id: str, js: JourneyState, event: Event,
-              now: float, out: list[Any]) -> None:
+              now: float, out: Out) -> None:
         """Convert each instance whose own goal this event meets, within its window."""
         js.recent = [i for i in js.recent if now <= i.entered_at + self._of(journey_id, i)
                      .goal_window]
@@ -154,7 +161,7 @@ class Engine:
                 self._end(state, cj, js, inst, "goal", now, out)
 
     def _value(self, expr: m.Expr | None, state: UserState, cj: CompiledJourney, inst: Instance,
-               props: dict[str, Any], now: float, out: list[Any]) -> float:
+               props: dict[str, Any], now: float, out: Out) -> float:
         if expr is None:
             return 0.0
         try:
@@ -168,7 +175,7 @@ class Engine:
             else 0.0
 
     def _exit_on(self, state: UserState, cj: CompiledJourney, js: JourneyState, event: Event,
-                 now: float, out: list[Any]) -> None:
+                 now: float, out: Out) -> None:
         inst = js.active
         assert inst is not None
         for rule in cj.exit_on[event.name]:
@@ -178,7 +185,7 @@ class Engine:
                 return
 
     def _wait_for_event(self, state: UserState, cj: CompiledJourney, inst: Instance,
-                        event: Event, now: float, out: list[Any]) -> None:
+                        event: Event, now: float, out: Out) -> None:
         assert inst.wait is not None
         step = cj.steps[inst.wait.step]
         action = step.action
@@ -193,7 +200,7 @@ class Engine:
     # --- entry ---------------------------------------------------------------------------------
 
     def _activity(self, state: UserState, cj: CompiledJourney, now: float,
-                  out: list[Any]) -> None:
+                  out: Out) -> None:
         """An event that counts as activity for an `inactive` trigger: a new quiet spell."""
         js = state.journey(cj.id)
         js.last_activity = now
@@ -202,7 +209,7 @@ class Engine:
             self._inactivity_timer(state, cj, js, now, out)
 
     def _inactivity_timer(self, state: UserState, cj: CompiledJourney, js: JourneyState,
-                          now: float, out: list[Any]) -> None:
+                          now: float, out: Out) -> None:
         trigger = cj.journey.trigger
         assert isinstance(trigger, m.InactiveTrigger) and js.last_activity is not None
         js.timer_token = state.next_token()
@@ -210,7 +217,7 @@ class Engine:
                                js.last_activity + trigger.after.seconds))
 
     def _try_enter(self, state: UserState, cj: CompiledJourney, event: Event | None, now: float,
-                   out: list[Any]) -> None:
+                   out: Out) -> None:
         journey = cj.journey
         props = event.properties if event is not None else {}
         trigger = journey.trigger
@@ -247,7 +254,7 @@ class Engine:
 
     # --- timers --------------------------------------------------------------------------------
 
-    def _timer(self, state: UserState, timer: TimerFired, now: float, out: list[Any]) -> None:
+    def _timer(self, state: UserState, timer: TimerFired, now: float, out: Out) -> None:
         journey_id, _, what = timer.key.rpartition("#")
         js = state.journeys.get(journey_id)
         if js is None:
@@ -267,17 +274,20 @@ class Engine:
         cj = self._of(journey_id, inst)
         inst.wait = None
         step = cj.steps[wait.step]
-        if wait.kind == "hold":
-            edge = self._send(state, cj, inst, step, now, out, held=True)
-            if edge is not None:
-                self._run(state, cj, inst, edge, now, out)
-        elif wait.kind == "wait_for":
-            self._run(state, cj, inst, cj.edges[step.id][1], now, out)
-        else:
-            self._run(state, cj, inst, cj.edges[step.id][0], now, out)
+        match wait.kind:
+            case "hold":
+                edge = self._send(state, cj, inst, step, now, out, held=True)
+                if edge is not None:
+                    self._run(state, cj, inst, edge, now, out)
+            case "wait_for":
+                self._run(state, cj, inst, cj.edges[step.id][1], now, out)  # the timeout edge
+            case "wait" | "until":
+                self._run(state, cj, inst, cj.edges[step.id][0], now, out)
+            case _:
+                assert_never(wait.kind)
 
     def _inactivity_due(self, state: UserState, cj: CompiledJourney, js: JourneyState,
-                        timer: TimerFired, now: float, out: list[Any]) -> None:
+                        timer: TimerFired, now: float, out: Out) -> None:
         if timer.token != js.timer_token or js.last_activity is None:
             return
         trigger = cj.journey.trigger
@@ -291,10 +301,11 @@ class Engine:
 
     # --- running steps -------------------------------------------------------------------------
 
-    def _run(self, state: UserState, cj: CompiledJourney, inst: Instance, edge: Any, now: float,
-             out: list[Any]) -> None:
+    def _run(self, state: UserState, cj: CompiledJourney, inst: Instance, edge: Edge | None,
+             now: float, out: Out) -> None:
         """Run steps from `edge` (None: the first step) until the instance waits or ends."""
-        source, label = (edge.source, edge.label) if edge is not None else (None, "")
+        source: str | None = edge.source if edge is not None else None
+        label = edge.label if edge is not None else ""
         target = edge.target if edge is not None else cj.first
         for _ in range(MAX_STEPS_PER_INPUT):
             if target == m.EXIT:
@@ -313,65 +324,70 @@ class Engine:
         raise EngineError(f"journey {cj.id} ran {MAX_STEPS_PER_INPUT} steps at one instant")
 
     def _act(self, state: UserState, cj: CompiledJourney, inst: Instance, step: m.Step,
-             now: float, out: list[Any]) -> Any:
+             now: float, out: Out) -> Edge | None:
         """Do one step; return the edge to follow now, or None when the instance waits/ends."""
         action = step.action
         edges = cj.edges[step.id]
-        if isinstance(action, m.Wait):
-            self._wait(state, cj, inst, step, "wait", now + action.duration.seconds, now, out)
-            return None
-        if isinstance(action, m.WaitUntil):
-            tz = user_zone(state.profile, self.compiled.tz)
-            due = next_local(now, action.time, action.days, tz)
-            if due <= now:
+        match action:
+            case m.Wait():
+                self._wait(state, cj, inst, step, "wait", now + action.duration.seconds, now, out)
+                return None
+            case m.WaitUntil():
+                tz = user_zone(state.profile, self.compiled.tz)
+                due = next_local(now, action.time, action.days, tz)
+                if due <= now:
+                    return edges[0]
+                self._wait(state, cj, inst, step, "until", due, now, out)
+                return None
+            case m.WaitFor():
+                return self._start_wait_for(state, cj, inst, step, action, now, out)
+            case m.Send():
+                return self._send(state, cj, inst, step, now, out, held=False)
+            case m.Branch():
+                return self._branch(state, cj, inst, step, action, now, out)
+            case m.Split():
+                variant = assign(action.variants, bucket(cj.id, step.id, state.user_id))
+                inst.variants[step.id] = variant.name
+                out.append(fx.VariantAssigned(state.user_id, cj.id, inst.number, step.id,
+                                              variant.name, now))
+                return edges[action.variants.index(variant)]
+            case m.Update():
+                self._update(state, cj, inst, action, now, out)
                 return edges[0]
-            self._wait(state, cj, inst, step, "until", due, now, out)
-            return None
-        if isinstance(action, m.WaitFor):
-            return self._start_wait_for(state, cj, inst, step, action, now, out)
-        if isinstance(action, m.Send):
-            return self._send(state, cj, inst, step, now, out, held=False)
-        if isinstance(action, m.Branch):
-            return self._branch(state, cj, inst, step, action, now, out)
-        if isinstance(action, m.Split):
-            variant = assign(action.variants, bucket(cj.id, step.id, state.user_id))
-            inst.variants[step.id] = variant.name
-            out.append(fx.VariantAssigned(state.user_id, cj.id, inst.number, step.id,
-                                          variant.name, now))
-            return edges[action.variants.index(variant)]
-        if isinstance(action, m.Update):
-            self._update(state, cj, inst, action, now, out)
-            return edges[0]
-        if isinstance(action, m.Loop):
-            done = inst.loops.get(step.id, 0)
-            if done < action.times:
-                inst.loops[step.id] = done + 1
-                return edges[0]
-            return edges[1]
-        js = state.journey(cj.id)  # an exit step
-        self._end(state, cj, js, inst, "completed", now, out, step.id, edges[0].label)
-        return None
+            case m.Loop():
+                done = inst.loops.get(step.id, 0)
+                if done < action.times:
+                    inst.loops[step.id] = done + 1
+                    return edges[0]
+                return edges[1]
+            case m.ExitStep():
+                js = state.journey(cj.id)
+                self._end(state, cj, js, inst, "completed", now, out, step.id, edges[0].label)
+                return None
+            case _:
+                assert_never(action)
 
     def _wait(self, state: UserState, cj: CompiledJourney, inst: Instance, step: m.Step,
-              kind: str, due: float, now: float, out: list[Any], event: str | None = None
+              kind: WaitKind, due: float, now: float, out: Out, event: str | None = None
               ) -> None:
         token = state.next_token()
         inst.wait = Wait(kind, step.id, due, token, event)
         out.append(fx.SetTimer(state.user_id, f"{cj.id}#{inst.number}", token, due))
 
     def _stop_waiting(self, state: UserState, cj: CompiledJourney, inst: Instance,
-                      out: list[Any]) -> None:
+                      out: Out) -> None:
         if inst.wait is not None:
             inst.wait = None
             out.append(fx.CancelTimer(state.user_id, f"{cj.id}#{inst.number}"))
 
     def _start_wait_for(self, state: UserState, cj: CompiledJourney, inst: Instance,
-                        step: m.Step, action: m.WaitFor, now: float, out: list[Any]) -> Any:
-        latest = state.latest.get(action.event) if action.lookback else None
-        if latest is not None:
+                        step: m.Step, action: m.WaitFor, now: float, out: Out) -> Edge | None:
+        lookback = action.lookback
+        latest = state.latest.get(action.event) if lookback is not None else None
+        if lookback is not None and latest is not None:
             when, props = latest
-            since = inst.entered_at if action.lookback == "entry" else \
-                now - action.lookback.seconds  # type: ignore[union-attr]
+            since = now - lookback.seconds if isinstance(lookback, m.Duration) else \
+                inst.entered_at  # "entry": since the instance entered
             if when >= since and (action.where is None or self._holds(
                     action.where, state, cj, inst, props, now, out, f"{step.id}.where")):
                 inst.last_event = props
@@ -381,34 +397,41 @@ class Engine:
         return None
 
     def _send(self, state: UserState, cj: CompiledJourney, inst: Instance, step: m.Step,
-              now: float, out: list[Any], held: bool) -> Any:
+              now: float, out: Out, held: bool) -> Edge | None:
         action = step.action
         assert isinstance(action, m.Send)
         decision = decide(self.compiled, cj, state, action, now)
-        edge = cj.edges[step.id][0]
-        if decision.kind == "hold":
-            out.append(fx.Held(state.user_id, cj.id, inst.number, step.id, decision.until,
-                               decision.reason, now))
-            self._wait(state, cj, inst, step, "hold", decision.until, now, out)
-            return None
-        if decision.kind == "suppress":
-            out.append(fx.Suppressed(state.user_id, cj.id, inst.number, step.id, decision.reason,
-                                     now))
-        else:
-            option = action.options[decision.option]
-            if action.category == "promotional":
-                record(self.compiled, state, option.channel, cj.id, now)
-            inst.sent.append((step.id, option.channel, option.template, now))
-            variant = ",".join(f"{k}={v}" for k, v in sorted(inst.variants.items())) or None
-            moment = fx.Moment(_copy(state.profile), inst.entry, inst.last_event,
-                               journey_variable(cj.id, inst, now), dict(inst.variants))
-            out.append(fx.Send(state.user_id, cj.id, inst.number, step.id,
-                               inst.visits.get(step.id, 1), option.channel, option.template,
-                               action.category, now, variant, decision.option, moment))
-        return edge
+        match decision:
+            case Hold():
+                out.append(fx.Held(state.user_id, cj.id, inst.number, step.id, decision.until,
+                                   decision.reason, now))
+                self._wait(state, cj, inst, step, "hold", decision.until, now, out)
+                return None
+            case Suppress():
+                out.append(fx.Suppressed(state.user_id, cj.id, inst.number, step.id,
+                                         decision.reason, now))
+            case SendTo():
+                self._emit(state, cj, inst, step, action, decision.option, now, out)
+            case _:
+                assert_never(decision)
+        return cj.edges[step.id][0]
+
+    def _emit(self, state: UserState, cj: CompiledJourney, inst: Instance, step: m.Step,
+              action: m.Send, index: int, now: float, out: Out) -> None:
+        """The message of a send the policy lets through, on option `index`."""
+        option = action.options[index]
+        if action.category == "promotional":
+            record(self.compiled, state, option.channel, cj.id, now)
+        inst.sent.append((step.id, option.channel, option.template, now))
+        variant = ",".join(f"{k}={v}" for k, v in sorted(inst.variants.items())) or None
+        moment = fx.Moment(_copy(state.profile), inst.entry, inst.last_event,
+                           journey_variable(cj.id, inst, now), dict(inst.variants))
+        out.append(fx.Send(state.user_id, cj.id, inst.number, step.id,
+                           inst.visits.get(step.id, 1), option.channel, option.template,
+                           action.category, now, variant, index, moment))
 
     def _branch(self, state: UserState, cj: CompiledJourney, inst: Instance, step: m.Step,
-                action: m.Branch, now: float, out: list[Any]) -> Any:
+                action: m.Branch, now: float, out: Out) -> Edge:
         edges = cj.edges[step.id]
         for index, arm in enumerate(action.arms):
             if arm.condition is None or self._holds(arm.condition, state, cj, inst,
@@ -418,7 +441,7 @@ class Engine:
         return edges[len(action.arms)]  # no arm held and no `else` written: the following step
 
     def _update(self, state: UserState, cj: CompiledJourney, inst: Instance,
-                action: m.Update, now: float, out: list[Any]) -> None:
+                action: m.Update, now: float, out: Out) -> None:
         changes: dict[str, Any] = {}
         for attr, expr in action.set:
             try:
@@ -434,7 +457,7 @@ class Engine:
             out.append(fx.ProfileUpdated(state.user_id, changes, now, cj.id))
 
     def _end(self, state: UserState, cj: CompiledJourney, js: JourneyState, inst: Instance,
-             reason: str, now: float, out: list[Any], step: str | None = None,
+             reason: fx.ExitReason, now: float, out: Out, step: str | None = None,
              label: str = "") -> None:
         where = step or (inst.wait.step if inst.wait is not None else None)
         self._stop_waiting(state, cj, inst, out)
@@ -470,7 +493,7 @@ class Engine:
         return supply
 
     def _holds(self, expr: m.Expr, state: UserState, cj: CompiledJourney, inst: Instance | None,
-               event: dict[str, Any], now: float, out: list[Any], where: str) -> bool:
+               event: dict[str, Any], now: float, out: Out, where: str) -> bool:
         try:
             result = self.cel.evaluate(expr.source, state, now,
                                        self._variables(state, cj, inst, event, now))
@@ -481,7 +504,7 @@ class Engine:
         return result is True
 
 
-def _same_wait(kind: str, action: m.Action) -> bool:
+def _same_wait(kind: WaitKind, action: m.Action) -> bool:
     expected = {"wait": m.Wait, "until": m.WaitUntil, "wait_for": m.WaitFor, "hold": m.Send}
     return isinstance(action, expected.get(kind, type(None)))
 

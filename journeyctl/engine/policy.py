@@ -8,17 +8,31 @@ from typing import Any, NamedTuple
 
 from journeyctl import model as m
 from journeyctl.engine.compiled import Compiled, CompiledJourney
+from journeyctl.engine.effects import HoldReason
 from journeyctl.engine.localtime import in_window, user_zone, window_end
 from journeyctl.engine.state import UserState
 
 KR_NIGHT = (dt.time(21), dt.time(8))  # the kr pack: advertising at night needs consent.night
 
 
-class Decision(NamedTuple):
-    kind: str  # send | suppress | hold
-    option: int = 0
-    reason: str = ""
-    until: float = 0.0
+class SendTo(NamedTuple):
+    """Send on the option at this index (0: the primary channel; n: the n-th fallback)."""
+
+    option: int
+
+
+class Suppress(NamedTuple):
+    reason: str  # unreachable | no_consent | quiet_hours | a cap's `reason`
+
+
+class Hold(NamedTuple):
+    """Wait until `until`, then decide again."""
+
+    reason: HoldReason
+    until: float
+
+
+Decision = SendTo | Suppress | Hold
 
 
 def refusal(channel: m.Channel, profile: dict[str, Any], promotional: bool) -> str | None:
@@ -44,29 +58,29 @@ def decide(c: Compiled, cj: CompiledJourney, state: UserState, send: m.Send,
             break
         reason = refused
     if chosen is None:
-        return Decision("suppress", reason=reason)
+        return Suppress(reason)
     if not promotional:
-        return Decision("send", chosen)
+        return SendTo(chosen)
     held = _quiet(c, state, now)
     if held is not None:
         return held
     channel_name = send.options[chosen].channel
     exceeded = _exceeded_cap(c, cj, state, channel_name, now)
     if exceeded:
-        return Decision("suppress", reason=exceeded)
-    return Decision("send", chosen)
+        return Suppress(exceeded)
+    return SendTo(chosen)
 
 
-def _quiet(c: Compiled, state: UserState, now: float) -> Decision | None:
+def _quiet(c: Compiled, state: UserState, now: float) -> Suppress | Hold | None:
     tz = user_zone(state.profile, c.tz)
     quiet = c.project.quiet_hours
     if quiet and in_window(now, quiet.start, quiet.end, tz):
         if quiet.action == "skip":
-            return Decision("suppress", reason="quiet_hours")
-        return Decision("hold", reason="quiet_hours", until=window_end(now, quiet.end, tz))
+            return Suppress("quiet_hours")
+        return Hold("quiet_hours", window_end(now, quiet.end, tz))
     if (c.kr and in_window(now, KR_NIGHT[0], KR_NIGHT[1], tz)
             and m.lookup(state.profile, "consent.night") is not True):
-        return Decision("hold", reason="kr_night", until=window_end(now, KR_NIGHT[1], tz))
+        return Hold("kr_night", window_end(now, KR_NIGHT[1], tz))
     return None
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
+
+from journeyctl.engine.effects import ExitReason
 
 _NONE: Any = MappingProxyType({})  # read-only: writing to the shared empty one fails loudly
 _NO_SENDS: Any = ()
@@ -27,11 +29,15 @@ def merge_profile(into: dict[str, Any], new: Mapping[str, Any]) -> None:
             into[key] = value
 
 
+# wait: a `wait` step; until: a `wait: {until: ...}`; hold: a send held by quiet hours
+WaitKind = Literal["wait", "until", "wait_for", "hold"]
+
+
 @dataclass(slots=True)
 class Wait:
     """What a waiting instance waits for: a timer (`key`/`token`) and maybe an event."""
 
-    kind: str  # wait | until | wait_for | hold (a send held by quiet hours)
+    kind: WaitKind
     step: str
     due: float
     token: int
@@ -48,7 +54,7 @@ class Instance:
     last_event: dict[str, Any]  # the latest matched event's properties (CEL/Liquid `event`)
     version: int = 1
     converted: bool = False
-    ended: str | None = None  # why it ended (completed | goal | exit_event ...); None: running
+    ended: ExitReason | None = None  # why it ended; None: running
     wait: Wait | None = None
     visits: dict[str, int] = field(default_factory=dict)
     loops: dict[str, int] = field(default_factory=dict)

@@ -258,10 +258,9 @@ class Simulation:
     def _apply(self, clock: _Clock, event: Any, now: float) -> None:
         _, effects = self.engine.step(clock.state, event, now)
         for effect in effects:
-            kind = type(effect)
-            if kind is fx.SetTimer:
+            if type(effect) is fx.SetTimer:
                 clock.push(effect.due, now, effect.key, effect.token)
-            elif kind is not fx.CancelTimer:  # stale timers are ignored when they fire
+            elif type(effect) is not fx.CancelTimer:  # stale timers are ignored when they fire
                 for notify in self._effect_handlers:
                     notify(effect)
 

@@ -167,9 +167,10 @@ def _start(context: Any, started: list[_Worker], index: int, workers: int,
 def _answers(workers: list[_Worker]) -> Iterator[tuple[str, tuple[str, Any]]]:
     """One answer from each worker, as they come: the first failure or out-of-order input
     does not wait for the others."""
-    pending = {worker.connection: worker for worker in workers}
+    # keyed by what `wait` hands back (typed as any waitable: these are all connections)
+    pending: dict[object, _Worker] = {worker.connection: worker for worker in workers}
     while pending:
-        for connection in wait(list(pending)):
+        for connection in wait([worker.connection for worker in pending.values()]):
             worker = pending.pop(connection)
             answer = worker.receive()
             yield worker.name, answer

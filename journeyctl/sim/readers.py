@@ -13,7 +13,7 @@ import gzip
 import io
 import re
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -107,7 +107,7 @@ def _line_shard(line: bytes, count: int) -> int | None:
 
 
 def read_events(path: Path, index: int, catalog: Catalog, parse_time: TimeParser,
-                shard: tuple[int, int] | None = None) -> Iterator[Record | Reject]:
+                shard: tuple[int, int] | None = None) -> Generator[Record | Reject]:
     """Every record of one event file, in file order. With `shard` (index, count), only the
     lines of that shard's users: the others are skipped without being parsed, and a line
     whose user cannot be told is rejected by shard 0 only, so each line counts once. Raises
@@ -165,7 +165,7 @@ class _Lines:
     """The lines of a text stream decoded with `surrogateescape`, noting the numbers of those
     that held bytes which are not UTF-8 (so one bad byte rejects its record, not the file)."""
 
-    def __init__(self, text: IO[str]) -> None:
+    def __init__(self, text: io.TextIOWrapper) -> None:
         self.text = text
         self.bad: list[int] = []
 
@@ -219,7 +219,7 @@ def _csv_events(handle: IO[bytes], shown: str, index: int, catalog: Catalog,
                 parse_time: TimeParser, shard: tuple[int, int] | None
                 ) -> Iterator[Record | Reject]:
     for line_no, row in _csv_rows(handle, shown, _CSV_REQUIRED):
-        if type(row) is str:
+        if isinstance(row, str):
             if shard is None or shard[0] == 0:
                 yield Reject(shown, line_no, row)
             continue
@@ -316,7 +316,7 @@ def _profile_rows(path: Path, catalog: Catalog) -> Iterator[tuple[int, dict[str,
         try:
             if data_format(path) == "csv":
                 for line_no, row in _csv_rows(handle, str(path), ("user_id",)):
-                    yield line_no, row if type(row) is str else _nest(
+                    yield line_no, row if isinstance(row, str) else _nest(
                         {k: v for k, v in row.items() if k and v != ""}, catalog.profile)
                 return
             for line_no, line in enumerate(handle, 1):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -159,7 +160,8 @@ class Recorder:
         cost = self._cost(e.channel)
         counts.cost += cost
         self.by_channel[e.channel] += 1
-        self.channel_cost[e.channel] += cost
+        # a Counter of floats (it merges shards by adding): typeshed types a Counter's counts int
+        self.channel_cost[e.channel] += cost  # type: ignore[assignment]
         self.by_day[dt.datetime.fromtimestamp(e.time, self.tz).date().isoformat()] += 1
         for split, variant in _variants(e.variant):
             money = counts.variant_money[(split, variant)]
@@ -355,7 +357,7 @@ def _iso(t: float | None) -> str | None:
     return None if t is None or math.isinf(t) else rfc3339(t)
 
 
-_HANDLERS = {
+_HANDLERS: dict[type, Callable[[Recorder, Any], None]] = {
     fx.Entered: Recorder._entered,
     fx.StepReached: Recorder._reached,
     fx.Send: Recorder._send,

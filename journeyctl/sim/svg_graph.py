@@ -16,7 +16,7 @@ from journeyctl import model as m
 from journeyctl.graph import END, START, diagram_edges, step_summary, trigger_label
 
 NODE_W, NODE_H, GAP_X, GAP_Y, MARGIN = 230, 58, 40, 62, 24
-KIND_COLOURS = {
+KIND_COLOURS: dict[m.StepKind, str] = {
     "send": "#e7f5ec", "wait": "#e8f0fb", "wait_for": "#e8f0fb", "branch": "#fdf1e1",
     "split": "#fdf1e1", "update": "#f3eefb", "loop": "#f3eefb", "exit": "#eeeeee",
 }

@@ -7,7 +7,7 @@ import difflib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from journeyctl import model as m
 from journeyctl.diagnostics import Diagnostic
@@ -16,10 +16,12 @@ from journeyctl.testing.scenario import Outcome, ScenarioEvent, run_scenario
 from journeyctl.testing.spec import BrokenFile, JourneyTest, Pattern, TestFile
 from journeyctl.timeparse import zone
 
+Expectation = Literal["messages", "no_messages", "conversions", "exits", "steps"]
+
 
 @dataclass
 class Failure:
-    what: str  # messages | no_messages | conversions | exits | steps
+    what: Expectation
     summary: str
     diff: list[str] = field(default_factory=list)
 
@@ -100,11 +102,12 @@ def _matches(pattern: Pattern, effect: Any) -> bool:
 def compare(test: JourneyTest, outcome: Outcome, start: float) -> list[Failure]:
     failures = []
     expect = test.expect
-    exact = (("messages", expect.messages, outcome.sends, ("user", "journey", "step", "channel",
-                                                            "template")),
-             ("conversions", expect.conversions, outcome.of(fx.Converted),
-              ("user", "journey", "value")),
-             ("exits", expect.exits, outcome.of(fx.Exited), ("user", "journey", "reason")))
+    exact: list[tuple[Expectation, list[Pattern] | None, Sequence[Any], tuple[str, ...]]] = [
+        ("messages", expect.messages, outcome.sends,
+         ("user", "journey", "step", "channel", "template")),
+        ("conversions", expect.conversions, outcome.of(fx.Converted),
+         ("user", "journey", "value")),
+        ("exits", expect.exits, outcome.of(fx.Exited), ("user", "journey", "reason"))]
     for what, patterns, actual, shown in exact:
         if patterns is not None:
             failure = _exact(what, patterns, actual, shown, start)
@@ -135,8 +138,8 @@ def _keys(pattern: Pattern) -> list[str]:
     return (["at"] if pattern.at is not None else []) + list(pattern.fields)
 
 
-def _exact(what: str, patterns: list[Pattern], actual: Sequence[Any], shown: tuple[str, ...],
-           start: float) -> Failure | None:
+def _exact(what: Expectation, patterns: list[Pattern], actual: Sequence[Any],
+           shown: tuple[str, ...], start: float) -> Failure | None:
     if len(patterns) == len(actual) and all(
             _matches(p, e) for p, e in zip(patterns, actual, strict=True)):
         return None

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import pytest
 
 from journeyctl.engine import effects as fx
 from journeyctl.engine.inputs import Event
 from journeyctl.engine.interpreter import Engine, new_state
+from journeyctl.model import Located
 from tests.support.scenarios import EVERYONE, Runner, build, clock, sends
 
 
@@ -239,3 +243,18 @@ steps:
     assert moment.entry == moment.event == {"plan": "pro"}
     assert moment.journey == {"id": "j", "version": 1,
                               "entered_at": dt.datetime.fromtimestamp(60.0, dt.UTC)}
+
+
+@dataclass(frozen=True)
+class _Unknown(Located):
+    """A step kind the interpreter was never taught (one added to the model and not to it)."""
+
+
+def test_unknown_step_kind_is_refused_loudly_not_run_as_exit(tmp_path: Path) -> None:
+    journey = "trigger: {event: signup}\nsteps:\n  - {id: a, exit: {}}\n"
+    project = build(tmp_path / "p", {"j": journey})
+    engine = Engine(project)
+    steps = engine.compiled.by_id["j"].steps
+    steps["a"] = replace(steps["a"], action=_Unknown(loc=steps["a"].loc))
+    with pytest.raises(AssertionError, match="_Unknown"):
+        engine.step(new_state("u1"), Event("u1", "signup", 60.0, {}), 60.0)

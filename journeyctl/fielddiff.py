@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -34,7 +35,7 @@ def _keyed(old: dict[str, Any], new: dict[str, Any], key: str, path: str
     return [{"path": path, "old": old[key]} if key in old else {"path": path, "new": new[key]}]
 
 
-def show_change(change: dict[str, Any]) -> str:
+def show_change(change: Mapping[str, Any]) -> str:
     """`path: old → new`; only `path` for a change whose values were not recorded (a plan
     saved by journeyctl before values were recorded)."""
     if "old" not in change and "new" not in change:

@@ -94,7 +94,8 @@ def make_plan(want: Desired, state: Snapshot, now: float, state_path: str,
         action, state.settings_version or None, state.settings_version + 1, settings_hash,
         tuple(field_changes(state.settings, want.settings)) if state.settings else (),
         want.settings)
-    summary = {action: sum(1 for c in changes if c.action == action) for action in ACTIONS}
+    summary: dict[str, int] = {action: sum(1 for c in changes if c.action == action)
+                               for action in ACTIONS}
     return Plan(
         SCHEMA_VERSION, want.project,
         PlanState(state_path, state_file, state.lineage, state.serial, state_url),

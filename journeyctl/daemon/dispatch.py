@@ -203,10 +203,8 @@ class Dispatcher:
         except Unsendable as exc:  # no retry can help: fail for good, so the fallback runs
             self.metrics.message(row.channel, "permanent")
             return self._fail(row, str(exc), 0)
-        # OutboxRow.category (state/runtime.py) is still typed str; the daemon writes it from
-        # the engine's Send.category, a model.Category
         message = Message(row.user_id, row.journey, row.step, row.channel, row.template,
-                          row.category,  # type: ignore[arg-type]
+                          row.category,
                           row.idempotency_key, payload.get("to"),
                           payload["content"], payload.get("variant"))
         slot = self._slots.setdefault(row.channel, asyncio.Semaphore(HTTP_PER_CHANNEL))

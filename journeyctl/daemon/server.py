@@ -142,7 +142,8 @@ class Daemon:
         app = build_app(self.core, self.metrics, self.options.api, self.work.set,
                         health=self.problems, degraded=self.channel_health.degraded)
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=self.options.drain,
+                                # typed int, but any number of seconds is waited for
+                                timeout_graceful_shutdown=self.options.drain,  # type: ignore[arg-type]
                                 http=protocol(self.options.http),
                                 timeout_keep_alive=self.options.http.keep_alive)
         server = _Server(config)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic
+from journeyctl.model import Category
 from journeyctl.hints import command
 
 if TYPE_CHECKING:
@@ -248,7 +249,7 @@ class OutboxRow:
     step: str
     channel: str
     template: str
-    category: str
+    category: Category
     payload: dict[str, Any]
     status: str
     attempts: int

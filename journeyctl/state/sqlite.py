@@ -310,7 +310,8 @@ class SqliteStore:
             "SELECT v.journey, v.version, v.hash, v.action, v.applied_at, v.apply_id, "
             "a.git_commit, a.git_author, a.user, a.git_dirty FROM journey_versions v "
             f"JOIN applies a ON a.id = v.apply_id {where} ORDER BY v.journey, v.version", args)
-        return [VersionRecord(*row[:-1], bool(row[-1])) for row in rows]
+        return [VersionRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], bool(r[9]))
+                for r in rows]
 
     def version(self, journey: str, version: int) -> AppliedJourney | None:
         if self.db is None:
@@ -400,6 +401,7 @@ class SqliteStore:
                 [serial + 1, meta.operation, stamp, meta.user, meta.commit, meta.author,
                  int(meta.dirty), _dumps(plan.summary)])
             apply_id = cursor.lastrowid
+            assert apply_id is not None  # an INSERT sets it
             for change in plan.changes:
                 self._apply_change(change, apply_id, stamp, meta.operation, now)
             settings = plan.settings

@@ -28,7 +28,8 @@ class OutboxTable(SqliteTables):
                 "'pending' AND channel = ? AND next_attempt_at <= ? AND id NOT IN (SELECT "
                 "value FROM json_each(?)) ORDER BY next_attempt_at, id LIMIT ?",
                 [channel, now, busy_ids, limit])
-            found += [OutboxRow(*r[:8], codec.loads(r[8]), *r[9:]) for r in rows]
+            found += [OutboxRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], codec.loads(r[8]),
+                                r[9], r[10], r[11]) for r in rows]
         return found
 
     def record_deliveries(self, deliveries: list[Delivery], now: float) -> list[None]:

@@ -7,8 +7,9 @@ use) and `Runtime` (what the daemon uses; one small Protocol per table group, fr
 `Pruning`). SQLite implements both (`journeyctl.state.sqlite`, `journeyctl.state.sqlite_*`); a
 PostgreSQL store can implement the same Protocols for several daemons.
 
-Nothing here reads the clock: every method that stamps a time takes `now` (epoch seconds) from
-its caller — the daemon's one clock, or the command at the edge.
+Every method that stamps engine time takes `now` (epoch seconds) from its caller — the
+daemon's one clock, or the command at the edge. (The lock's `since` and migrations record when
+a person acted, on the wall clock.)
 """
 
 from __future__ import annotations

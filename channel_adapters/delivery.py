@@ -91,8 +91,6 @@ def failure_summary(outcome: Outcome) -> str:
     error = outcome.error or ""
     if outcome.status is not None:
         return f"HTTP {outcome.status}"
-    if outcome.kind == "permanent":  # a URL the client cannot use, no address
-        return error.split(":")[0] or "refused"
     if failure_class(outcome) == "timeout":
         return "timeouts"
     return "cannot connect" if error.startswith("ConnectError") else "connection lost"

@@ -7,6 +7,7 @@ error text is scrubbed of the channel's credentials before it leaves this module
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -122,4 +123,4 @@ def _number(text: str) -> float | None:
         value = float(text.strip())
     except ValueError:
         return None
-    return value if value == value else None  # NaN is not a wait
+    return value if math.isfinite(value) else None  # NaN or inf is not a wait

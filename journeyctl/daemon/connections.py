@@ -147,7 +147,10 @@ class BoundedHttp(HttpToolsProtocol):
         self._closing = True
         self._disarm()
         self.waiting.pop(self, None)
-        if self.cycle is not None and self.cycle.response_started:
+        # on a kept-alive connection `cycle` is the last request, answered in full, until the
+        # next head is read: only a response under way must not be interleaved with ours
+        if self.cycle is not None and self.cycle.response_started \
+                and not self.cycle.response_complete:
             self.transport.close()  # the application is answering: it hears of a disconnect
             return
         self.transport.write(_answer(status, message))

@@ -224,6 +224,8 @@ class Dispatcher:
         if channel not in self._gauged:  # the gauge's series exists from the first attempt
             self._gauged.add(channel)
             self.metrics.channel_degraded(channel, False)
+        if outcome.kind not in ("accepted", "retryable"):
+            return  # refused for good (a bad address, a bad request): the provider is up
         change = self.health.observe(channel, None if outcome.accepted
                                      else failure_summary(outcome))
         if change is not None:
@@ -252,8 +254,9 @@ class Dispatcher:
         return self._fail(row, outcome.error or f"HTTP {outcome.status}", outcome.attempts)
 
     def _retry_later(self, row: OutboxRow, channel: m.Channel, outcome: Outcome) -> Delivery:
-        """Pending again, tried after the backoff — unless that falls after the message's
-        deadline: then it is given up now (expired, or failed to its fallback)."""
+        """Pending again, tried after the backoff, or at the message's deadline if that comes
+        first (a last try); given up now (expired, or failed to its fallback) when the deadline
+        has passed, or when the provider's Retry-After asks for a time after it."""
         tried = row.attempts + outcome.attempts
         # The wait doubles per delivery, not per attempt: counting each delivery's quick
         # attempts would multiply it by 2**attempts a time, leaving messages minutes behind a
@@ -262,28 +265,32 @@ class Dispatcher:
         wait = retry_wait(channel.retry, channel.retry.attempts + deliveries - 1,
                           outcome.retry_after, self.rng)
         error = outcome.error or f"HTTP {outcome.status}"
-        retry_at = self.clock() + wait
-        given_up = self._past_deadline(row, retry_at, tried, error, outcome.attempts)
-        if given_up is not None:
-            return given_up
+        now = self.clock()
+        deadline = self._deadline(row)
+        forced = outcome.retry_after is not None and now + outcome.retry_after > deadline
+        if now >= deadline or forced:
+            return self._given_up(row, tried, error, outcome.attempts)
         self.metrics.message(row.channel, "retryable")
-        return Delivery(row.id, "pending", outcome.attempts, error=error, retry_at=retry_at)
+        return Delivery(row.id, "pending", outcome.attempts, error=error,
+                        retry_at=min(now + wait, deadline))
 
-    def _past_deadline(self, row: OutboxRow, retry_at: float, tried: int, error: str,
-                       attempts: int) -> Delivery | None:
-        """The message given up, when its next try would be after its deadline: `max_delay`
-        after its moment (too late for any channel: expired), else `RETRY_WINDOW` after it was
-        queued (failed: its fallback may still reach the user)."""
+    def _deadline(self, row: OutboxRow) -> float:
+        """`max_delay` after the message's moment, else `RETRY_WINDOW` after it was queued
+        (or after this daemon started, for a message queued before a long downtime)."""
         max_delay = row.payload.get("max_delay")
         if max_delay is not None:
-            if retry_at <= row.payload["time"] + max_delay:
-                return None
+            return float(row.payload["time"] + max_delay)
+        return max(row.created_at, self.started) + RETRY_WINDOW
+
+    def _given_up(self, row: OutboxRow, tried: int, error: str, attempts: int) -> Delivery:
+        """Past `max_delay`: too late for any channel (expired). Past the retry window:
+        failed, so that its fallback may still reach the user."""
+        max_delay = row.payload.get("max_delay")
+        if max_delay is not None:
             self.metrics.message(row.channel, "expired")
             return Delivery(row.id, "expired", attempts, error=(
                 f"not delivered within max_delay {max_delay:.0f}s after {tried} attempts; "
                 f"the last: {error}"))
-        if retry_at <= max(row.created_at, self.started) + RETRY_WINDOW:
-            return None
         self.metrics.message(row.channel, "gave_up")
         return self._fail(row, f"gave up after {tried} attempts over "
                                f"{RETRY_WINDOW / 3600:.0f}h; the last: {error}", attempts)

@@ -73,7 +73,9 @@ def check_events(items: list[Any], catalog: Catalog, parse_time: TimeParser, now
     problems: list[Problem] = []
     for index, raw in enumerate(items):
         event_id = raw.get("event_id") if isinstance(raw, dict) else None
-        shown_id = None if event_id is None else str(event_id)
+        # echoed only when it is an id: a nested one would be the attacker's text back, and
+        # str() of one nested a thousand deep overflows the stack
+        shown_id = str(event_id) if type(event_id) in (str, int) else None
         error = _event_error(raw, catalog, parse_time, now, max_future)
         if isinstance(error, str):
             problems.append(Problem(index, error, shown_id))

@@ -39,7 +39,9 @@ class Pruner:
             deleted = 0
             for kind in PRUNED:
                 deleted += await self._walk(kind)
-            if deleted and not self.stopping.is_set():
+            # also when nothing was deleted: a retention shortened on an idle daemon leaves
+            # free pages that are given back a slice per run
+            if not self.stopping.is_set():
                 await self.core.call(lambda core: core.runtime.release_space())
         except Exception as exc:
             self.watch.failed(exc)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from journeyctl.diagnostics import Loc
 from journeyctl.state.base import Runtime, StateError, Store
+from journeyctl.state.failures import is_store_failure as is_store_failure
 from journeyctl.state.sqlite import SqliteStore
 from journeyctl.state.sqlite_runtime import SqliteRuntime
 
@@ -28,14 +28,6 @@ def state_path(url: str, root: Path, where: Loc | None = None) -> Path:
         raise StateError("JC967", "PostgreSQL state stores are not supported yet",
                          f"keep the state in SQLite: {URL_HINT}", loc)
     raise StateError("JC967", f"{url!r} is not a state URL", URL_HINT, loc)
-
-
-def is_store_failure(exc: BaseException) -> bool:
-    """Whether `exc` is the store's own trouble (busy, full, read-only, damaged, I/O), which
-    the daemon waits out and answers 503 for, rather than a failure of what was written (a
-    bug for one input, which is set aside alone). The one place that knows each store's
-    exception types, so the daemon catches none of them by name."""
-    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
 
 
 def open_runtime(path: Path) -> Runtime:

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic
-from journeyctl.model import Category
 from journeyctl.hints import command
+from journeyctl.model import Category
 
 if TYPE_CHECKING:
     from journeyctl.engine.state import UserState
@@ -201,7 +201,8 @@ class InboxRow:
     user_id: str
     name: str
     time: float  # the event's own timestamp
-    properties: dict[str, Any]
+    # client data, maybe personal: kept out of the row's repr, which logs show
+    properties: dict[str, Any] = field(repr=False)
     received_at: float  # when it arrived: the engine processes it at this time
 
 

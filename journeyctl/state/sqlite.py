@@ -30,6 +30,7 @@ from journeyctl.state.base import (
     plan_conflict,
 )
 from journeyctl.state.migrations import MIGRATIONS, SCHEMA_VERSION
+from journeyctl.timefmt import rfc3339
 
 if TYPE_CHECKING:
     from journeyctl.state.plan_values import Change, Plan
@@ -61,8 +62,7 @@ def now_iso() -> str:
 
 def iso_seconds(moment: float) -> str:
     """RFC 3339 to the second, UTC as `Z`: how the state records when things were done."""
-    return dt.datetime.fromtimestamp(moment, dt.UTC).isoformat(timespec="seconds") \
-        .replace("+00:00", "Z")
+    return rfc3339(moment, millis=False)
 
 
 def _dumps(value: Any) -> str:

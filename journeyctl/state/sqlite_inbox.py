@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from journeyctl.state import codec
 from journeyctl.state.base import InboxRow
+from journeyctl.state.failures import is_store_failure
 from journeyctl.state.sqlite_tables import SqliteTables
 
 
@@ -24,9 +24,9 @@ class InboxTable(SqliteTables):
                 try:
                     with self.savepoint():
                         results.append(self._insert_events(events, now))
-                except sqlite3.OperationalError:
-                    raise
                 except Exception as exc:
+                    if is_store_failure(exc):
+                        raise
                     results.append(exc)
         return results
 

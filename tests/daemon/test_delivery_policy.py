@@ -116,20 +116,27 @@ def test_retry_after_is_honoured_even_beyond_max_backoff() -> None:
 
 def test_past_max_delay_it_expires_without_its_fallback() -> None:
     clock = Clock()
-    clock.now = T0 + 590
-    late = row(12, max_delay=600)  # the next try (in 300 s) would be after the deadline
+    late = row(12, max_delay=600)
+    clock.now = T0 + 590  # the backoff (300 s) would end after the deadline: a last try at it
+    last = dispatcher(clock)._outcome(late, EMAIL, failed())
+    assert (last.status, last.retry_at) == ("pending", T0 + 600)
+    clock.now = T0 + 600  # that last try failed too
     delivery = dispatcher(clock)._outcome(late, EMAIL, failed())
     assert (delivery.status, delivery.follow_up) == ("expired", None)
     assert delivery.error == ("not delivered within max_delay 600s after 15 attempts; the last: "
                               "upstream down")
     clock.now = T0 + 200
     assert dispatcher(clock)._outcome(late, EMAIL, failed()).status == "pending"
+    # a provider asking for a wait past the deadline: given up at once
+    assert dispatcher(clock)._outcome(late, EMAIL, failed(retry_after=500)).status == "expired"
 
 
 def test_without_max_delay_it_gives_up_after_a_day_and_falls_back() -> None:
     clock = Clock()
     daemon = dispatcher(clock)
     clock.now = T0 + RETRY_WINDOW - 100
+    assert daemon._outcome(row(290), EMAIL, failed()).retry_at == T0 + RETRY_WINDOW  # last try
+    clock.now = T0 + RETRY_WINDOW
     delivery = daemon._outcome(row(290), EMAIL, failed())
     assert delivery.status == "failed"
     assert delivery.error == "gave up after 293 attempts over 24h; the last: upstream down"
@@ -158,6 +165,13 @@ def test_the_health_tracker_sees_every_attempt_and_the_gauge_follows() -> None:
     assert not daemon.health.degraded()
     assert 'journeyctl_channel_degraded{channel="email"} 0.0' in daemon.metrics.render(
         {}).decode()
+
+
+def test_permanent_refusals_say_nothing_of_the_providers_health() -> None:
+    daemon = dispatcher(Clock())
+    for _ in range(3 * MIN_ATTEMPTS):
+        daemon._observe("email", Outcome("permanent", 400, None, "invalid recipient", None))
+    assert not daemon.health.degraded()
 
 
 def test_quick_retries_do_not_hold_a_provider_slot_while_waiting() -> None:

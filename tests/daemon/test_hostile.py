@@ -147,11 +147,12 @@ def test_ids_names_and_profiles_have_limits(applied, fake) -> None:
 
 # --- 4. connections are bounded ---------------------------------------------------------------
 
-def read_answer(sock: socket.socket, timeout: float) -> bytes:
-    """Everything the server sends until it closes the connection."""
+def read_answer(sock: socket.socket, timeout: float, until: bytes | None = None) -> bytes:
+    """Everything the server sends until it closes the connection (or, on a connection kept
+    alive, until `until` has arrived)."""
     sock.settimeout(timeout)
     data = b""
-    while chunk := sock.recv(65536):
+    while (until is None or until not in data) and (chunk := sock.recv(65536)):
         data += chunk
     return data
 
@@ -197,6 +198,14 @@ def test_a_huge_header_is_refused_without_being_kept(applied, fake) -> None:
             answer = read_answer(sock, 30)
         assert status_of(answer) == 431
         assert b"the request head (request line and headers) is over 16384 bytes" in answer
+        # the same head as the second request of a kept-alive connection: answered too
+        with socket.create_connection(("127.0.0.1", served.port)) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            first = read_answer(sock, 30, until=b'"serial"')
+            assert status_of(first) == 200
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * HEAD)
+            second = read_answer(sock, 30)
+        assert status_of(second) == 431, second
         assert served.get("/healthz").status_code == 200
 
 

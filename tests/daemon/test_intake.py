@@ -115,11 +115,12 @@ def test_records_nested_deeper_than_the_limit_are_refused(catalog, container) ->
             "properties": {"x": deep(intake.MAX_DEPTH - 2, container)}}
     over = {**fits, "properties": {"x": deep(intake.MAX_DEPTH - 1, container)}}
     hostile = {**fits, "timestamp": deep(5000)}  # deeper than Python's own recursion limit
-    valid, problems = check(catalog, fits, over, hostile)
+    hostile_id = {**fits, "event_id": deep(1000, container)}  # str() of it overflows the stack
+    valid, problems = check(catalog, fits, over, hostile, hostile_id)
     assert len(valid) == 1
-    assert [(p.index, p.error) for p in problems] == [
+    assert [(p.index, p.error, p.event_id) for p in problems] == [
         (i, "nested more than 32 levels deep (objects and arrays, the record itself the "
-            "first): flatten the properties") for i in (1, 2)]
+            "first): flatten the properties", None) for i in (1, 2, 3)]
     profiles = [{"user_id": "p", "prefs": deep(intake.MAX_DEPTH - 1, container)},
                 {"user_id": "q", "prefs": deep(intake.MAX_DEPTH, container)}]
     valid, problems, _ = intake.check_profiles(profiles, catalog, PARSE)

@@ -163,11 +163,21 @@ def static_text(source: str, snippets: Mapping[str, str]) -> str:
     placeholder). The source itself when it does not parse."""
     from liquid.exceptions import LiquidError
 
+    from journeyctl.liquid_limits import OUTPUT_BYTES
+
     try:
         parsed = parse(source, snippets)
     except LiquidError:
         return source
-    return "".join(_text(parsed.nodes, parsed, snippets, ()))
+    # Snippets that render others twice over double the text at each level: stop once past
+    # what a message may write (JC614 reports that), or validate would never end.
+    pieces, size = [], 0
+    for piece in _text(parsed.nodes, parsed, snippets, ()):
+        pieces.append(piece)
+        size += len(piece)
+        if size > OUTPUT_BYTES:
+            break
+    return "".join(pieces)
 
 
 def _text(nodes: Iterable[Node], parsed: BoundTemplate, snippets: Mapping[str, str],
@@ -245,14 +255,16 @@ def cost(source: str, snippets: Mapping[str, str]) -> Cost | None:
         parsed = parse(source, snippets)
     except LiquidError:
         return None
-    return _cost(parsed.nodes, parsed, snippets, ())
+    return _cost(parsed.nodes, parsed, snippets, (), {})
 
 
 def _cost(nodes: Iterable[Node], parsed: BoundTemplate, snippets: Mapping[str, str],
-          stack: tuple[str, ...]) -> Cost:
+          stack: tuple[str, ...], known: dict[str, Cost]) -> Cost:
+    """`known`: each snippet's cost once worked out, so that snippets rendering others twice
+    over cost a walk of each once, not 2**depth walks."""
     total = Cost(0, 0, (-1, 0), 0)
     for node in nodes:
-        part = _node_cost(node, parsed, snippets, stack)
+        part = _node_cost(node, parsed, snippets, stack, known)
         heavier = part.heaviest_iterations > total.heaviest_iterations
         total = Cost(total.iterations + part.iterations, total.output + part.output,
                      part.heaviest if heavier else total.heaviest,
@@ -261,7 +273,7 @@ def _cost(nodes: Iterable[Node], parsed: BoundTemplate, snippets: Mapping[str, s
 
 
 def _node_cost(node: Node, parsed: BoundTemplate, snippets: Mapping[str, str],
-               stack: tuple[str, ...]) -> Cost:
+               stack: tuple[str, ...], known: dict[str, Cost]) -> Cost:
     from liquid import RenderContext
     from liquid.builtin.content import ContentNode
     from liquid.builtin.tags.case_tag import CaseNode
@@ -275,18 +287,18 @@ def _node_cost(node: Node, parsed: BoundTemplate, snippets: Mapping[str, str],
         return Cost(0, len(node.text.encode()), (-1, 0), 0)
     if isinstance(node, ForNode | TablerowNode):
         body = _cost(node.block.children(RenderContext(parsed), include_partials=False),
-                     parsed, snippets, stack)
+                     parsed, snippets, stack, known)
         most, exact = _loop_runs(node.expression)
         iterations = most + most * body.iterations
         tag = (node.token.start_index, len(node.token.value))
         return Cost(iterations, exact * body.output, tag, iterations)
     if isinstance(node, _silent()):
         silent = _cost(node.children(RenderContext(parsed), include_partials=False), parsed,
-                       snippets, stack)
+                       snippets, stack, known)
         return silent._replace(output=0)
     if isinstance(node, IfNode | UnlessNode | CaseNode):  # one branch runs: the heaviest
         branches = [_cost(branch.children(RenderContext(parsed), include_partials=False),
-                          parsed, snippets, stack)
+                          parsed, snippets, stack, known)
                     for branch in node.children(RenderContext(parsed), include_partials=False)]
         heaviest = max(branches, key=lambda c: c.iterations, default=Cost(0, 0, (-1, 0), 0))
         return heaviest._replace(output=0)
@@ -294,16 +306,18 @@ def _node_cost(node: Node, parsed: BoundTemplate, snippets: Mapping[str, str],
     if call is not None:
         if call.name is None or call.name not in snippets or call.name in stack:
             return Cost(0, 0, (-1, 0), 0)  # validate reports it (JC609, JC612)
-        try:
-            inner = parse(snippets[call.name], snippets)
-        except LiquidError:
-            return Cost(0, 0, (-1, 0), 0)
-        body = _cost(inner.nodes, inner, snippets, (*stack, call.name))
+        if call.name not in known:
+            try:
+                inner = parse(snippets[call.name], snippets)
+            except LiquidError:
+                return Cost(0, 0, (-1, 0), 0)
+            known[call.name] = _cost(inner.nodes, inner, snippets, (*stack, call.name), known)
+        body = known[call.name]
         looped = getattr(node, "var", None) is not None  # `for items`, `with`: data
         return Cost(body.iterations, 0 if looped else body.output,
                     (call.index, call.length), body.iterations)
     return _cost(node.children(RenderContext(parsed), include_partials=False), parsed,
-                 snippets, stack)
+                 snippets, stack, known)
 
 
 def _loop_runs(expression: Any) -> tuple[int, int]:

@@ -51,6 +51,22 @@ def test_validate_rejects_a_literal_loop_longer_than_a_message_may_run(new_proje
            "100,000,002 bytes in one message" in result.stdout
 
 
+def test_snippets_that_render_each_other_twice_over_are_counted_not_walked(
+        new_project: Path) -> None:
+    """40 snippets, each rendering the next twice: 2**40 renders. validate counts each snippet
+    once (before, it walked every render and never ended: run_cli's deadline fails the test)."""
+    for level in range(40):
+        _write(new_project, f"snippets/s{level}.liquid",
+               f"{{% render 's{level + 1}' %}}{{% render 's{level + 1}' %}}")
+    _write(new_project, "snippets/s40.liquid", "x")
+    _write(new_project, WELCOME, 'channel: email\nsubject: "Hi"\n'
+                                 "text: \"{% render 's0' %}\"\n")
+    result = run_cli("validate", ".", "--format", "json", cwd=new_project)
+    assert result.returncode == 1, result.stdout
+    [too_long] = _diagnostics(result.stdout, "JC614")
+    assert "writes at least 1,099,511,627,778 bytes" in too_long["message"]  # 2**40 + "Hi"
+
+
 def test_nested_loops_and_snippets_count_together(new_project: Path) -> None:
     _write(new_project, "snippets/rows.liquid", "{% for j in (1..100) %}-{% endfor %}")
     _write(new_project, WELCOME, 'channel: email\nsubject: "Hi"\n'

@@ -314,8 +314,8 @@ def _node_cost(node: Node, parsed: BoundTemplate, snippets: Mapping[str, str],
             known[call.name] = _cost(inner.nodes, inner, snippets, (*stack, call.name), known)
         body = known[call.name]
         looped = getattr(node, "var", None) is not None  # `for items`, `with`: data
-        return Cost(body.iterations, 0 if looped else body.output,
-                    (call.index, call.length), body.iterations)
+        runs = 1 + body.iterations  # a render or include spends one iteration itself
+        return Cost(runs, 0 if looped else body.output, (call.index, call.length), runs)
     return _cost(node.children(RenderContext(parsed), include_partials=False), parsed,
                  snippets, stack, known)
 

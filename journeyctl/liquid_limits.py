@@ -100,6 +100,18 @@ class BoundedContext(RenderContext):
         super().raise_for_loop_limit(length)
         self.budget.loop(length)
 
+    # Each `render` (a copy of the context) and `include` (the context extended with another
+    # template) spends one iteration and looks at the clock: snippets that render the next
+    # one twice over would otherwise run 2**depth renders on no loop, filter or variable.
+    def copy(self, *args: Any, **kwargs: Any) -> RenderContext:
+        self.budget.loop(1)
+        return super().copy(*args, **kwargs)
+
+    def extend(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("template", args[1] if len(args) > 1 else None) is not None:
+            self.budget.loop(1)
+        return super().extend(*args, **kwargs)
+
     def get(self, *args: Any, **kwargs: Any) -> object:
         self.budget.clock()
         return super().get(*args, **kwargs)

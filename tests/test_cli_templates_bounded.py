@@ -77,7 +77,7 @@ def test_nested_loops_and_snippets_count_together(new_project: Path) -> None:
     [problem] = _diagnostics(result.stdout, "JC613")
     assert (problem["code"], problem["file"], problem["line"], problem["column"]) == (
         "JC613", WELCOME, 3, 11)
-    assert "can run 10,100 loop iterations" in problem["message"]
+    assert "can run 10,200 loop iterations" in problem["message"]  # 100 × (1 render + 100)
 
 
 def test_simulate_and_test_refuse_a_template_over_the_limits(new_project: Path) -> None:

@@ -52,6 +52,16 @@ def test_a_loop_over_data_is_stopped_when_it_starts() -> None:
         render("{% for t in profile.tags %}{% endfor %}", {"tags": [0] * (LOOP_ITERATIONS + 1)})
 
 
+@pytest.mark.parametrize("tag", ["render", "include"])
+def test_snippets_rendering_the_next_several_times_over_are_stopped(tag: str) -> None:
+    """4**8 renders without a loop, a filter or a variable: each render spends one iteration,
+    so the message fails past 10,000 instead of rendering on (and on, a level deeper)."""
+    fan = FrozenMap({f"s{n}": f"{{% {tag} 's{n + 1}' %}}" * 4 for n in range(8)} | {"s8": "x"})
+    assert liquid_env.render(f"{{% {tag} 's5' %}}", {}, Budget(), fan, False) == "x" * 64
+    with pytest.raises(LoopIterationLimitError):
+        liquid_env.render(f"{{% {tag} 's0' %}}", {}, Budget(), fan, False)
+
+
 def test_the_fields_of_a_message_and_its_snippets_share_one_budget() -> None:
     budget = Budget()
     render("{% for i in (1..6000) %}{% endfor %}", budget=budget)
@@ -162,7 +172,7 @@ def test_render_template_escapes_only_the_html_field(project: Project) -> None:
      550, 0),
     ("{% if profile.x %}{% for i in (1..9) %}{% endfor %}{% else %}{% for i in (1..4) %}"
      "{% endfor %}{% endif %}ok", 9, 2),
-    ("{% for i in (1..3) %}{% render 'rows' %}{% endfor %}", 303, 0),
+    ("{% for i in (1..3) %}{% render 'rows' %}{% endfor %}", 306, 0),  # a render is one too
     ("{% capture c %}{% for i in (1..7) %}long{% endfor %}{% endcapture %}", 7, 0),
 ])
 def test_cost_counts_what_a_template_runs_whatever_the_data(source: str, iterations: int,

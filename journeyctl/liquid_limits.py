@@ -126,8 +126,11 @@ class BoundedContext(RenderContext):
                     self.budget.loop(len(value))
                 else:
                     _fits(value, name, token)
-            if name == "replace" and len(args) == 2:  # the one filter that multiplies a text
+            # the filters that multiply a text: measured before they build it
+            if name == "replace" and len(args) == 2:
                 _fits_replaced(left, args[0], args[1], token)
+            elif name == "join":
+                _fits_joined(left, args[0] if args else " ", token)
             result = func(left, *args, **kwargs)
             _fits(result, name, token)
             return result
@@ -158,6 +161,16 @@ def _fits_replaced(text: object, old: object, new: object, token: Token | None) 
             len(text) + text.count(old) * len(new) > VALUE_CHARS:
         raise RenderFailure(f"replace: the result would have more than {VALUE_CHARS} "
                             "characters", token=token)
+
+
+def _fits_joined(items: object, separator: object, token: Token | None) -> None:
+    if not isinstance(items, list | tuple | range):
+        return
+    texts = sum(len(item) if isinstance(item, str) else len(str(item)) for item in items)
+    between = len(separator) * max(len(items) - 1, 0) if isinstance(separator, str) else 0
+    if texts + between > VALUE_CHARS:
+        raise RenderFailure(f"join: the result would have more than {VALUE_CHARS} characters",
+                            token=token)
 
 
 def render(template: BoundTemplate, variables: Mapping[str, Any], budget: Budget) -> str:

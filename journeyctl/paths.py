@@ -94,6 +94,14 @@ def named_problem(root: Path, path: Path) -> Diagnostic | None:
     return link_problem(link if link.is_symlink() else path)
 
 
+def input_problem(root: Path, path: Path) -> Diagnostic | None:
+    """`named_problem` for an input file named on the command line (`simulate --events`,
+    `send-test --profile`): refused when, named below the project folder or below the working
+    folder (in CI: the checkout, a pull request's), it leads out of that folder through a link
+    — its lines would be shown in errors, or sent."""
+    return named_problem(root, path) or named_problem(Path.cwd(), path)
+
+
 def files_below(root: Path, folder: Path, suffixes: tuple[str, ...]) -> tuple[list[Path],
                                                                                list[Path]]:
     """The files below `folder` (recursively) whose names end in one of `suffixes`, in order;

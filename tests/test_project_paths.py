@@ -237,3 +237,34 @@ def test_the_renderer_never_opens_the_file_a_jc906_is_located_at(tmp_path: Path)
     print_text([diagnostic("JC906", "a link", Loc(os.path.relpath(path)))], {}, stream)
     assert "abc123" not in stream.getvalue()
     assert "JC906" in stream.getvalue()
+
+
+@pytest.mark.parametrize("where", ["proj/data/e.csv", "data/e.csv"])
+@pytest.mark.e2e
+def test_an_input_file_that_links_out_is_not_read(new_project: Path, where: str) -> None:
+    """`simulate --events` names a file of the pull request's too, inside the project or beside
+    it in the checkout (the working folder): one that leads out through a link is refused
+    before a line of it could be shown in an error (the runner's environment, here)."""
+    repo = new_project.parent
+    (repo / where).parent.mkdir(parents=True, exist_ok=True)
+    link(repo / where, Path("/proc/self/environ"))
+    result = run_cli("simulate", "proj", "--events", where, cwd=repo,
+                     env={"RUNNER_SECRET": RUNNER_SECRET})
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert f"{where}:1:1: error[JC906]: a symbolic link to /proc/self/environ" in output
+    assert RUNNER_SECRET not in output and "Traceback" not in output
+
+
+@pytest.mark.e2e
+def test_a_profile_file_that_links_out_is_not_sent(new_project: Path, tmp_path: Path) -> None:
+    link(new_project / "me.json", tmp_path / "outside.json")
+    (tmp_path / "outside.json").write_text('{"user_id": "x", "email": "' + SECRET + '"}',
+                                           encoding="utf-8")
+    result = run_cli("send-test", ".", "--channel", "email", "--template", "welcome_email",
+                     "--profile", "me.json", "--base-url", "http://127.0.0.1:9",
+                     cwd=new_project)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "me.json:1:1: error[JC906]" in output
+    assert "abc123" not in output

@@ -25,6 +25,7 @@ from journeyctl.checks.context import did_you_mean
 from journeyctl.commands.common import valid_project
 from journeyctl.diagnostics import JourneyctlError, diagnostic, option
 from journeyctl.messages import address, render_template
+from journeyctl.paths import input_problem
 
 if TYPE_CHECKING:
     from journeyctl.yamlload import Doc
@@ -67,8 +68,10 @@ def build_message(project: m.Project, channel: m.Channel, template: m.Template,
     `journey` is what CEL and the daemon give templates (`entered_at` a datetime: now)."""
     from journeyctl.engine.interpreter import journey_variable
 
-    profile = {"user_id": "send-test", **json_object(request.profile, "--profile")}
-    entry = json_object(request.entry, "--entry") if request.entry is not None else None
+    profile = {"user_id": "send-test", **json_object(request.profile, "--profile",
+                                                     project.root)}
+    entry = json_object(request.entry, "--entry", project.root) \
+        if request.entry is not None else None
     journey_id, step, category = _first_use(project, template.name)
     context_message: dict[str, Any] = {"step": step, "category": category, "variant": None,
                                        "variants": {}}
@@ -122,11 +125,14 @@ def resolve(project: m.Project, channel_name: str,
     return channel, template
 
 
-def json_object(text: str, flag: str) -> dict[str, Any]:
-    """`text` as a JSON object: inline JSON, or the path of a file holding one."""
+def json_object(text: str, flag: str, root: Path) -> dict[str, Any]:
+    """`text` as a JSON object: inline JSON, or the path of a file holding one (not one that
+    leads out of the project or the working folder through a link: its values would be sent)."""
     source = text
     if not text.lstrip().startswith(("{", "[")):
         path = Path(text)
+        if (linked := input_problem(root, path)) is not None:
+            raise JourneyctlError([linked])
         try:
             source = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:

@@ -15,6 +15,7 @@ from journeyctl.commands.common import check_output, output_error, valid_project
 from journeyctl.commands.rerun import with_word_replaced
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic, option
 from journeyctl.hints import close_path
+from journeyctl.paths import input_problem
 from journeyctl.project import display_path
 from journeyctl.records import TimeParser
 from journeyctl.sim.host import Options
@@ -69,7 +70,7 @@ def run(request: Request) -> int:
         known = ", ".join(j.id for j in project.journeys)
         raise JourneyctlError([diagnostic("JC930", f"no journey '{unknown[0]}' in the project",
                                           option("--journey"), f"journeys: {known}")])
-    _check_inputs(request)
+    _check_inputs(request, project.root)
     start, until = _window(request, project.timezone)
     options = Options(start=start, until=until, journeys=set(request.journeys) or None)
     # Outputs are checked before the run, which may take long, not when it is over.
@@ -111,10 +112,12 @@ _INPUT_HINTS = {
 }
 
 
-def _check_inputs(request: Request) -> None:
+def _check_inputs(request: Request, root: Path) -> None:
     inputs = [*(("--events", path) for path in request.events),
               *([("--profiles", request.profiles)] if request.profiles else [])]
     for flag, path in inputs:
+        if (linked := input_problem(root, path)) is not None:
+            raise JourneyctlError([linked])
         if path.is_file():
             continue
         if path.is_dir():

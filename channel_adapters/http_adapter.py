@@ -7,12 +7,14 @@ error text is scrubbed of the channel's credentials before it leaves this module
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from email.utils import parsedate_to_datetime
+from urllib.parse import quote, quote_plus
 
 import httpx
 
@@ -57,11 +59,13 @@ class HttpAdapter:
     def _scrubbed(self, outcome: Outcome, authorization: str | None) -> Outcome:
         """The outcome without any credential, even one a provider echoed back (encoded as
         the Authorization header carries it, too)."""
-        if outcome.error is None:
-            return outcome
         secrets = self._secrets
         if authorization:
             secrets = [authorization.partition(" ")[2], *secrets]
+        if outcome.provider_id is not None:  # an id a provider made up may echo one too
+            outcome = replace(outcome, provider_id=redact(outcome.provider_id, secrets))
+        if outcome.error is None:
+            return outcome
         text = redact(outcome.error, secrets)  # before truncating: never half a secret
         if len(text) > ERROR_LIMIT:
             text = text[:ERROR_LIMIT - 1] + "…"
@@ -77,11 +81,27 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 
 def secret_parts(secrets: Iterable[str]) -> list[str]:
     """What to redact, longest first (one may contain another): each secret of 4 characters or
-    more, and each run of letters, digits, `_` and `-` in it longer than `PART_LENGTH`."""
+    more, as written and whole as a provider may echo it (percent-encoded, base64), and each
+    run of letters, digits, `_` and `-` in it longer than `PART_LENGTH`."""
     # Very short values would blank out half of every message; a real credential is longer.
-    parts = {s for s in secrets if len(s) >= 4}
-    parts |= {piece for s in parts for piece in _PIECES.findall(s) if len(piece) > PART_LENGTH}
+    whole = {s for s in secrets if len(s) >= 4}
+    parts = {form for s in whole for form in _echoed(s)}
+    parts |= {piece for s in whole for piece in _PIECES.findall(s) if len(piece) > PART_LENGTH}
     return sorted(parts, key=lambda part: (-len(part), part))
+
+
+def _echoed(secret: str) -> set[str]:
+    """`secret` and the forms a provider or proxy echoes it in: percent-encoded (a URL path, a
+    form body) and base64 (a Basic header, a token)."""
+    raw = secret.encode()
+    return {secret, quote(secret, safe=""), quote_plus(secret), quote(secret),
+            base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode(),
+            base64.b64encode(raw).decode().rstrip("=")}
+
+
+def _short(message_id: str | None) -> str | None:
+    """A provider's message id as stored: an id, not a page of text."""
+    return message_id if message_id is None or len(message_id) <= 256 else message_id[:256]
 
 
 def transport_outcome(exc: Exception) -> Outcome:
@@ -94,7 +114,7 @@ def transport_outcome(exc: Exception) -> Outcome:
 def reply_outcome(provider: Provider, reply: Reply, now: float) -> Outcome:
     kind = provider.kind(reply)
     if kind == "accepted":
-        return Outcome(kind, reply.status, provider.message_id(reply), None, None)
+        return Outcome(kind, reply.status, _short(provider.message_id(reply)), None, None)
     wait = retry_after(reply.headers, now) if kind == "retryable" else None
     error = provider.error_text(reply) or f"HTTP {reply.status} with an empty body"
     return Outcome(kind, reply.status, None, error, wait)

@@ -5,8 +5,9 @@ path) in its error: no part of a credential longer than 8 characters is ever pri
 
 from __future__ import annotations
 
+import base64
 import json
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import pytest
 
@@ -52,9 +53,21 @@ def test_send_test_never_prints_a_piece_of_the_webhook_url_a_provider_echoes(
 
 def test_secret_parts_are_the_value_and_its_pieces_longer_than_8() -> None:
     parts = http_adapter.secret_parts
-    assert parts([WEBHOOK]) == [WEBHOOK, TOKEN, HOOK, TEAM]  # longest first
-    assert parts(["SG.abcdefghij.klm"]) == ["SG.abcdefghij.klm", "abcdefghij"]
-    assert parts(["short", "abc"]) == ["short"]  # 3 characters: not worth blanking
+    found = parts([WEBHOOK])
+    assert {WEBHOOK, TOKEN, HOOK, TEAM} <= set(found)
+    assert found == sorted(found, key=lambda part: (-len(part), part))  # longest first
+    assert {"SG.abcdefghij.klm", "abcdefghij"} <= set(parts(["SG.abcdefghij.klm"]))
+    assert parts(["abc"]) == []  # 3 characters: not worth blanking
+
+
+def test_a_secret_echoed_percent_encoded_or_in_base64_is_redacted() -> None:
+    """Pieces of 8 characters or fewer between `/`, `+` and `=` survive the piece rule: the
+    encoded forms of the whole secret are redacted as such."""
+    secret = "Xk8vQ2mZ/Lp4nR7tW/Hq2jF9sB+Yc5dE3gA=="
+    for echoed in (quote(secret, safe=""), quote_plus(secret),
+                   base64.b64encode(secret.encode()).decode(),
+                   base64.urlsafe_b64encode(secret.encode()).decode()):
+        assert http_adapter.redact(f"bad token {echoed}!", [secret]) == "bad token ***!"
 
 
 def test_redact_replaces_the_value_and_each_long_piece() -> None:

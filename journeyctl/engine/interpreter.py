@@ -32,7 +32,6 @@ from journeyctl.engine.state import (
     merge_profile,
 )
 from journeyctl.engine.state import copy_json as _copy
-from journeyctl.engine.state import new_state as new_state  # the hosts' name for it
 from journeyctl.flow import Edge
 
 MAX_STEPS_PER_INPUT = 10_000  # validate rejects instant cycles; this guards the engine anyway

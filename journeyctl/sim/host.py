@@ -22,8 +22,8 @@ from journeyctl import model as m
 from journeyctl.cron import next_tick
 from journeyctl.engine import effects as fx
 from journeyctl.engine.inputs import Event, Tick, TimerFired
-from journeyctl.engine.interpreter import Engine, new_state
-from journeyctl.engine.state import UserState
+from journeyctl.engine.interpreter import Engine
+from journeyctl.engine.state import UserState, new_state
 from journeyctl.records import Record, TimeParser, Undeclared
 from journeyctl.sim.idset import IdSet
 from journeyctl.sim.order import OutOfOrder, order_key, sorted_records

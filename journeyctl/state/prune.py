@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from journeyctl.state.sqlite import SqliteStore
 
 WINDOW = 500  # rows per transaction
-FINISHED = ("sent", "failed", "expired", "suppressed")  # an outbox row no longer pending
+FINISHED = ("sent", "failed", "expired")  # an outbox row no longer pending
 
 
 @dataclass(frozen=True)

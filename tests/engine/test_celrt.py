@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from journeyctl.engine.celrt import EvalError, Evaluator
-from journeyctl.engine.interpreter import new_state
+from journeyctl.engine.state import new_state
 
 PROFILE = {"name": "Kim", "tier": "gold", "tags": ["b", "a", "b"], "total_spent": 600_000}
 

@@ -10,7 +10,8 @@ import pytest
 
 from journeyctl.engine import effects as fx
 from journeyctl.engine.inputs import Event
-from journeyctl.engine.interpreter import Engine, new_state
+from journeyctl.engine.interpreter import Engine
+from journeyctl.engine.state import new_state
 from journeyctl.model import Located
 from tests.support.scenarios import EVERYONE, Runner, build, clock, sends
 

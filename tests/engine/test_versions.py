@@ -7,7 +7,8 @@ from pathlib import Path
 
 from journeyctl.engine import effects as fx
 from journeyctl.engine.inputs import Event, TimerFired
-from journeyctl.engine.interpreter import Engine, new_state
+from journeyctl.engine.interpreter import Engine
+from journeyctl.engine.state import new_state
 from tests.support.scenarios import EVERYONE, build
 
 V1 = """trigger: {event: signup}

@@ -8,8 +8,7 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from journeyctl.engine.interpreter import new_state
-from journeyctl.engine.state import Instance, JourneyState, Wait
+from journeyctl.engine.state import Instance, JourneyState, Wait, new_state
 from journeyctl.state.codec import decode, dumps, encode, loads
 
 

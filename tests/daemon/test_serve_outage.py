@@ -131,7 +131,7 @@ def test_an_outage_is_ridden_out_and_reported(tmp_path: Path, fault: Fault, summ
 
 def test_a_message_past_its_max_delay_expires_instead_of_retrying_for_ever(
         tmp_path: Path) -> None:
-    project, state = mailer_project(tmp_path, extra="max_delay: 4s\n")
+    project, state = mailer_project(tmp_path, extra="max_delay: 8s\n")  # room for 3 tries
     with FakeProvider() as fake, Served(project, state, fake.url) as served:
         fake.inject(Fault(fail=503))
         signups(served, 1)
@@ -140,7 +140,7 @@ def test_a_message_past_its_max_delay_expires_instead_of_retrying_for_ever(
         attempts, error = rows(state, "SELECT attempts, error FROM outbox")[0]
         # tried beyond one delivery's 2 attempts, then given up within max_delay, not sent
         assert attempts >= 3
-        assert error.startswith(f"not delivered within max_delay 4s after {attempts} attempts; "
+        assert error.startswith(f"not delivered within max_delay 8s after {attempts} attempts; "
                                 "the last: injected fault: HTTP 503")
         assert all(r.status == 503 for r in fake.received(PATHS["email"]))
         assert metric(served, 'journeyctl_messages_total{channel="email",outcome="expired"}') == 1

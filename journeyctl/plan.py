@@ -12,7 +12,6 @@ catalog and channels are versioned together as `settings`.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +32,7 @@ from journeyctl.state.plan_values import (
     Target,
     content_hash,
 )
+from journeyctl.timefmt import plan_created_at
 from journeyctl.yamlload import Doc
 
 SCHEMA_VERSION = 2  # 2: changed fields carry their old and new values
@@ -99,7 +99,7 @@ def make_plan(want: Desired, state: Snapshot, now: float, state_path: str,
     return Plan(
         SCHEMA_VERSION, want.project,
         PlanState(state_path, state_file, state.lineage, state.serial, state_url),
-        dt.datetime.fromtimestamp(now, dt.UTC).isoformat(timespec="seconds"),
+        plan_created_at(now),
         tuple(changes), settings, summary,
         bool(summary["create"] or summary["update"] or summary["delete"]
              or settings.action != "no-op"))

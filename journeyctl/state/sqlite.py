@@ -3,7 +3,6 @@ apply (so a killed apply leaves the previous state whole)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import getpass
 import json
@@ -261,7 +260,7 @@ class SqliteStore:
         """A small commit (`now`, as meta `written_at`): whether the state can be written
         now. sqlite3's errors as they are (see `check_writable`)."""
         with self.transaction():  # to the microsecond: each probe changes the row
-            self._set_meta("written_at", dt.datetime.fromtimestamp(now, dt.UTC).isoformat())
+            self._set_meta("written_at", rfc3339(now))
 
     @_explained
     def check_writable(self, now: float) -> None:

@@ -61,6 +61,7 @@ class BoundedHttp(HttpToolsProtocol):
         self._closing = False  # answered with a refusal: what comes now is dropped
         self._head_too_big = False
 
+    # uvicorn's base annotates BaseTransport; asyncio always hands a protocol a Transport
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         if len(self.connections) >= self.limits.connections:
             if not self.waiting:

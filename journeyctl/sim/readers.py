@@ -74,7 +74,7 @@ def _unreadable(path: Path, exc: Exception, line: int = 1) -> InputError:
 def open_binary(path: Path) -> IO[bytes]:
     try:
         if path.suffix == ".gz":
-            return gzip.open(path, "rb")  # type: ignore[return-value]
+            return gzip.open(path, "rb")  # type: ignore[return-value]  # a GzipFile reads bytes
         return path.open("rb")
     except OSError as exc:
         raise _unreadable(path, exc) from exc
@@ -244,10 +244,13 @@ def _csv_properties(catalog: Catalog, name: str, row: dict[str, Any]) -> dict[st
         if column in CSV_COLUMNS or column is None or cell in (None, ""):
             continue
         attr = declared.get(column)
+        if attr is None:
+            props[column] = cell
+            continue
         try:
-            props[column] = _from_text(attr.type, cell) if attr else cell
+            props[column] = _from_text(attr.type, cell)
         except ValueError:
-            return f"property '{column}' {_not_of(attr.type)}"  # type: ignore[union-attr]
+            return f"property '{column}' {_not_of(attr.type)}"
     return props
 
 

@@ -345,6 +345,7 @@ def compare(n1: int, k1: int, n2: int, k2: int) -> dict[str, Any]:
 def _variants(text: str | None) -> list[tuple[str, str]]:
     if not text:
         return []
+    # each pair is written `name=value` by the recorder itself: two parts, which mypy cannot see
     return [tuple(pair.split("=", 1)) for pair in text.split(",")]  # type: ignore[misc]
 
 

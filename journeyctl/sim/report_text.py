@@ -8,7 +8,7 @@ print as written, not style the report or stop it with a MarkupError.
 from __future__ import annotations
 
 import datetime as dt
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from rich.console import Console, Group
 from rich.table import Table
@@ -56,10 +56,11 @@ def _journey(journey: m.Journey, data: dict[str, Any]) -> Group:
              f"{data['exited']['goal']:,}, on exit event {data['exited']['exit_event']:,}"
              f" · active {data['active']:,}")
     table = Table(expand=False)
-    for column, justify in (("step", "left"), ("kind", "left"), ("reached", "right"),
-                            ("% of entered", "right"), ("sent", "right"),
-                            ("suppressed", "left")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    columns: tuple[tuple[str, Literal["left", "right"]], ...] = (
+        ("step", "left"), ("kind", "left"), ("reached", "right"), ("% of entered", "right"),
+        ("sent", "right"), ("suppressed", "left"))
+    for column, justify in columns:
+        table.add_column(column, justify=justify)
     for step in journey.steps:
         counts = data["steps"][step.id]
         suppressed = ", ".join(f"{reason} {n:,}" for reason, n in counts["suppressed"].items())

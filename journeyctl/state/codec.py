@@ -74,6 +74,7 @@ def loads(data: bytes | str) -> Any:
     value = orjson.loads(data)
     # most states hold no datetime: skip walking them (a third of a timer fire's cost)
     markers = (b'"$dt"', b'"$lit"') if isinstance(data, bytes) else ('"$dt"', '"$lit"')
+    # `markers` is of data's type (bytes or str), which mypy cannot pair
     return _restore(value) if any(m in data for m in markers) else value  # type: ignore[operator]
 
 
@@ -98,6 +99,7 @@ def _read_instance(raw: dict[str, Any]) -> Instance:
         converted=raw["converted"], ended=raw["ended"],
         wait=Wait(*wait) if wait is not None else None, visits=raw["visits"],
         loops=raw["loops"], variants=raw["variants"],
+        # stored as JSON arrays of (step, channel, template, time): tuples again
         sent=[tuple(s) for s in raw["sent"]],  # type: ignore[misc]
     )
 

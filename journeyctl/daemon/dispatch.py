@@ -52,6 +52,9 @@ TASKS_PER_CHANNEL = 256  # messages a channel works on at once (sending, or betw
 HTTP_PER_CHANNEL = 32  # of which talking to the provider
 HOLD_FIRST, HOLD_CAP = 0.5, 30.0  # seconds a message that failed unexpectedly waits (doubling)
 RECORD_ATTEMPTS = 5  # tries to commit an outcome (0.5 + 1 + 2 + 4 s apart) before giving up
+# A wait that would end past a message's deadline ends this long before it, for a last try that
+# the dispatcher still makes in time (a message handed over after its deadline is expired).
+LAST_TRY_MARGIN = 1.0
 # How long a message without `max_delay` keeps being retried (from when it was queued, or the
 # daemon started if later: a daemon down for two days still gives it a day).
 RETRY_WINDOW = 24 * 3600.0
@@ -193,8 +196,10 @@ class Dispatcher:
         late = self.clock() - payload["time"]
         if max_delay is not None and late > max_delay:
             self.metrics.message(row.channel, "expired")
-            return Delivery(row.id, "expired", 0, error=f"{late:.0f}s late, more than "
-                            f"max_delay {max_delay:.0f}s")
+            tried = f"not delivered within max_delay {max_delay:.0f}s after {row.attempts} " \
+                f"attempts; picked up {late:.0f}s late" if row.attempts else \
+                f"{late:.0f}s late, more than max_delay {max_delay:.0f}s"
+            return Delivery(row.id, "expired", 0, error=tried)
         if payload.get("error") or payload.get("content") is None:
             self.metrics.message(row.channel, "unsendable")
             return self._fail(row, payload.get("error") or "nothing to send", 0)
@@ -268,11 +273,12 @@ class Dispatcher:
         now = self.clock()
         deadline = self._deadline(row)
         forced = outcome.retry_after is not None and now + outcome.retry_after > deadline
-        if now >= deadline or forced:
+        last_try = deadline - LAST_TRY_MARGIN  # before the deadline, so that it is made
+        if now >= last_try or forced:
             return self._given_up(row, tried, error, outcome.attempts)
         self.metrics.message(row.channel, "retryable")
         return Delivery(row.id, "pending", outcome.attempts, error=error,
-                        retry_at=min(now + wait, deadline))
+                        retry_at=min(now + wait, last_try))
 
     def _deadline(self, row: OutboxRow) -> float:
         """`max_delay` after the message's moment, else `RETRY_WINDOW` after it was queued

@@ -9,7 +9,7 @@ from typing import Any
 
 from channel_adapters.base import Outcome
 from journeyctl import model as m
-from journeyctl.daemon.dispatch import RETRY_WINDOW, Dispatcher
+from journeyctl.daemon.dispatch import LAST_TRY_MARGIN, RETRY_WINDOW, Dispatcher
 from journeyctl.daemon.health import MIN_ATTEMPTS, RECOVER_AFTER, ChannelHealth, health_answer
 from journeyctl.daemon.metrics import Metrics
 from journeyctl.diagnostics import Loc
@@ -117,10 +117,10 @@ def test_retry_after_is_honoured_even_beyond_max_backoff() -> None:
 def test_past_max_delay_it_expires_without_its_fallback() -> None:
     clock = Clock()
     late = row(12, max_delay=600)
-    clock.now = T0 + 590  # the backoff (300 s) would end after the deadline: a last try at it
+    clock.now = T0 + 590  # the backoff (300 s) would end after the deadline: a last try before
     last = dispatcher(clock)._outcome(late, EMAIL, failed())
-    assert (last.status, last.retry_at) == ("pending", T0 + 600)
-    clock.now = T0 + 600  # that last try failed too
+    assert (last.status, last.retry_at) == ("pending", T0 + 600 - LAST_TRY_MARGIN)
+    clock.now = T0 + 600 - LAST_TRY_MARGIN  # that last try failed too
     delivery = dispatcher(clock)._outcome(late, EMAIL, failed())
     assert (delivery.status, delivery.follow_up) == ("expired", None)
     assert delivery.error == ("not delivered within max_delay 600s after 15 attempts; the last: "
@@ -135,8 +135,9 @@ def test_without_max_delay_it_gives_up_after_a_day_and_falls_back() -> None:
     clock = Clock()
     daemon = dispatcher(clock)
     clock.now = T0 + RETRY_WINDOW - 100
-    assert daemon._outcome(row(290), EMAIL, failed()).retry_at == T0 + RETRY_WINDOW  # last try
-    clock.now = T0 + RETRY_WINDOW
+    last_try = T0 + RETRY_WINDOW - LAST_TRY_MARGIN
+    assert daemon._outcome(row(290), EMAIL, failed()).retry_at == last_try
+    clock.now = last_try
     delivery = daemon._outcome(row(290), EMAIL, failed())
     assert delivery.status == "failed"
     assert delivery.error == "gave up after 293 attempts over 24h; the last: upstream down"

@@ -140,7 +140,8 @@ def test_a_message_past_its_max_delay_expires_instead_of_retrying_for_ever(
         attempts, error = rows(state, "SELECT attempts, error FROM outbox")[0]
         # tried beyond one delivery's 2 attempts, then given up within max_delay, not sent
         assert attempts >= 3
-        assert error.startswith(f"not delivered within max_delay 8s after {attempts} attempts; "
-                                "the last: injected fault: HTTP 503")
+        # the last try failed (`the last: injected fault: HTTP 503`), or, on a loaded machine,
+        # was picked up past the deadline: expired either way, counting its attempts
+        assert error.startswith(f"not delivered within max_delay 8s after {attempts} attempts; ")
         assert all(r.status == 503 for r in fake.received(PATHS["email"]))
         assert metric(served, 'journeyctl_messages_total{channel="email",outcome="expired"}') == 1

@@ -259,9 +259,9 @@ class Dispatcher:
         return self._fail(row, outcome.error or f"HTTP {outcome.status}", outcome.attempts)
 
     def _retry_later(self, row: OutboxRow, channel: m.Channel, outcome: Outcome) -> Delivery:
-        """Pending again, tried after the backoff, or at the message's deadline if that comes
-        first (a last try); given up now (expired, or failed to its fallback) when the deadline
-        has passed, or when the provider's Retry-After asks for a time after it."""
+        """Pending again, tried after the backoff, or a second before the message's deadline if
+        that comes first (a last try); given up now (expired, or failed to its fallback) when
+        that last try is past, or when the provider's Retry-After asks for a time after it."""
         tried = row.attempts + outcome.attempts
         # The wait doubles per delivery, not per attempt: counting each delivery's quick
         # attempts would multiply it by 2**attempts a time, leaving messages minutes behind a

@@ -6,33 +6,16 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, run_cli
+from tests.support import run_cli
+from tests.support.harness import project_where
 
 pytestmark = pytest.mark.e2e  # every test here starts a process
 
-PROJECT = REPO / "tests/daemon/project"
 LOOP = "event.items.map(i, i * 2).exists(p, p > 100)"  # map() copies its result: quadratic
-
-
-def project_where(tmp_path: Path, where: str) -> Path:
-    """The daemon test project, with `welcome` entered on signups where `where` holds, and
-    signups declaring a list property `items`."""
-    root = tmp_path / "project"
-    shutil.copytree(PROJECT, root)
-    welcome = root / "journeys/welcome.yaml"
-    welcome.write_text(welcome.read_text(encoding="utf-8").replace(
-        "trigger:\n  event: signup\n", f"trigger:\n  event: signup\n  where: '{where}'\n"),
-        encoding="utf-8")
-    events = root / "events.yaml"
-    events.write_text(events.read_text(encoding="utf-8").replace(
-        "      plan: {type: string}\n", "      plan: {type: string}\n      items: {type: list}\n"),
-        encoding="utf-8")
-    return root
 
 
 def signups(path: Path) -> Path:

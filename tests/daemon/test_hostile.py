@@ -19,7 +19,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from channel_adapters.fake import FakeProvider
 from tests.support import run_cli
 from tests.support.harness import (
     CREDENTIALS,
@@ -41,20 +40,6 @@ HEAD = 16 * 1024  # bytes of request line and headers
 READ_TIMEOUT = 10.0  # seconds to send a request in full
 KEEP_ALIVE = 5.0  # seconds an idle kept-alive connection stays open
 CONNECTIONS = 1000  # open at once
-
-
-@pytest.fixture
-def fake():
-    with FakeProvider() as provider:
-        yield provider
-
-
-@pytest.fixture
-def applied(tmp_path: Path) -> tuple[Path, Path]:
-    project = project_copy(tmp_path)
-    state = tmp_path / "state.db"
-    apply(project, state)
-    return project, state
 
 
 def nested(depth: int) -> object:

@@ -14,16 +14,7 @@ import pytest
 from journeyctl.daemon.core_thread import GroupCommit
 from journeyctl.state.sqlite import SqliteStore
 from journeyctl.state.sqlite_runtime import SqliteRuntime
-from tests.support.harness import apply, project_copy, rows
-
-
-@pytest.fixture
-def store(tmp_path: Path):
-    path = tmp_path / "state.db"
-    apply(project_copy(tmp_path), path)
-    opened = SqliteStore(path)
-    yield opened
-    opened.close()
+from tests.support.harness import rows
 
 
 def events(user: str, count: int, **properties: object) -> list[dict]:

@@ -21,15 +21,6 @@ NOW = 1_780_000_000.0
 CUTOFF = NOW - 3600
 
 
-@pytest.fixture
-def store(tmp_path: Path):
-    path = tmp_path / "state.db"
-    apply(project_copy(tmp_path), path)
-    opened = SqliteStore(path)
-    yield opened
-    opened.close()
-
-
 def inbox(store: SqliteStore, *ages: tuple[float, float | None]) -> None:
     """Rows received `made` seconds before NOW, processed `done` seconds before (None: not)."""
     runtime = SqliteRuntime(store)

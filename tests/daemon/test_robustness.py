@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from channel_adapters.fake import FakeProvider
 from journeyctl.cron import next_tick
 from journeyctl.daemon.server import _record_tick, latest_fire
 from tests.support.harness import (
@@ -27,12 +26,6 @@ from tests.support.harness import (
     scheduled,
     wait_until,
 )
-
-
-@pytest.fixture
-def fake():
-    with FakeProvider() as provider:
-        yield provider
 
 
 def execute(state: Path, sql: str) -> None:

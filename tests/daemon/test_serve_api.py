@@ -12,34 +12,18 @@ from pathlib import Path
 import httpx
 import pytest
 
-from channel_adapters.fake import FakeProvider
 from tests.support import run_cli
 from tests.support.harness import (
     CREDENTIALS,
     PATHS,
     Served,
     apply,
-    project_copy,
     rows,
     state_url,
     wait_until,
 )
 
 pytestmark = pytest.mark.e2e  # every test here starts a process
-
-
-@pytest.fixture
-def fake():
-    with FakeProvider() as provider:
-        yield provider
-
-
-@pytest.fixture
-def applied(tmp_path: Path) -> tuple[Path, Path]:
-    project = project_copy(tmp_path)
-    state = tmp_path / "state.db"
-    apply(project, state)
-    return project, state
 
 
 def now_event(user: str, name: str, event_id: str, **props: object) -> dict:

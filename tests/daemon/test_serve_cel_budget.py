@@ -13,7 +13,7 @@ import pytest
 
 from channel_adapters.fake import FakeProvider
 from tests.support import run_cli
-from tests.support.harness import Served, apply, project_copy, rows, wait_until
+from tests.support.harness import Served, apply, project_where, rows, wait_until
 
 pytestmark = pytest.mark.e2e  # every test here starts a process
 
@@ -22,21 +22,8 @@ METRIC = ('journeyctl_expression_failures_total{journey="welcome",reason="over_b
           'where="trigger.where"} 1.0')
 
 
-def budget_project(tmp_path: Path) -> Path:
-    root = project_copy(tmp_path)
-    welcome = root / "journeys/welcome.yaml"
-    welcome.write_text(welcome.read_text(encoding="utf-8").replace(
-        "trigger:\n  event: signup\n", f"trigger:\n  event: signup\n  where: '{LOOP}'\n"),
-        encoding="utf-8")
-    events = root / "events.yaml"
-    events.write_text(events.read_text(encoding="utf-8").replace(
-        "      plan: {type: string}\n", "      plan: {type: string}\n      items: {type: list}\n"),
-        encoding="utf-8")
-    return root
-
-
 def test_serve_counts_and_logs_a_condition_too_costly_for_a_users_data(tmp_path: Path) -> None:
-    project = budget_project(tmp_path)
+    project = project_where(tmp_path, LOOP)
     state = tmp_path / "state.db"
     apply(project, state)
     with FakeProvider() as fake, Served(project, state, fake.url) as served:

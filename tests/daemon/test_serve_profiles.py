@@ -10,18 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from channel_adapters.fake import FakeProvider
 from tests.support.harness import Served, apply, project_copy
 
 pytestmark = pytest.mark.e2e  # every test here starts a process
 
 WRONG = "attribute 'consent.email' is text, the catalog says boolean"
-
-
-@pytest.fixture
-def fake():
-    with FakeProvider() as provider:
-        yield provider
 
 
 def test_a_profile_of_the_wrong_type_is_refused_and_the_others_stored(tmp_path: Path,

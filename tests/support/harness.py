@@ -39,6 +39,21 @@ def project_copy(tmp_path: Path) -> Path:
     return root
 
 
+def project_where(tmp_path: Path, where: str) -> Path:
+    """The test project, with `welcome` entered on signups where the CEL `where` holds, and
+    signups declaring a list property `items`."""
+    root = project_copy(tmp_path)
+    welcome = root / "journeys/welcome.yaml"
+    welcome.write_text(welcome.read_text(encoding="utf-8").replace(
+        "trigger:\n  event: signup\n", f"trigger:\n  event: signup\n  where: '{where}'\n"),
+        encoding="utf-8")
+    events = root / "events.yaml"
+    events.write_text(events.read_text(encoding="utf-8").replace(
+        "      plan: {type: string}\n", "      plan: {type: string}\n      items: {type: list}\n"),
+        encoding="utf-8")
+    return root
+
+
 def apply(project: Path, state: Path) -> None:
     done = run_cli("apply", project, "--state", state_url(state), "--auto-approve")
     assert done.returncode == 0, done.stdout + done.stderr

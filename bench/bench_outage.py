@@ -37,16 +37,13 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from channel_adapters.fake import FakeProvider  # noqa: E402
-from channel_adapters.fake_faults import Fault  # noqa: E402
+from bench_serve import CREDENTIALS, ROOT, TOKEN, journeyctl
 
-TOKEN = "bench-token"
-CREDENTIALS = {"SENDGRID_API_KEY": "SG.bench", "TWILIO_ACCOUNT_SID": "ACbench",
-               "TWILIO_AUTH_TOKEN": "bench", "FCM_ACCESS_TOKEN": "ya29.bench",
-               "CRM_WEBHOOK_SECRET": "bench"}
+from channel_adapters.fake import FakeProvider
+from channel_adapters.fake_faults import Fault
+
 MAILER = """journey: mailer
 status: active
 trigger: {event: signup}
@@ -55,11 +52,6 @@ steps:
     send: {channel: email, template: welcome_email, category: transactional}
 """
 EMAIL = "/v3/mail/send"
-
-
-def journeyctl() -> list[str]:
-    script = Path(sys.executable).parent / "journeyctl"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "journeyctl"]
 
 
 def project(work: Path, max_backoff: str) -> Path:

@@ -39,30 +39,16 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from channel_adapters.fake import FakeProvider  # noqa: E402
-from journeyctl.timeparse import parse_duration  # noqa: E402
+from bench_outage import MAILER
+from bench_serve import CREDENTIALS, ROOT, TOKEN, journeyctl
 
-TOKEN = "bench-token"
-CREDENTIALS = {"SENDGRID_API_KEY": "SG.bench", "TWILIO_ACCOUNT_SID": "ACbench",
-               "TWILIO_AUTH_TOKEN": "bench", "FCM_ACCESS_TOKEN": "ya29.bench",
-               "CRM_WEBHOOK_SECRET": "bench"}
-MAILER = """journey: mailer
-status: active
-trigger: {event: signup}
-steps:
-  - id: mail
-    send: {channel: email, template: welcome_email, category: transactional}
-"""
+from channel_adapters.fake import FakeProvider
+from journeyctl.timeparse import parse_duration
+
 BATCH = 20
 EVERY = 10.0  # seconds between two lines
-
-
-def journeyctl() -> list[str]:
-    script = Path(sys.executable).parent / "journeyctl"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "journeyctl"]
 
 
 def project(work: Path, name: str, retention: str | None) -> tuple[Path, Path]:

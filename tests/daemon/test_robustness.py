@@ -110,7 +110,9 @@ def test_the_engine_loop_survives_a_failing_store_and_loses_nothing(tmp_path, fa
         def both() -> tuple[dict, dict] | None:
             listed = {j["id"]: j for j in served.get("/v1/journeys").json()["journeys"]}
             one = served.get("/v1/journeys/welcome").json()
-            return (one, listed["welcome"]) if one["active"] == 1 else None
+            # both read once u1 has ended: it may end between the two requests
+            settled = one["active"] == listed["welcome"]["active"] == 1
+            return (one, listed["welcome"]) if settled else None
 
         one, listed = wait_until(both, timeout=5)
         assert one == listed  # one journey, counted on its own, as the list shows it

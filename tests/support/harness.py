@@ -139,7 +139,10 @@ class Served:
             self.kill()
             raise AssertionError(f"serve did not start: {self.other} {self.logs}")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.client = httpx.Client(base_url=self.url, headers=headers, timeout=30)
+        # Idle connections are dropped before the daemon's 5 s keep-alive ends: a request sent
+        # on one just as the daemon closes it would be reset.
+        self.client = httpx.Client(base_url=self.url, headers=headers, timeout=30,
+                                   limits=httpx.Limits(keepalive_expiry=2.0))
 
     def _read(self) -> None:
         assert self.process.stderr is not None

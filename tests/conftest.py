@@ -12,9 +12,12 @@ from typing import Any
 import pytest
 
 from journeyctl.scaffold import scaffold
-from tests.support import run_cli
+from tests.support import postgres, run_cli
 
 pytest_plugins = ["pytester"]  # tests/test_e2e_guard.py runs the guard below on a test file
+
+
+_START_PROCESS = subprocess.Popen._execute_child  # type: ignore[attr-defined]
 
 
 class ProcessInUnitTest(AssertionError):
@@ -73,3 +76,32 @@ def new_project(tmp_path: Path) -> Path:
     root = tmp_path / "proj"
     scaffold(root, "proj")
     return root
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[postgres.Cluster]:
+    """One real PostgreSQL server for the session (tests.support.postgres). It is a service
+    the tests use, like the file system, not a process a test starts: its start is let past
+    the e2e guard, so the PostgreSQL store's unit tests stay in the inner loop. Without the
+    binaries the tests that use it skip, except in CI (`CI` set), where they fail."""
+    import os
+
+    if not postgres.available():
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed: .ci/run installs it (apt-get install "
+                        "postgresql)")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(subprocess.Popen, "_execute_child", _START_PROCESS)
+        cluster = postgres.Cluster()
+        cluster.start()
+    yield cluster
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(subprocess.Popen, "_execute_child", _START_PROCESS)
+        cluster.remove()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: postgres.Cluster) -> str:
+    """The URL of a fresh, empty database on the session's PostgreSQL server."""
+    return pg_cluster.new_database()

@@ -459,11 +459,10 @@ def test_state_paths_that_cannot_be_used_are_located_errors(repo: Path, tmp_path
     assert corrupt.returncode == 1
     assert "junk.db is not a journeyctl state file (it is not an SQLite database)" \
         in corrupt.stderr
-    for url in ("mysql://x", "postgresql://db/x", "sqlite:///"):
+    for url in ("mysql://x", "postgresql://db", "postgresql://me:secret@db/x", "sqlite:///"):
         bad = run_cli("plan", repo, "--state", url)
         assert bad.returncode == 1 and "--state: error[JC967]" in bad.stderr, bad.stderr
-    assert "PostgreSQL state stores are not supported yet" in run_cli(
-        "status", repo, "--state", "postgresql://db/x").stderr
+        assert "secret" not in bad.stderr
 
 
 def test_plan_out_errors_name_the_option(repo: Path, tmp_path: Path) -> None:

@@ -54,7 +54,7 @@ def run(project_path: Path, state_url: str | None, host: str, port: int, log_for
         ]) from exc
     options = ServeOptions(base_urls=urls, api=ApiOptions(token=token))
     # the daemon opens the state again, on its core thread
-    serve(functools.partial(open_runtime, ref.path), options, sock)
+    serve(functools.partial(open_runtime, ref.location), options, sock)
     return EXIT_OK
 
 

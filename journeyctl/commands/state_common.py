@@ -20,7 +20,7 @@ from journeyctl.hints import close_path, command
 from journeyctl.model import Project
 from journeyctl.plan import Plan, to_text
 from journeyctl.project import SNIPPET_SUFFIX, YAML_SUFFIXES, Loaded, display_path
-from journeyctl.state import SqliteStore, state_path
+from journeyctl.state import open_store, parse_state_url
 from journeyctl.state.base import (
     ApplyMeta,
     LockedError,
@@ -29,6 +29,7 @@ from journeyctl.state.base import (
     Store,
     project_conflict,
 )
+from journeyctl.state.urls import StateLocation
 
 
 @dataclass(frozen=True)
@@ -61,14 +62,20 @@ class StateRef:
     """A command's state, resolved once: from `--state` (relative to `root`) or from `state:`
     in journeyctl.yaml (relative to the project)."""
 
-    path: Path  # absolute
-    shown: str  # as messages name it
+    location: StateLocation  # a file (absolute), or a PostgreSQL database and schema
+    shown: str  # as messages name it (a URL without its password)
     origin: Loc  # where it was chosen: the --state option, `state:` in journeyctl.yaml, or
     # (the built-in default) the file itself
     given: Given = Given()  # how hints name the project and the state
 
     def open(self, create: bool = False, readonly: bool = False) -> Store:
-        return SqliteStore(self.path, create=create, readonly=readonly, shown=self.shown)
+        return open_store(self.location, create=create, readonly=readonly, shown=self.shown)
+
+    @property
+    def path(self) -> str:
+        """Where the state is, as a plan records it: the file's absolute path, or the URL
+        without its password."""
+        return str(self.location) if isinstance(self.location, Path) else self.location.shown
 
     def require(self, store: Store) -> Store:
         """`store`, when there is a state there; JC969 otherwise."""
@@ -98,9 +105,13 @@ def resolve_state(url: str | None, default: str, root: Path, origin: Loc | None,
     """`url` (from --state) or else `default` (given at `origin`; None: the built-in default),
     relative to `root`."""
     where = option("--state") if url is not None else origin
-    path = Path(os.path.abspath(state_path(url if url is not None else default, root, where)))
-    shown = display_path(path)
-    return StateRef(path, shown, where or Loc(shown, 0, 0),
+    location = parse_state_url(url if url is not None else default, root, where)
+    if isinstance(location, Path):
+        location = Path(os.path.abspath(location))
+        shown = display_path(location)
+    else:
+        shown = location.shown
+    return StateRef(location, shown, where or Loc(shown, 0, 0),
                     given or Given(Path(display_path(root)), url))
 
 

@@ -214,7 +214,7 @@ class Core:
     def _tick(self, tick: PendingTick) -> None:
         """One page of a schedule tick: the next known users in id order. A user the engine
         fails on is set aside alone; the tick goes on for the others."""
-        users = self.runtime.known_users(tick.after, TICK_PAGE)
+        users = self.runtime.known_users(tick.after, TICK_PAGE, tick.part)
         for user_id in users:
             try:
                 with self.runtime.savepoint():

@@ -1,43 +1,42 @@
-"""State stores: applied journey versions, history, the lock, and the daemon's runtime data."""
+"""State stores: applied journey versions, history, the lock, and the daemon's runtime data.
+SQLite (one file, one daemon) and PostgreSQL (shared by CI runners and several daemons); a
+state URL names one (`journeyctl.state.urls`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from journeyctl.diagnostics import Loc
 from journeyctl.state.base import Runtime, StateError, Store
 from journeyctl.state.failures import is_store_failure as is_store_failure
 from journeyctl.state.sqlite import SqliteStore
-from journeyctl.state.sqlite_runtime import SqliteRuntime
-
-URL_HINT = "write sqlite:///relative/path.db (relative to the project) or " \
-    "sqlite:////absolute/path.db"
+from journeyctl.state.urls import PostgresUrl, StateLocation, parse_state_url
 
 
-def state_path(url: str, root: Path, where: Loc | None = None) -> Path:
-    """`sqlite:///relative/path` (relative to the project) or `sqlite:////absolute/path`.
-    A URL that is neither is an error located at `where` (the option or file that gave it)."""
-    loc = where or Loc("state", 0, 0)
-    if url.startswith("sqlite:///"):
-        rest = url.removeprefix("sqlite:///")
-        if not rest.strip("/"):
-            raise StateError("JC967", f"the state URL {url!r} names no file", URL_HINT, loc)
-        path = Path(rest)
-        return path if path.is_absolute() else root / path
-    if url.startswith(("postgresql://", "postgres://")):
-        raise StateError("JC967", "PostgreSQL state stores are not supported yet",
-                         f"keep the state in SQLite: {URL_HINT}", loc)
-    raise StateError("JC967", f"{url!r} is not a state URL", URL_HINT, loc)
+def open_store(location: StateLocation, create: bool = False, readonly: bool = False,
+               shown: str | None = None) -> Store:
+    """The state at `location` (see `SqliteStore` and `PgStore` for `create` and
+    `readonly`); `shown` is how messages name a file."""
+    if isinstance(location, PostgresUrl):
+        from journeyctl.state.pg import PgStore  # psycopg is imported only when used
+
+        return PgStore(location, create=create, readonly=readonly)
+    return SqliteStore(location, create=create, readonly=readonly, shown=shown)
 
 
-def open_runtime(path: Path) -> Runtime:
-    """The daemon's runtime on the applied state at `path` (checked by `serve` first: an
+def open_runtime(location: StateLocation) -> Runtime:
+    """The daemon's runtime on the applied state at `location` (checked by `serve` first: an
     applied state that is gone since is FileNotFoundError). Open it on the thread that uses
     it: an SQLite connection belongs to the thread that opened it."""
-    store = SqliteStore(path)
+    if isinstance(location, PostgresUrl):
+        from journeyctl.state.pg import PgStore
+        from journeyctl.state.pg_runtime import PgRuntime
+
+        return PgRuntime(PgStore(location))
+    from journeyctl.state.sqlite_runtime import SqliteRuntime
+
+    store = SqliteStore(location)
     if not store.exists:
-        raise FileNotFoundError(path)
+        raise FileNotFoundError(location)
     return SqliteRuntime(store)
 
 
-__all__ = ["Runtime", "SqliteStore", "StateError", "Store", "open_runtime", "state_path"]
+__all__ = ["PostgresUrl", "Runtime", "SqliteStore", "StateError", "StateLocation", "Store",
+           "open_runtime", "open_store", "parse_state_url"]

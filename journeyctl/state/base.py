@@ -25,6 +25,7 @@ from journeyctl.model import Category
 
 if TYPE_CHECKING:
     from journeyctl.engine.state import UserState
+    from journeyctl.state.partitions import Held
     from journeyctl.state.plan_values import Plan
 
 Clock = Callable[[], float]  # epoch seconds; the daemon owns one and passes it down
@@ -224,6 +225,7 @@ class PendingTick:
     at: float
     after: str  # the last user id done
     set_at: float  # when it counts as set: the tick before it (see `_next` in the core)
+    part: int | None = None  # the partition it is delivered to (None: every user at once)
 
 
 Work = InboxRow | TimerRow | PendingTick  # one input for the engine
@@ -286,8 +288,9 @@ class Profiles(Protocol):
 
     def profile(self, user_id: str) -> dict[str, Any] | None: ...
 
-    def known_users(self, after: str, limit: int) -> list[str]:
-        """Users with a profile or a state, in id order, after `after`."""
+    def known_users(self, after: str, limit: int, part: int | None = None) -> list[str]:
+        """Users with a profile or a state, in id order, after `after` (of partition `part`
+        only, when given)."""
         ...
 
 
@@ -394,8 +397,25 @@ class Transitions(Protocol):
         ...
 
 
+class Leases(Protocol):
+    """Which partitions of the users this daemon runs (see `journeyctl.state.partitions`). A
+    store one daemon runs (SQLite) holds its one partition for good; a shared one (PostgreSQL)
+    hands them out under leases that lapse unless renewed."""
+
+    def heartbeat(self) -> Held:
+        """Say this daemon is alive: renew what it holds, take partitions nobody holds (or
+        whose holder's lease lapsed) and give back those over its share, so the daemons alive
+        share them evenly. What it holds now. Called between engine batches."""
+        ...
+
+    def release(self) -> None:
+        """Give back every partition and message held (a daemon stopping): others take them
+        at their next heartbeat, without waiting for a lease to lapse."""
+        ...
+
+
 class Runtime(Inbox, Profiles, Timers, Ticks, Outbox, SetAside, Views, Pruning, Transitions,
-              Protocol):
+              Leases, Protocol):
     """Everything the daemon uses of a store, open on an applied state."""
 
     @property

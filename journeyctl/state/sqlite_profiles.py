@@ -33,8 +33,9 @@ class ProfilesTable(SqliteTables):
                               [user_id]).fetchone()
         return codec.loads(row[0]) if row else None
 
-    def known_users(self, after: str, limit: int) -> list[str]:
-        """Users with a profile or a state, in id order (schedule ticks page through them)."""
+    def known_users(self, after: str, limit: int, part: int | None = None) -> list[str]:
+        """Users with a profile or a state, in id order (schedule ticks page through them).
+        One daemon runs an SQLite state: its one partition holds every user."""
         rows = self.db.execute(
             "SELECT user_id FROM profiles WHERE user_id > ? UNION "
             "SELECT user_id FROM user_state WHERE user_id > ? ORDER BY 1 LIMIT ?",

@@ -16,6 +16,7 @@ from journeyctl.engine import effects as fx
 from journeyctl.engine.state import UserState
 from journeyctl.state import codec, prune
 from journeyctl.state.base import TimerRow
+from journeyctl.state.partitions import SINGLE, Held
 from journeyctl.state.sqlite_inbox import InboxTable
 from journeyctl.state.sqlite_outbox import OutboxTable
 from journeyctl.state.sqlite_set_aside import SetAsideTable
@@ -37,6 +38,14 @@ class SqliteRuntime(InboxTable, ViewsTable, TimersTable, SetAsideTable, OutboxTa
 
     def close(self) -> None:
         self._store.close()
+
+    # --- leases: one daemon runs an SQLite state, so it holds its one partition for good ----
+
+    def heartbeat(self) -> Held:
+        return SINGLE
+
+    def release(self) -> None:
+        pass
 
     # --- pruning (journeyctl.state.prune) ----------------------------------------------------
 

@@ -342,11 +342,15 @@ def serve(
         "--base-url", metavar="URL",
         help="Send to URL instead of the providers (e.g. a fake provider); CHANNEL=URL for "
              "one channel. Repeatable.")] = None,
+    lease: Annotated[float, typer.Option(
+        min=1.0, max=300.0, metavar="SECONDS",
+        help="PostgreSQL state: how long a partition stays with a daemon that stopped renewing "
+             "it (died, cut off) before another daemon takes it over.")] = 10.0,
 ) -> None:
     """Run the applied journeys: an HTTP API for events, timers, and delivery to providers."""
     from journeyctl.commands.serve import run
 
-    _exit(lambda: run(project, state, host, port, log_format.value, base_url or []))
+    _exit(lambda: run(project, state, host, port, log_format.value, base_url or [], lease))
 
 
 def _exit(body: Callable[[], int]) -> NoReturn:

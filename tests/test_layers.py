@@ -42,7 +42,8 @@ RANK = {unit: rank for rank, (_, units) in enumerate(LAYERS) for unit in units}
 OURS = ("journeyctl", "channel_adapters")
 # Libraries the pure core never imports (SPEC; docs/architecture.md): no I/O, no CLI.
 CORE = ("journeyctl.engine", "journeyctl.model", "journeyctl.records")
-NOT_IN_CORE = ("rich", "typer", "httpx", "sqlite3", "uvicorn", "starlette", "channel_adapters")
+NOT_IN_CORE = ("rich", "typer", "httpx", "sqlite3", "psycopg", "uvicorn", "starlette",
+               "channel_adapters")
 
 
 def module_name(path: Path) -> str:
@@ -156,9 +157,10 @@ def test_an_upward_edge_is_caught(tmp_path: Path) -> None:
 
 def test_the_daemon_knows_no_store_by_name() -> None:
     """The daemon depends on the state's Protocols (docs/architecture.md, "To add a state
-    store"): no SQLite module, ours or the standard library's, is imported under daemon/."""
+    store"): no SQLite or PostgreSQL module, ours or a library's, is imported under daemon/."""
     named = [f"{path.name}:{line} imports {target}"
              for path in (ROOT / "journeyctl" / "daemon").glob("*.py")
              for line, target in imports(path)
-             if target == "sqlite3" or target.startswith("journeyctl.state.sqlite")]
+             if target in ("sqlite3", "psycopg") or target.startswith(
+                 ("journeyctl.state.sqlite", "journeyctl.state.pg", "psycopg."))]
     assert named == []

@@ -19,7 +19,7 @@ TOKEN_VARIABLE = "JOURNEYCTL_API_TOKEN"
 
 
 def run(project_path: Path, state_url: str | None, host: str, port: int, log_format: str,
-        base_urls: list[str]) -> int:
+        base_urls: list[str], lease: float = 10.0) -> int:
     from journeyctl.daemon import logs
     from journeyctl.daemon.api import ApiOptions
     from journeyctl.daemon.server import ServeOptions, bind, serve
@@ -52,9 +52,9 @@ def run(project_path: Path, state_url: str | None, host: str, port: int, log_for
             "JC982", f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}",
             option("--port"), "choose another --port (0 takes a free one) or stop what uses it")
         ]) from exc
-    options = ServeOptions(base_urls=urls, api=ApiOptions(token=token))
+    options = ServeOptions(base_urls=urls, api=ApiOptions(token=token), lease=lease)
     # the daemon opens the state again, on its core thread
-    serve(functools.partial(open_runtime, ref.location), options, sock)
+    serve(functools.partial(open_runtime, ref.location, lease=lease), options, sock)
     return EXIT_OK
 
 

@@ -34,6 +34,7 @@ from journeyctl.daemon.openapi import document
 from journeyctl.records import TimeParser
 from journeyctl.state import is_store_failure
 from journeyctl.state.applied import Applied
+from journeyctl.state.partitions import Held
 
 Handler = Callable[[Request], Awaitable[Response]]
 T = TypeVar("T")
@@ -110,11 +111,12 @@ class StoreHealth:
 def build_app(core: CoreThread, metrics: Metrics, options: ApiOptions,
               wake: Callable[[], None],
               health: Callable[[], list[str]] = lambda: [],
-              degraded: Callable[[], dict[str, str]] = dict) -> Starlette:
+              degraded: Callable[[], dict[str, str]] = dict,
+              held: Callable[[], Held | None] = lambda: None) -> Starlette:
     """`wake` tells the engine loop there is new work (called after an ingest); `health` says
     what is wrong with the daemon (nothing: healthy), `degraded` which channels mostly fail,
-    for /healthz."""
-    api = _Api(core, metrics, options, wake, health, degraded)
+    `held` which partitions it runs, for /healthz and /metrics."""
+    api = _Api(core, metrics, options, wake, health, degraded, held)
     guarded = api.guard
     routes = [
         Route("/healthz", api.errors(api.healthz), methods=["GET"]),
@@ -140,13 +142,15 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
 class _Api:
     def __init__(self, core: CoreThread, metrics: Metrics, options: ApiOptions,
                  wake: Callable[[], None], health: Callable[[], list[str]],
-                 degraded: Callable[[], dict[str, str]]) -> None:
+                 degraded: Callable[[], dict[str, str]],
+                 held: Callable[[], Held | None]) -> None:
         self.core = core
         self.metrics = metrics
         self.options = options
         self.wake = wake
         self.health = health
         self.degraded = degraded
+        self.held = held
         self._token = options.token.encode() if options.token else None
         self._parsers: dict[str, TimeParser] = {}
         self.store = StoreHealth()
@@ -232,7 +236,8 @@ class _Api:
         And while the store cannot commit (then events are refused too). A degraded channel is
         200 `degraded` (see `health_answer`)."""
         problems = [*self.health(), *await self.store.problems(self.core)]
-        body, status = health_answer(self._applied().serial, problems, self.degraded())
+        body, status = health_answer(self._applied().serial, problems, self.degraded(),
+                                     self.held())
         return JSONResponse(body, status)
 
     async def openapi(self, request: Request) -> Response:
@@ -241,7 +246,7 @@ class _Api:
     async def metrics_text(self, request: Request) -> Response:
         def snapshot(core: Core) -> dict[str, Any]:
             return {"live": core.runtime.live_counts(), **core.runtime.pending(core.clock()),
-                    "serial": _applied(core).serial}
+                    "serial": _applied(core).serial, "held": self.held()}
 
         state = await self.core.call(snapshot)
         return Response(self.metrics.render(state), media_type=CONTENT_TYPE)

@@ -18,6 +18,8 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from journeyctl.state.partitions import Held
+
 WINDOW = 30  # the attempts a channel is judged on
 MIN_ATTEMPTS = 10  # fewer say too little (three messages failing once each is no outage)
 RECOVER_AFTER = 5  # accepted attempts in a row that end a degraded state
@@ -87,13 +89,17 @@ def _why(recent: deque[str | None]) -> str:
     return f"{len(failures)} of the last {len(recent)} attempts failed ({common})"
 
 
-def health_answer(serial: int, problems: list[str],
-                  degraded: dict[str, str]) -> tuple[dict[str, Any], int]:
+def health_answer(serial: int, problems: list[str], degraded: dict[str, str],
+                  held: Held | None = None) -> tuple[dict[str, Any], int]:
     """The /healthz body and status code. A daemon whose loops keep failing is `unhealthy`
     (503: a supervisor should look at it). A degraded channel is the provider's trouble, not
     the daemon's — restarting it would not help, its messages wait and are retried — so the
-    answer stays 200, with `status: degraded` and the channels named."""
+    answer stays 200, with `status: degraded` and the channels named. `partitions`: the
+    users' partitions this daemon runs, of how many, among how many daemons."""
     body: dict[str, Any] = {"status": "ok", "serial": serial}
+    if held is not None:
+        body["partitions"] = {"held": list(held.parts), "of": held.count,
+                              "daemons": held.daemons}
     status = 200
     if degraded:
         body.update(status="degraded", channels=degraded)

@@ -125,6 +125,18 @@ class StateGauges(Collector):
                                     "The state serial of the journeys being run")
         applied.add_metric([], data.get("serial", 0))
         yield applied
+        held = data.get("held")
+        if held is not None:
+            count = GaugeMetricFamily("journeyctl_partitions_held",
+                                      "How many of the users' partitions this daemon runs")
+            count.add_metric([], len(held.parts))
+            yield count
+            each = GaugeMetricFamily("journeyctl_partition_held",
+                                     "1 for each partition this daemon runs",
+                                     labels=["partition"])
+            for part in held.parts:
+                each.add_metric([str(part)], 1)
+            yield each
 
     def describe(self) -> Any:
         return []

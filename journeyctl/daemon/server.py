@@ -7,7 +7,10 @@
 - APScheduler wakes the engine loop to poll for due timers, reloads the applied journeys when an
   `apply` changed the state, and fires the `schedule` triggers' cron jobs;
 - the dispatcher sends outbox messages through the channel adapters;
-- a pruning job deletes processed events and finished messages past the project's `retention`.
+- a pruning job deletes processed events and finished messages past the project's `retention`;
+- a heartbeat says the daemon is alive and keeps its share of the users' partitions (a
+  PostgreSQL state shared by several daemons: `journeyctl.state.base.Leases`); the engine
+  runs only the partitions it holds.
 
 A failure in a loop (the store locked or failing, a bug) does not end it: the loop logs it once
 (`logs.Watch`), backs off and tries again, and /healthz answers 503 while it keeps failing.
@@ -52,6 +55,7 @@ from journeyctl.daemon.retention import Pruner
 from journeyctl.diagnostics import Diagnostic, JourneyctlError
 from journeyctl.state.applied import Applied
 from journeyctl.state.base import Clock, Runtime
+from journeyctl.state.partitions import Held
 
 log = logging.getLogger("journeyctl.serve")
 
@@ -65,6 +69,7 @@ class ServeOptions:
     reload: float = 1.0  # seconds between looks for a new apply
     drain: float = 10.0  # seconds shutdown waits for deliveries in flight
     prune: float = 5.0  # seconds between runs of the pruning job
+    lease: float = 10.0  # seconds a partition stays with a daemon that stopped renewing it
     api: ApiOptions = field(default_factory=lambda: ApiOptions(token=None))
     http: HttpLimits = field(default_factory=HttpLimits)
 
@@ -88,9 +93,12 @@ class Daemon:
         self.engine_watch = Watch("the engine loop", log)
         self.reload_watch = Watch("reloading the applied state", log)
         self.tick_watch = Watch("recording a schedule tick", log)
+        self.lease_watch = Watch("renewing the partitions' leases", log)
+        self.held: Held | None = None  # the partitions this daemon runs (a heartbeat's answer)
         self.channel_health = ChannelHealth()  # fed by the dispatcher, read by /healthz
         self.pruner = Pruner(self.core, self.metrics, self.stopping, clock=clock)
-        self.watches = [self.engine_watch, self.reload_watch, self.pruner.watch]  # + dispatcher's
+        self.watches = [self.engine_watch, self.reload_watch, self.pruner.watch,
+                        self.lease_watch]  # + dispatcher's
 
     def _applied(self) -> Applied:
         applied = self.core.core.applied
@@ -140,7 +148,8 @@ class Daemon:
     async def run(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         app = build_app(self.core, self.metrics, self.options.api, self.work.set,
-                        health=self.problems, degraded=self.channel_health.degraded)
+                        health=self.problems, degraded=self.channel_health.degraded,
+                        held=lambda: self.held)
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off",
                                 # typed int, but any number of seconds is waited for
                                 timeout_graceful_shutdown=self.options.drain,  # type: ignore[arg-type]
@@ -163,6 +172,7 @@ class Daemon:
         dispatcher = Dispatcher(self.core, self.metrics, client, self.channels,
                                 clock=self.clock, health=self.channel_health)
         self.watches += [dispatcher.watch, dispatcher.sends]
+        await self._heartbeat()  # the partitions to run, before the engine looks for work
         self._schedule_jobs()
         self.scheduler.start()
         # The loops catch their own failures; a watched task that still ends early is logged
@@ -187,6 +197,7 @@ class Daemon:
                             "sent again on the next start", self.options.drain)
             except Exception:  # logged when it ended (Watch)
                 pass
+            await self._release()
 
     def _stop(self, server: uvicorn.Server, sig: int) -> None:
         log.info("%s: finishing requests and deliveries in flight, then stopping",
@@ -220,6 +231,33 @@ class Daemon:
             with suppress(TimeoutError):
                 await asyncio.wait_for(self.work.wait(), timeout=self.options.poll)
 
+    # --- partitions ----------------------------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        """Renew this daemon's leases and take or give back partitions (every lease/5 s: a
+        daemon misses four heartbeats before its partitions lapse)."""
+        try:
+            held = await self.core.call(lambda core: core.runtime.heartbeat())
+        except Exception as exc:  # the store is down: the leases lapse, others take over
+            self.lease_watch.failed(exc)
+            return
+        self.lease_watch.succeeded()
+        if self.held is None or held.parts != self.held.parts:
+            log.info("running %d of %d partitions (%d daemons)", len(held.parts), held.count,
+                     held.daemons, extra={"fields": {"partitions": list(held.parts),
+                                                     "daemons": held.daemons}})
+            self.work.set()  # a partition taken over may have work waiting
+        self.held = held
+
+    async def _release(self) -> None:
+        """Stopping: give the partitions and the messages held back at once, so the other
+        daemons take them at their next heartbeat rather than after the lease."""
+        try:
+            await self.core.call(lambda core: core.runtime.release())
+        except Exception as exc:  # the store is down: the leases lapse by themselves
+            log.warning("could not give back the partitions (%s); they pass to the other "
+                        "daemons when their lease lapses", exc)
+
     # --- APScheduler jobs --------------------------------------------------------------------
 
     def _schedule_jobs(self) -> None:
@@ -229,6 +267,8 @@ class Daemon:
                                id="reload", coalesce=True, max_instances=1)
         self.scheduler.add_job(self.pruner.run, IntervalTrigger(seconds=self.options.prune),
                                id="prune", coalesce=True, max_instances=1)
+        self.scheduler.add_job(self._heartbeat, IntervalTrigger(seconds=self.options.lease / 5),
+                               id="heartbeat", coalesce=True, max_instances=1)
         self._sync_cron()
 
     async def _reload(self) -> None:

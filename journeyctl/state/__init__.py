@@ -21,15 +21,16 @@ def open_store(location: StateLocation, create: bool = False, readonly: bool = F
     return SqliteStore(location, create=create, readonly=readonly, shown=shown)
 
 
-def open_runtime(location: StateLocation) -> Runtime:
+def open_runtime(location: StateLocation, lease: float = 10.0) -> Runtime:
     """The daemon's runtime on the applied state at `location` (checked by `serve` first: an
     applied state that is gone since is FileNotFoundError). Open it on the thread that uses
-    it: an SQLite connection belongs to the thread that opened it."""
+    it: an SQLite connection belongs to the thread that opened it. `lease`: seconds a
+    partition of a shared (PostgreSQL) state stays with a daemon that stopped renewing it."""
     if isinstance(location, PostgresUrl):
         from journeyctl.state.pg import PgStore
         from journeyctl.state.pg_runtime import PgRuntime
 
-        return PgRuntime(PgStore(location))
+        return PgRuntime(PgStore(location), lease=lease)
     from journeyctl.state.sqlite_runtime import SqliteRuntime
 
     store = SqliteStore(location)

@@ -59,7 +59,8 @@ def test_the_dispatcher_survives_a_failing_store_and_healthz_says_so(tmp_path, f
     state = tmp_path / "state.db"
     apply(project, state)
     with Served(project, state, fake.url) as served:
-        assert health(served) == (200, {"status": "ok", "serial": 1})
+        assert health(served) == (200, {"status": "ok", "serial": 1, "partitions": {
+            "held": [0], "of": 1, "daemons": 1}})
         execute(state, "ALTER TABLE outbox RENAME TO outbox_gone")  # every read now fails
         _, body = wait_until(lambda: (h := health(served))[0] == 503 and h, timeout=10)
         assert body["status"] == "unhealthy"

@@ -14,43 +14,18 @@ import pytest
 
 from channel_adapters.fake import FakeProvider
 from tests.support import run_cli
-from tests.support.harness import PATHS, Served, apply, project_copy, rows, wait_until
+from tests.support.harness import (
+    PATHS,
+    Served,
+    apply,
+    profiles,
+    project_copy,
+    rows,
+    schedule,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e  # every test here starts a process
-
-
-def profiles(rng: random.Random, count: int) -> list[dict]:
-    out = []
-    for i in range(count):
-        profile: dict = {"user_id": f"u{i:02}", "name": f"고객{i}",
-                         "consent": {"email": rng.random() < 0.8, "sms": True, "push": True}}
-        if rng.random() < 0.9:
-            profile["email"] = f"u{i}@example.com"
-        if rng.random() < 0.5:
-            profile["push_token"] = f"tok-{i}"
-        if rng.random() < 0.3:
-            profile["vip"] = True
-            profile["phone"] = f"+8210{i:08}"
-        out.append(profile)
-    return out
-
-
-def schedule(rng: random.Random, users: list[dict]) -> list[tuple[float, dict]]:
-    """(seconds from the start, event): signups over 2 s, purchases and unsubscribes after."""
-    plan = []
-    for n, profile in enumerate(users):
-        user = profile["user_id"]
-        at = rng.uniform(0, 2)
-        plan.append((at, {"event_id": f"s-{user}", "user_id": user, "event": "signup"}))
-        roll = rng.random()
-        if roll < 0.3:
-            plan.append((at + rng.uniform(0.5, 4.5), {
-                "event_id": f"p-{user}", "user_id": user, "event": "purchase",
-                "properties": {"amount": float(n * 1000)}}))
-        elif roll < 0.4:
-            plan.append((at + rng.uniform(0.5, 4.5), {"event_id": f"x-{user}", "user_id": user,
-                                                      "event": "unsubscribe"}))
-    return sorted(plan, key=lambda item: item[0])
 
 
 def test_serve_and_simulate_send_the_same_messages(tmp_path: Path) -> None:

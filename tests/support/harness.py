@@ -1,11 +1,12 @@
 """Running the real daemon for tests: `journeyctl serve` as a subprocess on a free loopback
-port, the real SQLite state file, and the fake provider (real HTTP) standing in for SendGrid,
-Twilio, FCM and the CRM webhook."""
+port, the real state (an SQLite file, or a PostgreSQL database given by its URL), and the fake
+provider (real HTTP) standing in for SendGrid, Twilio, FCM and the CRM webhook."""
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import sqlite3
@@ -19,7 +20,7 @@ from typing import Any
 import httpx
 
 from journeyctl.daemon.core import Core
-from journeyctl.state import open_runtime
+from journeyctl.state import open_runtime, parse_state_url
 from tests.support import REPO, journeyctl_command, run_cli
 
 PROJECT = REPO / "tests" / "daemon" / "project"
@@ -54,7 +55,10 @@ def project_where(tmp_path: Path, where: str) -> Path:
     return root
 
 
-def apply(project: Path, state: Path) -> None:
+State = Path | str  # an SQLite file, or a postgresql:// URL
+
+
+def apply(project: Path, state: State) -> None:
     done = run_cli("apply", project, "--state", state_url(state), "--auto-approve")
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -73,6 +77,42 @@ def scheduled(tmp_path: Path, journey: str, cron: str, audience: str | None = No
     return state
 
 
+def profiles(rng: random.Random, count: int) -> list[dict]:
+    """`count` users of the test project: most with an email address, some with a push token,
+    a few VIPs with a phone number (SMS)."""
+    out = []
+    for i in range(count):
+        profile: dict = {"user_id": f"u{i:02}", "name": f"고객{i}",
+                         "consent": {"email": rng.random() < 0.8, "sms": True, "push": True}}
+        if rng.random() < 0.9:
+            profile["email"] = f"u{i}@example.com"
+        if rng.random() < 0.5:
+            profile["push_token"] = f"tok-{i}"
+        if rng.random() < 0.3:
+            profile["vip"] = True
+            profile["phone"] = f"+8210{i:08}"
+        out.append(profile)
+    return out
+
+
+def schedule(rng: random.Random, users: list[dict]) -> list[tuple[float, dict]]:
+    """(seconds from the start, event): signups over 2 s, purchases and unsubscribes after."""
+    plan = []
+    for n, profile in enumerate(users):
+        user = profile["user_id"]
+        at = rng.uniform(0, 2)
+        plan.append((at, {"event_id": f"s-{user}", "user_id": user, "event": "signup"}))
+        roll = rng.random()
+        if roll < 0.3:
+            plan.append((at + rng.uniform(0.5, 4.5), {
+                "event_id": f"p-{user}", "user_id": user, "event": "purchase",
+                "properties": {"amount": float(n * 1000)}}))
+        elif roll < 0.4:
+            plan.append((at + rng.uniform(0.5, 4.5), {"event_id": f"x-{user}", "user_id": user,
+                                                      "event": "unsubscribe"}))
+    return sorted(plan, key=lambda item: item[0])
+
+
 class MovableClock:
     """The daemon's clock in tests that build the core in-process: it reads `now`, which the
     test sets (time moves only when the test moves it)."""
@@ -84,21 +124,37 @@ class MovableClock:
         return self.now
 
 
-def open_core(state: Path, clock: Callable[[], float] = time.time, **options: Any) -> Core:
+def open_core(state: State, clock: Callable[[], float] = time.time, **options: Any) -> Core:
     """The daemon's core on `state`, in this process, reading `clock`."""
-    return Core(open_runtime(state), clock=clock, **options)
+    location = state if isinstance(state, Path) else parse_state_url(state, Path("."))
+    return Core(open_runtime(location), clock=clock, **options)
 
 
-def state_url(state: Path) -> str:
-    return f"sqlite:///{state.resolve()}"
+def state_url(state: State) -> str:
+    return state if isinstance(state, str) else f"sqlite:///{state.resolve()}"
 
 
-def rows(state: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+def rows(state: State, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    """The rows of a query on the state (`?` for parameters, in either store)."""
+    if isinstance(state, str):
+        return pg_rows(state, sql.replace("?", "%s"), *args)
     db = sqlite3.connect(state, timeout=10)
     try:
         return db.execute(sql, args).fetchall()
     finally:
         db.close()
+
+
+def pg_rows(url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    import psycopg
+
+    from journeyctl.state.urls import PostgresUrl, parse_state_url
+
+    where = parse_state_url(url, Path("."))
+    assert isinstance(where, PostgresUrl)
+    with psycopg.connect(where.conninfo, autocommit=True) as conn:
+        conn.execute(f"SET search_path TO {where.schema}")
+        return conn.execute(sql, args).fetchall()  # type: ignore[arg-type]
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 20.0, every: float = 0.05) -> Any:
@@ -115,7 +171,7 @@ def wait_until(check: Callable[[], Any], timeout: float = 20.0, every: float = 0
 class Served:
     """One `journeyctl serve` process. Its JSON log lines are collected in `logs`."""
 
-    def __init__(self, project: Path, state: Path, base_url: str | list[str], *,
+    def __init__(self, project: Path, state: State, base_url: str | list[str], *,
                  token: str | None = TOKEN, env: dict[str, str] | None = None,
                  args: tuple[str, ...] = ()) -> None:
         urls = [base_url] if isinstance(base_url, str) else base_url

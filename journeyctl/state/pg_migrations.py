@@ -40,12 +40,14 @@ PG_MIGRATIONS: list[tuple[int, str, list[str]]] = [
             operation TEXT NOT NULL, who TEXT NOT NULL, pid INTEGER NOT NULL,
             host TEXT NOT NULL, since TEXT NOT NULL, backend INTEGER NOT NULL)""",
         # --- runtime ---
+        # user ids in byte order (COLLATE "C"), as SQLite and Python sort them: a schedule
+        # tick pages through users in the same order on both stores, whatever the locale
         """CREATE TABLE profiles (
-            user_id TEXT PRIMARY KEY, part INTEGER NOT NULL, data BYTEA NOT NULL,
+            user_id TEXT COLLATE "C" PRIMARY KEY, part INTEGER NOT NULL, data BYTEA NOT NULL,
             updated_at DOUBLE PRECISION NOT NULL)""",
         "CREATE INDEX profiles_by_part ON profiles (part, user_id)",
         """CREATE TABLE user_state (
-            user_id TEXT PRIMARY KEY, part INTEGER NOT NULL, state BYTEA NOT NULL,
+            user_id TEXT COLLATE "C" PRIMARY KEY, part INTEGER NOT NULL, state BYTEA NOT NULL,
             updated_at DOUBLE PRECISION NOT NULL, serial INTEGER NOT NULL DEFAULT 0)""",
         "CREATE INDEX user_state_by_part ON user_state (part, user_id)",
         """CREATE TABLE instances (

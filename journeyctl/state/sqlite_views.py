@@ -24,8 +24,8 @@ class ViewsTable(ProfilesTable):
         keys_m = ["journey", "step", "channel", "template", "category", "status", "attempts",
                   "provider_id", "error", "created_at", "updated_at"]
         return {"user_id": user_id, "profile": profile or {},
-                "instances": [_stamped(dict(zip(keys_i, r, strict=True))) for r in instances],
-                "messages": [_stamped(dict(zip(keys_m, r, strict=True))) for r in sent]}
+                "instances": [stamped(dict(zip(keys_i, r, strict=True))) for r in instances],
+                "messages": [stamped(dict(zip(keys_m, r, strict=True))) for r in sent]}
 
     def live_counts(self) -> dict[str, dict[str, dict[str, int]]]:
         """journey -> version -> step -> active instances."""
@@ -60,7 +60,7 @@ class ViewsTable(ProfilesTable):
         }
 
 
-def _stamped(row: dict[str, Any]) -> dict[str, Any]:
+def stamped(row: dict[str, Any]) -> dict[str, Any]:
     """Epoch seconds as RFC 3339 (UTC) for people reading the API."""
     for key in ("entered_at", "created_at", "updated_at"):
         if row.get(key) is not None:

@@ -1,10 +1,13 @@
-"""The state stores on a tmp SQLite file, in this process (no CLI): the commands' side
-(`Store`: apply, lock, force_unlock) and each of the daemon's Protocol groups (`Runtime`), at
-times the test chooses."""
+"""The state stores, in this process (no CLI), each test on both: a tmp SQLite file and a fresh
+PostgreSQL database. The commands' side (`Store`: apply, lock, force_unlock) and each of the
+daemon's Protocol groups (`Runtime`), at times the test chooses. (Several daemons sharing one
+PostgreSQL state: tests/state/test_pg_runtime.py.)"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,13 +22,15 @@ from journeyctl.state.base import (
     Delivery,
     InboxRow,
     LockedError,
-    PendingTick,
     Runtime,
     StateError,
     Store,
 )
+from journeyctl.state.pg import PgStore
+from journeyctl.state.pg_runtime import PgRuntime
 from journeyctl.state.sqlite import SqliteStore
 from journeyctl.state.sqlite_runtime import SqliteRuntime
+from journeyctl.state.urls import PostgresUrl, parse_state_url
 
 T0 = 1_780_000_000.0
 REPO = Path(__file__).resolve().parents[2]
@@ -38,17 +43,28 @@ def applied_plan(store: Store, journeys: dict[str, dict], now: float = T0) -> Pl
                      "/state.db")
 
 
-@pytest.fixture
-def store(tmp_path: Path):
-    opened = SqliteStore(tmp_path / "state.db", create=True)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    opened: Store
+    if request.param == "sqlite":
+        opened = SqliteStore(tmp_path / "state.db", create=True)
+    else:
+        url = parse_state_url(request.getfixturevalue("pg_url"), tmp_path)
+        assert isinstance(url, PostgresUrl)
+        opened = PgStore(url, create=True)
     yield opened
     opened.close()
 
 
 @pytest.fixture
-def runtime(store: SqliteStore) -> Runtime:
+def runtime(store: Store) -> Runtime:
+    """The runtime of one daemon, holding every partition."""
     store.apply(applied_plan(store, {"j": JOURNEY}), ApplyMeta("apply", "me"), T0)
-    return SqliteRuntime(store)
+    opened: Runtime = SqliteRuntime(store) if isinstance(store, SqliteStore) \
+        else PgRuntime(store)  # type: ignore[arg-type]  # a PgStore
+    held = opened.heartbeat()
+    assert len(held.parts) == held.count
+    return opened
 
 
 # --- Store: apply, lock, force_unlock ----------------------------------------------------------
@@ -67,7 +83,7 @@ def test_apply_records_versions_at_the_given_time_and_refuses_a_stale_plan(
     assert stale.value.code == "JC966"
 
 
-def test_rollback_plan_brings_an_older_version_back(store: SqliteStore) -> None:
+def test_rollback_plan_brings_an_older_version_back(store: Store) -> None:
     store.apply(applied_plan(store, {"j": JOURNEY}), ApplyMeta("apply", "me"), T0)
     newer = {**JOURNEY, "journey": {**JOURNEY["journey"], "steps": [{"id": "a"}]}}
     store.apply(applied_plan(store, {"j": newer}), ApplyMeta("apply", "me"), T0 + 1)
@@ -81,9 +97,19 @@ def test_rollback_plan_brings_an_older_version_back(store: SqliteStore) -> None:
     assert store.history("j")[-1].action == "rollback"
 
 
-def test_the_lock_is_held_once_and_force_unlock_needs_its_id(store: SqliteStore) -> None:
+def reopened(store: Store) -> Store:
+    """The same state opened again, as another process would (PostgreSQL's apply lock is an
+    advisory lock, which the session holding it may take again)."""
+    if isinstance(store, SqliteStore):
+        return SqliteStore(Path(store.path))
+    assert isinstance(store, PgStore)
+    return PgStore(store.url)
+
+
+def test_the_lock_is_held_once_and_force_unlock_needs_its_id(store: Store) -> None:
     store.apply(applied_plan(store, {}), ApplyMeta("apply", "me"), T0)
-    lock = store.lock("apply", timeout=0)
+    other = reopened(store)
+    lock = other.lock("apply", timeout=0)
     assert store.holder() == lock
     with pytest.raises(LockedError) as held:
         store.lock("apply", timeout=0)
@@ -91,12 +117,13 @@ def test_the_lock_is_held_once_and_force_unlock_needs_its_id(store: SqliteStore)
     assert store.force_unlock("not-the-id") is None and store.holder() == lock
     assert store.force_unlock(lock.lock_id) == lock
     assert store.holder() is None
+    other.close()
     with store.locked("apply", timeout=0) as again:
         assert store.holder() == again
     assert store.holder() is None
 
 
-def test_a_saved_plan_matches_its_schema_and_reads_back_equal(store: SqliteStore) -> None:
+def test_a_saved_plan_matches_its_schema_and_reads_back_equal(store: Store) -> None:
     plan = applied_plan(store, {"j": JOURNEY}).with_source(
         {"root": "/p", "commit": None, "author": None, "dirty": False})
     saved = json.loads(json.dumps(seal(plan.to_json())))
@@ -121,6 +148,8 @@ def test_profiles_merge_and_users_are_paged_in_id_order(runtime: Runtime) -> Non
     runtime.upsert_profiles([{"user_id": "a", "m": 2}], T0 + 1)
     assert runtime.profile("a") == {"n": 1, "m": 2}
     assert runtime.known_users("", 1) == ["a"] and runtime.known_users("a", 10) == ["b"]
+    by_part = [runtime.known_users("", 10, part) for part in runtime.heartbeat().parts]
+    assert sorted(user for users in by_part for user in users) == ["a", "b"]
 
 
 def test_transitions_commit_a_state_its_timers_and_messages(runtime: Runtime) -> None:
@@ -152,11 +181,16 @@ def test_ticks_are_recorded_once_and_paged(runtime: Runtime) -> None:
     assert runtime.schedule_tick("j", T0 + 60) and not runtime.schedule_tick("j", T0 + 60)
     assert runtime.next_tick(T0 + 59) is None
     tick = runtime.next_tick(T0 + 60)
-    assert tick == PendingTick("j", T0 + 60, "", T0)
+    assert tick is not None and (tick.journey, tick.at, tick.after, tick.set_at) == (
+        "j", T0 + 60, "", T0)
     runtime.tick_progress(tick, "u5")
-    assert runtime.next_tick(T0 + 60) == PendingTick("j", T0 + 60, "u5", T0)
-    runtime.tick_progress(tick, None)
-    assert runtime.next_tick(T0 + 60) is None
+    assert runtime.next_tick(T0 + 60) == replace(tick, after="u5")
+    delivered = []  # to each partition once (SQLite: its one, every user)
+    while (tick := runtime.next_tick(T0 + 60)) is not None:
+        assert tick.part not in delivered
+        delivered.append(tick.part)
+        runtime.tick_progress(tick, None)
+    assert len(delivered) == runtime.heartbeat().count
 
 
 def test_outbox_delivers_due_messages_and_records_outcomes(runtime: Runtime) -> None:

@@ -1,0 +1,144 @@
+"""The daemon's side of the PostgreSQL store, for several daemons sharing one state: the table
+groups together, and the engine's transitions (see `journeyctl.state.base.Runtime`).
+
+Users are split into partitions (`journeyctl.state.partitions`); each daemon runs the inputs
+(events, timers, schedule ticks) of the partitions it holds under a lease (`pg_leases`), and
+only those (`pg_tables`: fencing). Any daemon ingests events, upserts profiles, sends messages
+(`pg_outbox`: claims) and answers reads. As on SQLite, a transition commits in one transaction
+with what it produced and its input marked done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from journeyctl.engine import effects as fx
+from journeyctl.engine.state import UserState
+from journeyctl.state import codec, prune
+from journeyctl.state.base import TimerRow
+from journeyctl.state.pg_inbox import InboxTable
+from journeyctl.state.pg_leases import LeasesTable
+from journeyctl.state.pg_outbox import OutboxTable
+from journeyctl.state.pg_set_aside import SetAsideTable
+from journeyctl.state.pg_timers import TimersTable
+from journeyctl.state.pg_views import ViewsTable
+
+_PRUNABLE = {what.kind: what for what in prune.PRUNABLE}
+
+
+class PgRuntime(InboxTable, ViewsTable, TimersTable, SetAsideTable, OutboxTable, LeasesTable):
+    """Runtime queries and transitions over a PostgreSQL store (used from one thread); one
+    daemon among those sharing the state (`daemon_id`, holding partitions for `lease`
+    seconds a heartbeat)."""
+
+    def serial(self) -> int:
+        row = self._conn().execute("SELECT value FROM meta WHERE key = 'serial'").fetchone()
+        return int(row[0]) if row else 0
+
+    def touch(self, now: float) -> None:
+        self._store.touch(now)
+
+    def close(self) -> None:
+        self._store.close()
+
+    # --- pruning (as journeyctl.state.prune walks SQLite) --------------------------------
+
+    def prune(self, kind: str, after: int, cutoff: float) -> tuple[int, int | None]:
+        """One window of `kind` (see `prune.prune_window`: the same walk, on PostgreSQL)."""
+        what = _PRUNABLE[kind]
+        conn = self._conn()
+        select = (f"SELECT {what.key}, {what.made} FROM {what.table} WHERE {what.key} > %s "
+                  f"ORDER BY {what.key} LIMIT %s")
+        window = conn.execute(select, [after, prune.WINDOW]).fetchall()  # type: ignore[arg-type]
+        if not window or window[0][1] >= cutoff:  # finished after it was made: too young
+            return 0, None
+        last, made = window[-1]
+        delete = (f"DELETE FROM {what.table} WHERE {what.key} > %s AND {what.key} <= %s AND "
+                  + what.finished_before.replace("?", "%s"))  # (our own names, not input)
+        deleted = conn.execute(delete, [after, last, cutoff]).rowcount  # type: ignore[arg-type]
+        done = len(window) < prune.WINDOW or made >= cutoff
+        return deleted, None if done else last
+
+    def release_space(self) -> int:
+        """Nothing to do: autovacuum makes the space of deleted rows reusable."""
+        return 0
+
+    # --- engine transitions ------------------------------------------------------------------
+
+    def load_user(self, user_id: str, fresh: Callable[[str, dict[str, Any] | None], UserState]
+                  ) -> tuple[UserState, int | None]:
+        """The user's state — a new one holding their profile if the engine has not seen them
+        yet — and the serial of the apply it was last reconciled with (None when new)."""
+        profile = self.profile(user_id)
+        row = self._conn().execute("SELECT state, serial FROM user_state WHERE user_id = %s",
+                                   [user_id]).fetchone()
+        if row is None:
+            return fresh(user_id, profile), None
+        return codec.decode(row[0], {**(profile or {}), "user_id": user_id}), row[1]
+
+    def instance_position(self, user_id: str, journey: str, number: int
+                          ) -> tuple[int, str] | None:
+        """(version, step) of an active instance as the store has it: an apply's `migrate:`
+        moves it there."""
+        row = self._conn().execute(
+            "SELECT version, step FROM instances WHERE user_id = %s AND journey = %s AND "
+            "number = %s AND status = 'active' AND step IS NOT NULL",
+            [user_id, journey, number]).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def commit(self, state: UserState, effects: Iterable[Any], messages: list[dict[str, Any]],
+               *, at: float, now: float, serial: int, inbox_seq: int | None = None,
+               timer: TimerRow | None = None, profile_changed: bool = False) -> None:
+        """One engine transition, atomically: the input done, the state, what it produced —
+        for a user of a partition the batch holds (`LeaseLost` otherwise)."""
+        user = state.user_id
+        part = self._fenced(user)
+        effects = list(effects)
+        conn = self._conn()
+        with self._transaction():
+            if inbox_seq is not None:
+                conn.execute("UPDATE inbox SET processed_at = %s WHERE seq = %s",
+                             [now, inbox_seq])
+            if timer is not None:
+                conn.execute("DELETE FROM timers WHERE id = %s AND token = %s",
+                             [timer.id, timer.token])
+            for effect in effects:
+                self._effect(user, part, effect, at, now)
+            for message in messages:
+                self._insert_message(message, message["time"], now)
+            if profile_changed:
+                self._update_profile(user, effects, now)
+            conn.execute("INSERT INTO user_state (user_id, part, state, updated_at, serial) "
+                         "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (user_id) DO UPDATE SET "
+                         "state = excluded.state, updated_at = excluded.updated_at, "
+                         "serial = excluded.serial",
+                         [user, part, codec.encode(state), now, serial])
+
+    def _effect(self, user: str, part: int, effect: Any, at: float, now: float) -> None:
+        kind = type(effect)
+        conn = self._conn()
+        if kind is fx.SetTimer:
+            conn.execute("INSERT INTO timers (user_id, part, key, token, due, set_at) VALUES "
+                         "(%s, %s, %s, %s, %s, %s) ON CONFLICT (user_id, key) DO UPDATE SET "
+                         "token = excluded.token, due = excluded.due, set_at = excluded.set_at",
+                         [user, part, effect.key, effect.token, effect.due, at])
+        elif kind is fx.CancelTimer:
+            conn.execute("DELETE FROM timers WHERE user_id = %s AND key = %s",
+                         [user, effect.key])
+        elif kind is fx.Entered:
+            conn.execute("INSERT INTO instances (user_id, journey, number, version, step, "
+                         "status, entered_at, updated_at) VALUES (%s, %s, %s, %s, NULL, "
+                         "'active', %s, %s) ON CONFLICT (user_id, journey, number) DO UPDATE "
+                         "SET version = excluded.version, step = NULL, status = 'active', "
+                         "entered_at = excluded.entered_at, updated_at = excluded.updated_at",
+                         [user, effect.journey, effect.instance, effect.version, effect.time,
+                          now])
+        elif kind is fx.StepReached:
+            conn.execute("UPDATE instances SET step = %s, updated_at = %s WHERE user_id = %s "
+                         "AND journey = %s AND number = %s",
+                         [effect.step, now, user, effect.journey, effect.instance])
+        elif kind is fx.Exited:
+            conn.execute("UPDATE instances SET status = %s, updated_at = %s WHERE user_id = %s "
+                         "AND journey = %s AND number = %s",
+                         [effect.reason, now, user, effect.journey, effect.instance])

@@ -70,12 +70,15 @@ class PgRuntime(InboxTable, ViewsTable, TimersTable, SetAsideTable, OutboxTable,
                   ) -> tuple[UserState, int | None]:
         """The user's state — a new one holding their profile if the engine has not seen them
         yet — and the serial of the apply it was last reconciled with (None when new)."""
-        profile = self.profile(user_id)
-        row = self._conn().execute("SELECT state, serial FROM user_state WHERE user_id = %s",
-                                   [user_id]).fetchone()
-        if row is None:
+        row = self._conn().execute(  # one round trip for both
+            "SELECT p.data, s.state, s.serial FROM (SELECT %s::text AS id) AS u LEFT JOIN "
+            "profiles AS p ON p.user_id = u.id LEFT JOIN user_state AS s ON s.user_id = u.id",
+            [user_id]).fetchone()
+        assert row is not None
+        profile = codec.loads(row[0]) if row[0] is not None else None
+        if row[1] is None:
             return fresh(user_id, profile), None
-        return codec.decode(row[0], {**(profile or {}), "user_id": user_id}), row[1]
+        return codec.decode(row[1], {**(profile or {}), "user_id": user_id}), row[2]
 
     def instance_position(self, user_id: str, journey: str, number: int
                           ) -> tuple[int, str] | None:

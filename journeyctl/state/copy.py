@@ -316,8 +316,8 @@ def _pg_ticks(source: Side, ends: Ends, partitions: int) -> list[tuple[Any, ...]
                     "JC987", f"the schedule tick of journey {journey} is half delivered on "
                     f"{ends.source_shown} ({pending} of {partitions} partitions to go, at "
                     "different points): one SQLite row cannot say where each stands",
-                    "start one daemon on the source until the tick is delivered (its "
-                    "journey_ticks_pending metric reads 0), stop it, then copy again",
+                    "start one daemon on the source until the tick is delivered (a "
+                    "tick pages through the users in seconds), stop it, then copy again",
                     ends.source_at)
             ticks.append((journey, last_at, set_at, pending_at if pending else None,
                           after if pending else ""))

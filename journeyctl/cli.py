@@ -276,6 +276,29 @@ def force_unlock(
     _exit(lambda: run(project, lock_id, state))
 
 
+state_app = typer.Typer(
+    name="state", help="Work on a whole state: copy it to another store.",
+    no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(state_app)
+
+
+@state_app.command("copy")
+def state_copy(
+    source: Annotated[str, typer.Option(
+        "--from", help="The state to copy: sqlite:///state.db (relative to the current "
+                       "folder) or postgresql://user@host/db.")],
+    target: Annotated[str, typer.Option(
+        "--to", help="Where to copy it: a new file, or an empty database or schema.")],
+    lock_timeout: LockTimeout = "30s",
+) -> None:
+    """Copy a whole state to another store (stop the daemons first): history, versions,
+    profiles, instances, timers, ticks, inbox, outbox. Rows are counted in both after."""
+    from journeyctl.commands.state_copy import run
+
+    seconds = _seconds(lock_timeout)
+    _exit(lambda: run(source, target, seconds))
+
+
 @app.command("send-test")
 def send_test(
     channel: Annotated[str, typer.Option("--channel", "-c",

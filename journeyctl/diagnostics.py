@@ -202,6 +202,8 @@ CODES: dict[str, CodeInfo] = {
     "JC967": CodeInfo("invalid state URL"),
     "JC968": CodeInfo("apply needs confirmation"),
     "JC969": CodeInfo("no such state, journey or version"),
+    "JC986": CodeInfo("state copy: the target holds a state, or is the source"),
+    "JC987": CodeInfo("state copy: the source is in use, or the copy did not count the same"),
     "JC990": CodeInfo("history: the project given twice"),
     # channel adapters and delivery
     "JC970": CodeInfo("credential environment variable not set",

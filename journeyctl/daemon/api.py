@@ -94,7 +94,8 @@ class StoreHealth:
         return result
 
     def _failed(self, exc: Exception) -> None:
-        problem = f"the state store cannot commit: {exc}"
+        # one line: libpq's messages run over several ("...refused\n\tIs the server running")
+        problem = f"the state store cannot commit: {' '.join(str(exc).split())}"
         if problem != self.problem:
             log.error("%s; writes answer 503 until it can", problem)
         self.problem = problem

@@ -153,18 +153,23 @@ class Core:
     def _careful(self, count: int) -> int:
         done = 0
         for _ in range(count):
-            work = self._next()
-            if work is None:
-                break
             self._lags, self._failures = [], []
+            work: Work | None = None
             try:
+                # the input is picked inside its batch: a shared store runs only the
+                # partitions the batch holds (see `Leases`)
                 with self.runtime.batch():
-                    self._run(work)
+                    work = self._next()
+                    if work is not None:
+                        self._run(work)
             except Exception as exc:
-                if is_store_failure(exc):
+                if is_store_failure(exc) or work is None:
                     raise
                 log.exception("input set aside after it failed: %s", work)
-                self.runtime.set_aside(work, f"{type(exc).__name__}: {exc}", self.clock())
+                with self.runtime.batch():
+                    self.runtime.set_aside(work, f"{type(exc).__name__}: {exc}", self.clock())
+            if work is None:
+                break
             self._observe_lags()
             done += 1
         return done

@@ -137,6 +137,9 @@ def _over_limits(raw: dict[str, Any], ids: tuple[str, ...]) -> str | None:
                 "itself the first): flatten the properties")
     for key in ids:
         value = raw.get(key)
+        # PostgreSQL text cannot hold NUL: refused on every store, so both answer the same
+        if type(value) is str and "\x00" in value:
+            return f"{key} holds a NUL character (\\u0000), which an id cannot hold"
         # a character is at most 4 bytes: most values need no encoding to be measured
         if type(value) is str and len(value) * 4 > MAX_ID_BYTES \
                 and (size := len(value.encode())) > MAX_ID_BYTES:

@@ -142,3 +142,16 @@ def test_ids_and_event_names_are_at_most_256_bytes(catalog) -> None:
         "event is 300 bytes long; the limit is 256"]
     _, problems, _ = intake.check_profiles([{"user_id": "가" * 86}], catalog, PARSE)
     assert problems[0].error == "user_id is 258 bytes long; the limit is 256"
+
+
+def test_ids_and_event_names_holding_nul_are_refused_on_every_store(catalog) -> None:
+    """PostgreSQL text cannot hold NUL: the API refuses it before either store sees it."""
+    base = {"user_id": "u", "event": "signup", "timestamp": NOW}
+    valid, problems = check(catalog, base, {**base, "user_id": "u\x00"},
+                            {**base, "event_id": "\x00"}, {**base, "event": "sign\x00up"})
+    assert len(valid) == 1
+    assert [p.error for p in problems] == [
+        f"{key} holds a NUL character (\\u0000), which an id cannot hold"
+        for key in ("user_id", "event_id", "event")]
+    _, problems, _ = intake.check_profiles([{"user_id": "\x00"}], catalog, PARSE)
+    assert "user_id holds a NUL character" in problems[0].error

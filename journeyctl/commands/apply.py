@@ -88,7 +88,7 @@ def _apply_file(path: Path, state_url: str | None, timeout: float) -> int:
     elsewhere = f"make a new plan: {remake}"
     if state_url is not None or env is not None:
         own = command("apply", shown)
-        if state_url is None:  # the variable chose the state: apply without it
+        if env is not None:  # the plan names its state, once the variable is out of the way
             own = f"env -u {ENV_VARIABLE} {own}"
         elsewhere = f"apply it to the state it was made for: {own}; or {elsewhere}"
     # a plan made against no state may make it; any other needs the state it was made for

@@ -276,17 +276,21 @@ def test_no_password_is_ever_shown_or_saved(project: Path, pg_url: str,
 
 
 def test_two_projects_share_a_database_in_two_schemas(tmp_path: Path, pg_url: str) -> None:
+    """Each project's journeyctl.yaml names its schema of the one database."""
     shop, blog = tmp_path / "shop", tmp_path / "blog"
-    scaffold(shop, "shop")
-    scaffold(blog, "blog")
-    ok(run_cli("apply", shop, "--auto-approve", "--state", with_schema(pg_url, "shop")))
-    ok(run_cli("apply", blog, "--auto-approve", "--state", with_schema(pg_url, "blog")))
+    for root in (shop, blog):
+        scaffold(root, root.name)
+        name_state(root, with_schema(pg_url, root.name))
+        ok(run_cli("validate", root))
+        ok(run_cli("apply", root, "--auto-approve"))
     edit(shop, *ADD_STEP)
-    ok(run_cli("apply", shop, "--auto-approve", "--state", with_schema(pg_url, "shop")))
+    ok(run_cli("apply", shop, "--auto-approve"))
     assert (serial(pg_url, "shop"), serial(pg_url, "blog")) == (2, 1)
-    blog_plan = ok(run_cli("plan", blog, "--state", with_schema(pg_url, "blog"),
-                           "--detailed-exitcode"))
+    blog_plan = ok(run_cli("plan", blog, "--detailed-exitcode"))
     assert "No changes" in blog_plan.stdout
+    shop_history = json.loads(ok(run_cli("history", shop, "--format", "json")).stdout)
+    assert [v["version"] for v in shop_history["versions"]] == [1, 2]
+    assert not (shop / ".journeyctl").exists() and not (blog / ".journeyctl").exists()
     crossed = run_cli("plan", blog, "--state", with_schema(pg_url, "shop"))
     assert crossed.returncode == 1 and "error[JC965]" in crossed.stderr
     assert "belongs to project 'shop', not 'blog'" in crossed.stderr
@@ -337,9 +341,20 @@ def prompted() -> Iterator[list[Prompted]]:
         one.close()
 
 
-def _clones(tmp_path: Path) -> tuple[Path, Path]:
+def name_state(root: Path, url: str) -> None:
+    """`state: URL` in the project's journeyctl.yaml."""
+    yaml = root / "journeyctl.yaml"
+    text = yaml.read_text()
+    assert "state: sqlite:///.journeyctl/state.db" in text
+    yaml.write_text(text.replace("sqlite:///.journeyctl/state.db", url))
+
+
+def _clones(tmp_path: Path, url: str | None = None) -> tuple[Path, Path]:
+    """Two copies of one project; `url`: the state their journeyctl.yaml names."""
     first = tmp_path / "laptop" / "shop"
     scaffold(first, "shop")
+    if url is not None:
+        name_state(first, url)
     second = tmp_path / "desktop" / "shop"
     shutil.copytree(first, second)
     return first, second
@@ -403,27 +418,27 @@ def test_a_killed_holder_leaves_no_lock(tmp_path: Path, pg_url: str,
     asking.process.wait()
     # its session ends with it, and with the session its advisory lock: no force-unlock
     applied = ok(run_cli("apply", second, "--auto-approve", "--lock-timeout", "30s", env=env))
-    assert "is now at serial 1" in applied.stdout
+    assert "is now at serial 1" in applied.stdout and serial(pg_url, "shop") == 1
     status = json.loads(ok(run_cli("status", second, "--format", "json", env=env)).stdout)
     assert status["locked_by"] is None
 
 
 def test_force_unlock_ends_a_hung_holder(tmp_path: Path, pg_url: str,
                                          prompted: list[Prompted]) -> None:
+    """The clones' journeyctl.yaml names the shared state."""
     url = with_schema(pg_url, "shop")
-    first, second = _clones(tmp_path)
-    hung = Prompted("apply", first, "--state", url)
+    first, second = _clones(tmp_path, url)
+    hung = Prompted("apply", first)
     prompted.append(hung)
     hung.wait_for("Only 'yes' applies")
-    busy = run_cli("apply", second, "--auto-approve", "--lock-timeout", "1s", "--state", url)
+    busy = run_cli("apply", second, "--auto-approve", "--lock-timeout", "1s")
     assert busy.returncode == 1 and "error[JC962]" in busy.stderr
     words = hint_command(busy.stderr, "if that process is gone for good:")
-    assert words[0] == "force-unlock" and words[2:] == ["--project", str(second), "--state",
-                                                        url]
+    assert words[0] == "force-unlock" and words[2:] == ["--project", str(second)]
     unlocked = ok(run_cli(*words))
     assert f"Unlocked {url}: removed the lock of" in unlocked.stdout
     assert f"pid {hung.process.pid}" in unlocked.stdout
-    ok(run_cli("apply", second, "--auto-approve", "--lock-timeout", "0s", "--state", url))
+    ok(run_cli("apply", second, "--auto-approve", "--lock-timeout", "0s"))
     late = hung.answer("yes")  # its session was ended: its apply cannot happen any more
     assert late.returncode == 1 and "error[JC960]" in late.stderr, late.stdout + late.stderr
     assert serial(pg_url, "shop") == 1

@@ -89,7 +89,7 @@ class CodeInfo:
 
 
 _W = Severity.WARNING
-SECRET_CODES = frozenset({"JC704"})  # their located value may be a secret: never show it
+SECRET_CODES = frozenset({"JC704", "JC967"})  # their located value may be a secret: never show it
 # Located at a link leading out of the project: the file there is never opened, not even to
 # show its first line (it may be /etc/shadow).
 UNREAD_CODES = frozenset({"JC906"})

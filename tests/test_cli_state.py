@@ -374,7 +374,7 @@ def test_markdown_marks_updates_and_deletes(repo: Path) -> None:
 
 
 def test_state_urls_are_checked_where_they_are_written(repo: Path) -> None:
-    for url in ("postgresql://db/journeys", "sqlite://state.db", "mysql://x"):
+    for url in ("sqlite://state.db", "mysql://x"):
         text = (repo / "journeyctl.yaml").read_text()
         (repo / "journeyctl.yaml").write_text(
             "\n".join(f"state: {url}" if line.startswith("state:") else line
@@ -388,8 +388,7 @@ def test_state_urls_are_checked_where_they_are_written(repo: Path) -> None:
             assert f"journeyctl.yaml:{line}:8: error[JC104]: state: '{url}' is not a valid " \
                 "value here" in said
             assert "sqlite:///relative/path.db" in said
-            if url.startswith("postgresql"):
-                assert "PostgreSQL state stores are not supported yet" in said
+            assert "postgresql://user@host:5432/database" in said
     assert not state_db(repo).exists()
 
 

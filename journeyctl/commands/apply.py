@@ -13,6 +13,7 @@ from journeyctl.boundary import EXIT_OK
 from journeyctl.commands.state_common import (
     Given,
     confirm_and_apply,
+    environment_state,
     locked_apply,
     not_found,
     resolve_state,
@@ -25,6 +26,7 @@ from journeyctl.hints import command
 from journeyctl.plan import Plan, desired, make_plan, unseal
 from journeyctl.project import PROJECT_FILE, display_path, find_root
 from journeyctl.state.base import StateError, plan_conflict
+from journeyctl.state.urls import ENV_VARIABLE, is_postgres
 
 WHAT_APPLY_TAKES = "apply takes a project folder, or a plan file saved by `plan --out`"
 
@@ -67,24 +69,28 @@ def _usable(path: Path) -> bool:
 
 
 def _apply_file(path: Path, state_url: str | None, timeout: float) -> int:
-    """Apply exactly a saved plan: to the state it was made against (or --state, resolved
-    relative to the project, as `plan` does), only if that state has not moved on."""
+    """Apply exactly a saved plan: to the state it was made against (or --state, else
+    $JOURNEYCTL_STATE, resolved relative to the project, as `plan` does), only if that state
+    has not moved on."""
     shown = display_path(path)
     where = Loc(shown, 0, 0)
     plan = _read_plan(path, shown)
     root = Path(plan.source["root"]) if plan.source else Path.cwd()
-    given = Given(Path(display_path(root)), _state_url(plan, state_url))
+    env = environment_state()
+    given = Given(Path(display_path(root)), _state_url(plan, state_url, env))
     remake = command("plan", *given.args(), "--out", shown)  # the same plan, made again
-    if state_url is not None:
-        ref = resolve_state(state_url, "", root, None, given)
-    elif plan.state.file:
-        ref = resolve_state(None, "sqlite:///" + plan.state.file, root, where, given)
-    else:
+    recorded = plan.state.file
+    if state_url is None and env is None and not recorded:
         raise StateError("JC964", f"{shown} does not say which state it was made against",
                          "name the state with --state", where)
-    elsewhere = (f"apply it to the state it was made for: {command('apply', shown)}; or make "
-                 f"a new plan for this one: {remake}") if state_url is not None else \
-        f"make a new plan: {remake}"
+    ref = resolve_state(state_url, recorded if is_postgres(recorded) else "sqlite:///" + recorded,
+                        root, where, given)
+    elsewhere = f"make a new plan: {remake}"
+    if state_url is not None or env is not None:
+        own = command("apply", shown)
+        if env is not None:  # the plan names its state, once the variable is out of the way
+            own = f"env -u {ENV_VARIABLE} {own}"
+        elsewhere = f"apply it to the state it was made for: {own}; or {elsewhere}"
     # a plan made against no state may make it; any other needs the state it was made for
     store = ref.open(create=not plan.state.lineage)
     if not store.exists:
@@ -105,10 +111,13 @@ def _apply_file(path: Path, state_url: str | None, timeout: float) -> int:
     return EXIT_OK
 
 
-def _state_url(plan: Plan, state_url: str | None) -> str | None:
+def _state_url(plan: Plan, state_url: str | None, env: str | None) -> str | None:
     """The --state that names the plan's state to `plan` and `force-unlock` in hints: the one
-    given, else the one the plan was made with (None: the project's `state:`)."""
-    return state_url if state_url is not None else plan.state.url
+    given; else none when $JOURNEYCTL_STATE names it (it is in the environment already); else
+    the one the plan was made with (None: the project's `state:`)."""
+    if state_url is not None or env is not None:
+        return state_url
+    return plan.state.url
 
 
 def _read_plan(path: Path, shown: str) -> Plan:
@@ -148,6 +157,6 @@ def _new_plan(document: dict[str, Any], path: Path, shown: str) -> str:
         find_root(path.absolute().parent)
     if root is None:
         return "make a new plan: `plan --out` in the project folder"
-    url = state.get("url") if isinstance(state, dict) else None
+    url = state.get("url") if isinstance(state, dict) and environment_state() is None else None
     given = Given(Path(display_path(root)), url if isinstance(url, str) else None)
     return f"make a new plan: {command('plan', *given.args(), '--out', shown)}"

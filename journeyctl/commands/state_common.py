@@ -29,7 +29,7 @@ from journeyctl.state.base import (
     Store,
     project_conflict,
 )
-from journeyctl.state.urls import StateLocation
+from journeyctl.state.urls import ENV_VARIABLE, StateLocation
 
 
 @dataclass(frozen=True)
@@ -59,13 +59,13 @@ def valid_project(path: Path) -> Loaded:
 
 @dataclass(frozen=True)
 class StateRef:
-    """A command's state, resolved once: from `--state` (relative to `root`) or from `state:`
-    in journeyctl.yaml (relative to the project)."""
+    """A command's state, resolved once: from `--state`, else $JOURNEYCTL_STATE, else `state:`
+    in journeyctl.yaml (a file relative to the project)."""
 
     location: StateLocation  # a file (absolute), or a PostgreSQL database and schema
     shown: str  # as messages name it (a URL without its password)
-    origin: Loc  # where it was chosen: the --state option, `state:` in journeyctl.yaml, or
-    # (the built-in default) the file itself
+    origin: Loc  # where it was chosen: the --state option, the JOURNEYCTL_STATE variable,
+    # `state:` in journeyctl.yaml, or (the built-in default) the state itself
     given: Given = Given()  # how hints name the project and the state
 
     def open(self, create: bool = False, readonly: bool = False) -> Store:
@@ -74,8 +74,9 @@ class StateRef:
     @property
     def path(self) -> str:
         """Where the state is, as a plan records it: the file's absolute path, or the URL
-        without its password."""
-        return str(self.location) if isinstance(self.location, Path) else self.location.shown
+        without a password written in it."""
+        return str(self.location) if isinstance(self.location, Path) else \
+            self.location.recorded
 
     def require(self, store: Store) -> Store:
         """`store`, when there is a state there; JC969 otherwise."""
@@ -100,23 +101,38 @@ class StateRef:
             yield
 
 
+def environment_state() -> str | None:
+    """$JOURNEYCTL_STATE, when set (an empty value is unset)."""
+    return os.environ.get(ENV_VARIABLE, "").strip() or None
+
+
 def resolve_state(url: str | None, default: str, root: Path, origin: Loc | None,
                   given: Given | None = None) -> StateRef:
-    """`url` (from --state) or else `default` (given at `origin`; None: the built-in default),
-    relative to `root`."""
-    where = option("--state") if url is not None else origin
-    location = parse_state_url(url if url is not None else default, root, where)
+    """`url` (from --state), else $JOURNEYCTL_STATE, else `default` (given at `origin`; None:
+    the built-in default), relative to `root`. Only the variable's URL may hold a password: it
+    is in no file and no shell history."""
+    env = environment_state()
+    where: Loc | None
+    if url is not None:
+        text, where, from_environment = url, option("--state"), False
+    elif env is not None:
+        text, where, from_environment = env, option(ENV_VARIABLE), True
+    else:
+        text, where, from_environment = default, origin, False
+    location = parse_state_url(text, root, where, from_environment)
     if isinstance(location, Path):
         location = Path(os.path.abspath(location))
         shown = display_path(location)
     else:
         shown = location.shown
+    # hints name --state when it was given; the variable is in the environment already
     return StateRef(location, shown, where or Loc(shown, 0, 0),
                     given or Given(Path(display_path(root)), url))
 
 
 def state_ref(loaded: Loaded, given: Given) -> StateRef:
-    """The state of a validated project (`--state` wins over `state:` in journeyctl.yaml)."""
+    """The state of a validated project (`--state`, then $JOURNEYCTL_STATE, then `state:` in
+    journeyctl.yaml)."""
     project = loaded.project
     assert project is not None
     doc = loaded.docs.get(project.loc.file)

@@ -61,6 +61,35 @@ def _explained(method: Callable[..., T]) -> Callable[..., T]:
     return explained
 
 
+_CONNECT_HINT = ("check that the server is up and reachable, the user and database exist, and "
+                 "the password is set (PGPASSWORD, or user:env:NAME@ in the URL)")
+_CONNECT_HINTS = {
+    "refused": "is the server running, and listening on that host and port? Check the URL",
+    "password": "set the password in the environment: PGPASSWORD, or user:env:NAME@ in the "
+                "URL to read it from the variable NAME",
+    "database": "create the database (createdb NAME), or correct its name in the URL",
+    "role": "create the user on the server, or correct the user in the URL",
+    "timeout": "the server did not answer: check the host, the port and the firewall",
+}
+
+
+def _connect_reason(message: str) -> str:
+    """libpq's reason a connection failed, without its preamble ("connection failed:
+    connection to server at ..., port ... failed:") and its advice lines."""
+    first = message.strip().splitlines()[0] if message.strip() else "connection failed"
+    reason = first.rsplit(" failed: ", 1)[-1].strip().removeprefix("FATAL:").strip()
+    return reason[:1].lower() + reason[1:]
+
+
+def _connect_kind(reason: str) -> str:
+    for kind, words in (("refused", "connection refused"), ("password", "password"),
+                        ("database", "database"), ("role", "role"),
+                        ("timeout", "timeout expired")):
+        if words in reason:
+            return kind
+    return ""
+
+
 def now_iso() -> str:
     return rfc3339(time.time(), millis=False)
 
@@ -134,11 +163,17 @@ class PgStore:
         """The newest recorded migration; None when the schema holds no state yet. A schema
         holding other tables, or a newer state, is refused before anything is written."""
         conn = self.connection()
+        # pg_class, not information_schema: that lists only the tables this user may use,
+        # and a state the user may not read must be refused, not read as empty
         tables = {row[0] for row in conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
-            [self.schema])}
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'f')", [self.schema])}
         if not tables:
             return None
+        usable = conn.execute("SELECT has_schema_privilege(%s, 'USAGE')", [self.schema]
+                              ).fetchone()
+        if not (usable and usable[0]):
+            raise self._refused(f"permission denied for schema {self.schema}")
         if "migrations" not in tables:
             shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
             raise self._error(
@@ -166,19 +201,25 @@ class PgStore:
         """What went wrong, in the user's terms: cannot connect, not allowed, read-only."""
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if isinstance(exc, psycopg.OperationalError) and self.conn is None:
-            return self._error("JC960", f"cannot connect to the state {self.shown} ({detail})",
-                               "check that the server is up and reachable, the user and "
-                               "database exist, and the password is set (PGPASSWORD, or "
-                               "env:NAME in the URL)")
+            reason = _connect_reason(str(exc))
+            return self._error("JC960", f"cannot connect to the state {self.shown}: {reason}",
+                               _CONNECT_HINTS.get(_connect_kind(reason), _CONNECT_HINT))
         if isinstance(exc, psycopg.errors.InsufficientPrivilege):
-            return self._error("JC960", f"the state {self.shown} refused it: {detail}",
-                               "grant the user the right to use the schema (apply and serve "
-                               "need CREATE on it for the first apply, then read and write)")
+            return self._refused(detail)
         if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
             return self._error("JC960", f"cannot write to the state {self.shown}: {detail}",
                                "apply, rollback, force-unlock and serve need a server that "
                                "accepts writes (not a read replica)")
         return self._error("JC960", f"cannot use the state {self.shown} ({detail})")
+
+    def _refused(self, detail: str) -> StateError:
+        schema = self.schema
+        return self._error("JC960", f"the state {self.shown} refused it: {detail}",
+                           f"the first apply creates schema {schema} (the user needs CREATE "
+                           "on the database, or a schema made for it); then every command "
+                           f"needs USAGE on schema {schema} and its tables: GRANT USAGE ON "
+                           f"SCHEMA {schema} TO the user, and GRANT SELECT, INSERT, UPDATE, "
+                           f"DELETE ON ALL TABLES IN SCHEMA {schema}")
 
     @property
     def exists(self) -> bool:

@@ -40,6 +40,8 @@ class PostgresUrl:
     schema: str
     shown: str  # how messages name it: the URL as given, without a password
     password: str | None = field(default=None, repr=False)
+    recorded: str = ""  # how a saved plan records it: the URL as given, a password written in
+    # it (from the environment) left out, `env:NAME` kept (it names no secret)
 
     def connect_args(self) -> dict[str, Any]:
         """Keyword arguments for `psycopg.connect(conninfo, ...)`."""
@@ -55,15 +57,19 @@ def parse_state_url(url: str, root: Path, where: Loc | None = None,
     is neither, or that writes a password where it may not, is a JC967 located at `where`
     (the option, the variable or the `state:` that gave it)."""
     loc = where or Loc("state", 0, 0)
+    url = url.strip()
     if url.startswith("sqlite:///"):
         rest = url.removeprefix("sqlite:///")
         if not rest.strip("/"):
             raise StateError("JC967", f"the state URL {url!r} names no file", SQLITE_HINT, loc)
         path = Path(rest)
         return path if path.is_absolute() else root / path
-    if url.startswith(("postgresql://", "postgres://")):
+    if is_postgres(url):
         return _postgres(url, loc, from_environment)
-    raise StateError("JC967", f"{_without_password(url)!r} is not a state URL", URL_HINT, loc)
+    # a value from the environment is not echoed: it may be a secret set by mistake
+    what = f"{ENV_VARIABLE} is not a state URL" if from_environment else \
+        f"{_without_password(url)!r} is not a state URL"
+    raise StateError("JC967", what, URL_HINT, loc)
 
 
 def _postgres(url: str, loc: Loc, from_environment: bool) -> PostgresUrl:
@@ -111,7 +117,20 @@ def _postgres(url: str, loc: Loc, from_environment: bool) -> PostgresUrl:
         netloc = f"{quote(unquote(parts.username), safe='')}@{netloc}"
     rest = urlencode([(k, v) for k, v in query if k != "schema"])
     conninfo = urlunsplit(("postgresql", netloc, parts.path, rest, ""))
-    return PostgresUrl(conninfo, schema, shown, password)
+    return PostgresUrl(conninfo, schema, shown, password, _recorded(url))
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+def _recorded(url: str) -> str:
+    """`url` without a password written in it; `env:NAME` kept."""
+    parts = urlsplit(url)
+    if parts.password is None or unquote(parts.password).startswith("env:"):
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{userinfo.split(':', 1)[0]}@{host}"))
 
 
 def _without_password(url: str) -> str:

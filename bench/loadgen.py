@@ -8,10 +8,14 @@ Closed loop (`--rate 0`): each connection sends its next request as soon as the 
 answers, and latency is measured from when a request was due (not when it could be sent), so
 a stalled server shows up in the percentiles instead of slowing the generator down.
 
+`--url` given several times (several daemons on one shared state): each connection sends its
+requests round-robin over the daemons, as a load balancer in front of them would, one request
+in flight at a time (so `--concurrency` is still the number of requests in flight).
+
     python bench/loadgen.py --url http://127.0.0.1:8787 --token T --batch 1 --seconds 10
 
 prints one JSON object: requests, events, seconds, requests_per_s, events_per_s, p50_ms,
-p99_ms, max_ms, errors.
+p99_ms, max_ms, errors, cpu_s (the generator's own CPU time).
 """
 
 from __future__ import annotations
@@ -89,7 +93,7 @@ class Connection:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    url = urlsplit(args.url)
+    urls = [urlsplit(url) for url in args.url]
     bodies = Bodies(args.batch, args.users, args.seed)
     latencies: list[float] = []
     errors = 0
@@ -100,7 +104,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     async def worker(index: int) -> None:
         nonlocal errors, sent
-        conn = Connection(url.hostname or "127.0.0.1", url.port or 80, args.path, args.token)
+        # one keep-alive connection per daemon, used in turn (starting at a different daemon
+        # for each worker, so that the first requests spread too)
+        conns = [Connection(url.hostname or "127.0.0.1", url.port or 80, args.path, args.token)
+                 for url in urls]
+        turn = itertools.cycle(conns[index % len(conns):] + conns[:index % len(conns)])
         due = start + index * interval / args.concurrency
         while True:
             if interval:
@@ -111,6 +119,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if began >= stop:
                 return
             measured_from = due if interval else began
+            conn = next(turn)
             try:
                 status = await conn.post(bodies.next())
             except (OSError, asyncio.IncompleteReadError):
@@ -135,12 +144,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return {"requests": sent, "events": sent * args.batch, "seconds": round(seconds, 2),
             "requests_per_s": round(sent / seconds), "events_per_s": round(sent * args.batch /
                                                                            seconds),
-            "p50_ms": pct(0.50), "p99_ms": pct(0.99), "max_ms": pct(1.0), "errors": errors}
+            "p50_ms": pct(0.50), "p99_ms": pct(0.99), "max_ms": pct(1.0), "errors": errors,
+            "cpu_s": round(time.process_time(), 2)}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", required=True)
+    parser.add_argument("--url", required=True, action="append",
+                        help="a daemon's base URL; several: round-robin over them")
     parser.add_argument("--path", default="/v1/events")
     parser.add_argument("--token")
     parser.add_argument("--batch", type=int, default=1, help="events per request")

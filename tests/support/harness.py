@@ -145,12 +145,17 @@ def state_url(state: State) -> str:
 def rows(state: State, sql: str, *args: Any) -> list[tuple[Any, ...]]:
     """The rows of a query on the state (`?` for parameters, in either store)."""
     if isinstance(state, str):
-        return pg_rows(state, sql.replace("?", "%s"), *args)
+        return pg_rows(state, _pg_sql(sql), *args)
     db = sqlite3.connect(state, timeout=10)
     try:
         return db.execute(sql, args).fetchall()
     finally:
         db.close()
+
+
+def _pg_sql(sql: str) -> str:
+    """`?`-parameter SQL for psycopg: `%s` parameters, a literal % (LIKE 'a%') doubled."""
+    return sql.replace("%", "%%").replace("?", "%s")
 
 
 def pg_rows(url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
@@ -176,7 +181,7 @@ def execute(state: State, sql: str, *args: Any) -> None:
         assert isinstance(where, PostgresUrl)
         with psycopg.connect(where.conninfo, autocommit=True) as conn:
             conn.execute(f"SET search_path TO {where.schema}")
-            conn.execute(sql.replace("?", "%s"), args)  # type: ignore[arg-type]
+            conn.execute(_pg_sql(sql), args)  # type: ignore[arg-type]
         return
     db = sqlite3.connect(state, timeout=10, isolation_level=None)
     try:

@@ -72,8 +72,9 @@ def test_old_finished_rows_are_pruned_and_pending_ones_stay(tmp_path: Path,
             signup(served, user)
         served.post("/v1/events", {"event_id": "p0", "user_id": "u0", "event": "purchase",
                                    "timestamp": time.time(), "properties": {"amount": 1}})
-        wait_until(lambda: rows(state, "SELECT status, COUNT(*) FROM outbox GROUP BY status")
-                   == [("pending", 1), ("sent", 10)], timeout=60)
+        wait_until(lambda: rows(state, "SELECT status, COUNT(*) FROM outbox GROUP BY status "
+                                       "ORDER BY status") == [("pending", 1), ("sent", 10)],
+                   timeout=60)
         wait_until(lambda: rows(state, "SELECT COUNT(*) FROM inbox WHERE processed_at IS NULL")
                    == [(0,)])
         (sms,) = rows(state, "SELECT id FROM outbox WHERE channel = 'sms'")[0]

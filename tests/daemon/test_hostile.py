@@ -22,6 +22,7 @@ import pytest
 from tests.support import run_cli
 from tests.support.harness import (
     CREDENTIALS,
+    SQLITE_ONLY,
     TOKEN,
     Served,
     apply,
@@ -74,6 +75,9 @@ async def _post_all(url: str, bodies: list[bytes]) -> list[httpx.Response | Base
                                       for body in bodies), return_exceptions=True)
 
 
+# SQLite only: refused at intake, before the store (a request the store cannot take failing
+# alone, on PostgreSQL too: test_ingest.py); and slow (1,000 requests)
+@SQLITE_ONLY
 def test_a_deeply_nested_event_is_refused_alone_and_valid_ones_all_run(applied, fake) -> None:
     project, state = applied
     # the depths of the issue: 255-1,024 made the shared commit fail; 250-253 were
@@ -170,6 +174,7 @@ def send_huge_header(port: int) -> int:
     return sent
 
 
+@SQLITE_ONLY  # HTTP parsing only: the store plays no part
 def test_a_huge_header_is_refused_without_being_kept(applied, fake) -> None:
     project, state = applied
     with Served(project, state, fake.url, token=None) as served:
@@ -194,6 +199,7 @@ def test_a_huge_header_is_refused_without_being_kept(applied, fake) -> None:
         assert served.get("/healthz").status_code == 200
 
 
+@SQLITE_ONLY  # connections only, nothing stored (and slow: 30 s)
 def test_slow_and_surplus_connections_are_closed(applied, fake) -> None:
     """2,000 connections that send part of a request and then nothing: past the limit each new
     one takes the place of the one waiting longest (503), the others are answered 408 after
@@ -294,6 +300,7 @@ def serve_once(project: Path, state: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_serve_refuses_a_state_it_cannot_write(tmp_path: Path, read_only) -> None:
+    # SQLite only: a read-only file or folder (PostgreSQL's side: tests/state)
     project = project_copy(tmp_path)
     states = {}
     for name in ("file", "folder"):
@@ -324,6 +331,7 @@ def limit_file_size(pid: int, size: int) -> None:
     resource.prlimit(pid, resource.RLIMIT_FSIZE, (size, hard))
 
 
+@SQLITE_ONLY  # a full disk under the state file (PostgreSQL away: test_serve_scale_out.py)
 def test_a_store_that_cannot_commit_answers_503_and_recovers(applied, fake) -> None:
     project, state = applied
     with Served(project, state, fake.url) as served:
@@ -356,6 +364,7 @@ def test_a_store_that_cannot_commit_answers_503_and_recovers(applied, fake) -> N
 
 # --- 11. a damaged state file -----------------------------------------------------------------
 
+@SQLITE_ONLY  # a damaged SQLite file
 def test_a_damaged_state_file_is_a_located_jc960(applied, fake, tmp_path: Path) -> None:
     project, state = applied
     with Served(project, state, fake.url) as served:  # enough rows for many pages

@@ -1,12 +1,15 @@
 """Property: one engine, two hosts. For any schedule of events, the daemon's core — on a real
-SQLite state, one transaction per batch, its clock moved from arrival to arrival — emits the
-same messages, at the same moments, as the simulator given the same events."""
+state (SQLite and PostgreSQL), one transaction per batch, its clock moved from arrival to
+arrival — emits the same messages, at the same moments, as the simulator given the same
+events."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,7 +19,8 @@ from hypothesis import strategies as st
 from journeyctl.project import validate
 from journeyctl.sim.host import Options
 from journeyctl.sim.run import simulate
-from tests.support.harness import MovableClock, apply, open_core, project_copy, rows
+from journeyctl.state import codec
+from tests.support.harness import MovableClock, State, apply, execute, open_core, project_copy, rows
 
 pytestmark = pytest.mark.e2e  # every test here starts a process
 
@@ -36,16 +40,42 @@ EVENTS = st.lists(
     min_size=1, max_size=12)
 
 
-@pytest.fixture(scope="module")
-def applied(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+# what the daemon writes as it runs, emptied between examples on PostgreSQL
+RUNTIME = "profiles, user_state, instances, timers, inbox, outbox, ticks, tick_parts, set_aside"
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def applied(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+            ) -> tuple[Path, State]:
+    """The project applied once per store (the examples are many): an SQLite file each
+    example copies, or a PostgreSQL schema each example empties."""
     tmp = tmp_path_factory.mktemp("hosts")
     project = project_copy(tmp)
-    state = tmp / "state.db"
+    state: State = tmp / "state.db"
+    if request.param == "postgresql":
+        state = request.getfixturevalue("pg_cluster").new_database() + "?schema=journeys"
     apply(project, state)
     return project, state
 
 
-def daemon_messages(state: Path, schedule: list[tuple[float, str, str]]) -> list[tuple]:
+@contextmanager
+def fresh(template: State, folder: Path, name: str) -> Iterator[State]:
+    """The applied state as it was before any example ran."""
+    if isinstance(template, str):
+        execute(template, f"TRUNCATE {RUNTIME} RESTART IDENTITY")
+        # a partition's arrivals never go back in time: the next example's clock starts over
+        execute(template, "UPDATE partitions SET received = 0")
+        yield template
+        return
+    state = folder / name
+    shutil.copy(template, state)
+    try:
+        yield state
+    finally:
+        state.unlink()
+
+
+def daemon_messages(state: State, schedule: list[tuple[float, str, str]]) -> list[tuple]:
     clock = MovableClock(T0)
     core = open_core(state, clock=clock)
     core.upsert_profiles([dict(p) for p in PROFILES])
@@ -63,10 +93,12 @@ def daemon_messages(state: Path, schedule: list[tuple[float, str, str]]) -> list
     clock.now = T0 + 60  # every wait and timeout has fired
     while core.process(budget=60):
         pass
+    core.runtime.release()  # its partitions, for the next example's core
     core.close()
-    return sorted((u, j, s, c, t, round(time, 3)) for u, j, s, c, t, time in rows(
-        state, "SELECT user_id, journey, step, channel, template, json_extract(payload, "
-               "'$.time') FROM outbox"))
+    return sorted((u, j, s, c, t, round(codec.loads(payload)["time"], 3))
+                  for u, j, s, c, t, payload in rows(
+                      state, "SELECT user_id, journey, step, channel, template, payload "
+                             "FROM outbox"))
 
 
 def simulated_messages(project: Path, folder: Path, schedule: list[tuple[float, str, str]]
@@ -96,10 +128,6 @@ def simulated_messages(project: Path, folder: Path, schedule: list[tuple[float, 
 def test_the_daemon_and_the_simulator_agree(applied, tmp_path: Path, schedule) -> None:
     project, template = applied
     schedule = sorted(schedule)
-    state = tmp_path / f"state-{abs(hash(tuple(schedule)))}.db"
-    shutil.copy(template, state)
-    try:
+    with fresh(template, tmp_path, f"state-{abs(hash(tuple(schedule)))}.db") as state:
         assert daemon_messages(state, schedule) == simulated_messages(project, tmp_path,
                                                                       schedule)
-    finally:
-        state.unlink()

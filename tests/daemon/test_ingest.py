@@ -1,5 +1,6 @@
-"""Ingest's group commit on a real applied SQLite state: each request is its own savepoint (one
-that cannot be stored fails alone), and a store that cannot commit says why."""
+"""Ingest's group commit on a real applied state (SQLite and PostgreSQL): each request is its
+own savepoint (one that cannot be stored fails alone), and a store that cannot commit says
+why."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from journeyctl.daemon.core_thread import GroupCommit
 from journeyctl.state.sqlite import SqliteStore
 from journeyctl.state.sqlite_runtime import SqliteRuntime
-from tests.support.harness import rows
+from tests.support.harness import SQLITE_ONLY, State, open_core, rows
 
 
 def events(user: str, count: int, **properties: object) -> list[dict]:
@@ -23,18 +24,21 @@ def events(user: str, count: int, **properties: object) -> list[dict]:
 
 
 @pytest.mark.e2e
-def test_a_request_that_cannot_be_stored_fails_alone(store: SqliteStore) -> None:
-    runtime = SqliteRuntime(store)
+def test_a_request_that_cannot_be_stored_fails_alone(applied: tuple[Path, State]) -> None:
+    _, state = applied
+    core = open_core(state)
     unstorable = [*events("bad", 2), *events("bad2", 1, when=object())]
-    results = runtime.ingest([events("a", 3), unstorable, events("b", 2)], time.time())
+    results = core.ingest([events("a", 3), unstorable, events("b", 2)])
+    core.close()
     assert results[0] == (3, 0) and results[2] == (2, 0)
     assert isinstance(results[1], TypeError)
     # the failed request's first events were rolled back with it
-    assert rows(Path(store.path), "SELECT user_id, COUNT(*) FROM inbox GROUP BY user_id") == [
+    assert rows(state, "SELECT user_id, COUNT(*) FROM inbox GROUP BY user_id ORDER BY 1") == [
         ("a", 3), ("b", 2)]
 
 
 @pytest.mark.e2e
+@SQLITE_ONLY  # SQLite's own "database or disk is full", and how it ends the transaction
 def test_a_full_store_fails_every_request_with_its_own_reason(store: SqliteStore) -> None:
     runtime = SqliteRuntime(store)
     assert store.db is not None

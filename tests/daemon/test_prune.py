@@ -1,19 +1,23 @@
-"""Pruning on a real applied SQLite state (see journeyctl.state.prune): only finished rows
-older than the cutoff go, a window at a time; pending work and inputs set aside stay; free
-pages are given back to the file system in a new state, kept for reuse in an old one."""
+"""Pruning on a real applied state, SQLite and PostgreSQL (see journeyctl.state.prune and
+`Runtime.prune`): only finished rows older than the cutoff go, a window at a time; pending
+work and inputs set aside stay. On SQLite, free pages are given back to the file system in a
+new state, kept for reuse in an old one."""
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-from journeyctl.state.prune import EVENTS, MESSAGES, Prunable, prune_window, release_space
+from journeyctl.state.base import Runtime
+from journeyctl.state.prune import WINDOW, release_space
 from journeyctl.state.sqlite import SqliteStore
 from journeyctl.state.sqlite_runtime import SqliteRuntime
-from tests.support.harness import apply, project_copy, rows
+from tests.support.harness import SQLITE_ONLY, State, apply, execute, open_core, project_copy, rows
 
 pytestmark = pytest.mark.e2e  # every test here starts a process
 
@@ -21,66 +25,84 @@ NOW = 1_780_000_000.0
 CUTOFF = NOW - 3600
 
 
-def inbox(store: SqliteStore, *ages: tuple[float, float | None]) -> None:
-    """Rows received `made` seconds before NOW, processed `done` seconds before (None: not)."""
-    runtime = SqliteRuntime(store)
-    for number, (made, done) in enumerate(ages):
-        runtime.ingest([[{"event_id": f"e{number}", "user_id": "u", "event": "signup",
-                          "time": NOW}]], NOW - made)
-        store.db.execute("UPDATE inbox SET processed_at = ? WHERE event_id = ?",
-                         [None if done is None else NOW - done, f"e{number}"])
+@pytest.fixture
+def runtime(applied: tuple[Path, State]) -> Iterator[Runtime]:
+    core = open_core(applied[1])
+    yield core.runtime
+    core.close()
 
 
-def outbox(store: SqliteStore, *messages: tuple[str, float]) -> None:
+def inbox(runtime: Runtime, state: State, *ages: tuple[float, float | None]) -> None:
+    """Rows received `made` seconds before NOW, processed `done` seconds before (None: not),
+    event ids e00000, e00001, ... (rows of the same ages in a row go in together)."""
+    number = 0
+    for (made, done), same in itertools.groupby(ages):
+        first, count = number, len(list(same))
+        number += count
+        runtime.ingest([[{"event_id": f"e{n:05}", "user_id": "u", "event": "signup",
+                          "time": NOW} for n in range(first, number)]], NOW - made)
+        execute(state, "UPDATE inbox SET processed_at = ? WHERE event_id BETWEEN ? AND ?",
+                None if done is None else NOW - done, f"e{first:05}", f"e{number - 1:05}")
+
+
+def outbox(state: State, *messages: tuple[str, float]) -> None:
     """Rows made two days before NOW, with `status`, last updated `age` seconds before."""
     for number, (status, age) in enumerate(messages):
-        store.db.execute(
-            "INSERT INTO outbox (idempotency_key, user_id, journey, step, channel, template, "
-            "category, payload, status, created_at, updated_at) VALUES (?, 'u', 'j', 's', "
-            "'email', 't', 'transactional', '{}', ?, ?, ?)",
-            [f"k{number}", status, NOW - 2 * 86400, NOW - age])
+        execute(state,
+                "INSERT INTO outbox (idempotency_key, user_id, journey, step, channel, template, "
+                "category, payload, status, created_at, updated_at) VALUES (?, 'u', 'j', 's', "
+                "'email', 't', 'transactional', '{}', ?, ?, ?)",
+                f"k{number}", status, NOW - 2 * 86400, NOW - age)
 
 
-def walk(store: SqliteStore, what: Prunable, limit: int = 500) -> tuple[int, int]:
-    """A whole walk: (rows deleted, windows)."""
+def walk(runtime: Runtime, kind: str) -> tuple[int, int]:
+    """A whole walk, as the daemon's pruner does it: (rows deleted, windows)."""
     after, deleted, windows = 0, 0, 0
     while True:
-        count, following = prune_window(store, what, after, CUTOFF, limit)
+        count, following = runtime.prune(kind, after, CUTOFF)
         deleted, windows = deleted + count, windows + 1
         if following is None:
             return deleted, windows
         after = following
 
 
-def test_only_processed_events_past_the_cutoff_go(store: SqliteStore) -> None:
-    inbox(store, (7200, 7100), (7200, 7000), (7000, 60), (5000, None), (30, 20), (10, None))
-    store.db.execute("INSERT INTO set_aside (kind, user_id, detail, error, at) VALUES "
-                     "('InboxRow', 'u', '{}', 'boom', ?)", [NOW - 9 * 86400])
-    assert walk(store, EVENTS) == (2, 1)
+def test_only_processed_events_past_the_cutoff_go(applied: tuple[Path, State],
+                                                  runtime: Runtime) -> None:
+    _, state = applied
+    inbox(runtime, state, (7200, 7100), (7200, 7000), (7000, 60), (5000, None), (30, 20),
+          (10, None))
+    execute(state, "INSERT INTO set_aside (kind, user_id, detail, error, at) VALUES "
+                   "('InboxRow', 'u', '{}', 'boom', ?)", NOW - 9 * 86400)
+    assert walk(runtime, "events") == (2, 1)
     # processed a minute ago (made long before), not processed, recent: all kept
-    assert [r[0] for r in rows(Path(store.path), "SELECT event_id FROM inbox ORDER BY seq")] \
-        == ["e2", "e3", "e4", "e5"]
-    assert rows(Path(store.path), "SELECT COUNT(*) FROM set_aside") == [(1,)]
+    assert [r[0] for r in rows(state, "SELECT event_id FROM inbox ORDER BY seq")] == [
+        "e00002", "e00003", "e00004", "e00005"]
+    assert rows(state, "SELECT COUNT(*) FROM set_aside") == [(1,)]
 
 
-def test_only_finished_messages_past_the_cutoff_go(store: SqliteStore) -> None:
-    outbox(store, ("sent", 7200), ("pending", 90000), ("failed", 4000), ("expired", 3700),
+def test_only_finished_messages_past_the_cutoff_go(applied: tuple[Path, State],
+                                                   runtime: Runtime) -> None:
+    _, state = applied
+    outbox(state, ("sent", 7200), ("pending", 90000), ("failed", 4000), ("expired", 3700),
            ("sent", 100), ("failed", 10))
-    assert walk(store, MESSAGES) == (3, 1)
-    assert rows(Path(store.path), "SELECT idempotency_key, status FROM outbox ORDER BY id") == [
+    assert walk(runtime, "messages") == (3, 1)
+    assert rows(state, "SELECT idempotency_key, status FROM outbox ORDER BY id") == [
         ("k1", "pending"), ("k4", "sent"), ("k5", "failed")]
 
 
-def test_a_walk_goes_a_window_at_a_time_and_stops_at_young_rows(store: SqliteStore) -> None:
-    inbox(store, *[(7200, 7200)] * 7, *[(60, 50)] * 5)
-    assert prune_window(store, EVENTS, 0, CUTOFF, limit=3) == (3, 3)  # goes on after seq 3
-    # 3, then 1 in a window that ends on young rows: done
-    assert walk(store, EVENTS, limit=3) == (4, 2)
-    assert rows(Path(store.path), "SELECT COUNT(*) FROM inbox") == [(5,)]
+def test_a_walk_goes_a_window_at_a_time_and_stops_at_young_rows(applied: tuple[Path, State],
+                                                                runtime: Runtime) -> None:
+    _, state = applied
+    inbox(runtime, state, *[(7200, 7200)] * (2 * WINDOW + 1), *[(60, 50)] * WINDOW)
+    assert runtime.prune("events", 0, CUTOFF) == (WINDOW, WINDOW)  # goes on after seq WINDOW
+    # a full window of old rows, then one holding the last old row and young ones: done
+    assert walk(runtime, "events") == (WINDOW + 1, 2)
+    assert rows(state, "SELECT COUNT(*) FROM inbox") == [(WINDOW,)]
     # a window that starts young is not even opened
-    assert prune_window(store, EVENTS, 0, CUTOFF, limit=3) == (0, None)
+    assert runtime.prune("events", 0, CUTOFF) == (0, None)
 
 
+@SQLITE_ONLY  # SQLite's free pages and auto_vacuum (PostgreSQL's autovacuum reuses the space)
 def test_free_pages_go_back_to_the_file_system_in_a_new_state(store: SqliteStore) -> None:
     assert store.db.execute("PRAGMA auto_vacuum").fetchone() == (2,)  # incremental
     big = "x" * 2000
@@ -92,7 +114,7 @@ def test_free_pages_go_back_to_the_file_system_in_a_new_state(store: SqliteStore
                 "'j', 's', 'email', 't', 'transactional', ?, 'sent', ?, ?)",
                 [f"k{number}", big, NOW - 86400, NOW - 86400])
     pages = store.db.execute("PRAGMA page_count").fetchone()[0]
-    assert walk(store, MESSAGES)[0] == 3000
+    assert walk(SqliteRuntime(store), "messages")[0] == 3000
     released = 0
     while count := release_space(store):
         released += count
@@ -101,6 +123,7 @@ def test_free_pages_go_back_to_the_file_system_in_a_new_state(store: SqliteStore
 
 
 def test_an_old_state_keeps_its_free_pages_for_reuse(tmp_path: Path) -> None:
+    # SQLite only: the file's auto_vacuum setting, which PostgreSQL has no counterpart of
     state = tmp_path / "state.db"
     apply(project_copy(tmp_path), state)
     with closing(sqlite3.connect(state)) as db:

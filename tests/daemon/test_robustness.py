@@ -1,14 +1,14 @@
 """The daemon keeps going when things fail, and says so: its loops survive store failures (and
 /healthz reports them), a channel added by an apply without credentials fails its messages to
 their fallbacks instead of looping, and missed schedule ticks coalesce into the latest one
-however many were missed. Real `journeyctl serve`, real SQLite, the fake provider over HTTP;
-the store failures are real SQLite errors (a renamed table, a trigger that aborts)."""
+however many were missed. Real `journeyctl serve`, a real state (SQLite and PostgreSQL), the
+fake provider over HTTP; the store failures are the store's real errors (a renamed table, a
+trigger that aborts)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import random
-import sqlite3
 import time
 from pathlib import Path
 
@@ -18,22 +18,17 @@ from journeyctl.cron import next_tick
 from journeyctl.daemon.server import _record_tick, latest_fire
 from tests.support.harness import (
     PATHS,
+    SQLITE_ONLY,
     Served,
+    State,
     apply,
+    execute,
     open_core,
-    project_copy,
     rows,
     scheduled,
+    ticks,
     wait_until,
 )
-
-
-def execute(state: Path, sql: str) -> None:
-    db = sqlite3.connect(state, timeout=10, isolation_level=None)
-    try:
-        db.execute(sql)
-    finally:
-        db.close()
 
 
 def health(served: Served) -> tuple[int, dict]:
@@ -54,18 +49,18 @@ def signup(served: Served, user: str) -> None:
 
 
 @pytest.mark.e2e
-def test_the_dispatcher_survives_a_failing_store_and_healthz_says_so(tmp_path, fake) -> None:
-    project = project_copy(tmp_path)
-    state = tmp_path / "state.db"
-    apply(project, state)
+def test_the_dispatcher_survives_a_failing_store_and_healthz_says_so(applied, fake) -> None:
+    project, state = applied
     with Served(project, state, fake.url) as served:
+        parts = 1 if isinstance(state, Path) else 32  # one SQLite file is one partition
         assert health(served) == (200, {"status": "ok", "serial": 1, "partitions": {
-            "held": [0], "of": 1, "daemons": 1}})
+            "held": list(range(parts)), "of": parts, "daemons": 1}})
         execute(state, "ALTER TABLE outbox RENAME TO outbox_gone")  # every read now fails
         _, body = wait_until(lambda: (h := health(served))[0] == 503 and h, timeout=10)
         assert body["status"] == "unhealthy"
         assert "the dispatcher failed" in body["reason"]
-        assert "no such table: outbox" in body["reason"]
+        assert ("no such table: outbox" if isinstance(state, Path) else
+                'relation "outbox" does not exist') in body["reason"]
         execute(state, "ALTER TABLE outbox_gone RENAME TO outbox")
         wait_until(lambda: health(served)[0] == 200, timeout=10)
         # 503 came after 3 failures in a row at least, and more followed while backing off:
@@ -82,14 +77,29 @@ def test_the_dispatcher_survives_a_failing_store_and_healthz_says_so(tmp_path, f
 
 
 @pytest.mark.e2e
-def test_the_engine_loop_survives_a_failing_store_and_loses_nothing(tmp_path, fake) -> None:
-    project = project_copy(tmp_path)
-    state = tmp_path / "state.db"
-    apply(project, state)
-    # Committing an engine transition (marking the event processed) fails, as when the disk
-    # is full; so does setting the event aside.
-    execute(state, "CREATE TRIGGER broken BEFORE UPDATE OF processed_at ON inbox BEGIN "
-                   "SELECT RAISE(ABORT, 'injected store failure'); END")
+def break_commits(state: State) -> None:
+    """Committing an engine transition (marking the event processed) fails, as when the disk
+    is full; so does setting the event aside."""
+    if isinstance(state, Path):
+        execute(state, "CREATE TRIGGER broken BEFORE UPDATE OF processed_at ON inbox BEGIN "
+                       "SELECT RAISE(ABORT, 'injected store failure'); END")
+        return
+    execute(state, "CREATE FUNCTION broken() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                   "RAISE EXCEPTION 'injected store failure' USING ERRCODE = 'disk_full'; "
+                   "END $$")
+    execute(state, "CREATE TRIGGER broken BEFORE UPDATE OF processed_at ON inbox "
+                   "FOR EACH ROW EXECUTE FUNCTION broken()")
+
+
+def mend_commits(state: State) -> None:
+    execute(state, "DROP TRIGGER broken" if isinstance(state, Path) else
+            "DROP TRIGGER broken ON inbox")
+
+
+@pytest.mark.e2e
+def test_the_engine_loop_survives_a_failing_store_and_loses_nothing(applied, fake) -> None:
+    project, state = applied
+    break_commits(state)
     with Served(project, state, fake.url) as served:
         signup(served, "u1")
         _, body = wait_until(lambda: (h := health(served))[0] == 503 and h, timeout=10)
@@ -100,7 +110,7 @@ def test_the_engine_loop_survives_a_failing_store_and_loses_nothing(tmp_path, fa
         assert rows(state, "SELECT COUNT(*) FROM outbox") == [(0,)]
         # the API still answers while the engine is down
         assert served.get("/v1/journeys/welcome").status_code == 200
-        execute(state, "DROP TRIGGER broken")
+        mend_commits(state)
         wait_until(lambda: health(served)[0] == 200, timeout=10)
         sent = wait_until(lambda: fake.received(PATHS["email"]), timeout=10)
         assert sent[0].json()["personalizations"][0]["to"][0]["email"] == "u1@example.com"
@@ -122,11 +132,10 @@ def test_the_engine_loop_survives_a_failing_store_and_loses_nothing(tmp_path, fa
 
 
 @pytest.mark.e2e
-def test_an_applied_channel_without_credentials_fails_to_its_fallback(tmp_path, fake) -> None:
+@SQLITE_ONLY  # the channels' credentials at reload, not the store (and slow)
+def test_an_applied_channel_without_credentials_fails_to_its_fallback(applied, fake) -> None:
     """The start-up check passed; an apply then adds a channel whose variable is not set."""
-    project = project_copy(tmp_path)
-    state = tmp_path / "state.db"
-    apply(project, state)
+    project, state = applied
     with Served(project, state, fake.url, env={"CRM2_SECRET": ""}) as served:
         with (project / "channels.yaml").open("a", encoding="utf-8") as channels:
             channels.write("  crm2:\n    adapter: webhook\n"
@@ -206,10 +215,10 @@ def test_latest_fire_is_the_latest_fire_not_after_now(expr: str, timezone: str) 
 
 @pytest.mark.e2e
 def test_a_year_of_missed_minutely_ticks_records_the_latest_quickly(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, state: State, monkeypatch: pytest.MonkeyPatch) -> None:
     from journeyctl.daemon import server
 
-    state = scheduled(tmp_path, "minutely", "* * * * *")
+    state = scheduled(tmp_path, "minutely", "* * * * *", state=state)
     core = open_core(state)
     calls = []
 
@@ -224,8 +233,7 @@ def test_a_year_of_missed_minutely_ticks_records_the_latest_quickly(
         assert _record_tick(core, "minutely", now)
         assert len(calls) < 100  # a few dozen, not one per missed fire
         # the latest fire, not the 100,000th after the last one recorded
-        assert rows(state, "SELECT last_at, pending_at FROM ticks") == [(now - 34.5,
-                                                                         now - 34.5)]
+        assert ticks(state) == [("minutely", now - 34.5, now - 34.5)]
         assert not _record_tick(core, "minutely", now + 1)  # no new fire since: nothing
     finally:
         core.close()

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from channel_adapters.fake import FakeProvider
+from journeyctl.state import codec
 from tests.support import run_cli
-from tests.support.harness import Served, apply, project_where, rows, wait_until
+from tests.support.harness import Served, State, apply, project_where, rows, wait_until
 
 pytestmark = pytest.mark.e2e  # every test here starts a process
 
@@ -22,9 +23,9 @@ METRIC = ('journeyctl_expression_failures_total{journey="welcome",reason="over_b
           'where="trigger.where"} 1.0')
 
 
-def test_serve_counts_and_logs_a_condition_too_costly_for_a_users_data(tmp_path: Path) -> None:
+def test_serve_counts_and_logs_a_condition_too_costly_for_a_users_data(
+        tmp_path: Path, state: State) -> None:
     project = project_where(tmp_path, LOOP)
-    state = tmp_path / "state.db"
     apply(project, state)
     with FakeProvider() as fake, Served(project, state, fake.url) as served:
         for user, items in (("small", [10, 60, 3]), ("big", list(range(1_000)))):
@@ -52,7 +53,7 @@ def test_serve_counts_and_logs_a_condition_too_costly_for_a_users_data(tmp_path:
                           "ORDER BY seq")
     events = tmp_path / "events.jsonl"
     events.write_text("".join(json.dumps({
-        "event_id": e, "user_id": u, "event": n, "properties": json.loads(p), "timestamp": t})
+        "event_id": e, "user_id": u, "event": n, "properties": codec.loads(p), "timestamp": t})
         + "\n" for e, u, n, p, t in arrived), encoding="utf-8")
     done = run_cli("simulate", project, "--events", events, "--json")
     assert done.returncode == 0, done.stderr

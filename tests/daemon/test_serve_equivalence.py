@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 
 from channel_adapters.fake import FakeProvider
+from journeyctl.state import codec
 from tests.support import run_cli
 from tests.support.harness import (
     PATHS,
     Served,
+    State,
     apply,
     profiles,
     project_copy,
@@ -28,10 +30,9 @@ from tests.support.harness import (
 pytestmark = pytest.mark.e2e  # every test here starts a process
 
 
-def test_serve_and_simulate_send_the_same_messages(tmp_path: Path) -> None:
+def test_serve_and_simulate_send_the_same_messages(tmp_path: Path, state: State) -> None:
     rng = random.Random(7)
     project = project_copy(tmp_path)
-    state = tmp_path / "state.db"
     apply(project, state)
     users = profiles(rng, 40)
     plan = schedule(rng, users)
@@ -52,10 +53,9 @@ def test_serve_and_simulate_send_the_same_messages(tmp_path: Path) -> None:
         delivered = {path: len(fake.received(path)) for path in PATHS.values()}
 
     daemon = sorted(
-        (r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows(
-            state, "SELECT user_id, journey, step, channel, template, "
-                   "json_extract(payload, '$.time') FROM outbox WHERE idempotency_key NOT "
-                   "LIKE '%#fallback%'"))
+        (r[0], r[1], r[2], r[3], r[4], codec.loads(r[5])["time"]) for r in rows(
+            state, "SELECT user_id, journey, step, channel, template, payload FROM outbox "
+                   "WHERE idempotency_key NOT LIKE '%#fallback%'"))
     assert len(daemon) > 60
     assert rows(state, "SELECT DISTINCT status FROM outbox") == [("sent",)]
     by_channel = {c: n for c, n in rows(state, "SELECT channel, COUNT(*) FROM outbox "
@@ -67,7 +67,7 @@ def test_serve_and_simulate_send_the_same_messages(tmp_path: Path) -> None:
     arrived = rows(state, "SELECT event_id, user_id, name, properties, received_at FROM inbox "
                           "ORDER BY seq")
     events.write_text("".join(json.dumps({
-        "event_id": e, "user_id": u, "event": n, "properties": json.loads(p), "timestamp": t})
+        "event_id": e, "user_id": u, "event": n, "properties": codec.loads(p), "timestamp": t})
         + "\n" for e, u, n, p, t in arrived), encoding="utf-8")
     profile_file = tmp_path / "profiles.jsonl"
     profile_file.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in users),

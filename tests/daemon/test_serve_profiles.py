@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.harness import Served, apply, project_copy
+from tests.support.harness import Served, State, apply, project_copy
 
 pytestmark = pytest.mark.e2e  # every test here starts a process
 
@@ -18,8 +18,9 @@ WRONG = "attribute 'consent.email' is text, the catalog says boolean"
 
 
 def test_a_profile_of_the_wrong_type_is_refused_and_the_others_stored(tmp_path: Path,
+                                                                      state: State,
                                                                       fake) -> None:
-    project, state = project_copy(tmp_path), tmp_path / "state.db"
+    project = project_copy(tmp_path)
     apply(project, state)
     with Served(project, state, fake.url) as served:
         answer = served.post("/v1/profiles", {"profiles": [
@@ -54,8 +55,9 @@ def test_a_profile_of_the_wrong_type_is_refused_and_the_others_stored(tmp_path: 
         assert "journeyctl_profiles_undeclared_total 1.0" in metrics
 
 
-def test_a_dotted_key_is_refused_as_simulate_rejects_it(tmp_path: Path, fake) -> None:
-    project, state = project_copy(tmp_path), tmp_path / "state.db"
+def test_a_dotted_key_is_refused_as_simulate_rejects_it(tmp_path: Path, state: State,
+                                                        fake) -> None:
+    project = project_copy(tmp_path)
     apply(project, state)
     with Served(project, state, fake.url) as served:
         answer = served.post("/v1/profiles", {"profiles": [

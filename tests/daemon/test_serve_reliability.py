@@ -1,4 +1,5 @@
-"""Reliability over real sockets and a real SQLite file: kill -9 under load, provider faults.
+"""Reliability over real sockets and a real state: kill -9 under load (SQLite and PostgreSQL),
+provider faults.
 
 kill -9 at random moments while a client posts events (retrying what was not acknowledged, as
 any client must): every acknowledged event is processed exactly once, every message the engine
@@ -19,7 +20,16 @@ import pytest
 
 from channel_adapters.fake import FakeProvider, Response
 from channel_adapters.fake_faults import Fault
-from tests.support.harness import PATHS, Served, apply, project_copy, rows, wait_until
+from tests.support.harness import (
+    PATHS,
+    SQLITE_ONLY,
+    Served,
+    State,
+    apply,
+    project_copy,
+    rows,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e  # every test here starts a process
 
@@ -71,23 +81,26 @@ class Client(threading.Thread):
         raise AssertionError("the daemon never came back")
 
 
-def test_kill_9_under_load_loses_nothing_and_repeats_rarely(tmp_path: Path) -> None:
+def test_kill_9_under_load_loses_nothing_and_repeats_rarely(tmp_path: Path,
+                                                            state: State) -> None:
     project = project_copy(tmp_path)
-    state = tmp_path / "state.db"
     apply(project, state)
     rng = random.Random(3)
+    # on PostgreSQL the restarted daemon takes the dead one's partitions once its leases
+    # lapse: a short lease, so the test does not wait 10 s per kill
+    args = () if isinstance(state, Path) else ("--lease", "2")
     with FakeProvider() as fake:
         # every user has an email address (welcome) and the CRM gets every purchase (receipt)
         profiles = [{"user_id": f"u{b:03}-{i}", "email": f"u{b}-{i}@example.com",
                      "consent": {"email": True}} for b in range(60) for i in range(10)]
-        current = [Served(project, state, fake.url)]
+        current = [Served(project, state, fake.url, args=args)]
         assert current[0].post("/v1/profiles", {"profiles": profiles}).status_code == 200
         client = Client(current, batches=60)
         client.start()
         for _ in range(KILLS):
             time.sleep(rng.uniform(0.3, 1.0))
             current[0].kill()
-            current[0] = Served(project, state, fake.url)
+            current[0] = Served(project, state, fake.url, args=args)
         client.join(120)
         assert client.failure is None, client.failure
         wait_until(lambda: rows(state, "SELECT (SELECT COUNT(*) FROM inbox WHERE processed_at "
@@ -120,11 +133,11 @@ def test_kill_9_under_load_loses_nothing_and_repeats_rarely(tmp_path: Path) -> N
     assert repeats <= 0.05 * len(outbox)
 
 
-def test_provider_faults_do_not_block_other_channels(tmp_path: Path) -> None:
+@SQLITE_ONLY  # the providers' faults and the channels' independence, not the store (slow)
+def test_provider_faults_do_not_block_other_channels(tmp_path: Path, state: State) -> None:
     """429 with Retry-After, 5xx, a provider slower than the timeout, connection refused, and
     a permanent refusal that falls back to the next channel."""
     project = project_copy(tmp_path)
-    state = tmp_path / "state.db"
     apply(project, state)
     with FakeProvider() as fake, FakeProvider() as crm_host:
         crm_host.inject(Fault(refuse=True, duration=600))  # the CRM is down all along

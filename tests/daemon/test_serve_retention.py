@@ -3,14 +3,12 @@ processed events and finished messages older than the project's `retention`, in 
 and keeps pending work; a repeated event_id inside the window is still a duplicate.
 
 The daemon has no clock a test can move, and `retention` is at least a minute: the test ages
-rows instead, moving their timestamps back in the state file while the daemon runs — to the
-pruner that is the same as the time passing."""
+rows instead, moving their timestamps back in the state (SQLite and PostgreSQL) while the
+daemon runs — to the pruner that is the same as the time passing."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ from test_serve_outage import metric
 
 from channel_adapters.fake import FakeProvider
 from channel_adapters.fake_faults import Fault
-from tests.support.harness import Served, apply, project_copy, rows, wait_until
+from tests.support.harness import Served, State, apply, execute, project_copy, rows, wait_until
 
 pytestmark = pytest.mark.e2e  # every test here starts a process
 
@@ -33,7 +31,7 @@ JOURNEYS = {
 MINUTE = 60.0
 
 
-def retention_project(tmp_path: Path) -> tuple[Path, Path]:
+def retention_project(tmp_path: Path, state: State) -> tuple[Path, State]:
     root = project_copy(tmp_path)
     for name in ("welcome.yaml", "receipt.yaml"):
         (root / "journeys" / name).unlink()
@@ -41,19 +39,16 @@ def retention_project(tmp_path: Path) -> tuple[Path, Path]:
         (root / "journeys" / f"{name}.yaml").write_text(text, encoding="utf-8")
     with (root / "journeyctl.yaml").open("a", encoding="utf-8") as settings:
         settings.write("retention: {events: 1h, messages: 2h}\n")
-    state = tmp_path / "state.db"
     apply(root, state)
     return root, state
 
 
-def age(state: Path, sql: str, *args: object) -> None:
+def age(state: State, sql: str, *args: object) -> None:
     """Move rows' timestamps back (an UPDATE of the running daemon's state, committed)."""
-    with closing(sqlite3.connect(state, timeout=10)) as db:
-        db.execute(sql, args)
-        db.commit()
+    execute(state, sql, *args)
 
 
-def event_ids(state: Path) -> set[str]:
+def event_ids(state: State) -> set[str]:
     return {r[0] for r in rows(state, "SELECT event_id FROM inbox")}
 
 
@@ -64,8 +59,9 @@ def signup(served: Served, user: int) -> dict:
     return response.json()
 
 
-def test_old_finished_rows_are_pruned_and_pending_ones_stay(tmp_path: Path) -> None:
-    project, state = retention_project(tmp_path)
+def test_old_finished_rows_are_pruned_and_pending_ones_stay(tmp_path: Path,
+                                                           state: State) -> None:
+    project, state = retention_project(tmp_path, state)
     with FakeProvider() as fake, FakeProvider() as down, \
             Served(project, state, [fake.url, f"sms={down.url}"]) as served:
         down.inject(Fault(fail=503))  # sms never gets through: its message stays pending
@@ -76,8 +72,9 @@ def test_old_finished_rows_are_pruned_and_pending_ones_stay(tmp_path: Path) -> N
             signup(served, user)
         served.post("/v1/events", {"event_id": "p0", "user_id": "u0", "event": "purchase",
                                    "timestamp": time.time(), "properties": {"amount": 1}})
-        wait_until(lambda: rows(state, "SELECT status, COUNT(*) FROM outbox GROUP BY status")
-                   == [("pending", 1), ("sent", 10)], timeout=60)
+        wait_until(lambda: rows(state, "SELECT status, COUNT(*) FROM outbox GROUP BY status "
+                                       "ORDER BY status") == [("pending", 1), ("sent", 10)],
+                   timeout=60)
         wait_until(lambda: rows(state, "SELECT COUNT(*) FROM inbox WHERE processed_at IS NULL")
                    == [(0,)])
         (sms,) = rows(state, "SELECT id FROM outbox WHERE channel = 'sms'")[0]

@@ -1,6 +1,7 @@
 """The real `journeyctl serve` sending to a Slack webhook whose provider (a fake on loopback)
 echoes the request path in its error: no piece of the webhook URL longer than 8 characters
-reaches `GET /v1/users/{id}`, the daemon's log or the state file's bytes."""
+reaches `GET /v1/users/{id}`, the daemon's log or the state (the SQLite file's bytes; the
+outbox rows on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from channel_adapters.fake import FakeProvider, Response
-from tests.support.harness import Served, apply, project_copy, wait_until
+from tests.support.harness import Served, State, apply, project_copy, rows, wait_until
 
 pytestmark = pytest.mark.e2e  # every test here starts a process
 
@@ -43,10 +44,18 @@ def failed_alert(served: Served) -> dict | None:
                  if m["step"] == "tell" and m["status"] == "failed"), None)
 
 
+def stored_bytes(state: State) -> bytes:
+    """What the state holds: the whole file; on PostgreSQL, the outbox (where a message's error
+    is kept) and the inputs set aside, every column."""
+    if isinstance(state, Path):
+        return b"".join(p.read_bytes() for p in state.parent.glob("state.db*"))
+    found = rows(state, "SELECT * FROM outbox") + rows(state, "SELECT * FROM set_aside")
+    return b"\n".join(v if isinstance(v, bytes) else str(v).encode() for r in found for v in r)
+
+
 def test_a_webhook_path_a_provider_echoes_is_stored_and_served_redacted(
-        tmp_path: Path) -> None:
+        tmp_path: Path, state: State) -> None:
     project = with_slack(tmp_path)
-    state = tmp_path / "state.db"
     env = {"SLACK_URL": f"https://hooks.slack.com{PATH}"}
     apply(project, state)
     with FakeProvider() as fake:
@@ -58,7 +67,8 @@ def test_a_webhook_path_a_provider_echoes_is_stored_and_served_redacted(
             message = wait_until(lambda: failed_alert(served), timeout=20)
             served_text = served.get("/v1/users/kim").text
         assert [r.path for r in fake.received(PATH)] == [PATH]  # the provider saw the path
-    stored = b"".join(p.read_bytes() for p in tmp_path.glob("state.db*"))
+    stored = stored_bytes(state)
+    assert b"no_service for POST" in stored  # the error is there, redacted
     logged = "\n".join(map(str, served.logs + served.other))
     for part in PARTS:
         assert part not in served_text

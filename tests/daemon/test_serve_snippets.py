@@ -9,21 +9,21 @@ from pathlib import Path
 import pytest
 
 from channel_adapters.fake import FakeProvider
-from tests.support.harness import PATHS, Served, apply, project_copy, wait_until
+from tests.support.harness import PATHS, Served, State, apply, project_copy, wait_until
 
 pytestmark = pytest.mark.e2e  # every test here starts a process
 
 FOOTER = "snippets/footer.liquid"
 
 
-def test_the_daemon_sends_templates_with_their_applied_snippets(tmp_path: Path) -> None:
+def test_the_daemon_sends_templates_with_their_applied_snippets(tmp_path: Path,
+                                                                state: State) -> None:
     project = project_copy(tmp_path)
     (project / "snippets").mkdir()
     (project / FOOTER).write_text("-- ACME · {{ profile.email }}", encoding="utf-8")
     template = project / "templates" / "welcome_email.yaml"
     template.write_text(template.read_text(encoding="utf-8").replace(
         '감사합니다."', '감사합니다.\\n{% render \'footer\' %}"'), encoding="utf-8")
-    state = tmp_path / "state.db"
     apply(project, state)
     (project / FOOTER).write_text("-- changed on disk, not applied", encoding="utf-8")
 

@@ -11,7 +11,16 @@ from pathlib import Path
 import pytest
 
 from channel_adapters.fake import FakeProvider
-from tests.support.harness import PATHS, Served, apply, project_copy, rows, wait_until
+from tests.support.harness import (
+    PATHS,
+    SQLITE_ONLY,
+    Served,
+    State,
+    apply,
+    project_copy,
+    rows,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e  # every test here starts a process
 
@@ -21,7 +30,7 @@ CUBED = ("{% for a in profile.tags %}{% for b in profile.tags %}{% for c in prof
 SCRIPT = '<script>alert(1)</script><a href="https://evil.example">win</a>'
 
 
-def _project(tmp_path: Path, welcome: str) -> tuple[Path, Path]:
+def _project(tmp_path: Path, state: State, welcome: str) -> tuple[Path, State]:
     """The test project with a `tags` list in the profile, this welcome email, and a plain
     `welcome_short` email as the welcome's fallback; applied."""
     project = project_copy(tmp_path)
@@ -36,7 +45,6 @@ def _project(tmp_path: Path, welcome: str) -> tuple[Path, Path]:
         "send: {channel: email, template: welcome_email, category: transactional}",
         "send: {channel: email, template: welcome_email, category: transactional,\n"
         "           fallback: [{channel: email, template: welcome_short}]}"), encoding="utf-8")
-    state = tmp_path / "state.db"
     apply(project, state)
     return project, state
 
@@ -52,7 +60,7 @@ def _subjects(fake: FakeProvider, subject: str) -> list[str]:
                   if body["subject"] == subject)
 
 
-def _outcomes(state: Path, user: str, expected: list[tuple[str, str]]) -> list[tuple] | None:
+def _outcomes(state: State, user: str, expected: list[tuple[str, str]]) -> list[tuple] | None:
     """The user's outbox rows (template, status, error) once they are as expected (the
     delivery is recorded after the provider answered)."""
     found = rows(state, "SELECT template, status, error FROM outbox WHERE user_id = ? ORDER BY id",
@@ -60,10 +68,11 @@ def _outcomes(state: Path, user: str, expected: list[tuple[str, str]]) -> list[t
     return found if [row[:2] for row in found] == expected else None
 
 
+@SQLITE_ONLY  # rendering limits, not the store (slow; kill -9 on PostgreSQL: reliability)
 def test_a_render_over_the_limits_fails_one_message_and_never_stalls_the_daemon(
-        tmp_path: Path) -> None:
+        tmp_path: Path, state: State) -> None:
     project, state = _project(
-        tmp_path, f'channel: email\nsubject: "Hi"\ntext: "{CUBED}"\n')
+        tmp_path, state, f'channel: email\nsubject: "Hi"\ntext: "{CUBED}"\n')
     others = [f"u{i}" for i in range(3)]
     profiles = [{"user_id": "big", "email": "big@example.com",
                  "tags": [f"t{i}" for i in range(1000)]}]
@@ -94,9 +103,10 @@ def test_a_render_over_the_limits_fails_one_message_and_never_stalls_the_daemon(
         assert _subjects(fake, "Welcome") == ["big@example.com"]
 
 
+@SQLITE_ONLY  # HTML escaping in rendering, not the store
 def test_a_script_in_a_profile_name_reaches_the_email_html_escaped_and_the_text_as_is(
-        tmp_path: Path) -> None:
-    project, state = _project(tmp_path, (
+        tmp_path: Path, state: State) -> None:
+    project, state = _project(tmp_path, state, (
         'channel: email\nsubject: "Hi {{ profile.name }}"\n'
         'text: "Hi {{ profile.name }}"\nhtml: "<p>Hi <b>{{ profile.name }}</b></p>"\n'))
     with FakeProvider() as fake, Served(project, state, fake.url) as served:

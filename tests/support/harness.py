@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from journeyctl.daemon.core import Core
-from journeyctl.state import open_runtime, parse_state_url
+from journeyctl.state import codec, open_runtime, parse_state_url
 from tests.support import REPO, journeyctl_command, run_cli
 
 PROJECT = REPO / "tests" / "daemon" / "project"
@@ -57,22 +58,27 @@ def project_where(tmp_path: Path, where: str) -> Path:
 
 State = Path | str  # an SQLite file, or a postgresql:// URL
 
+# On a test using the daemon tests' `state` fixture (tests/daemon/conftest.py), directly or
+# through `applied`/`store`: run it on SQLite only. Say why in a comment beside it.
+SQLITE_ONLY = pytest.mark.parametrize("state", ["sqlite"], indirect=True)
+
 
 def apply(project: Path, state: State) -> None:
     done = run_cli("apply", project, "--state", state_url(state), "--auto-approve")
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def scheduled(tmp_path: Path, journey: str, cron: str, audience: str | None = None) -> Path:
-    """The test project plus a `schedule` journey mailing whoever is in its audience, applied;
-    the state file."""
+def scheduled(tmp_path: Path, journey: str, cron: str, audience: str | None = None,
+              state: State | None = None) -> State:
+    """The test project plus a `schedule` journey mailing whoever is in its audience, applied
+    to `state` (by default a new SQLite file); the state."""
     root = project_copy(tmp_path)
     who = f"audience: '{audience}'\n" if audience else ""
     (root / "journeys" / f"{journey}.yaml").write_text(
         f"journey: {journey}\nstatus: active\ntrigger: {{schedule: '{cron}'}}\n{who}"
         "steps:\n  - id: mail\n    send: {channel: email, template: reminder_email}\n",
         encoding="utf-8")
-    state = tmp_path / "state.db"
+    state = tmp_path / "state.db" if state is None else state
     apply(root, state)
     return state
 
@@ -127,7 +133,9 @@ class MovableClock:
 def open_core(state: State, clock: Callable[[], float] = time.time, **options: Any) -> Core:
     """The daemon's core on `state`, in this process, reading `clock`."""
     location = state if isinstance(state, Path) else parse_state_url(state, Path("."))
-    return Core(open_runtime(location), clock=clock, **options)
+    core = Core(open_runtime(location), clock=clock, **options)
+    core.runtime.heartbeat()  # as `serve` does first: a shared state's partitions, taken
+    return core
 
 
 def state_url(state: State) -> str:
@@ -137,12 +145,17 @@ def state_url(state: State) -> str:
 def rows(state: State, sql: str, *args: Any) -> list[tuple[Any, ...]]:
     """The rows of a query on the state (`?` for parameters, in either store)."""
     if isinstance(state, str):
-        return pg_rows(state, sql.replace("?", "%s"), *args)
+        return pg_rows(state, _pg_sql(sql), *args)
     db = sqlite3.connect(state, timeout=10)
     try:
         return db.execute(sql, args).fetchall()
     finally:
         db.close()
+
+
+def _pg_sql(sql: str) -> str:
+    """`?`-parameter SQL for psycopg: `%s` parameters, a literal % (LIKE 'a%') doubled."""
+    return sql.replace("%", "%%").replace("?", "%s")
 
 
 def pg_rows(url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
@@ -155,6 +168,50 @@ def pg_rows(url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
     with psycopg.connect(where.conninfo, autocommit=True) as conn:
         conn.execute(f"SET search_path TO {where.schema}")
         return conn.execute(sql, args).fetchall()  # type: ignore[arg-type]
+
+
+def execute(state: State, sql: str, *args: Any) -> None:
+    """Run a statement that returns no rows on the state, committed (`?` for parameters)."""
+    if isinstance(state, str):
+        import psycopg
+
+        from journeyctl.state.urls import PostgresUrl
+
+        where = parse_state_url(state, Path("."))
+        assert isinstance(where, PostgresUrl)
+        with psycopg.connect(where.conninfo, autocommit=True) as conn:
+            conn.execute(f"SET search_path TO {where.schema}")
+            conn.execute(_pg_sql(sql), args)  # type: ignore[arg-type]
+        return
+    db = sqlite3.connect(state, timeout=10, isolation_level=None)
+    try:
+        db.execute(sql, args)
+    finally:
+        db.close()
+
+
+def payloads(state: State, field: str, where: str = "", *args: Any) -> list[Any]:
+    """`field` of each outbox row's payload (decoded in Python: the stores keep payloads as
+    encoded bytes), in id order; `where` an SQL condition on the outbox."""
+    found = rows(state, f"SELECT payload FROM outbox {'WHERE ' + where if where else ''} "
+                        "ORDER BY id", *args)
+    return [_field(codec.loads(payload), field) for (payload,) in found]
+
+
+def _field(value: Any, path: str) -> Any:
+    for key in path.split("."):
+        value = value[key]
+    return value
+
+
+def ticks(state: State) -> list[tuple[Any, ...]]:
+    """(journey, last fire recorded, fire still to deliver or None) of each schedule: one row
+    in SQLite's `ticks`; PostgreSQL delivers a fire partition by partition (`tick_parts`), so
+    the earliest still to deliver there."""
+    if isinstance(state, Path):
+        return rows(state, "SELECT journey, last_at, pending_at FROM ticks ORDER BY journey")
+    return rows(state, "SELECT t.journey, t.last_at, (SELECT MIN(p.pending_at) FROM tick_parts "
+                       "p WHERE p.journey = t.journey) FROM ticks t ORDER BY t.journey")
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 20.0, every: float = 0.05) -> Any:

@@ -73,6 +73,12 @@ def parse_state_url(url: str, root: Path, where: Loc | None = None,
 
 
 def _postgres(url: str, loc: Loc, from_environment: bool) -> PostgresUrl:
+    _, userinfo, _ = _userinfo(url)
+    if userinfo is not None and any(c in userinfo for c in "/?#"):
+        raise StateError("JC967", f"the user or password of the state URL "
+                         f"{_without_password(url)!r} holds /, ? or # as it is",
+                         "percent-encode them in the URL (%2F for /, %3F for ?, %23 for #), "
+                         "or leave the password out: set PGPASSWORD", loc)
     parts = urlsplit(url)
     try:
         parts.port  # noqa: B018 -- raises on a port that is not a number
@@ -105,7 +111,7 @@ def _postgres(url: str, loc: Loc, from_environment: bool) -> PostgresUrl:
         raise StateError("JC967", f"the state URL {shown!r} names the schema {schema!r}",
                          "a schema is lower-case letters, digits and _ (not first), e.g. "
                          "?schema=marketing", loc)
-    if "password" in {key for key, _ in query}:
+    if {key.lower() for key, _ in query} & set(_SECRET_KEYS):
         raise StateError("JC967", f"the state URL {shown!r} holds a password", PASSWORD_HINT,
                          loc)
     netloc = parts.hostname or ""
@@ -124,20 +130,54 @@ def is_postgres(url: str) -> bool:
     return url.startswith(("postgresql://", "postgres://"))
 
 
+_SECRET_KEYS = ("password", "sslpassword")  # libpq parameters that hold a secret
+
+
+def _userinfo(url: str) -> tuple[str, str | None, str]:
+    """(`scheme://`, the user info, what follows it) of `url`, split at the last `@`: a
+    password holding `/`, `?`, `#` or `@` not percent-encoded still ends there, so it is
+    found (and masked) even where `urlsplit` would take it for the host or the path."""
+    scheme, _, rest = url.partition("://")
+    userinfo, at, after = rest.rpartition("@")
+    return (f"{scheme}://", userinfo, after) if at else (f"{scheme}://", None, rest)
+
+
+def _masked_query(after: str, mask: str | None) -> str:
+    """`after` (host, path, query) with the values of secret query keys replaced by `mask`,
+    or removed (None)."""
+    head, question, query = after.partition("?")
+    if not question:
+        return after
+    kept = []
+    for item in query.split("&"):
+        key = item.split("=", 1)[0]
+        if key.lower() in _SECRET_KEYS:
+            if mask is None:
+                continue
+            item = f"{key}={mask}"
+        kept.append(item)
+    return f"{head}?{'&'.join(kept)}" if kept else head
+
+
 def _recorded(url: str) -> str:
-    """`url` without a password written in it; `env:NAME` kept."""
-    parts = urlsplit(url)
-    if parts.password is None or unquote(parts.password).startswith("env:"):
-        return url
-    userinfo, _, host = parts.netloc.rpartition("@")
-    return urlunsplit(parts._replace(netloc=f"{userinfo.split(':', 1)[0]}@{host}"))
+    """`url` without a password written in it (in the user info or the query); `env:NAME`
+    kept."""
+    scheme, userinfo, after = _userinfo(url)
+    after = _masked_query(after, None)
+    if userinfo is None:
+        return scheme + after
+    user, colon, password = userinfo.partition(":")
+    if colon and unquote(password).startswith("env:"):
+        return f"{scheme}{userinfo}@{after}"
+    return f"{scheme}{user}@{after}"
 
 
 def _without_password(url: str) -> str:
-    """`url` with a password (as written, or `env:NAME`) replaced by `***`."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.netloc.rpartition("@")[0].split(":", 1)[0]
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    """`url` with a password (as written, or `env:NAME`; in the user info or the query)
+    replaced by `***`."""
+    scheme, userinfo, after = _userinfo(url)
+    after = _masked_query(after, "***")
+    if userinfo is None:
+        return scheme + after
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}{user}:***@{after}" if colon else f"{scheme}{userinfo}@{after}"

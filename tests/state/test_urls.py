@@ -79,3 +79,23 @@ def test_a_value_from_the_environment_that_is_no_url_is_not_echoed() -> None:
 ])
 def test_bad_urls_say_what_is_wrong(url: str, said: str) -> None:
     assert said in refused(url).message
+
+
+@pytest.mark.parametrize("url, secret", [
+    ("postgresql://jc:ab/cd@db.example.com/shop", "ab/cd"),  # base64 passwords hold /
+    ("postgresql://jc:12/34@db/shop", "12/34"),  # would parse as host "jc", port 12
+    ("postgresql://jc:a?b#c@db/shop", "a?b#c"),
+    ("postgresql://jc@db:1/shop?password=hunter2", "hunter2"),
+    ("postgresql://jc@db/shop?schema=Bad&sslpassword=hunter2", "hunter2"),
+])
+def test_a_password_written_oddly_is_refused_and_never_echoed(url: str, secret: str) -> None:
+    for from_environment in (False, True):
+        error = refused(url, from_environment)
+        said = error.message + (error.hint or "")
+        assert secret not in said and "***" in said, said
+
+
+def test_a_password_holding_an_at_sign_is_found_at_the_last_one() -> None:
+    location = pg("postgresql://jc:p@ss@db/shop", from_environment=True)
+    assert location.password == "p@ss"
+    assert "p@ss" not in location.shown + location.recorded + location.conninfo

@@ -250,6 +250,10 @@ class Core:
         last saved moved on the engine too (checked once per apply, not on every input)."""
         state, serial = self.runtime.load_user(user_id, new_state)
         effects: list[Any] = []
+        if serial is not None and serial > self.applied.serial:
+            # another daemon of a shared state ran this user on a newer apply (and their
+            # partition moved here before this daemon's reload): catch up first
+            self.reload()
         if serial is None or serial == self.applied.serial:
             return state, effects
         for journey_id, js in state.journeys.items():

@@ -138,8 +138,13 @@ class PgStore:
     # --- connecting ----------------------------------------------------------------------------
 
     def _connect(self) -> psycopg.Connection[Any]:
+        # A server that vanishes without closing the connection (a network cut, a host gone)
+        # is noticed within seconds, not after the kernel's retransmissions (many minutes):
+        # keepalive probes, and a limit on how long sent data may stay unacknowledged.
         conn = psycopg.connect(self.url.conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
-                               application_name="journeyctl", **self.url.connect_args())
+                               application_name="journeyctl", keepalives=1, keepalives_idle=5,
+                               keepalives_interval=2, keepalives_count=3,
+                               tcp_user_timeout=CONNECT_TIMEOUT * 1000, **self.url.connect_args())
         try:
             if self.readonly:
                 conn.execute("SET default_transaction_read_only = on")
@@ -290,7 +295,10 @@ class PgStore:
         if self.conn is None:
             return Snapshot("", 0, None, {}, None, 0, {})
         conn = self.connection()
-        with conn.transaction():  # one consistent view
+        fresh = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        with conn.transaction():
+            if fresh:  # one consistent view: an apply committing meanwhile is not half seen
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             journeys = {}
             for row in conn.execute(
                     "SELECT DISTINCT ON (journey) journey, version, hash, content, status "
@@ -375,9 +383,14 @@ class PgStore:
                               mine.since])
                 return mine
             holder = self.holder()
-            if time.monotonic() >= deadline and holder is not None:
-                raise LockedError(holder, False, timeout, self.shown)
-            time.sleep(0.2)  # (a holder between its lock and its row: a moment)
+            late = time.monotonic() - deadline
+            # (a holder between its lock and its row is there a moment later: wait a second
+            # for it; a session that holds the lock without a row is named as such)
+            if late >= 0 and (holder is not None or late >= 1.0):
+                raise LockedError(holder or LockInfo("?", "apply", "a session without a lock "
+                                                     "row", 0, "?", "?"),
+                                  False, timeout, self.shown)
+            time.sleep(0.2)
 
     @_explained
     def unlock(self, lock: LockInfo) -> None:

@@ -245,6 +245,38 @@ def test_an_apply_with_migrate_moves_waiting_users_to_the_new_version(
     core.close()
 
 
+def test_a_user_last_run_on_a_newer_apply_makes_the_core_catch_up_first(
+        tmp_path: Path, state: State) -> None:
+    """Several daemons: another one ran the user on an apply this core has not reloaded yet
+    (their partition moved here in between). The core reloads before running them, rather
+    than running a v2 instance with v1's journey."""
+    root = project_copy(tmp_path)
+    apply(root, state)
+    clock = MovableClock(T0)
+    behind = open_core(state, clock=clock)  # serial 1, not reloaded below
+    behind.runtime.release()  # (a shared store: its partitions go to `ahead` for a while)
+    journey = root / "journeys" / "welcome.yaml"
+    text = journey.read_text(encoding="utf-8")
+    journey.write_text(text.replace("  - id: pause\n", "  - id: hold\n"), encoding="utf-8")
+    apply(root, state)
+    ahead = open_core(state, clock=clock)  # serial 2
+    ahead.upsert_profiles([{"user_id": "u1", "email": "m@example.com",
+                            "consent": {"email": True}}])
+    ingest(ahead, event("u1", "signup", T0, "e1"), received=T0)
+    ahead.process(budget=60)  # u1 waits at v2's `hold`
+    ahead.runtime.release()
+    ahead.close()
+    assert behind.applied.serial == 1
+    clock.now = T0 + 2.5
+    behind.runtime.heartbeat()  # (a shared store: the partitions come back)
+    assert behind.process(budget=60) == 1  # the timer of v2's `hold` fires
+    assert behind.applied.serial == 2
+    assert rows(state, "SELECT version, step, status FROM instances") == [(2, "wait_buy",
+                                                                           "active")]
+    assert rows(state, "SELECT COUNT(*) FROM set_aside") == [(0,)]
+    behind.close()
+
+
 def test_timer_lag_is_counted_once_when_a_batch_is_run_again(applied: tuple[Path, State],
                                                               monkeypatch) -> None:
     _, state = applied

@@ -95,6 +95,7 @@ class Daemon:
         self.tick_watch = Watch("recording a schedule tick", log)
         self.lease_watch = Watch("renewing the partitions' leases", log)
         self.held: Held | None = None  # the partitions this daemon runs (a heartbeat's answer)
+        self._beat = time.monotonic()  # when the last heartbeat succeeded
         self.channel_health = ChannelHealth()  # fed by the dispatcher, read by /healthz
         self.pruner = Pruner(self.core, self.metrics, self.stopping, clock=clock)
         self.watches = [self.engine_watch, self.reload_watch, self.pruner.watch,
@@ -108,7 +109,14 @@ class Daemon:
 
     def problems(self) -> list[str]:
         """What makes the daemon unhealthy now (/healthz answers 503 with them)."""
-        return [problem for watch in self.watches if (problem := watch.problem())]
+        found = [problem for watch in self.watches if (problem := watch.problem())]
+        # A heartbeat that hangs (a store that stopped answering without an error) fails no
+        # watch: its age says it. Past a lease, the partitions may be another daemon's.
+        silent = time.monotonic() - self._beat
+        if self.held is not None and silent > self.options.lease:
+            found.append(f"no heartbeat for {silent:.0f}s (the state store does not answer); "
+                         "this daemon's partitions pass to the others")
+        return found
 
     def channels(self) -> dict[str, m.Channel]:
         """The applied channels, pointed at --base-url where given (the same objects until
@@ -242,6 +250,7 @@ class Daemon:
             self.lease_watch.failed(exc)
             return
         self.lease_watch.succeeded()
+        self._beat = time.monotonic()
         if self.held is None or held.parts != self.held.parts:
             log.info("running %d of %d partitions (%d daemons)", len(held.parts), held.count,
                      held.daemons, extra={"fields": {"partitions": list(held.parts),

@@ -308,3 +308,20 @@ def test_postgresql_down_then_back_daemons_say_so_refuse_then_resume(tmp_path: P
               f"answered 503 and posted again; {repeats} repeated provider calls")
     finally:
         cluster.remove()
+
+
+def test_a_store_that_stops_answering_makes_healthz_say_so(tmp_path: Path, pg_url: str) -> None:
+    """A heartbeat that hangs (here: blocked by a lock another session holds, as behind a cut
+    network) raises no error: its age makes the daemon unhealthy after a lease."""
+    import psycopg
+
+    project = project_copy(tmp_path)
+    state = f"{pg_url}?schema=journeys"
+    apply(project, state)
+    with FakeProvider() as fake, daemons(project, state, fake, 1, "--lease", LEASE) as (one,), \
+            psycopg.connect(pg_url) as blocker:
+        blocker.execute("LOCK TABLE journeys.daemons IN ACCESS EXCLUSIVE MODE")
+        wait_until(lambda: one.get("/healthz").status_code == 503, timeout=30)
+        assert "no heartbeat for" in one.get("/healthz").json()["reason"]
+        blocker.rollback()  # the store answers again
+        wait_until(lambda: one.get("/healthz").status_code == 200, timeout=30)

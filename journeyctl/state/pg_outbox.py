@@ -45,17 +45,26 @@ class OutboxTable(PgTables):
 
     def record_deliveries(self, deliveries: list[Delivery], now: float) -> list[None]:
         """Delivery outcomes, in one transaction (see the SQLite store's), each message's
-        claim let go: one pending again is anyone's to send at its `retry_at`."""
+        claim let go: one pending again is anyone's to send at its `retry_at`. Only a message
+        still pending and still this daemon's (or nobody's) is recorded: one whose claim
+        lapsed (this daemon paused or cut off longer than a lease) was taken and sent by
+        another daemon, whose outcome stands — recording this one too would send it again,
+        or its fallback as well."""
         conn = self._conn()
         with self._transaction():
-            conn.cursor().executemany(
-                "UPDATE outbox SET status = %s, attempts = attempts + %s, provider_id = %s, "
-                "error = %s, updated_at = %s, next_attempt_at = COALESCE(%s, next_attempt_at), "
-                "claimed_by = NULL WHERE id = %s",
-                [[d.status, d.attempts, d.provider_id, d.error, now, d.retry_at, d.row_id]
-                 for d in deliveries])
+            recorded = {row[0] for row in conn.execute(
+                "UPDATE outbox o SET status = x.s, attempts = o.attempts + x.a, provider_id = "
+                "x.p, error = x.e, updated_at = %(now)s, next_attempt_at = COALESCE(x.r, "
+                "o.next_attempt_at), claimed_by = NULL FROM unnest(%(id)s::bigint[], "
+                "%(s)s::text[], %(a)s::int[], %(p)s::text[], %(e)s::text[], %(r)s::float8[]) "
+                "AS x(id, s, a, p, e, r) WHERE o.id = x.id AND o.status = 'pending' AND "
+                "(o.claimed_by = %(me)s OR o.claimed_by IS NULL) RETURNING o.id",
+                {"now": now, "me": self.daemon_id, "id": [d.row_id for d in deliveries],
+                 "s": [d.status for d in deliveries], "a": [d.attempts for d in deliveries],
+                 "p": [d.provider_id for d in deliveries], "e": [d.error for d in deliveries],
+                 "r": [d.retry_at for d in deliveries]})}
             for d in deliveries:
-                if d.follow_up is not None:
+                if d.follow_up is not None and d.row_id in recorded:
                     self._insert_message(d.follow_up, now, now)
         return [None] * len(deliveries)
 

@@ -17,22 +17,35 @@ import copy
 from collections.abc import Iterable
 from typing import Any
 
+import psycopg
+
 from journeyctl.engine import effects as fx
 from journeyctl.engine.state import merge_profile
 from journeyctl.state import codec
 from journeyctl.state.partitions import partition_of
 from journeyctl.state.pg_tables import PgTables
 
+DEADLOCK_TRIES = 3
+
 
 class ProfilesTable(PgTables):
     def upsert_profiles(self, profiles: list[dict[str, Any]], now: float) -> int:
-        with self._conn().transaction():
-            merged = self._locked_profiles(sorted({p["user_id"] for p in profiles}), now)
-            for profile in profiles:
-                merge_profile(merged[profile["user_id"]],
-                              {k: v for k, v in profile.items() if k != "user_id"})
-            self._write_profiles(merged, now)
-        return len(profiles)
+        # An engine batch locks its users' profiles in the order it runs them, an upsert in id
+        # order: the two can deadlock. The server then ends one; the upsert, whole in its own
+        # transaction, is simply run again (the batch, if it was the one, is by the daemon).
+        for attempt in range(1, DEADLOCK_TRIES + 1):
+            try:
+                with self._conn().transaction():
+                    merged = self._locked_profiles(sorted({p["user_id"] for p in profiles}), now)
+                    for profile in profiles:
+                        merge_profile(merged[profile["user_id"]],
+                                      {k: v for k, v in profile.items() if k != "user_id"})
+                    self._write_profiles(merged, now)
+                return len(profiles)
+            except psycopg.errors.DeadlockDetected:
+                if attempt == DEADLOCK_TRIES:
+                    raise
+        raise AssertionError("unreachable")
 
     def _update_profile(self, user_id: str, effects: Iterable[Any], now: float) -> None:
         """Apply the engine's changes of one transition to the profile as it is now."""

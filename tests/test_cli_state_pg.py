@@ -441,6 +441,7 @@ def test_force_unlock_ends_a_hung_holder(tmp_path: Path, pg_url: str,
     ok(run_cli("apply", second, "--auto-approve", "--lock-timeout", "0s"))
     late = hung.answer("yes")  # its session was ended: its apply cannot happen any more
     assert late.returncode == 1 and "error[JC960]" in late.stderr, late.stdout + late.stderr
+    assert "broke while this command held the state's lock" in late.stderr
     assert serial(pg_url, "shop") == 1
 
 

@@ -119,6 +119,7 @@ class PgStore:
         self.readonly = readonly
         self.conn: psycopg.Connection[Any] | None = None
         self.partitions = PARTITIONS
+        self._holding = False  # this session holds the apply lock
         try:
             self.conn = self._connect()
             newest = self._inspect()
@@ -158,6 +159,13 @@ class PgStore:
         """The open connection; a new one when the last one broke (the server restarted): the
         daemon's next call after an outage reconnects by itself."""
         if self.conn is None or self.conn.closed or self.conn.broken:
+            if self._holding:  # the lock went with the session: never go on without it
+                raise self._error(
+                    "JC960", f"the connection to the state {self.shown} broke while this "
+                    "command held the state's lock (the server restarted, or force-unlock "
+                    "ended the session); nothing more was written",
+                    "run the command again: a plan made before is checked against the state "
+                    "as it is now")
             if self.conn is not None:
                 self.conn.close()
             self.conn = None
@@ -381,6 +389,7 @@ class PgStore:
                              "backend = excluded.backend",
                              [mine.lock_id, mine.operation, mine.who, mine.pid, mine.host,
                               mine.since])
+                self._holding = True
                 return mine
             holder = self.holder()
             late = time.monotonic() - deadline
@@ -394,6 +403,10 @@ class PgStore:
 
     @_explained
     def unlock(self, lock: LockInfo) -> None:
+        if self._holding and (self.conn is None or self.conn.broken or self.conn.closed):
+            self._holding = False  # the session is gone, and the advisory lock with it
+            return
+        self._holding = False
         conn = self.connection()
         conn.execute("DELETE FROM lock WHERE lock_id = %s", [lock.lock_id])
         conn.execute("SELECT pg_advisory_unlock(%s, %s)", lock_key(self.schema, "apply"))

@@ -160,17 +160,20 @@ class PgStore:
         daemon's next call after an outage reconnects by itself."""
         if self.conn is None or self.conn.closed or self.conn.broken:
             if self._holding:  # the lock went with the session: never go on without it
-                raise self._error(
-                    "JC960", f"the connection to the state {self.shown} broke while this "
-                    "command held the state's lock (the server restarted, or force-unlock "
-                    "ended the session); nothing more was written",
-                    "run the command again: a plan made before is checked against the state "
-                    "as it is now")
+                raise self._lock_lost()
             if self.conn is not None:
                 self.conn.close()
             self.conn = None
             self.conn = self._connect()
         return self.conn
+
+    def _lock_lost(self) -> StateError:
+        return self._error(
+            "JC960", f"the connection to the state {self.shown} broke while this command held "
+            "the state's lock (the server restarted, or force-unlock ended the session); "
+            "nothing more was written",
+            "run the command again: a plan made before is checked against the state as it is "
+            "now")
 
     def _inspect(self) -> int | None:
         """The newest recorded migration; None when the schema holds no state yet. A schema
@@ -212,6 +215,8 @@ class PgStore:
 
     def _pg_error(self, exc: psycopg.Error) -> StateError:
         """What went wrong, in the user's terms: cannot connect, not allowed, read-only."""
+        if self._holding and isinstance(exc, psycopg.OperationalError):
+            return self._lock_lost()
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if isinstance(exc, psycopg.OperationalError) and self.conn is None:
             reason = _connect_reason(str(exc))

@@ -117,6 +117,18 @@ class PgRuntime(InboxTable, ViewsTable, TimersTable, SetAsideTable, OutboxTable,
                          "state = excluded.state, updated_at = excluded.updated_at, "
                          "serial = excluded.serial",
                          [user, part, codec.encode(state), now, serial])
+        self._note(effects, inbox_seq)
+
+    def _note(self, effects: list[Any], inbox_seq: int | None) -> None:
+        """What the batch knows of its pending inputs, after a transition wrote (see
+        `BatchCache`; last, so that a transition that failed changes none of it): its event
+        done; no timer due before the ones it set."""
+        cache = self._cache
+        if inbox_seq is not None:
+            cache.done.add(inbox_seq)
+        for effect in effects:
+            if type(effect) is fx.SetTimer:
+                cache.timers_after = min(cache.timers_after, effect.due)
 
     def _effect(self, user: str, part: int, effect: Any, at: float, now: float) -> None:
         kind = type(effect)

@@ -6,24 +6,58 @@ Fencing: a batch first locks (FOR SHARE) the lease rows this daemon holds unexpi
 only inputs of those partitions. Another daemon takes a partition by updating its lease row,
 which waits for (or, with SKIP LOCKED, skips) a row share-locked by a running batch: so the
 partitions a batch runs cannot change hands before it commits, and a daemon whose lease lapsed
-(paused, cut off) finds in its next batch that it holds nothing it lost."""
+(paused, cut off) finds in its next batch that it holds nothing it lost.
+
+A batch keeps what it learnt about its partitions' pending inputs (`BatchCache`): only this
+daemon runs them while the batch holds them, so what it read at the start stays right, kept up
+to date with the batch's own writes (see each field). It lives for the batch only: dropped when
+the batch ends, committed or not."""
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 
+from journeyctl.state.base import PendingTick
 from journeyctl.state.failures import LeaseLost
 from journeyctl.state.partitions import partition_of
 from journeyctl.state.pg import PgStore
 
 _HELD = "SELECT part FROM leases WHERE owner = %s AND expires_at > clock_timestamp()"
+
+
+@dataclass
+class BatchCache:
+    """What a batch knows of its partitions' pending inputs (see the module's docstring)."""
+
+    # pending events in (received_at, seq) order, raw rows (`pg_inbox`); `more`: whether others
+    # may wait beyond them (the last page was full); `done`: the seqs this batch processed
+    events: deque[tuple[Any, ...]] = field(default_factory=deque)
+    more: bool = True
+    done: set[int] = field(default_factory=set)
+    # no timer of the batch's partitions is due before this (`pg_timers`): a lower bound
+    timers_after: float = -math.inf
+    # the pending ticks of the batch's partitions, in order (`pg_timers`); None: not read yet
+    ticks: list[PendingTick] | None = None
+
+
+def merged(select: str, parts: list[int], order: str) -> str:
+    """`select` (ending in a WHERE clause) for each partition of `parts`, merged in `order`
+    (then LIMIT %s): the planner runs one index scan per partition and merges them (Merge
+    Append), so it reads one probe per partition plus the rows it returns, however many rows
+    wait behind them. (A `part = ANY(...)` scan could not return them in order: it would sort
+    every pending row.) The partition numbers are ours (integers), not input."""
+    branches = " UNION ALL ".join(f"({select} part = {int(part)})" for part in parts)
+    return f"SELECT * FROM ({branches}) AS m ORDER BY {order} LIMIT %s"
 
 
 def daemon_id() -> str:
@@ -40,6 +74,7 @@ class PgTables:
         self.daemon_id = daemon_id()
         self.lease = lease
         self._batch_parts: list[int] | None = None  # inside a batch: the partitions it runs
+        self._cache = BatchCache()  # inside a batch: what it knows of their pending inputs
         self._configured: psycopg.Connection[Any] | None = None
 
     @property
@@ -71,10 +106,12 @@ class PgTables:
         with conn.transaction():
             self._batch_parts = [r[0] for r in conn.execute(_HELD + " FOR SHARE",
                                                             [self.daemon_id])]
+            self._cache = BatchCache()
             try:
                 yield
             finally:
                 self._batch_parts = None
+                self._cache = BatchCache()
 
     def _held(self) -> list[int]:
         """The partitions whose inputs may run now: the batch's, or (outside a batch) those

@@ -32,6 +32,7 @@ _INGEST = (
     "SELECT event_id, user_id FROM added")
 _PENDING = ("SELECT seq, event_id, user_id, name, time, properties, received_at FROM inbox "
             "WHERE processed_at IS NULL AND")
+_NOTHING = "SELECT NULL WHERE false"  # (no partition held)
 PAGE = 200  # pending events a batch reads at once (a batch runs for 20 ms: ~50-100 of them)
 
 class InboxTable(PgTables):
@@ -113,21 +114,19 @@ class InboxTable(PgTables):
         they hold different users. The rows beyond a full page sort after its last one, so
         the next page carries on where it ended."""
         if not self._batched:
-            return self._conn().execute(*self._page_query(1)).fetchone()
+            return self._conn().execute(self._page_query(1)).fetchone()
         cache = self._cache
         while True:
             while cache.events and cache.events[0][0] in cache.done:
                 cache.events.popleft()
             if cache.events or not cache.more:
                 return cache.events[0] if cache.events else None
-            cache.events.extend(self._conn().execute(*self._page_query(PAGE)))
+            cache.events.extend(self._conn().execute(self._page_query(PAGE)))
             cache.more = len(cache.events) == PAGE
 
-    def _page_query(self, limit: int) -> tuple[str, list[int]]:
+    def _page_query(self, limit: int) -> str:
         parts = self._held()
-        if not parts:
-            return "SELECT NULL WHERE false", []
-        return merged(_PENDING, parts, "received_at, seq"), [limit]
+        return merged(_PENDING, parts, "received_at, seq", limit) if parts else _NOTHING
 
     def _set_aside_row(self, row: tuple[Any, ...], error: str, now: float) -> None:
         conn = self._conn()

@@ -99,7 +99,9 @@ class PgRuntime(InboxTable, ViewsTable, TimersTable, SetAsideTable, OutboxTable,
         part = self._fenced(user)
         effects = list(effects)
         conn = self._conn()
-        with self._transaction():
+        # its statements go to the server together, in one round trip (psycopg's pipeline
+        # mode): none needs another's answer (a profile change's read waits for its own)
+        with self._transaction(), conn.pipeline():
             if inbox_seq is not None:
                 conn.execute("UPDATE inbox SET processed_at = %s WHERE seq = %s",
                              [now, inbox_seq])

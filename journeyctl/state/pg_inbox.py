@@ -121,8 +121,11 @@ class InboxTable(PgTables):
                 cache.events.popleft()
             if cache.events or not cache.more:
                 return cache.events[0] if cache.events else None
-            cache.events.extend(self._conn().execute(self._page_query(PAGE)))
-            cache.more = len(cache.events) == PAGE
+            # the events the batch ran are marked processed only as it ends (`_flush`): they
+            # still come first, and the page reaches past them
+            limit = PAGE + len(cache.processed)
+            cache.events.extend(self._conn().execute(self._page_query(limit)))
+            cache.more = len(cache.events) == limit
 
     def _page_query(self, limit: int) -> str:
         parts = self._held()

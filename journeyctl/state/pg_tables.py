@@ -44,7 +44,7 @@ class BatchCache:
     events: deque[tuple[Any, ...]] = field(default_factory=deque)
     more: bool = True
     done: set[int] = field(default_factory=set)
-    # the events its transitions ran, seq -> when: marked processed as it ends (`flush`)
+    # the events its transitions ran, seq -> when: marked processed as it ends (`_flush`)
     processed: dict[int, float] = field(default_factory=dict)
     # no timer of the batch's partitions is due before this (`pg_timers`): a lower bound
     timers_after: float = -math.inf

@@ -99,8 +99,10 @@ class PgRuntime(InboxTable, ViewsTable, TimersTable, SetAsideTable, OutboxTable,
         part = self._fenced(user)
         effects = list(effects)
         conn = self._conn()
-        with self._transaction():
-            if inbox_seq is not None:
+        # its statements go to the server together, in one round trip (psycopg's pipeline
+        # mode): none needs another's answer (a profile change's read waits for its own)
+        with self._transaction(), conn.pipeline():
+            if inbox_seq is not None and not self._batched:  # (a batch: as it ends, `_flush`)
                 conn.execute("UPDATE inbox SET processed_at = %s WHERE seq = %s",
                              [now, inbox_seq])
             if timer is not None:
@@ -117,6 +119,20 @@ class PgRuntime(InboxTable, ViewsTable, TimersTable, SetAsideTable, OutboxTable,
                          "state = excluded.state, updated_at = excluded.updated_at, "
                          "serial = excluded.serial",
                          [user, part, codec.encode(state), now, serial])
+        self._note(effects, inbox_seq, now)
+
+    def _note(self, effects: list[Any], inbox_seq: int | None, now: float) -> None:
+        """What the batch knows of its pending inputs, after a transition wrote (see
+        `BatchCache`; last, so that a transition that failed changes none of it): its event
+        done (to mark processed as the batch ends); no timer due before the ones it set."""
+        cache = self._cache
+        if inbox_seq is not None:
+            cache.done.add(inbox_seq)
+            if self._batched:
+                cache.processed[inbox_seq] = now
+        for effect in effects:
+            if type(effect) is fx.SetTimer:
+                cache.timers_after = min(cache.timers_after, effect.due)
 
     def _effect(self, user: str, part: int, effect: Any, at: float, now: float) -> None:
         kind = type(effect)

@@ -28,3 +28,5 @@ class SetAsideTable(TicksTable):
             conn.execute("INSERT INTO set_aside (kind, user_id, detail, error, at) VALUES "
                          "(%s, %s, %s, %s, %s)", [type(work).__name__, user,
                                                   codec.dumps(asdict(work)), error, now])
+        if isinstance(work, InboxRow):  # (this batch processed it: see `BatchCache`)
+            self._cache.done.add(work.seq)

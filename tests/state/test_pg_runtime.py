@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,8 @@ import pytest
 
 from journeyctl.engine import effects as fx
 from journeyctl.engine.state import new_state
-from journeyctl.state import is_store_failure
-from journeyctl.state.base import ApplyMeta, Delivery
+from journeyctl.state import is_store_failure, pg_inbox
+from journeyctl.state.base import ApplyMeta, Delivery, InboxRow
 from journeyctl.state.failures import LeaseLost
 from journeyctl.state.partitions import partition_of
 from journeyctl.state.pg import PgStore
@@ -281,6 +282,143 @@ def test_an_upsert_waits_for_a_batch_holding_the_profile_then_merges_into_it(
         assert not done.is_set()
     thread.join()
     assert a.profile("v") == {"name": "Vi", "email": "v@x"}
+
+
+# --- what a batch keeps of its pending inputs ---------------------------------------------------
+
+
+class Statements:
+    """A runtime's connection, counting the statements run through it that contain `text`."""
+
+    def __init__(self, runtime: PgRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.conn = runtime.store.connection()
+        self.sql: list[str] = []
+        monkeypatch.setattr(runtime, "_conn", lambda: self)
+
+    def execute(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        self.sql.append(query)
+        return self.conn.execute(query, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+    def count(self, text: str) -> int:
+        return sum(text in query for query in self.sql)
+
+
+def event(event_id: str, user: str) -> list[list[dict[str, Any]]]:
+    return [[{"event_id": event_id, "user_id": user, "event": "x", "time": T0}]]
+
+
+def run(runtime: PgRuntime, row: InboxRow, effects: list[Any] | None = None) -> None:
+    """Commit `row` as the engine would (its transition changed nothing but `effects`)."""
+    state, _ = runtime.load_user(row.user_id, new_state)
+    runtime.commit(state, effects or [], [], at=row.received_at, now=T0 + 100, serial=1,
+                   inbox_seq=row.seq)
+
+
+def drain(runtime: PgRuntime) -> list[str | None]:
+    """One batch: every event it finds, run in turn; their ids."""
+    seen = []
+    with runtime.batch():
+        while (row := runtime.next_event(T0 + 100)) is not None:
+            seen.append(row.event_id)
+            run(runtime, row)
+    return seen
+
+
+def test_a_batch_reads_its_events_a_page_at_a_time_and_new_ones_run_in_the_next(
+        daemon: Daemons, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pg_inbox, "PAGE", 3)
+    a, b = daemon(), daemon()
+    a.heartbeat()
+    u, v = user_in(0), user_in(1)
+    for n in range(7):  # arriving a second apart, alternately for u and v
+        a.ingest(event(f"e{n}", u if n % 2 else v), T0 + n)
+    statements = Statements(a, monkeypatch)
+    seen = []
+    with a.batch():
+        while (row := a.next_event(T0 + 100)) is not None:
+            seen.append(row.event_id)
+            if row.event_id == "e1":  # another daemon, its clock behind: after u's e5 all the
+                b.ingest(event("mid-u", u), T0)  # same, in the next page
+            if row.event_id == "e6":  # after the last page (short): in the next batch
+                b.ingest(event("late-u", u) + event("late-v", v), T0)
+            assert a.next_event(T0 + 100) == row  # the same until it runs
+            run(a, row)
+    assert seen == ["e0", "e1", "e2", "e3", "e4", "e5", "mid-u", "e6"]
+    assert statements.count("FROM inbox WHERE processed_at IS NULL") == 3  # 3 + 3 + 2 (short)
+    assert drain(a) == ["late-u", "late-v"]
+
+
+def test_a_batch_that_fails_forgets_what_it_ran(daemon: Daemons) -> None:
+    a = daemon()
+    a.heartbeat()
+    a.ingest(event("e1", "u") + event("e2", "u"), T0)
+    with pytest.raises(RuntimeError), a.batch():
+        row = a.next_event(T0)
+        assert row is not None
+        run(a, row)
+        raise RuntimeError("an input broke: the batch rolls back")
+    assert drain(a) == ["e1", "e2"]
+
+
+def test_an_unreadable_event_of_a_page_is_set_aside(daemon: Daemons) -> None:
+    a = daemon()
+    a.heartbeat()
+    a.ingest(event("bad", "u") + event("good", "u"), T0)
+    with a.store.connection().transaction():  # (not JSON)
+        a.store.connection().execute("UPDATE inbox SET properties = '\\xff' "
+                                     "WHERE event_id = 'bad'")
+    assert drain(a) == ["good"]
+    assert a.pending(T0)["set_aside"] == 1
+
+
+def test_a_timer_the_batch_sets_is_not_missed_nor_one_it_cancels_run(
+        daemon: Daemons, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = daemon()
+    a.heartbeat()
+    a.ingest(event("e1", "u"), T0)
+    statements = Statements(a, monkeypatch)
+    with a.batch():
+        assert a.next_timer(T0) is None and a.next_timer(T0 + 1) is None
+        assert statements.count("FROM timers") == 1  # none at all: not asked again
+        row = a.next_event(T0)
+        assert row is not None
+        run(a, row, [fx.SetTimer("u", "w", 1, T0 + 5), fx.SetTimer("u", "gone", 1, T0 + 4),
+                     fx.CancelTimer("u", "gone")])
+        assert a.next_timer(T0 + 3) is None
+        timer = a.next_timer(T0 + 5)  # set by the batch itself: due now
+        assert timer is not None and (timer.key, timer.due) == ("w", T0 + 5)
+        state, _ = a.load_user("u", new_state)
+        a.commit(state, [], [], at=timer.due, now=T0 + 5, serial=1, timer=timer)  # fired
+        assert a.next_timer(T0 + 10) is None
+
+
+def test_a_tick_progressed_in_the_batch_is_not_served_again(
+        daemon: Daemons, monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = daemon(), daemon()
+    a.heartbeat()
+    a.start_ticks("j", T0)
+    a.schedule_tick("j", T0 + 60)
+    statements = Statements(a, monkeypatch)
+    delivered = []
+    with a.batch():
+        first = a.next_tick(T0 + 60)
+        assert first is not None
+        a.tick_progress(first, "u5")
+        assert a.next_tick(T0 + 60) == replace(first, after="u5")
+        b.start_ticks("k", T0)  # recorded by another daemon meanwhile: from the next batch on
+        assert b.schedule_tick("k", T0 + 30)
+        while (tick := a.next_tick(T0 + 60)) is not None:
+            assert tick.journey == "j" and tick.part not in delivered
+            delivered.append(tick.part)
+            a.tick_progress(tick, None)
+    assert sorted(delivered) == sorted(ALL)
+    assert statements.count("FROM tick_parts") == 1
+    with a.batch():
+        tick = a.next_tick(T0 + 60)
+        assert tick is not None and (tick.journey, tick.at) == ("k", T0 + 30)
 
 
 # --- the server going away ---------------------------------------------------------------------

@@ -16,13 +16,18 @@ class SetAsideTable(TicksTable):
         tick, `user` is the one user it failed for (the tick goes on for the others); without
         one, the tick's partition is set aside."""
         user = user or getattr(work, "user_id", "")
+        if isinstance(work, InboxRow | TimerRow):
+            # the batch holds the input's partition (a lease lost since the failed batch: the
+            # new holder runs the input, and sets it aside itself if it fails there too)
+            self._fenced(work.user_id)
         conn = self._conn()
         with self._transaction():
             if isinstance(work, InboxRow):
                 conn.execute("UPDATE inbox SET processed_at = %s WHERE seq = %s",
                              [now, work.seq])
-            elif isinstance(work, TimerRow):
-                conn.execute("DELETE FROM timers WHERE id = %s", [work.id])
+            elif isinstance(work, TimerRow):  # (not one set again since, with a new token)
+                conn.execute("DELETE FROM timers WHERE id = %s AND token = %s",
+                             [work.id, work.token])
             elif not user:
                 self.tick_progress(work, None)
             conn.execute("INSERT INTO set_aside (kind, user_id, detail, error, at) VALUES "

@@ -139,6 +139,8 @@ def test_a_batch_runs_only_partitions_held_and_a_lapsed_lease_runs_nothing(
         with pytest.raises(LeaseLost) as lost:
             a.commit(state, [], [], at=T0, now=T0, serial=1, inbox_seq=row.seq)
         assert is_store_failure(lost.value)
+        with pytest.raises(LeaseLost):  # nor may it set the input aside
+            a.set_aside(row, "RuntimeError: boom", T0)
     with b.batch():
         assert b.next_event(T0) == row  # not done: b runs it
 

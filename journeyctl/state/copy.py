@@ -168,7 +168,9 @@ def _open_source(ends: Ends) -> Store:
         source.close()
         raise StateError("JC969", f"there is no state at {ends.source_shown}: nothing was ever "
                          "applied there", "check --from: it names the state `apply` and "
-                         "`serve` use (`state:` in journeyctl.yaml)", ends.source_at)
+                         "`serve` use (`state:` in journeyctl.yaml); a relative sqlite:/// "
+                         "path is relative to the current folder here, and to the project "
+                         "folder for the other commands", ends.source_at)
     return source
 
 

@@ -61,6 +61,8 @@ def merged(select: str, parts: list[int], order: str, limit: int) -> str:
     (without: it sorted every pending row, 60 ms), with limits it knows (as parameters: a
     generic plan, 3 ms); a `part = ANY(...)` scan cannot return rows in order either.
     Partitions and limit are our integers, not input."""
+    if len(parts) == 1:  # (a lone branch in parentheses takes no second ORDER BY)
+        return f"{select} part = {int(parts[0])} ORDER BY {order} LIMIT {int(limit)}"
     branches = " UNION ALL ".join(f"({select} part = {int(part)} ORDER BY {order} "
                                   f"LIMIT {int(limit)})" for part in parts)
     return f"{branches} ORDER BY {order} LIMIT {int(limit)}"

@@ -1,5 +1,5 @@
-"""The outbox of a PostgreSQL state shared by several daemons: an outcome is recorded only by
-the daemon that still holds the message's claim."""
+"""A PostgreSQL state shared by several daemons: an outcome is recorded only by the daemon
+that still holds the message's claim; a daemon holding a single partition runs it."""
 
 from __future__ import annotations
 
@@ -42,3 +42,20 @@ def test_the_claim_holder_records_its_outcome(daemon: Daemons) -> None:
     rows = one.store.connection().execute(
         "SELECT idempotency_key, status, claimed_by FROM outbox ORDER BY id").fetchall()
     assert rows == [("k0", "failed", None), ("k0#fallback", "pending", None)]
+
+
+def test_a_daemon_holding_one_partition_runs_its_events(daemon: Daemons) -> None:
+    """(One partition of 32 is what a daemon holds among 32, or for a moment while the
+    partitions move: the page of events is then one branch, not a merge.)"""
+    from journeyctl.state.partitions import partition_of
+
+    one = daemon()
+    held = set(one.heartbeat().parts)
+    part = partition_of("u", 32)
+    conn = one.store.connection()
+    conn.execute("UPDATE leases SET owner = NULL WHERE part <> %s", [part])
+    one.ingest([[{"event_id": "e1", "user_id": "u", "event": "signup", "time": T0}]], T0)
+    assert part in held
+    with one.batch():
+        row = one.next_event(T0)
+    assert row is not None and row.user_id == "u"

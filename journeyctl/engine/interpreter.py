@@ -30,6 +30,7 @@ from journeyctl.engine.state import (
     Wait,
     WaitKind,
     merge_profile,
+    set_path,
 )
 from journeyctl.engine.state import copy_json as _copy
 from journeyctl.flow import Edge
@@ -450,7 +451,7 @@ class Engine:
                 out.append(fx.ExpressionFailed(state.user_id, cj.id, f"update.{attr}", str(exc),
                                                now, exc.reason, expr.source))
                 continue
-            _set_path(state.profile, attr, value)
+            set_path(state.profile, attr, value)
             changes[attr] = value
         if changes:
             out.append(fx.ProfileUpdated(state.user_id, changes, now, cj.id))
@@ -513,13 +514,3 @@ def journey_variable(journey_id: str, inst: Instance | None, now: float) -> dict
     return {"id": journey_id, "version": inst.version if inst is not None else 1,
             "entered_at": dt.datetime.fromtimestamp(entered, dt.UTC)}
 
-
-def _set_path(profile: dict[str, Any], dotted: str, value: Any) -> None:
-    parts = dotted.split(".")
-    target = profile
-    for part in parts[:-1]:
-        nested = target.get(part)
-        if not isinstance(nested, dict):
-            nested = target[part] = {}
-        target = nested
-    target[parts[-1]] = value

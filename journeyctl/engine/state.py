@@ -29,6 +29,19 @@ def merge_profile(into: dict[str, Any], new: Mapping[str, Any]) -> None:
             into[key] = value
 
 
+
+def set_path(profile: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set one attribute, a dotted path (an `update` step; the daemon's profile writes apply
+    the step's changes the same way), making the objects on the way."""
+    parts = dotted.split(".")
+    target = profile
+    for part in parts[:-1]:
+        nested = target.get(part)
+        if not isinstance(nested, dict):
+            nested = target[part] = {}
+        target = nested
+    target[parts[-1]] = value
+
 # wait: a `wait` step; until: a `wait: {until: ...}`; hold: a send held by quiet hours
 WaitKind = Literal["wait", "until", "wait_for", "hold"]
 

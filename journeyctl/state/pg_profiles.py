@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 
 from journeyctl.engine import effects as fx
-from journeyctl.engine.state import merge_profile
+from journeyctl.engine.state import merge_profile, set_path
 from journeyctl.state import codec
 from journeyctl.state.partitions import partition_of
 from journeyctl.state.pg_tables import PgTables
@@ -57,7 +57,7 @@ class ProfilesTable(PgTables):
                 merge_profile(profile, copy.deepcopy(effect.changes))
             else:  # an `update` step: each attribute (a dotted path) set
                 for path, value in effect.changes.items():
-                    _set_path(profile, path, value)
+                    set_path(profile, path, value)
         profile.pop("user_id", None)
         self._write_profiles({user_id: profile}, now)
 
@@ -100,15 +100,3 @@ class ProfilesTable(PgTables):
                 "user_id > %s ORDER BY user_id LIMIT %s) ORDER BY 1 LIMIT %s",
                 [part, after, limit, part, after, limit, limit])
         return [r[0] for r in rows]
-
-
-def _set_path(profile: dict[str, Any], dotted: str, value: Any) -> None:
-    """As the engine's `update` step sets an attribute (journeyctl.engine.interpreter)."""
-    parts = dotted.split(".")
-    target = profile
-    for part in parts[:-1]:
-        nested = target.get(part)
-        if not isinstance(nested, dict):
-            nested = target[part] = {}
-        target = nested
-    target[parts[-1]] = value

@@ -84,13 +84,7 @@ def pg_cluster() -> Iterator[postgres.Cluster]:
     the tests use, like the file system, not a process a test starts: its start is let past
     the e2e guard, so the PostgreSQL store's unit tests stay in the inner loop. Without the
     binaries the tests that use it skip, except in CI (`CI` set), where they fail."""
-    import os
-
-    if not postgres.available():
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is not installed: .ci/run installs it (apt-get install "
-                        "postgresql)")
-        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    postgres.require()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(subprocess.Popen, "_execute_child", _START_PROCESS)
         cluster = postgres.Cluster()

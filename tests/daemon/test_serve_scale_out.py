@@ -274,8 +274,7 @@ def test_kill_9_of_one_of_three_daemons_moves_its_partitions_and_loses_nothing(
 
 
 def test_postgresql_down_then_back_daemons_say_so_refuse_then_resume(tmp_path: Path) -> None:
-    if not postgres.available():
-        pytest.skip("PostgreSQL is not installed")  # the pg_cluster fixture's rule: CI fails
+    postgres.require()  # (the pg_cluster fixture's rule: skip outside CI, fail in it)
     cluster = postgres.Cluster()  # its own server: this test stops it
     try:
         cluster.start()

@@ -98,3 +98,16 @@ class Cluster:
 
 def available() -> bool:
     return binaries() is not None
+
+
+def require() -> None:
+    """Go on only where PostgreSQL is installed: skip outside CI without it (a missing
+    optional tool); in CI (`CI` set, as `.ci/run` does) fail, since CI installs it."""
+    import pytest
+
+    if available():
+        return
+    if os.environ.get("CI"):
+        pytest.fail("PostgreSQL is not installed: .ci/run installs it (apt-get install "
+                    "postgresql)")
+    pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")

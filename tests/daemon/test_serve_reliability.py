@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import collections
 import random
-import threading
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from channel_adapters.fake_faults import Fault
 from tests.support.harness import (
     PATHS,
     SQLITE_ONLY,
+    Client,
     Served,
     State,
     apply,
@@ -34,51 +34,6 @@ from tests.support.harness import (
 pytestmark = pytest.mark.e2e  # every test here starts a process
 
 KILLS = 3
-
-
-class Client(threading.Thread):
-    """Posts batches of signups and purchases; a batch is retried until acknowledged."""
-
-    def __init__(self, daemon: list[Served], batches: int) -> None:
-        super().__init__(daemon=True)
-        self.daemon_ref = daemon
-        self.batches = batches
-        self.acknowledged: set[str] = set()
-        self.retries = 0
-        self.failure: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            for b in range(self.batches):
-                events = []
-                for i in range(10):
-                    user = f"u{b:03}-{i}"
-                    events.append({"event_id": f"s-{user}", "user_id": user, "event": "signup",
-                                   "timestamp": time.time()})
-                    events.append({"event_id": f"p-{user}", "user_id": user,
-                                   "event": "purchase", "timestamp": time.time(),
-                                   "properties": {"amount": 10.0 + i}})
-                self._post(events)
-                time.sleep(0.02)
-        except BaseException as exc:  # surfaced by the test
-            self.failure = exc
-
-    def _post(self, events: list[dict]) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            served = self.daemon_ref[0]
-            try:
-                response = httpx.post(f"{served.url}/v1/events", json={"events": events},
-                                      headers={"Authorization": served.client.headers[
-                                          "authorization"]}, timeout=10)
-            except httpx.TransportError:
-                self.retries += 1
-                time.sleep(0.05)
-                continue
-            assert response.status_code == 202, response.text
-            self.acknowledged.update(e["event_id"] for e in events)
-            return
-        raise AssertionError("the daemon never came back")
 
 
 def test_kill_9_under_load_loses_nothing_and_repeats_rarely(tmp_path: Path,

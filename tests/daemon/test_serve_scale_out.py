@@ -16,7 +16,6 @@ import collections
 import datetime as dt
 import json
 import random
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -31,6 +30,7 @@ from journeyctl.state import codec
 from tests.support import postgres, run_cli
 from tests.support.harness import (
     PATHS,
+    Client,
     Served,
     State,
     apply,
@@ -162,60 +162,6 @@ def test_three_daemons_on_postgresql_send_what_one_on_sqlite_and_simulate_send(
     assert delivered == outbox
 
 
-class Client(threading.Thread):
-    """Posts batches of signups and purchases round-robin to the daemons alive; a batch is
-    posted again (to the next daemon) until one acknowledges it (202)."""
-
-    def __init__(self, alive: list[Served], batches: int, pause: float = 0.02) -> None:
-        super().__init__(daemon=True)
-        self.alive = alive
-        self.batches = batches
-        self.pause = pause
-        self.acknowledged: set[str] = set()
-        self.refused = 0  # answers other than 202 (503 while the store is down)
-        self.retries = 0  # connections that failed (a daemon killed)
-        self.failure: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            for b in range(self.batches):
-                events = []
-                for i in range(10):
-                    user = f"u{b:03}-{i}"
-                    events.append({"event_id": f"s-{user}", "user_id": user, "event": "signup",
-                                   "timestamp": time.time()})
-                    events.append({"event_id": f"p-{user}", "user_id": user,
-                                   "event": "purchase", "timestamp": time.time(),
-                                   "properties": {"amount": 10.0 + i}})
-                self._post(b, events)
-                time.sleep(self.pause)
-        except BaseException as exc:  # surfaced by the test
-            self.failure = exc
-
-    def _post(self, b: int, events: list[dict]) -> None:
-        deadline = time.monotonic() + 120
-        turn = b
-        while time.monotonic() < deadline:
-            served = self.alive[turn % len(self.alive)]
-            turn += 1
-            try:
-                response = httpx.post(f"{served.url}/v1/events", json={"events": events},
-                                      headers={"Authorization": served.client.headers[
-                                          "authorization"]}, timeout=10)
-            except httpx.TransportError:
-                self.retries += 1
-                time.sleep(0.05)
-                continue
-            if response.status_code != 202:
-                assert response.status_code == 503, response.text
-                self.refused += 1
-                time.sleep(0.2)
-                continue
-            self.acknowledged.update(e["event_id"] for e in events)
-            return
-        raise AssertionError("no daemon acknowledged the batch")
-
-
 def check_nothing_lost(state: State, client: Client, fake: FakeProvider,
                        users: int) -> int:
     """Every acknowledged event processed once, every message delivered; the number of
@@ -283,7 +229,7 @@ def test_postgresql_down_then_back_daemons_say_so_refuse_then_resume(tmp_path: P
         apply(project, state)
         with FakeProvider() as fake, daemons(project, state, fake, 2, "--lease", LEASE) as two:
             assert two[0].post("/v1/profiles", {"profiles": everyone(40)}).status_code == 200
-            client = Client(list(two), batches=40, pause=0.1)
+            client = Client(list(two), batches=40, pause=0.1, refusals=True)
             client.start()
             wait_until(lambda: len(client.acknowledged) >= 60, timeout=30)
             cluster.kill()  # an immediate stop: connections cut, as in a crash

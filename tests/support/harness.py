@@ -309,3 +309,62 @@ class Served:
     def __exit__(self, *exc: object) -> None:
         if self.process.poll() is None:
             self.stop()
+
+
+class Client(threading.Thread):
+    """Posts batches of signups and purchases (users `u{batch:03}-{0..9}`) round-robin to the
+    daemons in `alive` (a list the test may change: a daemon killed, restarted); a batch whose
+    connection fails is posted again, to the next daemon, until one acknowledges it (202). A
+    503 (the store down) is posted again too when `refusals` says the test expects it;
+    otherwise any answer but 202 fails the test."""
+
+    def __init__(self, alive: list[Served], batches: int, pause: float = 0.02,
+                 refusals: bool = False) -> None:
+        super().__init__(daemon=True)
+        self.alive = alive
+        self.batches = batches
+        self.pause = pause
+        self.refusals = refusals
+        self.acknowledged: set[str] = set()
+        self.refused = 0  # answers other than 202 (503 while the store is down)
+        self.retries = 0  # connections that failed (a daemon killed)
+        self.failure: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            for b in range(self.batches):
+                events = []
+                for i in range(10):
+                    user = f"u{b:03}-{i}"
+                    events.append({"event_id": f"s-{user}", "user_id": user, "event": "signup",
+                                   "timestamp": time.time()})
+                    events.append({"event_id": f"p-{user}", "user_id": user,
+                                   "event": "purchase", "timestamp": time.time(),
+                                   "properties": {"amount": 10.0 + i}})
+                self._post(b, events)
+                time.sleep(self.pause)
+        except BaseException as exc:  # surfaced by the test
+            self.failure = exc
+
+    def _post(self, b: int, events: list[dict]) -> None:
+        deadline = time.monotonic() + 120
+        turn = b
+        while time.monotonic() < deadline:
+            served = self.alive[turn % len(self.alive)]
+            turn += 1
+            try:
+                response = httpx.post(f"{served.url}/v1/events", json={"events": events},
+                                      headers={"Authorization": served.client.headers[
+                                          "authorization"]}, timeout=10)
+            except httpx.TransportError:
+                self.retries += 1
+                time.sleep(0.05)
+                continue
+            if response.status_code != 202:
+                assert self.refusals and response.status_code == 503, response.text
+                self.refused += 1
+                time.sleep(0.2)
+                continue
+            self.acknowledged.update(e["event_id"] for e in events)
+            return
+        raise AssertionError("no daemon acknowledged the batch")

@@ -14,6 +14,12 @@ a person acted, on the wall clock.)
 
 from __future__ import annotations
 
+import getpass
+import json
+import os
+import socket
+import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -22,11 +28,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic
 from journeyctl.hints import command
 from journeyctl.model import Category
+from journeyctl.timefmt import rfc3339
 
 if TYPE_CHECKING:
     from journeyctl.engine.state import UserState
     from journeyctl.state.partitions import Held
-    from journeyctl.state.plan_values import Plan
+    from journeyctl.state.plan_values import Change, Plan
 
 Clock = Callable[[], float]  # epoch seconds; the daemon owns one and passes it down
 
@@ -89,6 +96,38 @@ class ApplyMeta:
     commit: str | None = None
     author: str | None = None
     dirty: bool = False
+
+
+def iso_seconds(moment: float) -> str:
+    """RFC 3339 to the second, UTC as `Z`: how a state records when things were done."""
+    return rfc3339(moment, millis=False)
+
+
+def now_iso() -> str:
+    return iso_seconds(time.time())
+
+
+def content_json(value: Any) -> str:
+    """How a state stores applied content (journeys, settings, summaries): one canonical
+    JSON text, the same in every store."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def new_lock(operation: str) -> LockInfo:
+    """The lock this process would hold: who, where, since when (the wall clock)."""
+    host = socket.gethostname()
+    return LockInfo(uuid.uuid4().hex[:12], operation, f"{getpass.getuser()}@{host}",
+                    os.getpid(), host, now_iso())
+
+
+def recorded_version(change: Change, operation: str) -> tuple[str, str]:
+    """(status, action) a store records for a journey's new version: `deleted` for a delete;
+    the action `rollback` for anything a rollback brings back."""
+    assert change.content is not None  # the plan's schema requires it but for a no-op
+    action = change.action
+    status = "deleted" if action == "delete" else change.content["journey"].get("status",
+                                                                                "active")
+    return status, "rollback" if operation == "rollback" and action != "delete" else action
 
 
 class StateError(JourneyctlError):

@@ -8,11 +8,8 @@ The daemons' side, with partitions and leases, is `journeyctl.state.pg_runtime`.
 from __future__ import annotations
 
 import functools
-import getpass
 import hashlib
 import json
-import os
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -30,7 +27,12 @@ from journeyctl.state.base import (
     Snapshot,
     StateError,
     VersionRecord,
+    content_json,
+    iso_seconds,
+    new_lock,
+    now_iso,
     plan_conflict,
+    recorded_version,
 )
 from journeyctl.state.pg_migrations import PARTITIONS, PG_MIGRATIONS, PG_SCHEMA_VERSION
 from journeyctl.state.urls import PostgresUrl
@@ -90,12 +92,6 @@ def _connect_kind(reason: str) -> str:
     return ""
 
 
-def now_iso() -> str:
-    return rfc3339(time.time(), millis=False)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def lock_key(schema: str, purpose: str) -> tuple[int, int]:
@@ -378,9 +374,7 @@ class PgStore:
     def lock(self, operation: str, timeout: float) -> LockInfo:
         """Take the state lock, waiting up to `timeout` seconds for another holder."""
         conn = self.connection()
-        host = socket.gethostname()
-        mine = LockInfo(uuid.uuid4().hex[:12], operation, f"{getpass.getuser()}@{host}",
-                        os.getpid(), host, now_iso())
+        mine = new_lock(operation)
         deadline = time.monotonic() + timeout
         while True:
             taken = conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
@@ -455,13 +449,13 @@ class PgStore:
                                      self._meta("project"))
             if conflict:
                 raise self._error(*conflict)
-            stamp = rfc3339(now, millis=False)
+            stamp = iso_seconds(now)
             inserted = conn.execute(
                 'INSERT INTO applies (serial, operation, applied_at, "user", git_commit, '
                 "git_author, git_dirty, summary) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
                 "RETURNING id",
                 [serial + 1, meta.operation, stamp, meta.user, meta.commit, meta.author,
-                 int(meta.dirty), _dumps(plan.summary)]).fetchone()
+                 int(meta.dirty), content_json(plan.summary)]).fetchone()
             assert inserted is not None
             apply_id = int(inserted[0])
             for change in plan.changes:
@@ -470,7 +464,7 @@ class PgStore:
             if settings.action != "no-op":
                 conn.execute("INSERT INTO settings_versions (version, hash, content, apply_id, "
                              "applied_at) VALUES (%s, %s, %s, %s, %s)",
-                             [settings.to_version, settings.hash, _dumps(settings.content),
+                             [settings.to_version, settings.hash, content_json(settings.content),
                               apply_id, stamp])
             self._set_meta("serial", str(serial + 1))
             self._set_meta("project", plan.project)
@@ -483,14 +477,13 @@ class PgStore:
             return
         content = change.content
         assert content is not None  # the plan's schema requires it but for a no-op
-        status = "deleted" if action == "delete" else content["journey"].get("status", "active")
-        recorded = "rollback" if operation == "rollback" and action != "delete" else action
+        status, recorded = recorded_version(change, operation)
         conn = self.connection()
         conn.execute(
             "INSERT INTO journey_versions (journey, version, hash, status, action, content, "
             "apply_id, applied_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
             [change.journey, change.to_version, change.hash, status, recorded,
-             _dumps(content), apply_id, stamp])
+             content_json(content), apply_id, stamp])
         for group in change.inflight:
             target = group.goes_to
             if target:  # migrate: these instances continue on the new version

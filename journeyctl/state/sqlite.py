@@ -4,10 +4,8 @@ apply (so a killed apply leaves the previous state whole)."""
 from __future__ import annotations
 
 import functools
-import getpass
 import json
 import os
-import socket
 import sqlite3
 import time
 import uuid
@@ -26,7 +24,12 @@ from journeyctl.state.base import (
     Snapshot,
     StateError,
     VersionRecord,
+    content_json,
+    iso_seconds,
+    new_lock,
+    now_iso,
     plan_conflict,
+    recorded_version,
 )
 from journeyctl.state.migrations import MIGRATIONS, SCHEMA_VERSION
 from journeyctl.timefmt import rfc3339
@@ -55,17 +58,7 @@ def _explained(method: Callable[..., T]) -> Callable[..., T]:
     return explained
 
 
-def now_iso() -> str:
-    return iso_seconds(time.time())
 
-
-def iso_seconds(moment: float) -> str:
-    """RFC 3339 to the second, UTC as `Z`: how the state records when things were done."""
-    return rfc3339(moment, millis=False)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 class SqliteStore:
@@ -334,9 +327,7 @@ class SqliteStore:
     def lock(self, operation: str, timeout: float) -> LockInfo:
         """Take the state lock, waiting up to `timeout` seconds for another holder."""
         assert self.db is not None
-        host = socket.gethostname()
-        mine = LockInfo(uuid.uuid4().hex[:12], operation, f"{getpass.getuser()}@{host}",
-                        os.getpid(), host, now_iso())
+        mine = new_lock(operation)
         deadline = time.monotonic() + timeout
         while True:
             with self.transaction():
@@ -347,7 +338,7 @@ class SqliteStore:
                                     [mine.lock_id, mine.operation, mine.who, mine.pid,
                                      mine.host, mine.since])
                     return mine
-            gone = holder.host == host and not _alive(holder.pid)
+            gone = holder.host == mine.host and not _alive(holder.pid)
             if gone or time.monotonic() >= deadline:
                 raise LockedError(holder, gone, timeout, self.shown)
             time.sleep(0.2)
@@ -398,7 +389,7 @@ class SqliteStore:
                 "INSERT INTO applies (serial, operation, applied_at, user, git_commit, "
                 "git_author, git_dirty, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [serial + 1, meta.operation, stamp, meta.user, meta.commit, meta.author,
-                 int(meta.dirty), _dumps(plan.summary)])
+                 int(meta.dirty), content_json(plan.summary)])
             apply_id = cursor.lastrowid
             assert apply_id is not None  # an INSERT sets it
             for change in plan.changes:
@@ -408,7 +399,7 @@ class SqliteStore:
                 db.execute("INSERT INTO settings_versions (version, hash, content, apply_id, "
                            "applied_at) VALUES (?, ?, ?, ?, ?)",
                            [settings.to_version, settings.hash,
-                            _dumps(settings.content), apply_id, stamp])
+                            content_json(settings.content), apply_id, stamp])
             self._set_meta("serial", str(serial + 1))
             self._set_meta("project", plan.project)
         return serial + 1
@@ -421,13 +412,12 @@ class SqliteStore:
             return
         content = change.content
         assert content is not None  # the plan's schema requires it but for a no-op
-        status = "deleted" if action == "delete" else content["journey"].get("status", "active")
-        recorded = "rollback" if operation == "rollback" and action != "delete" else action
+        status, recorded = recorded_version(change, operation)
         self.db.execute(
             "INSERT INTO journey_versions (journey, version, hash, status, action, content, "
             "apply_id, applied_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [change.journey, change.to_version, change.hash, status, recorded,
-             _dumps(content), apply_id, stamp])
+             content_json(content), apply_id, stamp])
         for group in change.inflight:
             target = group.goes_to
             if target:  # migrate: these instances continue on the new version

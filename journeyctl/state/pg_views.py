@@ -6,28 +6,19 @@ from __future__ import annotations
 from typing import Any
 
 from journeyctl.state.pg_profiles import ProfilesTable
-from journeyctl.state.sqlite_views import stamped
+from journeyctl.state.views import INSTANCE_COLUMNS, MESSAGE_COLUMNS, user_view
 
 
 class ViewsTable(ProfilesTable):
     def user_view(self, user_id: str, messages: int = 50) -> dict[str, Any] | None:
         conn = self._conn()
-        profile = self.profile(user_id)
         instances = conn.execute(
-            "SELECT journey, number, version, step, status, entered_at FROM instances "
-            "WHERE user_id = %s ORDER BY entered_at, journey, number", [user_id]).fetchall()
+            f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE user_id = %s "
+            "ORDER BY entered_at, journey, number", [user_id]).fetchall()
         sent = conn.execute(
-            "SELECT journey, step, channel, template, category, status, attempts, provider_id, "
-            "error, created_at, updated_at FROM outbox WHERE user_id = %s "
+            f"SELECT {MESSAGE_COLUMNS} FROM outbox WHERE user_id = %s "
             "ORDER BY created_at DESC, id DESC LIMIT %s", [user_id, messages]).fetchall()
-        if profile is None and not instances and not sent:
-            return None
-        keys_i = ["journey", "instance", "version", "step", "status", "entered_at"]
-        keys_m = ["journey", "step", "channel", "template", "category", "status", "attempts",
-                  "provider_id", "error", "created_at", "updated_at"]
-        return {"user_id": user_id, "profile": profile or {},
-                "instances": [stamped(dict(zip(keys_i, r, strict=True))) for r in instances],
-                "messages": [stamped(dict(zip(keys_m, r, strict=True))) for r in sent]}
+        return user_view(user_id, self.profile(user_id), instances, sent)
 
     def live_counts(self) -> dict[str, dict[str, dict[str, int]]]:
         """journey -> version -> step -> active instances."""

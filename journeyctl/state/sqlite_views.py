@@ -5,27 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from journeyctl.state.sqlite_profiles import ProfilesTable
-from journeyctl.timefmt import rfc3339
+from journeyctl.state.views import INSTANCE_COLUMNS, MESSAGE_COLUMNS, user_view
 
 
 class ViewsTable(ProfilesTable):
     def user_view(self, user_id: str, messages: int = 50) -> dict[str, Any] | None:
-        profile = self.profile(user_id)
         instances = self.db.execute(
-            "SELECT journey, number, version, step, status, entered_at FROM instances "
-            "WHERE user_id = ? ORDER BY entered_at, journey, number", [user_id]).fetchall()
+            f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE user_id = ? "
+            "ORDER BY entered_at, journey, number", [user_id]).fetchall()
         sent = self.db.execute(
-            "SELECT journey, step, channel, template, category, status, attempts, provider_id, "
-            "error, created_at, updated_at FROM outbox WHERE user_id = ? "
+            f"SELECT {MESSAGE_COLUMNS} FROM outbox WHERE user_id = ? "
             "ORDER BY created_at DESC, id DESC LIMIT ?", [user_id, messages]).fetchall()
-        if profile is None and not instances and not sent:
-            return None
-        keys_i = ["journey", "instance", "version", "step", "status", "entered_at"]
-        keys_m = ["journey", "step", "channel", "template", "category", "status", "attempts",
-                  "provider_id", "error", "created_at", "updated_at"]
-        return {"user_id": user_id, "profile": profile or {},
-                "instances": [stamped(dict(zip(keys_i, r, strict=True))) for r in instances],
-                "messages": [stamped(dict(zip(keys_m, r, strict=True))) for r in sent]}
+        return user_view(user_id, self.profile(user_id), instances, sent)
 
     def live_counts(self) -> dict[str, dict[str, dict[str, int]]]:
         """journey -> version -> step -> active instances."""
@@ -58,11 +49,3 @@ class ViewsTable(ProfilesTable):
             "messages": count("SELECT COUNT(*) FROM outbox WHERE status = 'pending'"),
             "set_aside": count("SELECT COUNT(*) FROM set_aside"),
         }
-
-
-def stamped(row: dict[str, Any]) -> dict[str, Any]:
-    """Epoch seconds as RFC 3339 (UTC) for people reading the API."""
-    for key in ("entered_at", "created_at", "updated_at"):
-        if row.get(key) is not None:
-            row[key] = rfc3339(row[key])
-    return row

@@ -45,20 +45,16 @@ class PgRuntime(InboxTable, ViewsTable, TimersTable, SetAsideTable, OutboxTable,
     # --- pruning (as journeyctl.state.prune walks SQLite) --------------------------------
 
     def prune(self, kind: str, after: int, cutoff: float) -> tuple[int, int | None]:
-        """One window of `kind` (see `prune.prune_window`: the same walk, on PostgreSQL)."""
-        what = _PRUNABLE[kind]
+        """One window of `kind` (`prune.walk`, the SQLite store's walk, on PostgreSQL)."""
         conn = self._conn()
-        select = (f"SELECT {what.key}, {what.made} FROM {what.table} WHERE {what.key} > %s "
-                  f"ORDER BY {what.key} LIMIT %s")
-        window = conn.execute(select, [after, prune.WINDOW]).fetchall()  # type: ignore[arg-type]
-        if not window or window[0][1] >= cutoff:  # finished after it was made: too young
-            return 0, None
-        last, made = window[-1]
-        delete = (f"DELETE FROM {what.table} WHERE {what.key} > %s AND {what.key} <= %s AND "
-                  + what.finished_before.replace("?", "%s"))  # (our own names, not input)
-        deleted = conn.execute(delete, [after, last, cutoff]).rowcount  # type: ignore[arg-type]
-        done = len(window) < prune.WINDOW or made >= cutoff
-        return deleted, None if done else last
+
+        def delete(sql: str, args: list[Any]) -> int:
+            with conn.transaction():
+                return conn.execute(sql, args).rowcount  # type: ignore[arg-type]  # our SQL
+
+        return prune.walk(_PRUNABLE[kind], after, cutoff,
+                          lambda sql, args: conn.execute(sql, args).fetchall(),  # type: ignore[arg-type]
+                          delete, "%s")
 
     def release_space(self) -> int:
         """Nothing to do: autovacuum makes the space of deleted rows reusable."""

@@ -15,7 +15,9 @@ surplus of free pages back to the file system (`release_space`).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from journeyctl.state.sqlite import SqliteStore
 
@@ -45,14 +47,29 @@ def prune_window(store: SqliteStore, what: Prunable, after: int, cutoff: float,
     `after`: (rows deleted, the key to go on after — None when the walk is done)."""
     db = store.db
     assert db is not None
-    window = db.execute(f"SELECT {what.key}, {what.made} FROM {what.table} WHERE {what.key} > ? "
-                        f"ORDER BY {what.key} LIMIT ?", [after, limit]).fetchall()
+
+    def delete(sql: str, args: list[Any]) -> int:
+        with store.transaction():
+            return int(db.execute(sql, args).rowcount)
+
+    return walk(what, after, cutoff, lambda sql, args: db.execute(sql, args).fetchall(),
+                delete, "?", limit)
+
+
+def walk(what: Prunable, after: int, cutoff: float,
+         rows: Callable[[str, list[Any]], Sequence[Sequence[Any]]],
+         delete: Callable[[str, list[Any]], int], mark: str,
+         limit: int = WINDOW) -> tuple[int, int | None]:
+    """One window of the walk, on any store: `rows` runs a query, `delete` a deletion in a
+    transaction of its own, both with `mark` for a parameter (`?`, `%s`)."""
+    window = rows(f"SELECT {what.key}, {what.made} FROM {what.table} WHERE {what.key} > {mark} "
+                  f"ORDER BY {what.key} LIMIT {mark}", [after, limit])
     if not window or window[0][1] >= cutoff:  # finished after it was made: too young
         return 0, None
     last, made = window[-1]
-    with store.transaction():
-        deleted = db.execute(f"DELETE FROM {what.table} WHERE {what.key} > ? AND {what.key} <= ? "
-                             f"AND {what.finished_before}", [after, last, cutoff]).rowcount
+    deleted = delete(f"DELETE FROM {what.table} WHERE {what.key} > {mark} AND {what.key} <= "
+                     f"{mark} AND {what.finished_before.replace('?', mark)}",
+                     [after, last, cutoff])
     done = len(window) < limit or made >= cutoff
     return deleted, None if done else last
 

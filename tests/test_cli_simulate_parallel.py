@@ -116,6 +116,15 @@ def running_workers(process: subprocess.Popen[str]) -> list[int]:
     return pids
 
 
+def reading(pid: int, path: Path) -> bool:
+    """Whether process `pid` has `path` open."""
+    try:
+        return any(os.readlink(fd) == str(path.resolve())
+                   for fd in Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+
+
 def gone(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
@@ -150,6 +159,11 @@ def test_the_workers_die_with_a_parent_killed_with_sigkill(large: tuple[Path, Pa
     with started("simulate", EXAMPLE, "--events", events, "--profiles", profiles, "--json",
                  "--workers", "2", env={}) as process:
         pids = running_workers(process)
+        # Stopped before it asked the kernel to kill it with its parent (its first act, before
+        # it opens the events), a worker would stay stopped for good: a race of the test's
+        # own making (one running on sees its parent gone at once). Stop them once reading.
+        wait_for(lambda: all(reading(pid, events) for pid in pids), process,
+                 "the workers reading the events")
         try:
             for pid in pids:
                 os.kill(pid, signal.SIGSTOP)

@@ -98,6 +98,11 @@ class JourneyCounts:
 class Recorder:
     """An observer of a simulation that keeps only counters (memory does not grow with events)."""
 
+    # The attributes that hold counts: numbers in Counters, dicts and dataclasses of numbers,
+    # nested. They add up (`merge`), and the daemon persists them as rows (`sim.rows`).
+    COUNTERS = ("journeys", "by_channel", "by_day", "channel_cost", "last_touch", "linear",
+                "failed_expressions")
+
     def __init__(self, project: m.Project, journeys: list[str], tz: ZoneInfo) -> None:
         self.project = project
         self.tz = tz

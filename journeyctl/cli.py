@@ -264,6 +264,24 @@ def status(
     _exit(lambda: run(project, state, output_format.value))
 
 
+@app.command()
+def report(
+    project: ProjectArg = Path("."),
+    state: StateOption = None,
+    since: Annotated[str | None, typer.Option(
+        help="Count from this time: RFC 3339 or a date (midnight in the project's zone). "
+             "Counts are kept per hour: every hour that overlaps the window counts.")] = None,
+    until: Annotated[str | None, typer.Option(help="Count up to this time.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The report as JSON.")] = False,
+    html: Annotated[Path | None, typer.Option(
+        "--report", help="Also write the report as an HTML file.")] = None,
+) -> None:
+    """What the daemon's journeys did: the simulate report, from the live counts in the state."""
+    from journeyctl.commands.report import Request, run
+
+    _exit(lambda: run(Request(project, state, since, until, as_json, html)))
+
+
 @app.command("force-unlock")
 def force_unlock(
     lock_id: Annotated[str, typer.Argument(help="The lock id an error message gave.")],

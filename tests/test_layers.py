@@ -30,7 +30,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("records", ("journeyctl.records",)),
     ("state", ("journeyctl.state",)),
     ("plan", ("journeyctl.plan",)),
-    ("hosts", ("journeyctl.sim", "journeyctl.daemon")),
+    ("simulator", ("journeyctl.sim",)),
+    ("live report", ("journeyctl.live",)),
+    ("daemon", ("journeyctl.daemon",)),
     ("test host", ("journeyctl.testing",)),
     ("cli boundary", ("journeyctl.boundary",)),
     ("commands", ("journeyctl.commands",)),
@@ -139,19 +141,19 @@ def test_an_upward_edge_is_caught(tmp_path: Path) -> None:
     """The walk sees imports inside functions and under TYPE_CHECKING, and names the edge."""
     daemon = ROOT / "journeyctl" / "daemon" / "core.py"
     assert not edges_breaking_layers(daemon)
-    fake = ROOT / "journeyctl" / "daemon" / "_layer_probe.py"
+    fake = ROOT / "journeyctl" / "checks" / "_layer_probe.py"
     fake.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
-                    "    from journeyctl.sim import readers\n"
+                    "    from journeyctl import schemagen\n"
                     "def f():\n    from journeyctl.commands import common\n", encoding="utf-8")
     try:
         problems = edges_breaking_layers(fake)
     finally:
         fake.unlink()
     assert problems == [
-        "journeyctl.daemon._layer_probe:3 imports journeyctl.sim.readers "
-        "(sideways: hosts -> hosts)",
-        "journeyctl.daemon._layer_probe:5 imports journeyctl.commands.common "
-        "(upward: hosts -> commands)",
+        "journeyctl.checks._layer_probe:3 imports journeyctl.schemagen "
+        "(sideways: checks -> checks)",
+        "journeyctl.checks._layer_probe:5 imports journeyctl.commands.common "
+        "(upward: checks -> commands)",
     ]
 
 

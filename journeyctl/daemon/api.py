@@ -31,6 +31,7 @@ from journeyctl.daemon.core_thread import CoreThread
 from journeyctl.daemon.health import health_answer
 from journeyctl.daemon.metrics import CONTENT_TYPE, Metrics
 from journeyctl.daemon.openapi import document
+from journeyctl.live import live_report
 from journeyctl.records import TimeParser
 from journeyctl.state import is_store_failure
 from journeyctl.state.applied import Applied
@@ -128,6 +129,7 @@ def build_app(core: CoreThread, metrics: Metrics, options: ApiOptions,
         Route("/v1/users/{user_id:path}", guarded(api.get_user), methods=["GET"]),
         Route("/v1/journeys", guarded(api.get_journeys), methods=["GET"]),
         Route("/v1/journeys/{journey_id}", guarded(api.get_journey), methods=["GET"]),
+        Route("/v1/journeys/{journey_id}/report", guarded(api.get_report), methods=["GET"]),
     ]
     return Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_allowed})
 
@@ -308,6 +310,30 @@ class _Api:
             known = ", ".join(j.id for j in self._applied().project.journeys) or "none"
             raise HttpError(404, f"no journey {journey_id!r} is applied (applied: {known})")
         return JSONResponse(journey)
+
+    async def get_report(self, request: Request) -> Response:
+        """The live report (`journeyctl.live`) with this journey's part only."""
+        journey_id = request.path_params["journey_id"]
+        project = self._applied().project
+        if project.journey(journey_id) is None:
+            known = ", ".join(j.id for j in project.journeys) or "none"
+            raise HttpError(404, f"no journey {journey_id!r} is applied (applied: {known})")
+        window = [self._window_time(request, name, project.timezone)
+                  for name in ("since", "until")]
+        report = await self.core.call(
+            lambda core: live_report(core.runtime.store, _applied(core).project, *window))
+        report["journeys"] = {k: v for k, v in report["journeys"].items() if k == journey_id}
+        return JSONResponse(report)
+
+    def _window_time(self, request: Request, name: str, timezone: str) -> float | None:
+        text = request.query_params.get(name)
+        if text is None:
+            return None
+        try:
+            return self._parse_time(timezone)(text)
+        except (ValueError, OverflowError):
+            raise HttpError(400, f"{name}={text!r} is not a time: write RFC 3339 "
+                            "(2024-03-13T10:00:00+09:00) or a date (2024-03-13)") from None
 
 
 _TRIGGERS = {m.EventTrigger: "event", m.InactiveTrigger: "inactive", m.ScheduleTrigger: "schedule"}

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from journeyctl import model as m
+from journeyctl.daemon.tally import Tally
 from journeyctl.diagnostics import JourneyctlError
 from journeyctl.engine import effects as fx
 from journeyctl.engine.inputs import Event, Migrate, Tick, TimerFired
@@ -41,13 +43,18 @@ class Core:
 
     def __init__(self, runtime: Runtime, clock: Clock = time.time,
                  observe_lag: Callable[[float], None] | None = None,
-                 observe_failure: Callable[[fx.ExpressionFailed], None] | None = None) -> None:
+                 observe_failure: Callable[[fx.ExpressionFailed], None] | None = None,
+                 observe_counts: Callable[[Counter[tuple[str, ...]]], None] | None = None
+                 ) -> None:
         """`runtime`: the state, open on this thread (the core takes it over and closes it);
-        `clock`: the daemon's one clock, read for every time the core stamps or compares."""
+        `clock`: the daemon's one clock, read for every time the core stamps or compares;
+        `observe_counts`: the live report's entries, conversions and suppressions of each
+        committed batch (for Prometheus)."""
         self.runtime = runtime
         self.clock = clock
         self.observe_lag = observe_lag or (lambda seconds: None)
         self.observe_failure = observe_failure or (lambda failure: None)
+        self.observe_counts = observe_counts or (lambda counts: None)
         self._lags: list[float] = []
         self._failures: list[fx.ExpressionFailed] = []  # counted once their batch commits
         self._warned: dict[tuple[str, str], tuple[float, int]] = {}  # -> (when, not logged)
@@ -57,6 +64,7 @@ class Core:
             raise AppliedError("nothing is applied to this state")
         self.applied: Applied = applied
         self.engine = self._engine(applied)
+        self.tally = Tally(applied.project, applied.serial, applied.versions)
 
     def close(self) -> None:
         self.runtime.close()
@@ -85,6 +93,7 @@ class Core:
         applied = load_applied(self.runtime.store)
         assert applied is not None
         self.applied, self.engine = applied, self._engine(applied)
+        self.tally.use(applied.project, applied.serial, applied.versions)
         return True
 
     def schedules(self) -> dict[str, str]:
@@ -104,6 +113,7 @@ class Core:
         started = time.perf_counter()
         done = 0
         self._lags, self._failures = [], []  # counted once their batch commits
+        self.tally.reset()
         try:
             with self.runtime.batch():
                 while done < limit and time.perf_counter() - started < budget:
@@ -112,6 +122,7 @@ class Core:
                         break
                     self._run(work)
                     done += 1
+                self.runtime.add_counts(self.tally.rows())
         except Exception as exc:
             if is_store_failure(exc):
                 raise  # the store's trouble (busy, disk full), not an input's: the caller waits
@@ -131,7 +142,10 @@ class Core:
             self.observe_failure(failure)
             if failure.reason == "over_budget":
                 self._warn(failure)
+        if self.tally.observed:
+            self.observe_counts(self.tally.observed)
         self._lags, self._failures = [], []
+        self.tally.reset()
 
     def _warn(self, failure: fx.ExpressionFailed) -> None:
         """Log a condition not evaluated as too costly for its data: once a minute at most per
@@ -154,6 +168,7 @@ class Core:
         done = 0
         for _ in range(count):
             self._lags, self._failures = [], []
+            self.tally.reset()
             work: Work | None = None
             try:
                 # the input is picked inside its batch: a shared store runs only the
@@ -162,6 +177,7 @@ class Core:
                     work = self._next()
                     if work is not None:
                         self._run(work)
+                        self.runtime.add_counts(self.tally.rows())
             except Exception as exc:
                 if is_store_failure(exc) or work is None:
                     raise
@@ -203,15 +219,16 @@ class Core:
             self._tick(work)
 
     def _event(self, row: InboxRow) -> None:
-        state, effects = self._load(row.user_id, row.received_at)
+        state, effects, new_user = self._load(row.user_id, row.received_at)
         event = Event(row.user_id, row.name, row.time, row.properties, row.event_id)
         effects += self._step(state, event, row.received_at)[1]
         self._commit(state, effects, row.received_at, inbox_seq=row.seq)
+        self.tally.event(row.received_at, new_user)
 
     def _timer(self, row: TimerRow, now: float) -> None:
         """A timer fires at its due time (however late the poller is): the same moment the
         simulator would have used, so the two agree."""
-        state, effects = self._load(row.user_id, row.due)
+        state, effects, _ = self._load(row.user_id, row.due)
         effects += self._step(state, TimerFired(row.user_id, row.key, row.token), row.due)[1]
         self._commit(state, effects, row.due, timer=row)
         self._lags.append(max(0.0, now - row.due))
@@ -233,11 +250,13 @@ class Core:
         self.runtime.tick_progress(tick, users[-1] if len(users) == TICK_PAGE else None)
 
     def _tick_user(self, tick: PendingTick, user_id: str) -> None:
-        state, effects = self._load(user_id, tick.at)
+        state, effects, _ = self._load(user_id, tick.at)
         effects += self._step(state, Tick(user_id, tick.journey), tick.at)[1]
         # Most users are not in the audience: nothing of theirs changed, nothing to write.
         if any(type(e) not in _NOTHING_CHANGED for e in effects):
             self._commit(state, effects, tick.at)
+        else:
+            self.tally.record(state, effects, tick.at)  # a condition that failed counts
 
     def _step(self, state: UserState, work: Any, now: float) -> tuple[UserState, list[Any]]:
         """The engine's step, noting the conditions that failed (to count and log them)."""
@@ -245,9 +264,10 @@ class Core:
         self._failures += [e for e in effects if type(e) is fx.ExpressionFailed]
         return state, effects
 
-    def _load(self, user_id: str, now: float) -> tuple[UserState, list[Any]]:
+    def _load(self, user_id: str, now: float) -> tuple[UserState, list[Any], bool]:
         """The user's state, with the instances an apply moved (`migrate:`) since it was
-        last saved moved on the engine too (checked once per apply, not on every input)."""
+        last saved moved on the engine too (checked once per apply, not on every input);
+        and whether the store had no state of theirs yet."""
         state, serial = self.runtime.load_user(user_id, new_state)
         effects: list[Any] = []
         if serial is not None and serial > self.applied.serial:
@@ -255,7 +275,7 @@ class Core:
             # partition moved here before this daemon's reload): catch up first
             self.reload()
         if serial is None or serial == self.applied.serial:
-            return state, effects
+            return state, effects, serial is None
         for journey_id, js in state.journeys.items():
             inst = js.active
             moved = self.runtime.instance_position(user_id, journey_id, inst.number) \
@@ -263,7 +283,7 @@ class Core:
             if inst is not None and moved is not None and moved[0] != inst.version:
                 effects += self._step(state, Migrate(user_id, journey_id, inst.number,
                                                      *moved), now)[1]
-        return state, effects
+        return state, effects, False
 
     def _commit(self, state: UserState, effects: list[Any], at: float, *,
                 inbox_seq: int | None = None, timer: TimerRow | None = None) -> None:
@@ -272,6 +292,7 @@ class Core:
         self.runtime.commit(state, effects, messages, at=at, now=self.clock(),
                             serial=self.applied.serial,
                             inbox_seq=inbox_seq, timer=timer, profile_changed=changed)
+        self.tally.record(state, effects, at)  # (once it committed: with the batch)
 
     # --- messages ----------------------------------------------------------------------------
 

@@ -67,14 +67,15 @@ class GroupCommit(Generic[T, R]):
 class CoreThread:
     def __init__(self, open_state: Callable[[], Runtime], clock: Clock = time.time,
                  observe_lag: Callable[[float], None] | None = None,
-                 observe_failure: Callable[[Any], None] | None = None) -> None:
+                 observe_failure: Callable[[Any], None] | None = None,
+                 observe_counts: Callable[[Any], None] | None = None) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journeyctl-core")
         self.clock = clock
 
         # SQLite connections belong to the thread that opened them: open it on the core thread.
         def start() -> Core:
             return Core(open_state(), clock=clock, observe_lag=observe_lag,
-                        observe_failure=observe_failure)
+                        observe_failure=observe_failure, observe_counts=observe_counts)
 
         self.core: Core = self._executor.submit(start).result()
         self._ingest = GroupCommit(self._executor, self.core.ingest)

@@ -8,7 +8,7 @@ because those are facts of the store, not of this process's lifetime.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from prometheus_client import (
@@ -74,6 +74,17 @@ class Metrics:
             "messages (finished outbox rows)", ["kind"], registry=self.registry)
         for kind in ("events", "messages"):  # shown from the start, at 0
             self.pruned.labels(kind)
+        # the live report's counts (`journeyctl report`), as the engine's batches commit
+        self.entries = Counter("journeyctl_journey_entries", "Instances started, by journey",
+                               ["journey"], registry=self.registry)
+        self.conversions = Counter("journeyctl_journey_conversions",
+                                   "Goals reached (conversions), by journey", ["journey"],
+                                   registry=self.registry)
+        self.suppressions = Counter(
+            "journeyctl_journey_suppressions",
+            "Messages not sent, by journey and reason (unreachable, no_consent, quiet_hours, "
+            "cap:<channel>/<max>/<per>, holdout, ...)", ["journey", "reason"],
+            registry=self.registry)
         self._state: dict[str, Any] = {}
         self.registry.register(StateGauges(lambda: self._state))
 
@@ -83,6 +94,16 @@ class Metrics:
     def expression_failed(self, failure: Any) -> None:
         """An `ExpressionFailed` effect the engine emitted (in a committed batch)."""
         self.expression_failures.labels(failure.journey, failure.where, failure.reason).inc()
+
+    def journey_counts(self, counts: Mapping[tuple[str, ...], int]) -> None:
+        """A committed batch's entries, conversions and suppressions (`Tally.observed`)."""
+        for key, n in counts.items():
+            if key[0] == "entries":
+                self.entries.labels(key[1]).inc(n)
+            elif key[0] == "conversions":
+                self.conversions.labels(key[1]).inc(n)
+            else:
+                self.suppressions.labels(key[1], key[2]).inc(n)
 
     def retryable_failure(self, channel: str, kind: str) -> None:
         self.failures.labels(channel, kind).inc()

@@ -127,6 +127,12 @@ def _path_param(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
+def _query_param(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False,
+            "description": "RFC 3339, or a date (midnight in the project's time zone)",
+            "schema": {"type": "string"}}
+
+
 @cache
 def document() -> dict[str, Any]:
     return {
@@ -161,6 +167,13 @@ def document() -> dict[str, Any]:
                 "One applied journey with live counts per version and step",
                 {"200": _json(_ref("Journey"), "The journey"), "404": _ERROR},
                 params=[_path_param("journey_id")])},
+            "/v1/journeys/{journey_id}/report": {"get": _operation(
+                "The live report of one journey: the simulate report's JSON (`source: live`), "
+                "its `journeys` holding this journey; counts are kept per hour, so the window "
+                "takes every hour that overlaps [since, until)",
+                {"200": _json({"type": "object"}, "The report"), "400": _ERROR, "404": _ERROR},
+                params=[_path_param("journey_id"), _query_param("since"),
+                        _query_param("until")])},
             "/healthz": {"get": _operation(
                 "Health (no authentication)",
                 {"200": _json(_ref("Health"), "Running (`degraded`: a channel's provider "

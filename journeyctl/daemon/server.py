@@ -85,7 +85,8 @@ class Daemon:
         self.stopping = asyncio.Event()
         self.work = asyncio.Event()
         self.core = CoreThread(open_state, clock, observe_lag=self.metrics.timer_lag.observe,
-                               observe_failure=self.metrics.expression_failed)
+                               observe_failure=self.metrics.expression_failed,
+                               observe_counts=self.metrics.journey_counts)
         self.scheduler = AsyncIOScheduler(timezone=dt.UTC)
         self._cron: dict[str, str] = {}
         self._channels: tuple[int, dict[str, m.Channel]] = (-1, {})

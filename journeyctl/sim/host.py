@@ -93,6 +93,10 @@ class Stats:
         self.last = max(filter(None, (self.last, other.last)), default=None)
 
     @property
+    def user_count(self) -> int:
+        return len(self.users)
+
+    @property
     def all_rejected(self) -> int:
         """Event and profile records rejected: what `--strict` fails on, with duplicates."""
         return self.rejected + self.profiles_rejected

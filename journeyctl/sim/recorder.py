@@ -245,7 +245,7 @@ class Recorder:
             "window": {"start": _iso(start), "until": _iso(until)},
             "events": {"read": stats.read, "rejected": stats.rejected,
                        "duplicates": stats.duplicates, "skipped": stats.skipped},
-            "users": len(stats.users),
+            "users": stats.user_count,
             "profiles": {"read": stats.profiles_read, "rejected": stats.profiles_rejected,
                          "undeclared": self.undeclared_profiles.as_json()},
             "journeys": journeys,
@@ -374,3 +374,4 @@ _HANDLERS: dict[type, Callable[[Recorder, Any], None]] = {
     fx.Exited: Recorder._exited,
     fx.ExpressionFailed: Recorder._failed,
 }
+COUNTED = frozenset(_HANDLERS)  # the effects a recorder counts

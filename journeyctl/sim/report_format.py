@@ -16,6 +16,15 @@ def percent(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.1f}%"
 
 
+def window_line(report: dict[str, Any]) -> str:
+    """The report's window: a simulation's start and until; a live report's window as asked
+    (all of the counts without one)."""
+    window = report["window"]
+    if report.get("source") == "live":
+        return f"live counts, from {window['start'] or 'the first'} → {window['until'] or 'now'}"
+    return f"{window['start'] or '?'} → {window['until'] or '?'}"
+
+
 def profiles_read(report: dict[str, Any]) -> str:
     """`, 120 profiles read (2 rejected)` for the headline; nothing without a profile file."""
     profiles = report["profiles"]

@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from journeyctl import model as m
-from journeyctl.sim.report_format import number, percent, profiles_read, undeclared_line
+from journeyctl.sim.report_format import (
+    number,
+    percent,
+    profiles_read,
+    undeclared_line,
+    window_line,
+)
 from journeyctl.sim.svg_graph import render_svg
 
 CSS = """
@@ -43,7 +49,6 @@ def _table(head: list[str], rows: list[list[str]], css: str = "") -> str:
 
 def render_html(report: dict[str, Any], project: m.Project) -> str:
     events = report["events"]
-    window = report["window"]
     sections = [_journey_section(project.journey(jid), data)
                 for jid, data in report["journeys"].items() if project.journey(jid)]
     return f"""<!doctype html>
@@ -52,7 +57,7 @@ def render_html(report: dict[str, Any], project: m.Project) -> str:
 <title>journeyctl simulation · {escape(report['project'])}</title>
 <style>{CSS}</style></head>
 <body><header><h1>Simulation of {escape(report['project'])}</h1>
-<p>{escape(window['start'] or '?')} → {escape(window['until'] or '?')} · {events['read']:,} events
+<p>{escape(window_line(report))} · {events['read']:,} events
 ({events['rejected']:,} rejected, {events['duplicates']:,} duplicates){profiles_read(report)} ·
 {report['users']:,} users ·
 {report['messages']['total']:,} messages</p></header>

@@ -15,7 +15,13 @@ from rich.table import Table
 from rich.text import Text
 
 from journeyctl import model as m
-from journeyctl.sim.report_format import number, percent, profiles_read, undeclared_line
+from journeyctl.sim.report_format import (
+    number,
+    percent,
+    profiles_read,
+    undeclared_line,
+    window_line,
+)
 
 
 def print_report(report: dict[str, Any], project: m.Project, stream: IO[str]) -> None:
@@ -40,11 +46,11 @@ def print_report(report: dict[str, Any], project: m.Project, stream: IO[str]) ->
 
 
 def _header(report: dict[str, Any]) -> Group:
-    events, window = report["events"], report["window"]
+    events = report["events"]
     line = (f"{report['project']}: {events['read']:,} events read ({events['rejected']:,} "
             f"rejected, {events['duplicates']:,} duplicates){profiles_read(report)}, "
             f"{report['users']:,} users, {report['messages']['total']:,} messages")
-    when = f"{window['start'] or '?'} → {window['until'] or '?'}"
+    when = window_line(report)
     return Group(Text(line, style="bold"), Text(when, style="dim"))
 
 

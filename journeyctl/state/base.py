@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic
 from journeyctl.hints import command
@@ -201,10 +201,37 @@ class Store(Protocol):
         StateError if not."""
         ...
 
+    def report_counts(self, since: float | None, until: float | None
+                      ) -> list[tuple[int, str, int | float]]:
+        """The live report's counts, added up over the hours that overlap [since, until)
+        (counts are kept per hour): (version, path, number). Empty for a state no daemon
+        counted in."""
+        ...
+
     def close(self) -> None: ...
 
 
 Conflict = tuple[str, str, str]  # (code, message, hint)
+
+
+def split_count(value: int | float) -> tuple[int, float | None]:
+    """A count's (count, amount) columns: an amount (a float) in `amount`, a whole number in
+    `count` with no amount (NULL), so a count reads back as the type it was recorded as."""
+    return (0, value) if isinstance(value, float) else (int(value), None)
+
+
+def report_window(since: float | None, until: float | None, mark: str
+                  ) -> tuple[str, list[float]]:
+    """The WHERE clause (with `mark` placeholders) of `Store.report_counts`: the hours that
+    overlap [since, until)."""
+    clauses, args = [], []
+    if since is not None:
+        clauses.append(f"hour > {mark}")
+        args.append(since - 3600)
+    if until is not None:
+        clauses.append(f"hour < {mark}")
+        args.append(until)
+    return ("WHERE " + " AND ".join(clauses) if clauses else ""), args
 
 
 def project_conflict(state_project: str | None, project: str, state: str = "the state"
@@ -268,6 +295,16 @@ class PendingTick:
 
 
 Work = InboxRow | TimerRow | PendingTick  # one input for the engine
+
+
+class CountRow(NamedTuple):
+    """A number the live report adds up (`journeyctl.daemon.tally`): a recorder count at a
+    path (JSON, `journeyctl.sim.counts`), for inputs of one hour and one journey version."""
+
+    hour: int  # epoch seconds, a multiple of 3600 (the engine's time of the inputs)
+    version: int
+    path: str
+    value: int | float
 
 
 @dataclass(frozen=True)
@@ -433,6 +470,11 @@ class Transitions(Protocol):
         """One engine transition, atomically: the input done, the state, what it produced.
         `at` is the engine's time for it, `now` the clock's; `serial` the apply the state is
         reconciled with."""
+        ...
+
+    def add_counts(self, rows: list[CountRow]) -> None:
+        """Add a batch's report counts to the stored ones (inside the batch: they commit or
+        roll back with it)."""
         ...
 
 

@@ -75,6 +75,8 @@ TABLES = (
           "id", ("payload",), numbered="id"),
     Table("set_aside", ("id", "kind", "user_id", "detail", "error", "at"), "id", ("detail",),
           numbered="id"),
+    Table("report_counts", ("hour", "slot", "version", "path", "count", "amount"),
+          "hour, slot, version, path"),
 )
 TICK_COLUMNS = ("journey", "last_at", "set_at", "pending_at", "after")
 

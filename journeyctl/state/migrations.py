@@ -90,5 +90,16 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         # instances table once per apply, not on every input.
         "ALTER TABLE user_state ADD COLUMN serial INTEGER NOT NULL DEFAULT 0",
     ]),
+    (4, "the live report's counts", [
+        # One row per hour, writer slot, journey version and recorder count (`sim.counts`):
+        # a whole number in `count` (`amount` NULL), an amount (revenue, cost) in `amount`
+        # (so it reads back as a float, 0.0 included). `slot`: the
+        # first partition of the daemon that wrote it, so that daemons sharing a state never
+        # wait on each other's rows (SQLite: 0).
+        """CREATE TABLE report_counts (
+            hour INTEGER NOT NULL, slot INTEGER NOT NULL, version INTEGER NOT NULL,
+            path TEXT NOT NULL, count INTEGER NOT NULL DEFAULT 0,
+            amount REAL, PRIMARY KEY (hour, slot, version, path))""",
+    ]),
 ]
 SCHEMA_VERSION = max(number for number, _, _ in MIGRATIONS)

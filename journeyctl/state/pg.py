@@ -33,6 +33,7 @@ from journeyctl.state.base import (
     now_iso,
     plan_conflict,
     recorded_version,
+    report_window,
 )
 from journeyctl.state.pg_migrations import PARTITIONS, PG_MIGRATIONS, PG_SCHEMA_VERSION
 from journeyctl.state.urls import PostgresUrl
@@ -324,6 +325,21 @@ class PgStore:
                         meta.get("project"), journeys, settings[0] if settings else None,
                         settings[1] if settings else 0, inflight,
                         json.loads(settings[2]) if settings else None)
+
+    def report_counts(self, since: float | None, until: float | None
+                      ) -> list[tuple[int, str, int | float]]:
+        if self.conn is None:
+            return []
+        conn = self.connection()
+        with conn.transaction():
+            found = conn.execute("SELECT to_regclass('report_counts')").fetchone()
+            if found is None or found[0] is None:
+                return []  # an older state, opened read-only
+            where, args = report_window(since, until, "%s")
+            rows = conn.execute("SELECT version, path, SUM(count), SUM(amount) FROM "
+                                f"report_counts {where} GROUP BY version, path", args).fetchall()
+        return [(version, path, int(count) if amount is None else amount)
+                for version, path, count, amount in rows]
 
     @_explained
     def history(self, journey: str | None = None) -> list[VersionRecord]:

@@ -99,6 +99,13 @@ PG_MIGRATIONS: list[tuple[int, str, list[str]]] = [
             id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL,
             started_at TIMESTAMPTZ NOT NULL, expires_at TIMESTAMPTZ NOT NULL)""",
     ]),
+    (2, "the live report's counts (as in SQLite's migration 4)", [
+        """CREATE TABLE report_counts (
+            hour BIGINT NOT NULL, slot INTEGER NOT NULL, version INTEGER NOT NULL,
+            path TEXT NOT NULL, count BIGINT NOT NULL DEFAULT 0,
+            amount DOUBLE PRECISION,
+            PRIMARY KEY (hour, slot, version, path))""",
+    ]),
 ]
 PG_SCHEMA_VERSION = max(number for number, _, _ in PG_MIGRATIONS)
 PARTITIONS = 32  # partitions of a new state: the most daemons that can share its work

@@ -16,7 +16,7 @@ from typing import Any
 from journeyctl.engine import effects as fx
 from journeyctl.engine.state import UserState
 from journeyctl.state import codec, prune
-from journeyctl.state.base import TimerRow
+from journeyctl.state.base import CountRow, TimerRow, split_count
 from journeyctl.state.pg_inbox import InboxTable
 from journeyctl.state.pg_leases import LeasesTable
 from journeyctl.state.pg_outbox import OutboxTable
@@ -116,6 +116,26 @@ class PgRuntime(InboxTable, ViewsTable, TimersTable, SetAsideTable, OutboxTable,
                          "serial = excluded.serial",
                          [user, part, codec.encode(state), now, serial])
         self._note(effects, inbox_seq, now)
+
+    def add_counts(self, rows: list[CountRow]) -> None:
+        """Added to this daemon's own rows (`slot`: the first partition the batch holds, no
+        other daemon's while it does), in key order: two batches never wait on each other's
+        rows, nor lock them in opposite orders."""
+        if not rows:
+            return
+        slot = min(self._batch_parts) if self._batch_parts else 0
+        rows = sorted(rows, key=lambda r: (r.hour, r.version, r.path))
+        values = [split_count(r.value) for r in rows]
+        with self._transaction():
+            self._conn().execute(
+                "INSERT INTO report_counts (hour, slot, version, path, count, amount) "
+                "SELECT x.hour, %s, x.version, x.path, x.count, x.amount FROM unnest("
+                "%s::bigint[], %s::int[], %s::text[], %s::bigint[], %s::float8[]) AS "
+                "x(hour, version, path, count, amount) ON CONFLICT (hour, slot, version, path) "
+                "DO UPDATE SET count = report_counts.count + excluded.count, "
+                "amount = report_counts.amount + excluded.amount",
+                [slot, [r.hour for r in rows], [r.version for r in rows],
+                 [r.path for r in rows], [v[0] for v in values], [v[1] for v in values]])
 
     def _note(self, effects: list[Any], inbox_seq: int | None, now: float) -> None:
         """What the batch knows of its pending inputs, after a transition wrote (see

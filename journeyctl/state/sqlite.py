@@ -30,6 +30,7 @@ from journeyctl.state.base import (
     now_iso,
     plan_conflict,
     recorded_version,
+    report_window,
 )
 from journeyctl.state.migrations import MIGRATIONS, SCHEMA_VERSION
 from journeyctl.timefmt import rfc3339
@@ -292,6 +293,16 @@ class SqliteStore:
                         self._meta("project"), journeys, settings[0] if settings else None,
                         settings[1] if settings else 0, inflight,
                         json.loads(settings[2]) if settings else None)
+
+    def report_counts(self, since: float | None, until: float | None
+                      ) -> list[tuple[int, str, int | float]]:
+        if self.db is None or not self.db["report_counts"].exists():  # (an older state)
+            return []
+        where, args = report_window(since, until, "?")
+        return [(version, path, count if amount is None else amount)
+                for version, path, count, amount in
+                self.db.execute("SELECT version, path, SUM(count), SUM(amount) FROM "
+                                f"report_counts {where} GROUP BY version, path", args)]
 
     @_explained
     def history(self, journey: str | None = None) -> list[VersionRecord]:

@@ -15,7 +15,7 @@ from typing import Any
 from journeyctl.engine import effects as fx
 from journeyctl.engine.state import UserState
 from journeyctl.state import codec, prune
-from journeyctl.state.base import TimerRow
+from journeyctl.state.base import CountRow, TimerRow, split_count
 from journeyctl.state.partitions import SINGLE, Held
 from journeyctl.state.sqlite_inbox import InboxTable
 from journeyctl.state.sqlite_outbox import OutboxTable
@@ -101,6 +101,14 @@ class SqliteRuntime(InboxTable, ViewsTable, TimersTable, SetAsideTable, OutboxTa
                        "(?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, "
                        "updated_at = excluded.updated_at, serial = excluded.serial",
                        [user, codec.encode(state), now, serial])
+
+    def add_counts(self, rows: list[CountRow]) -> None:
+        with self._transaction():
+            self.db.conn.executemany(
+                "INSERT INTO report_counts (hour, slot, version, path, count, amount) VALUES "
+                "(?, 0, ?, ?, ?, ?) ON CONFLICT (hour, slot, version, path) DO UPDATE SET "
+                "count = count + excluded.count, amount = amount + excluded.amount",
+                [(r.hour, r.version, r.path, *split_count(r.value)) for r in rows])
 
     def _effect(self, user: str, effect: Any, at: float, now: float) -> None:
         kind = type(effect)

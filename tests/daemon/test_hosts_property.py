@@ -1,7 +1,7 @@
 """Property: one engine, two hosts. For any schedule of events, the daemon's core — on a real
 state (SQLite and PostgreSQL), one transaction per batch, its clock moved from arrival to
 arrival — emits the same messages, at the same moments, as the simulator given the same
-events."""
+events; and its live report (`journeyctl.live`) counts what the simulate report counts."""
 
 from __future__ import annotations
 
@@ -11,16 +11,27 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from journeyctl.live import live_report
 from journeyctl.project import validate
 from journeyctl.sim.host import Options
 from journeyctl.sim.run import simulate
 from journeyctl.state import codec
-from tests.support.harness import MovableClock, State, apply, execute, open_core, project_copy, rows
+from tests.support.harness import (
+    MovableClock,
+    State,
+    apply,
+    counted,
+    execute,
+    open_core,
+    project_copy,
+    rows,
+)
 
 pytestmark = pytest.mark.e2e  # every test here starts a process
 
@@ -41,7 +52,8 @@ EVENTS = st.lists(
 
 
 # what the daemon writes as it runs, emptied between examples on PostgreSQL
-RUNTIME = "profiles, user_state, instances, timers, inbox, outbox, ticks, tick_parts, set_aside"
+RUNTIME = ("profiles, user_state, instances, timers, inbox, outbox, ticks, tick_parts, set_aside, "
+           "report_counts")
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -75,7 +87,9 @@ def fresh(template: State, folder: Path, name: str) -> Iterator[State]:
         state.unlink()
 
 
-def daemon_messages(state: State, schedule: list[tuple[float, str, str]]) -> list[tuple]:
+def daemon_run(state: State, schedule: list[tuple[float, str, str]]
+               ) -> tuple[list[tuple], dict[str, Any]]:
+    """The messages the daemon's core sent, and its live report."""
     clock = MovableClock(T0)
     core = open_core(state, clock=clock)
     core.upsert_profiles([dict(p) for p in PROFILES])
@@ -93,16 +107,17 @@ def daemon_messages(state: State, schedule: list[tuple[float, str, str]]) -> lis
     clock.now = T0 + 60  # every wait and timeout has fired
     while core.process(budget=60):
         pass
+    report = live_report(core.runtime.store, core.applied.project)
     core.runtime.release()  # its partitions, for the next example's core
     core.close()
-    return sorted((u, j, s, c, t, round(codec.loads(payload)["time"], 3))
+    return report, sorted((u, j, s, c, t, round(codec.loads(payload)["time"], 3))
                   for u, j, s, c, t, payload in rows(
                       state, "SELECT user_id, journey, step, channel, template, payload "
                              "FROM outbox"))
 
 
-def simulated_messages(project: Path, folder: Path, schedule: list[tuple[float, str, str]]
-                       ) -> list[tuple]:
+def simulated_run(project: Path, folder: Path, schedule: list[tuple[float, str, str]]
+                  ) -> tuple[list[tuple], dict[str, Any]]:
     events = folder / "events.jsonl"
     events.write_text("".join(json.dumps({
         "event_id": f"e{n}", "user_id": user, "event": name, "timestamp": T0 + offset,
@@ -117,7 +132,7 @@ def simulated_messages(project: Path, folder: Path, schedule: list[tuple[float, 
     sent = sorted((e.user_id, e.journey, e.step, e.channel, e.template, round(e.time, 3))
                   for e in result.messages.ordered())
     result.messages.close()
-    return sent
+    return result.report, sent
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[
@@ -129,5 +144,8 @@ def test_the_daemon_and_the_simulator_agree(applied, tmp_path: Path, schedule) -
     project, template = applied
     schedule = sorted(schedule)
     with fresh(template, tmp_path, f"state-{abs(hash(tuple(schedule)))}.db") as state:
-        assert daemon_messages(state, schedule) == simulated_messages(project, tmp_path,
-                                                                      schedule)
+        live, sent = daemon_run(state, schedule)
+        simulated, simulated_sent = simulated_run(project, tmp_path, schedule)
+        assert sent == simulated_sent
+        assert counted(live) == counted(simulated)
+        assert live["source"] == "live"

@@ -1,6 +1,7 @@
 """One engine, two hosts: events posted to a real `serve` in real time, then the same events
 (stamped with their arrival times, which is when the daemon processed them) replayed through
-`simulate`, give the same messages — same users, steps, channels, templates, and times."""
+`simulate`, give the same messages — same users, steps, channels, templates, and times — and
+the same report: `journeyctl report` (the daemon's live counts) equals `simulate --json`."""
 
 from __future__ import annotations
 
@@ -20,10 +21,12 @@ from tests.support.harness import (
     Served,
     State,
     apply,
+    counted,
     profiles,
     project_copy,
     rows,
     schedule,
+    state_url,
     wait_until,
 )
 
@@ -51,6 +54,8 @@ def test_serve_and_simulate_send_the_same_messages(tmp_path: Path, state: State)
                                        "COUNT(*) FROM outbox WHERE status = 'pending')")
                    == [(0,)], timeout=30)
         delivered = {path: len(fake.received(path)) for path in PATHS.values()}
+        served_report = served.get("/v1/journeys/welcome/report").json()
+        metrics = served.get("/metrics").text
 
     daemon = sorted(
         (r[0], r[1], r[2], r[3], r[4], codec.loads(r[5])["time"]) for r in rows(
@@ -75,8 +80,20 @@ def test_serve_and_simulate_send_the_same_messages(tmp_path: Path, state: State)
     until = dt.datetime.fromtimestamp(arrived[-1][4] + 60, dt.UTC).isoformat()
     out = tmp_path / "messages.jsonl"
     done = run_cli("simulate", project, "--events", events, "--profiles", profile_file,
-                   "--messages", out, "--until", until)
+                   "--messages", out, "--until", until, "--json")
     assert done.returncode == 0, done.stderr
+    simulated_report = json.loads(done.stdout)
+    live = run_cli("report", project, "--state", state_url(state), "--json")
+    assert live.returncode == 0, live.stderr
+    live_report = json.loads(live.stdout)
+    assert live_report["source"] == "live"
+    assert counted(live_report) == counted(simulated_report)
+    assert live_report["journeys"]["welcome"]["entered"] > 0
+    assert served_report["journeys"] == {
+        "welcome": live_report["journeys"]["welcome"]}
+    entered = live_report["journeys"]["welcome"]["entered"]
+    assert f'journeyctl_journey_entries_total{{journey="welcome"}} {entered}.0' \
+        in metrics
     simulated = sorted(
         (m["user_id"], m["journey"], m["step"], m["channel"], m["template"],
          dt.datetime.fromisoformat(m["time"]).timestamp())
@@ -84,3 +101,4 @@ def test_serve_and_simulate_send_the_same_messages(tmp_path: Path, state: State)
     assert [m[:5] for m in simulated] == [m[:5] for m in daemon]
     # the same moments too (--messages writes milliseconds)
     assert all(abs(s[5] - d[5]) <= 0.001 for s, d in zip(simulated, daemon, strict=True))
+

@@ -16,7 +16,7 @@ from journeyctl.engine.state import new_state
 from journeyctl.plan import Desired, make_plan
 from journeyctl.state import copy as copying
 from journeyctl.state import open_store
-from journeyctl.state.base import ApplyMeta, Delivery, InboxRow, StateError, Store
+from journeyctl.state.base import ApplyMeta, CountRow, Delivery, InboxRow, StateError, Store
 from journeyctl.state.copy import Copied, Ends, copy_state
 from journeyctl.state.partitions import partition_of
 from journeyctl.state.pg import PgStore
@@ -29,7 +29,7 @@ JOURNEY = {"journey": {"journey": "j", "steps": [{"id": "a"}, {"id": "b"}]}, "te
 SETTINGS = {"project": {"name": "p"}, "events": {"events": {}}, "channels": None}
 USERS = [f"u{n}" for n in range(1, 8)]
 COPIED = ["applies", "journey_versions", "settings_versions", "profiles", "user_state",
-          "instances", "timers", "inbox", "outbox", "set_aside", "ticks"]
+          "instances", "timers", "inbox", "outbox", "set_aside", "report_counts", "ticks"]
 
 
 def where(url: str, root: Path) -> StateLocation:
@@ -50,7 +50,8 @@ def seeded(path: Path) -> SqliteStore:
     """An SQLite state two applies old, with a row or more in every runtime table: users with
     profiles and states, an instance at a step, timers, the inbox (an event processed, others
     pending, the newest pruned), the outbox (a message sent, one pending), a schedule tick
-    half paged through, an event set aside."""
+    half paged through, an event set aside, the live report's counts (a whole number and an
+    amount)."""
     store = SqliteStore(path, create=True)
     apply(store, {"j": JOURNEY}, T0)
     apply(store, {"j": {**JOURNEY, "journey": {**JOURNEY["journey"], "status": "paused"}}},
@@ -81,6 +82,8 @@ def seeded(path: Path) -> SqliteStore:
     tick = runtime.next_tick(T0 + 60)
     assert tick is not None
     runtime.tick_progress(tick, "u2")
+    runtime.add_counts([CountRow(3600, 1, '["journeys","j","entered"]', 3),
+                        CountRow(3600, 1, '["channel_cost","email"]', 0.25)])
     assert store.db is not None
     with store.transaction():  # as retention prunes: AUTOINCREMENT remembers the seq
         store.db.execute("DELETE FROM inbox WHERE seq = (SELECT MAX(seq) FROM inbox)")

@@ -214,6 +214,17 @@ def ticks(state: State) -> list[tuple[Any, ...]]:
                        "p WHERE p.journey = t.journey) FROM ticks t ORDER BY t.journey")
 
 
+def counted(report: dict[str, Any]) -> dict[str, Any]:
+    """What the daemon's live report and the simulate report both count, to compare them:
+    the run's window and the rest of its `events` block are each host's own (the daemon
+    never stores rejected or duplicate events; its window is what was asked)."""
+    journeys = {j: {k: v for k, v in data.items() if k != "versions"}
+                for j, data in report["journeys"].items()}
+    return {"journeys": journeys, "messages": report["messages"], "users": report["users"],
+            "attribution": report["attribution"], "read": report["events"]["read"],
+            "failed_expressions": report["failed_expressions"]}
+
+
 def wait_until(check: Callable[[], Any], timeout: float = 20.0, every: float = 0.05) -> Any:
     deadline = time.monotonic() + timeout
     while True:

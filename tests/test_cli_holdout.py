@@ -151,3 +151,14 @@ def test_bad_settings_are_located_errors(tmp_path: Path, cli, setting: str, colu
     assert f"journeyctl.yaml:{line}:{column}: error[{message}" in out, out
     assert f"hint: {hint}" in out, out
     assert out.count("error[") == 1, out  # the rest of the project loads as before
+
+
+def test_two_workers_add_up_to_the_same_holdout_block(run: dict[str, Path],
+                                                      data: tuple[Path, Path]) -> None:
+    """The counts are sums: the shards' recorders merge into the one-process numbers."""
+    events, profiles = data
+    done = run_cli("simulate", run["json"].parent / "shop", "--events", events, "--profiles",
+                   profiles, "--json", "--workers", "2")
+    assert done.returncode == 0, done.stderr
+    one = json.loads(run["json"].read_text(encoding="utf-8"))
+    assert json.loads(done.stdout)["holdout"] == one["holdout"]

@@ -109,6 +109,7 @@ def build_project(doc: Doc, root: Path, out: Collector) -> m.Project:
         quiet_hours=_quiet_hours(b, raw.get("quiet_hours")),
         compliance=tuple(raw.get("compliance", [])),
         retention=_retention(b, raw.get("retention")),
+        holdout=_holdout(b, raw.get("holdout")),
     )
 
 
@@ -135,6 +136,13 @@ def _quiet_hours(b: _Builder, raw: dict[str, Any] | None) -> m.QuietHours | None
         end=b.time(raw["end"], "quiet_hours", "end"),
         action=raw.get("action", m.QuietHours.action),
     )
+
+
+def _holdout(b: _Builder, raw: dict[str, Any] | None) -> m.Holdout | None:
+    if raw is None:
+        return None
+    return m.Holdout(loc=b.loc("holdout"), locs=b.locs(("holdout",), raw),
+                     percent=float(raw["percent"]), salt=raw["salt"])
 
 
 def _retention(b: _Builder, raw: dict[str, Any] | None) -> m.Retention:

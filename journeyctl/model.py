@@ -516,6 +516,15 @@ RETENTION_FLOOR = Duration(60, "1m")  # see build._retention
 
 
 @dataclass(frozen=True)
+class Holdout(Located):
+    """The global control group (docs/language.md, "Holdout"): users whose hash of
+    (`salt`, user id) falls below `percent` receive no promotional message."""
+
+    percent: float = 5.0
+    salt: str = ""
+
+
+@dataclass(frozen=True)
 class Project(Located):
     name: str = ""
     root: Path = Path(".")
@@ -531,6 +540,7 @@ class Project(Located):
     quiet_hours: QuietHours | None = None
     compliance: tuple[str, ...] = ()
     retention: Retention = Retention(Loc(""))
+    holdout: Holdout | None = None
     catalog: Catalog = Catalog(Loc(""))
     channels: Mapping[str, Channel] = EMPTY
     templates: Mapping[str, Template] = EMPTY

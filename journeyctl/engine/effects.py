@@ -32,6 +32,7 @@ class Entered(NamedTuple):
     instance: int
     time: float
     version: int = 1
+    first: bool = False  # the user's first entry into any journey (counts users, additively)
 
 
 class StepReached(NamedTuple):
@@ -82,7 +83,7 @@ class Suppressed(NamedTuple):
     journey: str
     instance: int
     step: str
-    reason: str  # unreachable | no_consent | quiet_hours | cap:<channel>/<max>/<per>
+    reason: str  # unreachable | no_consent | holdout | quiet_hours | cap:<channel>/<max>/<per>
     time: float
 
 

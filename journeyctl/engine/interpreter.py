@@ -235,11 +235,12 @@ class Engine:
         if not self._reentry_allows(journey.entry, js, now):
             out.append(fx.NotEntered(state.user_id, cj.id, "reentry", now))
             return
+        first = not any(other.entered for other in state.journeys.values())
         js.entered += 1
         js.last_entered_at = now
         inst = Instance(js.entered, now, props, props, cj.version)
         js.active = inst
-        out.append(fx.Entered(state.user_id, cj.id, inst.number, now, cj.version))
+        out.append(fx.Entered(state.user_id, cj.id, inst.number, now, cj.version, first))
         self._run(state, cj, inst, None, now, out)
 
     @staticmethod

@@ -1,5 +1,6 @@
-"""The send policy of SPEC §5, shared by every host: reachable → consent → quiet hours (and the
-kr night rule) → caps; fallbacks for the first two; promotional vs transactional."""
+"""The send policy of SPEC §5, shared by every host: reachable → consent → the global control
+group (`holdout`, SPEC §10) → quiet hours (and the kr night rule) → caps; fallbacks for the
+first two; promotional vs transactional."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from journeyctl import model as m
 from journeyctl.engine.compiled import Compiled, CompiledJourney
 from journeyctl.engine.effects import HoldReason
 from journeyctl.engine.localtime import in_window, user_zone, window_end
+from journeyctl.engine.split import in_holdout
 from journeyctl.engine.state import UserState
 
 KR_NIGHT = (dt.time(21), dt.time(8))  # the kr pack: advertising at night needs consent.night
@@ -22,7 +24,7 @@ class SendTo(NamedTuple):
 
 
 class Suppress(NamedTuple):
-    reason: str  # unreachable | no_consent | quiet_hours | a cap's `reason`
+    reason: str  # unreachable | no_consent | holdout | quiet_hours | a cap's `reason`
 
 
 class Hold(NamedTuple):
@@ -61,6 +63,8 @@ def decide(c: Compiled, cj: CompiledJourney, state: UserState, send: m.Send,
         return Suppress(reason)
     if not promotional:
         return SendTo(chosen)
+    if in_holdout(c.project.holdout, state.user_id):
+        return Suppress("holdout")  # measured, never promoted to: no fallback either
     held = _quiet(c, state, now)
     if held is not None:
         return held

@@ -1,16 +1,33 @@
-"""A/B assignment exactly as SPEC §4 defines it, so any tool can recompute a user's variant."""
+"""A/B assignment exactly as SPEC §4 defines it, so any tool can recompute a user's variant;
+and the global control group (`holdout`), drawn the same way."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
 
-from journeyctl.model import Variant
+from journeyctl.model import Holdout, Variant
 
 
 def bucket(journey: str, step: str, user_id: str) -> int:
     """First 8 bytes of SHA-256("{journey}:{step}:{user_id}"), big-endian, modulo 10000."""
-    digest = hashlib.sha256(f"{journey}:{step}:{user_id}".encode()).digest()
+    return _bucket(f"{journey}:{step}:{user_id}")
+
+
+def holdout_bucket(salt: str, user_id: str) -> int:
+    """As `bucket`, of "holdout#{salt}:{user_id}": no journey id holds a `#`, so the control
+    group is drawn independently of every split."""
+    return _bucket(f"holdout#{salt}:{user_id}")
+
+
+def in_holdout(holdout: Holdout | None, user_id: str) -> bool:
+    """A control user: bucket < percent × 100. The same user stays in control when the
+    percent is raised (and only leaves it when the percent goes below their bucket)."""
+    return holdout is not None and holdout_bucket(holdout.salt, user_id) < holdout.percent * 100
+
+
+def _bucket(key: str) -> int:
+    digest = hashlib.sha256(key.encode()).digest()
     return int.from_bytes(digest[:8], "big") % 10000
 
 

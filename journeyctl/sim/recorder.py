@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from journeyctl import model as m
 from journeyctl.engine import effects as fx
 from journeyctl.records import Undeclared
+from journeyctl.sim import holdout as ho
 from journeyctl.sim.readers import Reject
 from journeyctl.timefmt import rfc3339
 
@@ -101,7 +102,7 @@ class Recorder:
     # The attributes that hold counts: numbers in Counters, dicts and dataclasses of numbers,
     # nested. They add up (`merge`), and the daemon persists them as rows (`sim.rows`).
     COUNTERS = ("journeys", "by_channel", "by_day", "channel_cost", "last_touch", "linear",
-                "failed_expressions")
+                "failed_expressions", "holdout")
 
     def __init__(self, project: m.Project, journeys: list[str], tz: ZoneInfo) -> None:
         self.project = project
@@ -119,6 +120,8 @@ class Recorder:
         self.rejects: list[Reject] = []
         self.undeclared_profiles = Undeclared()
         self.failed_expressions: Counter[tuple[str, str, str]] = Counter()
+        # (journey id or `holdout.ALL`, "control" | "treated") -> sums; empty without a holdout
+        self.holdout: dict[tuple[str, str], ho.Arm] = defaultdict(ho.Arm)
 
     def merge(self, other: Recorder) -> None:
         """Add another shard's counts (users are split between shards, so counts add up)."""
@@ -135,6 +138,8 @@ class Recorder:
                               key=lambda r: (r.file, r.line))[:MAX_REJECTS_LISTED]
         self.undeclared_profiles.merge(other.undeclared_profiles)
         self.failed_expressions.update(other.failed_expressions)
+        for scope_group, arm in other.holdout.items():
+            self.holdout[scope_group].add(arm)
 
     # --- observer --------------------------------------------------------------------------
 
@@ -152,6 +157,8 @@ class Recorder:
 
     def _entered(self, e: fx.Entered) -> None:
         self.journeys[e.journey].entered += 1
+        if self.project.holdout is not None:
+            ho.count_entry(self.holdout, self.project.holdout, e)
 
     def _reached(self, e: fx.StepReached) -> None:
         counts = self.journeys[e.journey]
@@ -183,6 +190,8 @@ class Recorder:
         self.journeys[e.journey].variants[e.step][e.variant] += 1
 
     def _converted(self, e: fx.Converted) -> None:
+        if self.project.holdout is not None:
+            ho.count_conversion(self.holdout, self.project.holdout, e)
         counts = self.journeys[e.journey]
         counts.conversions += 1
         counts.revenue += e.value
@@ -239,6 +248,9 @@ class Recorder:
         journeys = {jid: self._journey_report(jid, counts)
                     for jid, counts in sorted(self.journeys.items())}
         currency = sorted({c.cost.currency for c in self.project.channels.values() if c.cost})
+        holdout = self.project.holdout
+        extra = {} if holdout is None else {
+            "holdout": ho.report(holdout, self.holdout, list(self.journeys))}
         return {
             "schema_version": SCHEMA_VERSION,
             "project": self.project.name,
@@ -267,6 +279,7 @@ class Recorder:
             "failed_expressions": [
                 {"journey": j, "where": w, "reason": r, "count": n}
                 for (j, w, r), n in sorted(self.failed_expressions.items())],
+            **extra,
         }
 
     def _attribution(self, table: dict[str, dict[str, Money]]) -> dict[str, Any]:

@@ -41,3 +41,38 @@ def undeclared_line(report: dict[str, Any]) -> str:
     lines = undeclared["lines"]
     return (f"{lines:,} profile line{'s' * (lines != 1)} with attributes the catalog does not "
             f"declare (kept; declare them under `profile:` to use them): {names}")
+
+
+HOLDOUT_HEAD = ["scope", "group", "users", "conv.", "conv./user", "revenue", "revenue/user",
+                "conv. lift (95% CI)", "revenue lift (95% CI)"]
+
+
+def holdout_title(report: dict[str, Any]) -> str:
+    block = report["holdout"]
+    return (f"global control group: {block['percent']:g}% of users (salt {block['salt']!r}) get "
+            "no promotional message; lift: treated over control, per user")
+
+
+def holdout_rows(report: dict[str, Any]) -> list[list[str]]:
+    """Two rows per scope (all journeys, then each journey): control, then treated with its
+    lift over control (both reports show this table; the JSON also has the increments)."""
+    block = report["holdout"]
+    rows = []
+    for name, scope in [("all journeys", block), *block["journeys"].items()]:
+        for group in ("control", "treated"):
+            arm = scope[group]
+            lifts = [_lift(scope["lift"][metric]) if group == "treated" else ""
+                     for metric in ("conversions", "revenue")]
+            rows.append([name if group == "control" else "", group, number(arm["users"]),
+                         number(arm["conversions"]), number(arm["conversions_per_user"], 4),
+                         number(arm["revenue"]), number(arm["revenue_per_user"], 1), *lifts])
+    return rows
+
+
+def _lift(lift: dict[str, Any]) -> str:
+    """`+2.5% (-10.6…+17.4)`: the relative lift and its interval, in percent."""
+    if lift["relative"] is None:
+        return "–"
+    low_high = lift["relative_ci95"]
+    interval = f" ({low_high[0] * 100:+.1f}…{low_high[1] * 100:+.1f})" if low_high else ""
+    return f"{lift['relative'] * 100:+.1f}%{interval}"

@@ -9,6 +9,9 @@ from typing import Any
 
 from journeyctl import model as m
 from journeyctl.sim.report_format import (
+    HOLDOUT_HEAD,
+    holdout_rows,
+    holdout_title,
     number,
     percent,
     profiles_read,
@@ -61,7 +64,7 @@ def render_html(report: dict[str, Any], project: m.Project) -> str:
 ({events['rejected']:,} rejected, {events['duplicates']:,} duplicates){profiles_read(report)} ·
 {report['users']:,} users ·
 {report['messages']['total']:,} messages</p></header>
-<main>{''.join(sections)}{_channels(report)}{_days(report)}{_profiles(report)}</main></body></html>
+<main>{''.join(sections)}{_holdout(report)}{_channels(report)}{_days(report)}{_profiles(report)}</main></body></html>
 """
 
 
@@ -129,6 +132,14 @@ def _splits(journey: m.Journey, data: dict[str, Any]) -> str:
             ["variant", "entered", "conversions", "rate", "lift", "p-value", "revenue", "cost",
              "ROI"], rows)
     return html
+
+
+def _holdout(report: dict[str, Any]) -> str:
+    if "holdout" not in report:
+        return ""
+    rows = [[escape(cell) for cell in row] for row in holdout_rows(report)]
+    return (f"<section><h2>Global control group</h2><p>{escape(holdout_title(report))}</p>"
+            f"{_table(HOLDOUT_HEAD, rows)}</section>")
 
 
 def _channels(report: dict[str, Any]) -> str:

@@ -16,6 +16,9 @@ from rich.text import Text
 
 from journeyctl import model as m
 from journeyctl.sim.report_format import (
+    HOLDOUT_HEAD,
+    holdout_rows,
+    holdout_title,
     number,
     percent,
     profiles_read,
@@ -35,6 +38,8 @@ def print_report(report: dict[str, Any], project: m.Project, stream: IO[str]) ->
             console.print(_journey(journey, data))
             for table in _splits(journey, data):
                 console.print(table)
+    if "holdout" in report:
+        console.print(_holdout(report))
     console.print(_channels(report))
     console.print(_calendar(report))
     if report["profiles"]["undeclared"]["lines"]:
@@ -104,6 +109,19 @@ def _splits(journey: m.Journey, data: dict[str, Any]) -> list[Table]:
                 number(row["revenue"]), number(row["cost"], 1), number(row["roi"], 1))
         tables.append(table)
     return tables
+
+
+def _holdout(report: dict[str, Any]) -> Table:
+    """The HTML report's table without its totals (the JSON has them): the rest fits in 120
+    columns."""
+    table = Table(title=title(holdout_title(report)), title_justify="left")
+    shown = [i for i, column in enumerate(HOLDOUT_HEAD) if column not in ("conv.", "revenue")]
+    for index in shown:
+        table.add_column(HOLDOUT_HEAD[index], justify="left" if index < 2 else "right",
+                         no_wrap=True)
+    for row in holdout_rows(report):
+        add_row(table, *(row[i] for i in shown))
+    return table
 
 
 def _channels(report: dict[str, Any]) -> Table:

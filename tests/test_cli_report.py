@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from tests.support import run_cli
-from tests.support.harness import MovableClock, apply, open_core, project_copy, state_url
+from tests.support.harness import (
+    MovableClock,
+    apply,
+    counted,
+    open_core,
+    project_copy,
+    state_url,
+)
 
 pytestmark = pytest.mark.e2e  # every test here starts a process
 
@@ -17,23 +24,30 @@ T0 = 1_780_000_000.0  # 2026-05-28T20:26:40Z
 DAY = 86_400
 
 
+PROFILES = [{"user_id": u, "email": f"{u}@example.com", "consent": {"email": True}}
+            for u in ("a", "b", "c")]
+EVENTS = [{"event_id": f"{user}-{name}", "user_id": user, "event": name, "time": T0 + day * DAY,
+           "properties": {"amount": 10.0} if name == "purchase" else {}}
+          for day, user, name in ((0, "a", "signup"), (0, "b", "signup"), (1, "c", "purchase"))]
+
+
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The daemon test project applied, and three users through it: two signups on the
-    first day, a purchase on the next."""
+    """The daemon test project, with a global control group, applied; and three users
+    through it: two signups on the first day, a purchase on the next."""
     tmp = tmp_path_factory.mktemp("report")
     project = project_copy(tmp)
+    settings = project / "journeyctl.yaml"
+    settings.write_text(settings.read_text(encoding="utf-8")
+                        + 'holdout: {percent: 40, salt: "live"}\n', encoding="utf-8")
     state = tmp / "state.db"
     apply(project, state)
     clock = MovableClock(T0)
     core = open_core(state, clock=clock)
-    core.upsert_profiles([{"user_id": u, "email": f"{u}@example.com",
-                           "consent": {"email": True}} for u in ("a", "b", "c")])
-    for day, user, name in ((0, "a", "signup"), (0, "b", "signup"), (1, "c", "purchase")):
-        clock.now = T0 + day * DAY
-        core.ingest([[{"event_id": f"{user}-{name}", "user_id": user, "event": name,
-                       "time": clock.now,
-                       "properties": {"amount": 10.0} if name == "purchase" else {}}]])
+    core.upsert_profiles([dict(p) for p in PROFILES])
+    for event in EVENTS:
+        clock.now = event["time"]
+        core.ingest([[dict(event)]])
         while core.process(budget=60):
             pass
     clock.now = T0 + 3 * DAY
@@ -56,10 +70,33 @@ def test_the_json_report_counts_what_the_daemon_ran(ran: tuple[Path, Path]) -> N
     assert live["events"]["read"] == 3 and live["users"] == 3
     assert live["journeys"]["welcome"]["entered"] == 2
     assert live["journeys"]["receipt"]["entered"] == 1
-    assert live["journeys"]["welcome"]["versions"] == {
-        "1": {"entered": 2, "completed": 2, "conversions": 0, "revenue": 0, "messages": 6,
-              "cost": 0}}
-    assert live["messages"]["by_channel"] == {"crm": 1, "email": 6}
+    welcome = live["journeys"]["welcome"]
+    assert welcome["versions"] == {
+        "1": {"entered": 2, "completed": 2, "conversions": 0, "revenue": 0,
+              "messages": welcome["messages"], "cost": 0}}
+    assert welcome["messages"] > 0
+    assert sum(live["messages"]["by_channel"].values()) == live["messages"]["total"] == \
+        welcome["messages"] + live["journeys"]["receipt"]["messages"]
+
+
+def test_the_live_report_is_the_simulate_report_of_the_same_events(
+        ran: tuple[Path, Path], tmp_path: Path) -> None:
+    project, state = ran
+    events, profiles = tmp_path / "events.jsonl", tmp_path / "profiles.jsonl"
+    events.write_text("".join(json.dumps({**e, "timestamp": e["time"]}) + "\n"
+                              for e in EVENTS), encoding="utf-8")
+    profiles.write_text("".join(json.dumps(p) + "\n" for p in PROFILES), encoding="utf-8")
+    done = run_cli("simulate", project, "--events", events, "--profiles", profiles, "--json",
+                   "--until", "2026-05-31T20:26:40Z")
+    assert done.returncode == 0, done.stderr
+    simulated = json.loads(done.stdout)
+    live = report(project, state)
+    assert counted(live) == counted(simulated)
+    # the control group's counts too: who is in it, what they converted
+    assert live["holdout"] == simulated["holdout"]
+    assert live["holdout"]["control"]["users"] + live["holdout"]["treated"]["users"] == 3
+    assert live["holdout"]["control"]["users"] > 0
+    assert live["journeys"]["welcome"]["steps"]["nudge"]["suppressed"]["holdout"] > 0
 
 
 def test_since_and_until_take_the_hours_that_overlap_the_window(ran: tuple[Path, Path]

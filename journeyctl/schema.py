@@ -269,7 +269,7 @@ def _generic(doc: Doc, error: ValidationError, path: DocPath) -> Iterator[Diagno
         "minimum": "must be at least {v}", "maximum": "must be at most {v}",
         "minItems": "needs at least {v} item(s)", "minLength": "must not be empty",
         "minProperties": "needs at least {v} entry", "uniqueItems": "has repeated items",
-        "exclusiveMinimum": "must be more than {v}",
+        "exclusiveMinimum": "must be more than {v}", "exclusiveMaximum": "must be less than {v}",
     }
     template = limits.get(str(error.validator))
     text = template.format(v=error.validator_value) if template else error.message

@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("records", ("journeyctl.records",)),
     ("state", ("journeyctl.state",)),
     ("plan", ("journeyctl.plan",)),
-    ("hosts", ("journeyctl.sim", "journeyctl.daemon")),
+    ("hosts", ("journeyctl.sim", "journeyctl.daemon", "journeyctl.experiments")),
     ("test host", ("journeyctl.testing",)),
     ("cli boundary", ("journeyctl.boundary",)),
     ("commands", ("journeyctl.commands",)),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -420,6 +420,8 @@ def _step(b: _Builder, raw: dict[str, Any], path: DocPath) -> m.Step | None:
         return None
     kind = kinds[0]
     action = _ACTIONS[kind](b, raw[kind], (*path, kind), b.doc.loc((*path, kind)))
+    if "decide" in raw:
+        action = _with_decide(b, action, raw["decide"], (*path, "decide"))
     return m.Step(loc=b.doc.loc(path), locs=b.locs(path, raw), id=raw["id"], action=action,
                   next=raw.get("next"))
 
@@ -482,6 +484,20 @@ def _split(b: _Builder, raw: list[dict[str, Any]], path: DocPath, loc: Loc) -> m
                   weight=int(v["weight"]), next=v.get("next"))
         for i, v in enumerate(raw)
     ))
+
+
+def _with_decide(b: _Builder, action: m.Action, raw: dict[str, Any], path: DocPath
+                 ) -> m.Action:
+    """`decide:` sits beside `split:` (a split is a list); on any other step it means nothing."""
+    if not isinstance(action, m.Split):
+        b.out.add("JC216", "`decide` only applies to a split step", b.doc.loc(path, key=True),
+                  "move it to the split step whose experiment it decides, or remove it")
+        return action
+    decide = m.Decide(loc=b.doc.loc(path), locs=b.locs(path, raw),
+                      metric=raw.get("metric", m.Decide.metric),
+                      min_per_variant=raw.get("min_per_variant", m.Decide.min_per_variant),
+                      confidence=float(raw.get("confidence", m.Decide.confidence)))
+    return replace(action, decide=decide)
 
 
 def _update(b: _Builder, raw: dict[str, Any], path: DocPath, loc: Loc) -> m.Action:

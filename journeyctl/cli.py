@@ -282,6 +282,30 @@ def report(
     _exit(lambda: run(Request(project, state, since, until, as_json, html)))
 
 
+@app.command()
+def experiments(
+    project: ProjectArg = Path("."),
+    state: Annotated[str | None, typer.Option(
+        "--state", help="Judge the live results of this state (default: `state:` in "
+                        "journeyctl.yaml), e.g. sqlite:///state.db")] = None,
+    results: Annotated[Path | None, typer.Option(
+        help="Judge a saved report instead: `simulate --json` output or a saved live report.")
+    ] = None,
+    promote: Annotated[str | None, typer.Option(
+        metavar="JOURNEY/STEP",
+        help="Rewrite that split's weights in its journey file: the winner 100, the others 0 "
+             "(kept). Refused while no variant has won.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List every A/B split with its results and whether a variant has won; --promote sends
+    everyone to the winner (a file change to review, plan and apply)."""
+    from journeyctl.commands.experiments import Request, run
+
+    if state is not None and results is not None:
+        raise typer.BadParameter("give --state or --results, not both", param_hint="--results")
+    _exit(lambda: run(Request(project, state, results, promote, as_json)))
+
+
 @app.command("force-unlock")
 def force_unlock(
     lock_id: Annotated[str, typer.Argument(help="The lock id an error message gave.")],

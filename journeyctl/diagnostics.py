@@ -126,6 +126,7 @@ CODES: dict[str, CodeInfo] = {
     "JC212": CodeInfo("duplicate split variant"),
     "JC213": CodeInfo("branch `else` is not last"),
     "JC214": CodeInfo("`next` on a step kind that ignores it"),
+    "JC216": CodeInfo("invalid `decide` of a split"),
     # values
     "JC301": CodeInfo(
         "invalid duration", default_hint="write a duration like 30s, 15m, 6h, 3d, 2w or 1d12h"
@@ -186,6 +187,8 @@ CODES: dict[str, CodeInfo] = {
     "JC930": CodeInfo("no journey with that id in the project"),
     "JC931": CodeInfo("invalid --start or --until"),
     "JC932": CodeInfo("output file or folder cannot be written"),
+    "JC935": CodeInfo("experiments: no usable results, or no winner yet"),
+    "JC936": CodeInfo("experiments: no running split at JOURNEY/STEP"),
     # journey tests
     "JC950": CodeInfo("journey test names something the project does not have"),
     "JC951": CodeInfo("journey test time is not valid",

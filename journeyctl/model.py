@@ -376,9 +376,24 @@ class Variant(Located):
     next: str | None = None  # None: the following step
 
 
+Metric = Literal["conversion"]
+
+
+@dataclass(frozen=True)
+class Decide(Located):
+    """When a split's experiment has a winner (`decide:` beside `split:`; see
+    journeyctl.experiments): every variant has `min_per_variant` users, and the best one beats
+    each other one with a p-value below 1 - `confidence`."""
+
+    metric: Metric = "conversion"
+    min_per_variant: int = 100
+    confidence: float = 0.95
+
+
 @dataclass(frozen=True)
 class Split(Located):
     variants: tuple[Variant, ...] = ()
+    decide: Decide | None = None  # None: the default rule (`Decide`'s defaults) applies
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("simulator", ("journeyctl.sim",)),
     ("live report", ("journeyctl.live",)),
     ("daemon", ("journeyctl.daemon",)),
-    ("test host", ("journeyctl.testing",)),
+    ("test host", ("journeyctl.testing", "journeyctl.experiments")),
     ("cli boundary", ("journeyctl.boundary",)),
     ("commands", ("journeyctl.commands",)),
     ("cli", ("journeyctl.cli",)),

@@ -12,8 +12,11 @@ import pytest
 from journeyctl.engine.split import bucket
 from journeyctl.scaffold import scaffold
 from tests.support import run_cli
+from tests.support.harness import MovableClock, apply, open_core
 
 pytestmark = pytest.mark.e2e  # every test here starts a process
+
+T0 = 1_780_000_000.0
 
 JOURNEY = """\
 # yaml-language-server: $schema=../schema/journey.schema.json
@@ -140,3 +143,30 @@ def test_a_results_file_that_is_no_report_is_refused(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "--results: error[JC935]" in result.stderr and "not a journeyctl report" in \
         result.stderr
+
+
+def test_judges_and_promotes_from_the_live_results_of_a_state(tmp_path: Path) -> None:
+    """`--state`: the daemon's own counts (its core ran the events on a real SQLite state)."""
+    root = _project(tmp_path, 100)
+    events = [json.loads(line) for line in
+              _events(root, 600).read_text(encoding="utf-8").splitlines()]
+    state = tmp_path / "state.db"
+    apply(root, state)
+    clock = MovableClock(T0)
+    core = open_core(state, clock=clock)
+    for day in (0, 1):  # the signups, then a day later the purchases
+        clock.now = T0 + day * 86_400
+        core.ingest([[{**e, "time": clock.now} for e in events
+                      if e["event"] == ("signup", "purchase")[day]]])
+        while core.process(budget=60):
+            pass
+    core.close()
+    url = f"sqlite:///{state}"
+    listed = run_cli("experiments", root, "--state", url, "--json")
+    assert listed.returncode == 0, listed.stderr
+    (found,) = json.loads(listed.stdout)["experiments"]
+    assert found["winner"] == "b"
+    assert sum(v["entered"] for v in found["variants"]) == 600
+    promoted = run_cli("experiments", root, "--state", url, "--promote", "ab/pick")
+    assert promoted.returncode == 0, promoted.stderr
+    assert "everyone now goes to b" in promoted.stdout

@@ -17,6 +17,7 @@ from journeyctl import experiments as ex
 from journeyctl import model as m
 from journeyctl.boundary import EXIT_OK, EXIT_USER
 from journeyctl.commands.common import project_errors, valid_project
+from journeyctl.commands.state_common import Given
 from journeyctl.diagnostics import JourneyctlError, diagnostic, option
 from journeyctl.hints import close_names, command
 from journeyctl.project import Loaded, validate
@@ -54,7 +55,7 @@ def _report(request: Request, loaded: Loaded) -> dict[str, Any]:
     assert loaded.project is not None
     if request.results is not None:
         return read_results(request.results, loaded.project.name)
-    from journeyctl.commands.state_common import Given, open_state
+    from journeyctl.commands.state_common import open_state
     from journeyctl.live import live_report
 
     store, _, _ = open_state(Given(request.project, request.state))
@@ -178,8 +179,9 @@ def _promote(request: Request, loaded: Loaded, report: dict[str, Any], target: s
                           "file": journey.loc.file, "diff": diff}, indent=2))
         return EXIT_OK
     sys.stdout.write(diff)
+    plan = command("plan", request.project, *Given(request.project, request.state).state_args())
     print(f"✓ {target}: everyone now goes to {winner} (the other variants are kept with weight "
-          f"0). Review and commit the change, then: {command('plan', request.project)}")
+          f"0). Review and commit the change, then: {plan}")
     return EXIT_OK
 
 

@@ -215,3 +215,33 @@ def test_bad_inputs_are_the_errors_simulate_gives(repo: Path, cli: Cli) -> None:
     alone = cli("plan", "shop", "--state", state_url(repo.parent), "--until", "2024-05-01",
                 cwd=repo)
     assert alone.returncode == 2 and "--profiles and --until go with --events" in alone.stderr
+
+
+def test_a_saved_plan_with_its_impact_matches_the_schema_and_applies(
+        repo: Path, cli: Cli) -> None:
+    from jsonschema import Draft202012Validator
+
+    from tests.support import REPO
+
+    done = plan(cli, repo, "--out", "plan.json")
+    assert done.returncode == 0, done.stderr
+    saved = json.loads((repo / "plan.json").read_text(encoding="utf-8"))
+    assert saved["impact"]["rows"]
+    schema = json.loads((REPO / "schema/plan.schema.json").read_text(encoding="utf-8"))
+    Draft202012Validator(schema).validate(saved)
+    applied = cli("apply", "plan.json", "--state", state_url(repo.parent), cwd=repo)
+    assert applied.returncode == 0, applied.stderr
+    # applied: the files are now what the state holds, and no number moves
+    again = json.loads(plan(cli, repo, "--format", "json").stdout)
+    assert again["impact"]["baseline_serial"] == 2 and again["impact"]["rows"] == []
+
+
+def test_the_ci_workflows_plan_comment_runs_in_a_new_project(tmp_path: Path, cli: Cli) -> None:
+    from tests.test_docs_ci import PLAN_COMMENT
+
+    assert cli("init", "shop", cwd=tmp_path).returncode == 0
+    done = cli(*PLAN_COMMENT[1:], cwd=tmp_path / "shop")
+    assert done.returncode == 0, done.stderr
+    assert "#### Simulated impact" in done.stdout
+    assert "On `data/events.jsonl` with profiles `data/profiles.jsonl`" in done.stdout
+    assert "| `welcome` | `send_welcome` | sent (email) | 0 |" in done.stdout

@@ -8,11 +8,9 @@ import time
 from contextlib import closing, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from journeyctl import model as m
 from journeyctl.boundary import EXIT_OK
-from journeyctl.commands.simulate import check_inputs, input_errors, window, workers_for
 from journeyctl.commands.state_common import (
     Given,
     print_plan,
@@ -23,12 +21,12 @@ from journeyctl.commands.state_common import (
 )
 from journeyctl.diagnostics import JourneyctlError, diagnostic, option
 from journeyctl.hints import command, shell
+from journeyctl.model import Project
 from journeyctl.plan import desired, is_plan_file, make_plan, seal, to_markdown
 from journeyctl.project import PROJECT_FILE
-from journeyctl.sim import impact as sim_impact
-from journeyctl.sim.host import Options
-from journeyctl.state.applied import Applied, load_applied
-from journeyctl.state.plan_values import Plan
+
+if TYPE_CHECKING:
+    from journeyctl.commands.plan_impact import Replayed
 
 EXIT_CHANGES = 2
 
@@ -50,60 +48,37 @@ def run(project_path: Path, state_url: str | None, output_format: str, out: Path
     given = Given(project_path, state_url)
     if out is not None:
         _check_out(out, given)
-    until = _check_replay(replay, project) if replay else None
+    replayed = _replayed(replay, project) if replay else None
     ref = state_ref(loaded, given)
     with closing(ref.open(readonly=True)) as store:  # plan never writes the state
         snapshot = store.snapshot()
         refuse_other_project(snapshot, project.name, ref)
-        applied = load_applied(store) if replay else None
+        applied = replayed.applied(store) if replayed else None
     plan = make_plan(desired(project, loaded.docs), snapshot, time.time(), ref.shown,
                      str(ref.path), state_url).with_source(source(loaded))
-    impact = _impact(replay, until, project, applied, plan) if replay else None
+    impact = replayed.measure(applied, plan) if replayed else None
     sealed = seal({**plan.to_json(), **({"impact": impact.to_json()} if impact else {})})
     if out is not None:
         _save(out, json.dumps(sealed, ensure_ascii=False, indent=2) + "\n")
     if output_format == "json":
         print(json.dumps(sealed, ensure_ascii=False, indent=2))
     elif output_format == "markdown":
-        print(to_markdown(plan) + (sim_impact.markdown(impact) if impact else ""), end="")
+        print(to_markdown(plan) + (impact.markdown() if impact else ""), end="")
     else:
         print_plan(plan)
         if impact:
-            print("\n" + "\n".join(sim_impact.text_lines(impact)))
+            print("\n" + "\n".join(impact.text_lines()))
         if out is not None:
             print(f"\nSaved the plan to {out}: {command('apply', out)}")
     return EXIT_CHANGES if detailed and plan.has_changes else EXIT_OK
 
 
-def _check_replay(replay: Replay, project: m.Project) -> float | None:
-    """The inputs checked as `simulate` checks them, before anything runs; `--until` as a
-    time."""
-    check_inputs(project.root, replay.events, replay.profiles)
-    return window(None, replay.until, project.timezone)[1]
+def _replayed(replay: Replay, project: Project) -> Replayed:
+    """The inputs of `--events` checked before anything runs (the simulator is imported only
+    when it is to run)."""
+    from journeyctl.commands.plan_impact import Replayed
 
-
-def _impact(replay: Replay, until: float | None, project: m.Project, applied: Applied | None,
-            plan: Plan) -> sim_impact.Impact:
-    """Both sides simulated as `simulate` does, the applied side on the versions the daemon
-    runs (`load_applied`); without a state, nothing runs on it (every number 0)."""
-    after = _simulate(project, replay, Options(until=until))
-    before = None if applied is None else _simulate(
-        applied.project, replay, Options(until=until, versions=applied.versions,
-                                         older=tuple(applied.older)))
-    changed = [change.journey for change in plan.changes if change.action != "no-op"]
-    return sim_impact.Impact(
-        tuple(map(str, replay.events)), str(replay.profiles) if replay.profiles else None,
-        after["window"], applied.serial if applied else None,
-        tuple(sim_impact.compare(before, after, changed)))
-
-
-def _simulate(project: m.Project, replay: Replay, options: Options) -> dict[str, Any]:
-    from journeyctl.sim.run import simulate
-
-    with input_errors():
-        result = simulate(project, replay.events, replay.profiles, options,
-                          workers=workers_for(replay.events), keep_messages=False)
-    return result.report
+    return Replayed(replay, project)
 
 
 def _check_out(out: Path, given: Given) -> None:

@@ -53,6 +53,12 @@ class Impact:
                 "window": dict(self.window), "baseline_serial": self.baseline,
                 "rows": [row.to_json() for row in self.rows]}
 
+    def markdown(self) -> str:
+        return markdown(self)
+
+    def text_lines(self) -> list[str]:
+        return text_lines(self)
+
 
 def compare(before: Mapping[str, Any] | None, after: Mapping[str, Any],
             journeys: Iterable[str]) -> list[Row]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -208,7 +209,11 @@ def test_bad_inputs_are_the_errors_simulate_gives(repo: Path, cli: Cli) -> None:
     missing = cli("plan", "shop", "--state", state_url(repo.parent), "--events",
                   "shop/data/event.jsonl", cwd=repo)
     assert "error[JC001]: shop/data/event.jsonl: file not found" in missing.stderr
-    assert "did you mean shop/data/events.jsonl? journeyctl plan shop" in missing.stderr
+    hint = re.search(r"did you mean shop/data/events.jsonl\? (journeyctl plan .*)$",
+                     missing.stderr, re.M)
+    assert hint is not None, missing.stderr
+    pasted = cli(*shlex.split(hint.group(1))[1:], cwd=repo)  # the hint's command, as it is
+    assert pasted.returncode == 0 and "Simulated on shop/data/events.jsonl" in pasted.stdout
     until = cli("plan", "shop", "--state", state_url(repo.parent), "--events", EVENTS,
                 "--until", "soon", cwd=repo)
     assert "--until: error[JC931]: --until 'soon' is not a time" in until.stderr

@@ -95,19 +95,24 @@ def graph(
     _exit(lambda: run(journey, project, output_format.value, output))
 
 
+# The inputs of a simulation, for `simulate` and for `plan --events`.
+EventsOption = Annotated[list[Path] | None, typer.Option(
+    "--events", "-e", help="Event log: JSONL or CSV, .gz allowed. Repeat for several.")]
+ProfilesOption = Annotated[Path | None, typer.Option(help="Profiles: JSONL or CSV.")]
+UntilOption = Annotated[str | None, typer.Option(
+    help="Stop the clock here (default: the last event); later timers do not fire.")]
+
+
 @app.command()
 def simulate(
     project: ProjectArg = Path("."),
-    events: Annotated[list[Path] | None, typer.Option(
-        "--events", "-e", help="Event log: JSONL or CSV, .gz allowed. Repeat for several.")
-    ] = None,
-    profiles: Annotated[Path | None, typer.Option(help="Profiles: JSONL or CSV.")] = None,
+    events: EventsOption = None,
+    profiles: ProfilesOption = None,
     journey: Annotated[list[str] | None, typer.Option(
         "--journey", "-j", help="Simulate only this journey. Repeatable.")] = None,
     start: Annotated[str | None, typer.Option(
         help="Skip events before this time (RFC 3339 or a date).")] = None,
-    until: Annotated[str | None, typer.Option(
-        help="Stop the clock here (default: the last event); later timers do not fire.")] = None,
+    until: UntilOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     messages: Annotated[Path | None, typer.Option(
         help="Write every sent message to this JSONL file.")] = None,
@@ -193,11 +198,20 @@ def plan(
     detailed_exitcode: Annotated[bool, typer.Option(
         "--detailed-exitcode", help="Exit 0 without changes, 2 with changes, 1 on error.")
     ] = False,
+    events: EventsOption = None,
+    profiles: ProfilesOption = None,
+    until: UntilOption = None,
 ) -> None:
-    """Show what apply would change: journeys created, updated (step by step), deleted."""
-    from journeyctl.commands.plan import run
+    """Show what apply would change: journeys created, updated (step by step), deleted. With
+    --events, also what the change does to the numbers: the applied versions and the files
+    simulated on the log, per changed journey and step."""
+    from journeyctl.commands.plan import Replay, run
 
-    _exit(lambda: run(project, state, output_format.value, out, detailed_exitcode))
+    if not events and (profiles or until):
+        raise typer.BadParameter("--profiles and --until go with --events FILE",
+                                 param_hint="--events")
+    replay = Replay(events, profiles, until) if events else None
+    _exit(lambda: run(project, state, output_format.value, out, detailed_exitcode, replay))
 
 
 @app.command()

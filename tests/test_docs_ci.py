@@ -1,6 +1,6 @@
 """The CI examples stay true: the README's GitHub Actions workflow and docs/gitlab-ci.yml parse,
-take the state from JOURNEYCTL_STATE (a secret), comment `plan --format markdown` on the pull
-request, and apply a saved plan made on the main branch."""
+take the state from JOURNEYCTL_STATE (a secret), comment `plan --format markdown --events` on the
+pull request, and apply a saved plan made on the main branch."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ import yaml
 from journeyctl.cli import app
 from tests.support import REPO
 
+# the plan comment, with what the change does to the numbers of the project's sample events
+PLAN_COMMENT = ["journeyctl", "plan", ".", "--format", "markdown", "--events", "data/events.jsonl",
+                "--profiles", "data/profiles.jsonl"]
 COMMANDS = {command.name or command.callback.__name__ for command in app.registered_commands}
 
 
@@ -37,7 +40,7 @@ def test_the_readme_workflow_uses_the_postgresql_state_from_a_secret() -> None:
     plan, apply = workflow["jobs"]["plan"], workflow["jobs"]["apply"]
     assert "pull_request" in plan["if"] and "push" in apply["if"]
     plan_runs = [step["run"] for step in plan["steps"] if "run" in step]
-    assert ["journeyctl", "plan", ".", "--format", "markdown"] in _journeyctl_lines(plan_runs)
+    assert PLAN_COMMENT in _journeyctl_lines(plan_runs)
     assert any("gh pr comment" in run and "plan.md" in run for run in plan_runs)
     apply_runs = [step["run"] for step in apply["steps"] if "run" in step]
     lines = _journeyctl_lines(apply_runs)
@@ -52,8 +55,7 @@ def test_the_gitlab_pipeline_does_the_same() -> None:
     assert "JOURNEYCTL_STATE" in text and "--state" not in text
     check, apply = pipeline["check"], pipeline["apply"]
     assert check["rules"][0]["if"] == '$CI_PIPELINE_SOURCE == "merge_request_event"'
-    assert ["journeyctl", "plan", ".", "--format", "markdown"] in _journeyctl_lines(
-        check["script"])
+    assert PLAN_COMMENT in _journeyctl_lines(check["script"])
     assert any("merge_requests/$CI_MERGE_REQUEST_IID/notes" in line for line in check["script"])
     lines = _journeyctl_lines(apply["script"])
     assert lines.index(["journeyctl", "plan", ".", "--out", "plan.json"]) < lines.index(

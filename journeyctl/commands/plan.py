@@ -6,7 +6,9 @@ import json
 import os
 import time
 from contextlib import closing, suppress
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from journeyctl.boundary import EXIT_OK
 from journeyctl.commands.state_common import (
@@ -19,38 +21,64 @@ from journeyctl.commands.state_common import (
 )
 from journeyctl.diagnostics import JourneyctlError, diagnostic, option
 from journeyctl.hints import command, shell
+from journeyctl.model import Project
 from journeyctl.plan import desired, is_plan_file, make_plan, seal, to_markdown
 from journeyctl.project import PROJECT_FILE
+
+if TYPE_CHECKING:
+    from journeyctl.commands.plan_impact import Replayed
 
 EXIT_CHANGES = 2
 
 
+@dataclass(frozen=True)
+class Replay:
+    """`plan --events`: the event log both the applied versions and the files run on."""
+
+    events: list[Path]
+    profiles: Path | None
+    until: str | None
+
+
 def run(project_path: Path, state_url: str | None, output_format: str, out: Path | None,
-        detailed: bool) -> int:
+        detailed: bool, replay: Replay | None = None) -> int:
     loaded = valid_project(project_path)
     project = loaded.project
     assert project is not None
     given = Given(project_path, state_url)
     if out is not None:
         _check_out(out, given)
+    replayed = _replayed(replay, project) if replay else None
     ref = state_ref(loaded, given)
     with closing(ref.open(readonly=True)) as store:  # plan never writes the state
         snapshot = store.snapshot()
-    refuse_other_project(snapshot, project.name, ref)
+        refuse_other_project(snapshot, project.name, ref)
+        applied = replayed.applied(store) if replayed else None
     plan = make_plan(desired(project, loaded.docs), snapshot, time.time(), ref.shown,
                      str(ref.path), state_url).with_source(source(loaded))
-    sealed = seal(plan.to_json())
+    impact = replayed.measure(applied, plan) if replayed else None
+    sealed = seal({**plan.to_json(), **({"impact": impact.to_json()} if impact else {})})
     if out is not None:
         _save(out, json.dumps(sealed, ensure_ascii=False, indent=2) + "\n")
     if output_format == "json":
         print(json.dumps(sealed, ensure_ascii=False, indent=2))
     elif output_format == "markdown":
-        print(to_markdown(plan), end="")
+        print(to_markdown(plan) + (impact.markdown() if impact else ""), end="")
     else:
         print_plan(plan)
+        if impact:
+            print("\n" + "\n".join(impact.text_lines()))
         if out is not None:
             print(f"\nSaved the plan to {out}: {command('apply', out)}")
     return EXIT_CHANGES if detailed and plan.has_changes else EXIT_OK
+
+
+def _replayed(replay: Replay, project: Project) -> Replayed:
+    """The inputs of `--events` checked before anything runs (the simulator is imported only
+    when it is to run)."""
+    from journeyctl.commands.plan_impact import Replayed
+
+    return Replayed(replay, project)
 
 
 def _check_out(out: Path, given: Given) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,14 +51,26 @@ def parse_time(text: str, tz_name: str, flag: str) -> float:
             "write RFC 3339 (2024-03-13T10:00:00+09:00) or a date (2024-03-13)")]) from None
 
 
-def _window(request: Request, tz_name: str) -> tuple[float | None, float | None]:
-    start = parse_time(request.start, tz_name, "--start") if request.start else None
-    until = parse_time(request.until, tz_name, "--until") if request.until else None
+def window(start_text: str | None, until_text: str | None, tz_name: str
+           ) -> tuple[float | None, float | None]:
+    """`--start` and `--until` as times (of `simulate`, and of `plan --events`)."""
+    start = parse_time(start_text, tz_name, "--start") if start_text else None
+    until = parse_time(until_text, tz_name, "--until") if until_text else None
     if start is not None and until is not None and until < start:
         raise JourneyctlError([diagnostic(
-            "JC931", f"--until {request.until} is before --start {request.start}: the run "
+            "JC931", f"--until {until_text} is before --start {start_text}: the run "
             "would be empty", option("--until"), "give an --until later than --start")])
     return start, until
+
+
+@contextmanager
+def input_errors() -> Iterator[None]:
+    """A bad record that stops a run (an unreadable file, a gzip cut short) as JC001 at it."""
+    try:
+        yield
+    except InputError as exc:
+        raise JourneyctlError([diagnostic("JC001", exc.message, Loc(exc.path, exc.line),
+                                          exc.hint)]) from exc
 
 
 def run(request: Request) -> int:
@@ -70,23 +84,21 @@ def run(request: Request) -> int:
         known = ", ".join(j.id for j in project.journeys)
         raise JourneyctlError([diagnostic("JC930", f"no journey '{unknown[0]}' in the project",
                                           option("--journey"), f"journeys: {known}")])
-    _check_inputs(request, project.root)
-    start, until = _window(request, project.timezone)
+    check_inputs(project.root, request.events, request.profiles)
+    start, until = window(request.start, request.until, project.timezone)
     options = Options(start=start, until=until, journeys=set(request.journeys) or None)
     # Outputs are checked before the run, which may take long, not when it is over.
     if request.messages:
         check_output(request.messages, "--messages")
     if request.report:
         check_output(request.report, "--report")
-    workers = _workers(request)
+    workers = workers_for(request.events, request.workers)
     progress = _progress(request) if workers == 1 else None
     try:
-        result = simulate(project, request.events, request.profiles, options, request.trace,
-                          [progress] if progress else None, workers,
-                          keep_messages=request.messages is not None)
-    except InputError as exc:
-        raise JourneyctlError([diagnostic("JC001", exc.message, Loc(exc.path, exc.line),
-                                          exc.hint)]) from exc
+        with input_errors():
+            result = simulate(project, request.events, request.profiles, options, request.trace,
+                              [progress] if progress else None, workers,
+                              keep_messages=request.messages is not None)
     finally:
         if progress:
             progress.stop()
@@ -98,11 +110,11 @@ def run(request: Request) -> int:
 AUTO_PARALLEL_BYTES = 20_000_000
 
 
-def _workers(request: Request) -> int:
+def workers_for(events: list[Path], workers: str = "auto") -> int:
     """auto: every core for large inputs (a fork costs more than a small run takes)."""
-    if request.workers != "auto":
-        return int(request.workers)
-    size = sum(path.stat().st_size for path in request.events)
+    if workers != "auto":
+        return int(workers)
+    size = sum(path.stat().st_size for path in events)
     return min(os.cpu_count() or 1, 8) if size >= AUTO_PARALLEL_BYTES else 1
 
 
@@ -112,9 +124,10 @@ _INPUT_HINTS = {
 }
 
 
-def _check_inputs(request: Request, root: Path) -> None:
-    inputs = [*(("--events", path) for path in request.events),
-              *([("--profiles", request.profiles)] if request.profiles else [])]
+def check_inputs(root: Path, events: list[Path], profiles: Path | None) -> None:
+    """`--events` and `--profiles` name files that are there (of `simulate`, and of `plan`)."""
+    inputs = [*(("--events", path) for path in events),
+              *([("--profiles", profiles)] if profiles else [])]
     for flag, path in inputs:
         if (linked := input_problem(root, path)) is not None:
             raise JourneyctlError([linked])

@@ -38,6 +38,10 @@ class Options:
     until: float | None = None  # default: the last event's time
     journeys: set[str] | None = None  # run only these
     shard: tuple[int, int] | None = None  # (index, count): only users of this shard
+    # What the daemon passes the engine for applied journeys (`state.applied`): their version
+    # numbers, and the older versions some instances are on. None and (): the files' (v1).
+    versions: dict[str, int] | None = None
+    older: tuple[tuple[m.Journey, int], ...] = ()
 
 
 class Observer(Protocol):
@@ -110,7 +114,7 @@ class Simulation:
         self.options = options
         self.observers = observers
         self._effect_handlers: list[Any] = []
-        self.engine = Engine(project, options.journeys)
+        self.engine = Engine(project, options.journeys, options.versions, options.older)
         self.tz = self.engine.compiled.tz
         self.parse_time = TimeParser(self.tz)
         self._profile_rejects: list[Reject] = []  # reported (again) at the start of each pass

@@ -28,6 +28,7 @@ class StepCounts:
     sent: int = 0
     held: int = 0
     suppressed: Counter[str] = field(default_factory=Counter)
+    sent_by_channel: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass
@@ -87,6 +88,7 @@ class JourneyCounts:
             mine.sent += counts.sent
             mine.held += counts.held
             mine.suppressed.update(counts.suppressed)
+            mine.sent_by_channel.update(counts.sent_by_channel)
         self.edges.update(other.edges)
         for table, theirs in ((self.variants, other.variants),
                               (self.variant_conversions, other.variant_conversions)):
@@ -167,7 +169,9 @@ class Recorder:
 
     def _send(self, e: fx.Send) -> None:
         counts = self.journeys[e.journey]
-        counts.steps[e.step].sent += 1
+        step = counts.steps[e.step]
+        step.sent += 1
+        step.sent_by_channel[e.channel] += 1
         counts.messages += 1
         cost = self._cost(e.channel)
         counts.cost += cost
@@ -302,8 +306,10 @@ class Recorder:
         steps = {}
         for step in journey.steps:
             sc = counts.steps.get(step.id, StepCounts())
-            entry: dict[str, Any] = {"reached": sc.reached, "sent": sc.sent,
-                                     "suppressed": dict(sorted(sc.suppressed.items()))}
+            entry: dict[str, Any] = {
+                "reached": sc.reached, "sent": sc.sent,
+                "sent_by_channel": dict(sorted(sc.sent_by_channel.items())),
+                "suppressed": dict(sorted(sc.suppressed.items()))}
             if sc.held:
                 entry["held"] = sc.held
             if isinstance(step.action, m.Split):

@@ -182,6 +182,8 @@ class Core:
                 if is_store_failure(exc) or work is None:
                     raise
                 log.exception("input set aside after it failed: %s", work)
+                self._lags, self._failures = [], []  # (its batch rolled back: none happened)
+                self.tally.reset()
                 with self.runtime.batch():
                     self.runtime.set_aside(work, f"{type(exc).__name__}: {exc}", self.clock())
             if work is None:

@@ -5,12 +5,14 @@ input is set aside, schedule ticks reach every user."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from journeyctl.daemon.core import Core
 from journeyctl.engine.state import new_state
+from journeyctl.live import live_report
 from journeyctl.state import codec
 from tests.support.harness import (
     MovableClock,
@@ -96,7 +98,8 @@ def test_a_batch_is_one_transaction_and_a_failing_input_is_set_aside(
         applied: tuple[Path, State], monkeypatch) -> None:
     _, state = applied
     clock = MovableClock(T0)
-    core = open_core(state, clock=clock)
+    observed: Counter[tuple[str, ...]] = Counter()
+    core = open_core(state, clock=clock, observe_counts=observed.update)
     core.upsert_profiles([{"user_id": f"u{i}", "email": f"{i}@example.com"}
                                   for i in range(5)])
     ingest(core, *(event(f"u{i}", "signup", T0, f"e{i}") for i in range(5)), received=T0)
@@ -107,6 +110,10 @@ def test_a_batch_is_one_transaction_and_a_failing_input_is_set_aside(
     assert rows(state, "SELECT kind, user_id, error FROM set_aside") == [
         ("InboxRow", "u3", "RuntimeError: boom")]
     assert rows(state, "SELECT COUNT(*) FROM inbox WHERE processed_at IS NULL") == [(0,)]
+    # the live counts of the batch that rolled back went with it: each entry counted once
+    assert live_report(core.runtime.store, core.applied.project)["journeys"]["welcome"][
+        "entered"] == 4
+    assert observed[("entries", "welcome")] == 4
     core.close()
 
 

@@ -55,6 +55,12 @@ def test_serve_and_simulate_send_the_same_messages(tmp_path: Path, state: State)
                    == [(0,)], timeout=30)
         delivered = {path: len(fake.received(path)) for path in PATHS.values()}
         served_report = served.get("/v1/journeys/welcome/report").json()
+        unknown = served.get("/v1/journeys/nope/report")
+        assert unknown.status_code == 404 and "no journey 'nope'" in unknown.json()["error"]
+        bad = served.get("/v1/journeys/welcome/report?since=yesterday")
+        assert bad.status_code == 400 and "since='yesterday' is not a time" in bad.json()["error"]
+        later = served.get("/v1/journeys/welcome/report?since=2099-01-01").json()
+        assert later["journeys"]["welcome"]["entered"] == 0
         metrics = served.get("/metrics").text
 
     daemon = sorted(

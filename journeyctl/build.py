@@ -110,6 +110,7 @@ def build_project(doc: Doc, root: Path, out: Collector) -> m.Project:
         compliance=tuple(raw.get("compliance", [])),
         retention=_retention(b, raw.get("retention")),
         holdout=_holdout(b, raw.get("holdout")),
+        subscriptions=_subscriptions(b, raw.get("subscriptions")),
     )
 
 
@@ -143,6 +144,14 @@ def _holdout(b: _Builder, raw: dict[str, Any] | None) -> m.Holdout | None:
         return None
     return m.Holdout(loc=b.loc("holdout"), locs=b.locs(("holdout",), raw),
                      percent=float(raw["percent"]), salt=raw["salt"])
+
+
+def _subscriptions(b: _Builder, raw: dict[str, Any] | None) -> tuple[m.Subscription, ...]:
+    return tuple(
+        m.Subscription(loc=b.loc("subscriptions", event, key=True),
+                       locs=b.locs(("subscriptions", event), changes or {}), event=event,
+                       changes=tuple((path, bool(v)) for path, v in (changes or {}).items()))
+        for event, changes in (raw or {}).items())
 
 
 def _retention(b: _Builder, raw: dict[str, Any] | None) -> m.Retention:

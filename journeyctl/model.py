@@ -540,6 +540,15 @@ class Holdout(Located):
 
 
 @dataclass(frozen=True)
+class Subscription(Located):
+    """`subscriptions:` in journeyctl.yaml (docs/language.md, "Subscriptions"): an event that
+    changes consent, applied before any journey sees the event."""
+
+    event: str = ""
+    changes: tuple[tuple[str, bool], ...] = ()  # (dotted path under `consent.`, value)
+
+
+@dataclass(frozen=True)
 class Project(Located):
     name: str = ""
     root: Path = Path(".")
@@ -556,6 +565,7 @@ class Project(Located):
     compliance: tuple[str, ...] = ()
     retention: Retention = Retention(Loc(""))
     holdout: Holdout | None = None
+    subscriptions: tuple[Subscription, ...] = ()
     catalog: Catalog = Catalog(Loc(""))
     channels: Mapping[str, Channel] = EMPTY
     templates: Mapping[str, Template] = EMPTY

@@ -31,6 +31,11 @@ def check(ctx: CheckContext) -> None:
             pack.check(ctx)
     for journey in project.journeys:
         _check_worst_case(ctx, journey)
+    events = project.catalog.events
+    for sub in project.subscriptions:
+        if sub.event not in events and project.catalog.loaded("event", sub.event):
+            ctx.add("JC501", f"subscriptions names unknown event '{sub.event}'", sub.loc,
+                    did_you_mean(sub.event, events, "events"))
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ class Engine:
                  older: Sequence[tuple[m.Journey, int]] = ()) -> None:
         self.compiled: Compiled = compile_project(project, only, versions, older)
         self.cel = Evaluator()
+        self._subscriptions = {s.event: s.changes for s in project.subscriptions}
 
     def step(self, state: UserState, event: Input, now: float) -> tuple[UserState, Out]:
         """Apply one input at time `now`; returns the (same, changed) state and the effects."""
@@ -91,6 +92,8 @@ class Engine:
     # --- events ------------------------------------------------------------------------------
 
     def _event(self, state: UserState, event: Event, now: float, out: Out) -> None:
+        if event.name in self._subscriptions:
+            self._subscribe(state, event, now, out)
         if event.name == "identify" and event.properties:
             merge_profile(state.profile, _copy(event.properties))  # later merges change no event
             state.profile["user_id"] = state.user_id
@@ -103,6 +106,19 @@ class Engine:
             self._offer(state, journey_id, event, now, out)
         if event.name in self.compiled.lookbacks:
             state.own("latest")[event.name] = (event.time, event.properties)
+
+    def _subscribe(self, state: UserState, event: Event, now: float, out: Out) -> None:
+        """`subscriptions:` — the consent the event changes, before any journey sees it (so
+        no journey, entered before or after, sends against it). A `channel` property narrows
+        the change to `consent.<channel>`."""
+        channel = event.properties.get("channel")
+        changes: dict[str, Any] = {}
+        for path, value in self._subscriptions[event.name]:
+            if not isinstance(channel, str) or path == f"consent.{channel}":
+                set_path(changes, path, value)
+        if changes:
+            merge_profile(state.profile, _copy(changes))
+            out.append(fx.ProfileUpdated(state.user_id, changes, now))  # merged, as identify
 
     def _remember(self, state: UserState, event: Event, now: float) -> None:
         """Keep the event for count(): only counted names, only for the longest window. The

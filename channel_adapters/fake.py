@@ -1,4 +1,5 @@
-"""A local fake of the five providers, over real HTTP on 127.0.0.1: for tests and demos.
+"""A local fake of the providers (and SENS's two KakaoTalk APIs), over real HTTP on 127.0.0.1:
+for tests and demos.
 
 It answers each provider's real path the way the provider does (status codes, ids, error
 bodies), records every request, and plays responses queued for a path before its normal answer,
@@ -22,7 +23,7 @@ import asyncio
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import replace
 from typing import Any
@@ -49,11 +50,13 @@ class FakeProvider:
 
     def __init__(self, port: int = 0, *, record: bool = True, webhook_secret: str | None = None,
                  log: Callable[[str], None] | None = None, fault: Fault | None = None,
-                 note: Callable[[str], None] | None = None) -> None:
+                 note: Callable[[str], None] | None = None,
+                 sens_keys: Mapping[str, str] | None = None) -> None:
         self.port = port
         self.requests: list[Recorded] = []
         self._record = record  # off for long demo runs: memory would only grow
         self._webhook_secret = webhook_secret  # set: webhook signatures are checked (else 401)
+        self._sens_keys = sens_keys  # NCP access key -> secret key: SENS signatures checked
         self._log = log  # a line per request
         self._note = note or log  # a line per fault played or ended
         self._queues: dict[str, deque[Response]] = {}
@@ -288,7 +291,7 @@ class FakeProvider:
                 return queued.popleft()
             playing = self._playing
             hit = playing is not None and playing.hits()
-        normal = answer(request, self._webhook_secret)
+        normal = answer(request, self._webhook_secret, self._sens_keys)
         if not hit:
             return normal
         assert playing is not None

@@ -1,10 +1,12 @@
-"""What the fake provider answers: the five providers' replies to well-formed and broken
+"""What the fake provider answers: each provider's replies to well-formed and broken
 requests (status codes, ids, error bodies in each provider's format), and the request and
 response values the server (`channel_adapters.fake`) records and plays."""
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import hmac
 import re
 import uuid
 from collections.abc import Mapping
@@ -15,10 +17,13 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from channel_adapters import sens
 from channel_adapters.webhook import DEFAULT_SIGNATURE_HEADER, signature
 
 _TWILIO = re.compile(r"/2010-04-01/Accounts/([^/]+)/Messages\.json")
 _FCM = re.compile(r"/v1/projects/([^/]+)/messages:send")
+_SENS = re.compile(r"/(alimtalk|friendtalk)/v2/services/([^/]+)/messages")
+SENS_MAX_MESSAGES = 100  # per request, as SENS documents
 
 
 @dataclass(frozen=True)
@@ -64,10 +69,15 @@ class Response:
                  *(f"{k}: {v}" for k, v in headers.items())]
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
-def answer(request: Recorded, webhook_secret: str | None = None) -> Response:
-    """What the real provider at this path would answer to a well-formed or broken request."""
+def answer(request: Recorded, webhook_secret: str | None = None,
+           sens_keys: Mapping[str, str] | None = None) -> Response:
+    """What the real provider at this path would answer to a well-formed or broken request.
+    `sens_keys` (access key -> secret key): the NCP keys SENS signatures are checked against;
+    without them a SENS request only needs the three signing headers."""
     if request.method != "POST":
         return Response(405, "method not allowed")
+    if match := _SENS.fullmatch(request.path):
+        return _sens(request, match[1], sens_keys)
     if request.path == "/v3/mail/send":
         return _sendgrid(request)
     if match := _TWILIO.fullmatch(request.path):
@@ -181,6 +191,56 @@ def _webhook(request: Recorded, secret: str | None) -> Response:
     return Response(200, {"id": f"wh_{uuid.uuid4().hex[:16]}"})
 
 
+def _sens(request: Recorded, api: str, keys: Mapping[str, str] | None) -> Response:
+    if not _sens_signed(request, keys):
+        return Response(401, {"error": {"errorCode": "200", "message": "Authentication Failed",
+                                        "details": "Invalid authentication information."}})
+    data = request_json(request)
+    problem = _sens_problem(data, api)
+    if problem is not None:
+        return Response(400, {"statusCode": "400", "statusName": "fail",
+                              "errorMessage": problem})
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+    return Response(202, {
+        "requestId": f"RSSA-{uuid.uuid4().hex[:20]}", "requestTime": now,
+        "statusCode": "202", "statusName": "success",
+        "messages": [{"messageId": str(uuid.uuid4()), "countryCode": m.get("countryCode", "82"),
+                      "to": m["to"], "content": m["content"], "requestStatusCode": "A000",
+                      "requestStatusName": "success", "requestStatusDesc": "성공",
+                      "useSmsFailover": False} for m in data["messages"]]})
+
+
+def _sens_signed(request: Recorded, keys: Mapping[str, str] | None) -> bool:
+    headers = request.headers
+    timestamp = headers.get("x-ncp-apigw-timestamp", "")
+    access_key = headers.get("x-ncp-iam-access-key", "")
+    given = headers.get("x-ncp-apigw-signature-v2", "")
+    if not (timestamp.isdigit() and access_key and given):
+        return False
+    if keys is None:
+        return True
+    secret = keys.get(access_key)
+    uri = request.path + (f"?{request.query}" if request.query else "")
+    return secret is not None and hmac.compare_digest(
+        given, sens.signature(secret, request.method, uri, timestamp, access_key))
+
+
+def _sens_problem(data: Any, api: str) -> str | None:
+    if not isinstance(data, dict):
+        return "the body is not a JSON object"
+    if not data.get("plusFriendId"):
+        return "plusFriendId is required"
+    if api == "alimtalk" and not data.get("templateCode"):
+        return "templateCode is required"
+    messages = data.get("messages")
+    if not isinstance(messages, list) or not 1 <= len(messages) <= SENS_MAX_MESSAGES:
+        return f"messages must hold 1 to {SENS_MAX_MESSAGES} messages"
+    for message in messages:
+        if not (isinstance(message, dict) and message.get("to") and message.get("content")):
+            return "each message needs `to` and `content`"
+    return None
+
+
 # --- HTTP plumbing ----------------------------------------------------------------------------
 
 
@@ -236,6 +296,11 @@ def summary(request: Recorded) -> str:
         if _TWILIO.fullmatch(request.path):
             form = request.form()
             return f"  to={form.get('To')} body={_short(form.get('Body'))}"
+        if _SENS.fullmatch(request.path):
+            data = request.json()
+            first = data["messages"][0]
+            code = f" template={data['templateCode']}" if data.get("templateCode") else ""
+            return f"  to={first.get('to')}{code} content={_short(first.get('content'))}"
         if _FCM.fullmatch(request.path):
             message = request.json()["message"]
             notification = message.get("notification", {})

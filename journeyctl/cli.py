@@ -400,8 +400,10 @@ def fake_provider(
         "--for", help="How long the fault lasts (30s, 5m); default: until stopped.",
         metavar="DURATION")] = None,
 ) -> None:
-    """Run a local fake of the SendGrid, Twilio, FCM, Slack and webhook APIs, for demos and
-    outage rehearsals (--fail, --delay, --refuse; POST /_fake/fault while it runs)."""
+    """Run a local fake of the SendGrid, Twilio, FCM, Slack, webhook and NAVER Cloud SENS
+    (KakaoTalk) APIs, for demos and outage rehearsals (--fail, --delay, --refuse; POST
+    /_fake/fault while it runs). SENS signatures are checked against NCP_ACCESS_KEY and
+    NCP_SECRET_KEY when both are set."""
     from journeyctl.commands.fake_provider import FaultOptions, run
 
     options = FaultOptions(fail, retry_after, delay, every, refuse, for_)

@@ -168,6 +168,9 @@ CODES: dict[str, CodeInfo] = {
     "JC613": CodeInfo("template runs more loop iterations than a message may"),
     "JC614": CodeInfo("template writes more than a message may"),
     "JC615": CodeInfo("`| safe` on a value that is not a trusted catalog field", _W),
+    "JC616": CodeInfo("AlimTalk text does not match the approved template"),
+    "JC617": CodeInfo("AlimTalk template without template_code or approved text"),
+    "JC618": CodeInfo("promotional send on an AlimTalk channel"),
     # channels
     "JC701": CodeInfo("unknown channel"),
     "JC702": CodeInfo("unknown adapter"),

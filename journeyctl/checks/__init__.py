@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from journeyctl.checks import channels, expressions, graph, policy, snippets, templates
+from journeyctl.checks import channels, expressions, graph, kakao, policy, snippets, templates
 from journeyctl.checks.context import CheckContext
 from journeyctl.diagnostics import Collector, Diagnostic
 from journeyctl.model import Project
@@ -16,6 +16,7 @@ CHECKS: tuple[Callable[[CheckContext], None], ...] = (
     expressions.check,
     snippets.check,
     templates.check,
+    kakao.check,
     policy.check,
 )
 

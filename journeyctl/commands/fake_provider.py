@@ -1,6 +1,8 @@
-"""`journeyctl fake-provider`: the local fake of the five providers, in the foreground.
+"""`journeyctl fake-provider`: the local fake of the providers, in the foreground.
 
 Point a channel at it with `journeyctl send-test ... --base-url URL`; each request is logged.
+SENS (KakaoTalk) signatures are checked against the keys in NCP_ACCESS_KEY and NCP_SECRET_KEY
+when both are set (the variables the example channels read), else only their presence.
 `--fail`, `--delay`, `--every`, `--refuse` and `--for` play a fault from the start, and
 `POST /_fake/fault` changes it while it runs, to rehearse an outage.
 """
@@ -8,8 +10,11 @@ Point a channel at it with `journeyctl send-test ... --base-url URL`; each reque
 from __future__ import annotations
 
 import asyncio
+import os
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 
 from channel_adapters.fake import CONTROL, FakeProvider
 from channel_adapters.fake_faults import Fault, seconds
@@ -21,8 +26,10 @@ ROUTES = (
     ("twilio", "POST /2010-04-01/Accounts/{sid}/Messages.json"),
     ("fcm", "POST /v1/projects/{project_id}/messages:send"),
     ("slack", "POST /services/..."),
+    ("sens", "POST /{alimtalk|friendtalk}/v2/services/{serviceId}/messages"),
     ("webhook", "POST any other path"),
 )
+NCP_KEYS = ("NCP_ACCESS_KEY", "NCP_SECRET_KEY")
 EXAMPLE = '{"fail": 503, "for": "30s"}'
 
 
@@ -38,12 +45,14 @@ class FaultOptions:
     duration: str | None = None  # --for
 
 
-def run(port: int, quiet: bool, options: FaultOptions = FaultOptions()) -> int:
+def run(port: int, quiet: bool, options: FaultOptions = FaultOptions(),
+        env: Mapping[str, str] = os.environ) -> int:
     fault = fault_from(options)  # checked before listening: nothing starts on a bad option
+    keys = sens_keys(env)
     fake = FakeProvider(port, record=False, log=None if quiet else _print, note=_print,
-                        fault=fault if fault.active else None)
+                        fault=fault if fault.active else None, sens_keys=keys)
     try:
-        asyncio.run(fake.serve(_ready))
+        asyncio.run(fake.serve(partial(_ready, checked=keys is not None)))
     except OSError as exc:
         raise JourneyctlError([diagnostic(
             "JC976", f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}", option("--port"),
@@ -82,10 +91,19 @@ def _option_name(field: str) -> str:
     return "--" + field.replace("_", "-")
 
 
-def _ready(url: str) -> None:
+def sens_keys(env: Mapping[str, str]) -> dict[str, str] | None:
+    """The NCP keys SENS signatures are checked against, when both variables are set."""
+    access, secret = (env.get(name, "").strip() for name in NCP_KEYS)
+    return {access: secret} if access and secret else None
+
+
+def _ready(url: str, checked: bool = False) -> None:
     control = f"curl -X POST {url}{CONTROL} -d {shlex.quote(EXAMPLE)}"
+    sens = ("SENS signatures are checked against NCP_ACCESS_KEY and NCP_SECRET_KEY" if checked
+            else "SENS signatures are not checked: export NCP_ACCESS_KEY and NCP_SECRET_KEY "
+                 "before starting it to check them")
     lines = [f"fake provider listening on {url}", *(f"  {name:<9} {route}"
-                                                   for name, route in ROUTES),
+                                                   for name, route in ROUTES), sens,
              f"send to it: add --base-url {url} to journeyctl send-test or journeyctl serve",
              f"rehearse an outage (503 for 30s): {control}"]
     print("\n".join(lines), flush=True)

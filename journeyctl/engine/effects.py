@@ -11,7 +11,7 @@ from typing import Any, Literal, NamedTuple
 from journeyctl.model import Category
 
 ExitReason = Literal["completed", "goal", "exit_event"]
-HoldReason = Literal["quiet_hours", "kr_night"]
+HoldReason = Literal["quiet_hours", "kr_night", "kakao_night"]
 NotEnteredReason = Literal["where", "audience", "reentry", "paused"]
 
 

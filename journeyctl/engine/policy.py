@@ -15,6 +15,11 @@ from journeyctl.engine.split import in_holdout
 from journeyctl.engine.state import UserState
 
 KR_NIGHT = (dt.time(21), dt.time(8))  # the kr pack: advertising at night needs consent.night
+# Kakao sends no advertising brand message (FriendTalk) from 20:00 to 08:00, whatever the
+# user consented to (docs/compliance.md). The adapter names of channel_adapters/sens.py: the
+# engine reads no adapter registry.
+KAKAO_NIGHT = (dt.time(20), dt.time(8))
+KAKAO_AD_ADAPTERS = frozenset({"sens_friendtalk"})
 
 
 class SendTo(NamedTuple):
@@ -65,10 +70,10 @@ def decide(c: Compiled, cj: CompiledJourney, state: UserState, send: m.Send,
         return SendTo(chosen)
     if in_holdout(c.project.holdout, state.user_id):
         return Suppress("holdout")  # measured, never promoted to: no fallback either
-    held = _quiet(c, state, now)
+    channel_name = send.options[chosen].channel
+    held = _quiet(c, state, now) or _kakao_night(c, state, channel_name, now)
     if held is not None:
         return held
-    channel_name = send.options[chosen].channel
     exceeded = _exceeded_cap(c, cj, state, channel_name, now)
     if exceeded:
         return Suppress(exceeded)
@@ -85,6 +90,16 @@ def _quiet(c: Compiled, state: UserState, now: float) -> Suppress | Hold | None:
     if (c.kr and in_window(now, KR_NIGHT[0], KR_NIGHT[1], tz)
             and m.lookup(state.profile, "consent.night") is not True):
         return Hold("kr_night", window_end(now, KR_NIGHT[1], tz))
+    return None
+
+
+def _kakao_night(c: Compiled, state: UserState, channel: str, now: float) -> Hold | None:
+    """A promotional brand message in Kakao's night window waits for its end."""
+    if c.project.channels[channel].adapter not in KAKAO_AD_ADAPTERS:
+        return None
+    tz = user_zone(state.profile, c.tz)
+    if in_window(now, KAKAO_NIGHT[0], KAKAO_NIGHT[1], tz):
+        return Hold("kakao_night", window_end(now, KAKAO_NIGHT[1], tz))
     return None
 
 

@@ -24,24 +24,31 @@ ENV = {
     "FCM_TOKEN": "fcm-secret-0003",
     "SLACK_URL": "https://hooks.slack.com/services/T0/B0/slack-secret-0004",
     "HOOK_SECRET": "hook-secret-0005",
+    "NCP_ACCESS": "ncp-access-0006",
+    "NCP_SECRET": "ncp-secret-0007",
 }
-SECRETS = [v for k, v in ENV.items() if k != "TW_SID"]
+SECRETS = [v for k, v in ENV.items() if k not in ("TW_SID", "NCP_ACCESS")]
 CREDENTIALS = {
     "sendgrid": {"api_key": "SG_KEY"},
     "twilio": {"account_sid": "TW_SID", "auth_token": "TW_TOKEN"},
     "fcm": {"access_token": "FCM_TOKEN"},
     "slack": {"webhook_url": "SLACK_URL"},
     "webhook": {"secret": "HOOK_SECRET"},
+    "sens_alimtalk": {"access_key": "NCP_ACCESS", "secret_key": "NCP_SECRET"},
+    "sens_friendtalk": {"access_key": "NCP_ACCESS", "secret_key": "NCP_SECRET"},
 }
+SENS_SETTINGS = {"service_id": "ncp:kkobizmsg:kr:2751234:acme", "plus_friend_id": "@acme"}
 SETTINGS: dict[str, dict[str, Any]] = {
     "sendgrid": {"from": {"email": "no-reply@acme.example", "name": "ACME"}},
     "twilio": {"from": "+15005550006"},
     "fcm": {"project_id": "acme-test"},
     "slack": {},
     "webhook": {},
+    "sens_alimtalk": SENS_SETTINGS,
+    "sens_friendtalk": SENS_SETTINGS,
 }
 ADDRESSES = {"sendgrid": "email", "twilio": "phone", "fcm": "push_token", "slack": "",
-             "webhook": ""}
+             "webhook": "", "sens_alimtalk": "phone", "sens_friendtalk": "phone"}
 
 
 def fake_provider() -> Iterator[FakeProvider]:

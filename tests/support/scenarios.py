@@ -55,12 +55,20 @@ channels:
     adapter: webhook
     base_url: https://hooks.example.com/x
     credentials: {secret: env:H}
+  brand:
+    adapter: sens_friendtalk
+    service_id: "ncp:kkobizmsg:kr:1:acme"
+    plus_friend_id: "@acme"
+    credentials: {access_key: env:A, secret_key: env:B}
+    address: phone
+    consent: consent.sms
 """
 TEMPLATES = {
     **{f"e{i}": "channel: email\nsubject: s\ntext: t\n" for i in range(1, 5)},
     **{f"s{i}": "channel: sms\ntext: t\n" for i in range(1, 3)},
     **{f"p{i}": "channel: push\ntitle: t\nbody: b\n" for i in range(1, 3)},
     "h1": "channel: hook\nbody: {a: b}\n",
+    "k1": "channel: brand\ntext: \"(광고) 세일\\n무료수신거부 080-000-0000\"\n",
 }
 EVERYONE = {"email": "a@example.com", "phone": "+821000000000", "push_token": "tok",
             "consent": {"email": True, "sms": True, "push": True}}

@@ -9,9 +9,12 @@ are committed to the inbox: they survive a crash from that moment. While the sto
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import logging
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -25,8 +28,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from journeyctl import model as m
-from journeyctl.daemon import intake
-from journeyctl.daemon.core import Core
+from journeyctl.daemon import intake, segment
+from journeyctl.daemon.core import ALIAS, Core
 from journeyctl.daemon.core_thread import CoreThread
 from journeyctl.daemon.health import health_answer
 from journeyctl.daemon.metrics import CONTENT_TYPE, Metrics
@@ -131,6 +134,9 @@ def build_app(core: CoreThread, metrics: Metrics, options: ApiOptions,
         Route("/v1/journeys/{journey_id}", guarded(api.get_journey), methods=["GET"]),
         Route("/v1/journeys/{journey_id}/report", guarded(api.get_report), methods=["GET"]),
     ]
+    # Segment/RudderStack-compatible ingest (the SDKs' HTTP Tracking API: docs/daemon.md)
+    routes += [Route(f"/v1/{kind}", api.segment_guard(api.segment_route(kind)),
+                     methods=["POST"]) for kind in (*segment.TYPES, "batch")]
     return Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_allowed})
 
 
@@ -191,6 +197,44 @@ class _Api:
             return await inner(request)
         return run
 
+    def segment_guard(self, handler: Handler) -> Handler:
+        """The Segment routes: the write key as the HTTP Basic user (the SDKs send it so,
+        with no password) is the API token; a bearer token works too. Every error body also
+        has the `code` and `message` those SDKs read."""
+        inner = self.errors(handler)
+
+        async def run(request: Request) -> Response:
+            if self._token is not None and not (self._authorized(request)
+                                                 or self._write_key(request)):
+                return JSONResponse(
+                    {"error": "missing or wrong write key: send the token in "
+                              "JOURNEYCTL_API_TOKEN as the write key (HTTP Basic user, no "
+                              "password)", "code": "unauthorized",
+                     "message": "wrong write key"}, 401,
+                    headers={"WWW-Authenticate": 'Basic realm="journeyctl"'})
+            response = await inner(request)
+            if response.status_code < 400 or not isinstance(response, JSONResponse):
+                return response
+            body = orjson.loads(response.body)
+            code = {400: "invalid_request", 413: "too_large", 503: "unavailable"}.get(
+                response.status_code, "error")
+            return JSONResponse({"code": code, "message": body["error"], **body},
+                                response.status_code, headers={
+                                    k: v for k, v in response.headers.items()
+                                    if k.lower() == "retry-after"})
+        return run
+
+    def _write_key(self, request: Request) -> bool:
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user = base64.b64decode(value.strip(), validate=True).partition(b":")[0]
+        except (binascii.Error, ValueError):
+            return False
+        assert self._token is not None
+        return hmac.compare_digest(user, self._token)
+
     def _authorized(self, request: Request) -> bool:
         header = request.headers.get("authorization", "")
         scheme, _, value = header.partition(" ")
@@ -214,6 +258,8 @@ class _Api:
                                      "smaller batches")
             chunks.append(chunk)
         body = b"".join(chunks)
+        if request.headers.get("content-encoding", "").lower() == "gzip":
+            body = _gunzip(body, limit)  # (the RudderStack SDK sends its batches so)
         if not body.strip():
             raise HttpError(400, "the body is empty: send JSON")
         try:
@@ -276,6 +322,52 @@ class _Api:
         return JSONResponse({"accepted": accepted, "duplicates": duplicates,
                              "rejected": rejected}, 202)
 
+    def segment_route(self, kind: str) -> Handler:
+        """POST /v1/<kind>: one Segment message of that type, or (`batch`) a batch of them."""
+        async def handle(request: Request) -> Response:
+            return await self.post_segment(request, None if kind == "batch" else kind)
+        return handle
+
+    async def post_segment(self, request: Request, kind: str | None) -> Response:
+        """Segment messages as events (`journeyctl.daemon.segment`), checked as /v1/events
+        checks them; 200 `{"success": true}` once the accepted ones are committed."""
+        body = await self._json(request)
+        try:
+            items = segment.messages(body, kind)
+        except ValueError as exc:
+            raise intake.BadRequest(str(exc)) from None
+        if len(items) > intake.MAX_RECORDS:
+            raise intake.BadRequest(f"{len(items)} messages in one request; the limit is "
+                                    f"{intake.MAX_RECORDS}: split the batch")
+        now = self.core.clock()
+        converted = segment.convert(items, now)
+        project = self._applied().project
+        parse = self._parse_time(project.timezone)
+        valid, problems = intake.check_events(converted.events, project.catalog, parse, now,
+                                              self.options.max_future)
+        rejected: list[dict[str, Any]] = [{"index": index, "error": error}
+                                          for index, error in converted.problems]
+        rejected += [{**p.as_json(), "index": converted.origins[p.index]} for p in problems]
+        for alias in converted.aliases:
+            row = intake.check_internal(alias.anonymous, ALIAS, alias.timestamp,
+                                        alias.message_id, {"into": alias.known}, parse)
+            if isinstance(row, str):
+                rejected.append({"index": alias.index, "error": row})
+            else:
+                valid.append(row)
+        rejected.sort(key=lambda r: r["index"])
+        self.metrics.rejected.inc(len(rejected))
+        if not valid:
+            raise HttpError(400, "no valid message in the request: nothing was stored",
+                            accepted=0, duplicates=0, rejected=rejected)
+        accepted, duplicates = await self.store.commit(self.core.ingest(valid))
+        self.metrics.events.inc(accepted)
+        self.metrics.duplicates.inc(duplicates)
+        if accepted:
+            self.wake()
+        return JSONResponse({"success": True, "accepted": accepted, "duplicates": duplicates,
+                             "rejected": rejected})
+
     async def post_profiles(self, request: Request) -> Response:
         body = await self._json(request)
         applied = self._applied()
@@ -334,6 +426,20 @@ class _Api:
         except (ValueError, OverflowError):
             raise HttpError(400, f"{name}={text!r} is not a time: write RFC 3339 "
                             "(2024-03-13T10:00:00+09:00) or a date (2024-03-13)") from None
+
+
+def _gunzip(body: bytes, limit: int) -> bytes:
+    """A gzip body, unpacked up to `limit` bytes (a small body may unpack to a huge one)."""
+    unpack = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        data = unpack.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise HttpError(400, f"the body is not valid gzip ({exc}): send it as it is, or "
+                             "gzip it whole") from None
+    if len(data) > limit or unpack.unconsumed_tail:
+        raise HttpError(413, f"the body unpacks to over the limit of {limit} bytes: send "
+                             "smaller batches")
+    return data
 
 
 _TRIGGERS = {m.EventTrigger: "event", m.InactiveTrigger: "inactive", m.ScheduleTrigger: "schedule"}

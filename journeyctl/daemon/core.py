@@ -23,12 +23,12 @@ from journeyctl import model as m
 from journeyctl.daemon.tally import Tally
 from journeyctl.diagnostics import JourneyctlError
 from journeyctl.engine import effects as fx
-from journeyctl.engine.inputs import Event, Migrate, Tick, TimerFired
+from journeyctl.engine.inputs import Event, Merge, Migrate, Tick, TimerFired
 from journeyctl.engine.interpreter import Engine
 from journeyctl.engine.policy import refusal
 from journeyctl.engine.state import UserState, new_state
 from journeyctl.messages import address, render_template
-from journeyctl.state import is_store_failure
+from journeyctl.state import codec, is_store_failure
 from journeyctl.state.applied import Applied, AppliedError, load_applied
 from journeyctl.state.base import Clock, Delivery, InboxRow, PendingTick, Runtime, TimerRow, Work
 
@@ -36,6 +36,9 @@ log = logging.getLogger("journeyctl.core")
 TICK_PAGE = 500  # users per transaction of a schedule tick
 WARN_EVERY = 60.0  # seconds between two warnings about one condition
 _NOTHING_CHANGED = (fx.NotEntered, fx.ExpressionFailed)  # effects that leave the state as it was
+# The inbox's own inputs of an identity merge (no client can send these names: `intake`):
+ALIAS = "$alias"  # for the anonymous user, properties {"into": <known user>}
+MERGE = "$merge"  # for the known user: {"from": <anonymous user>, "state", "profile"}
 
 
 class Core:
@@ -221,11 +224,47 @@ class Core:
             self._tick(work)
 
     def _event(self, row: InboxRow) -> None:
+        if row.name == ALIAS:
+            self._take_out(row)
+            return
+        if row.name == MERGE:
+            self._fold(row)
+            return
         state, effects, new_user = self._load(row.user_id, row.received_at)
+        # a user merged into another has no state of their own: their events go on there
+        known = self.runtime.alias_of(row.user_id) if new_user else None
+        if known is not None:
+            self.runtime.forward(row.seq, [{
+                "event_id": row.event_id, "user_id": known, "event": row.name,
+                "time": row.time, "properties": row.properties}], self.clock())
+            return
         event = Event(row.user_id, row.name, row.time, row.properties, row.event_id)
         effects += self._step(state, event, row.received_at)[1]
         self._commit(state, effects, row.received_at, inbox_seq=row.seq)
         self.tally.event(row.received_at, new_user)
+
+    # --- identity merge: two steps, each run by the holder of its user's partition ----------
+
+    def _take_out(self, row: InboxRow) -> None:
+        """The anonymous user's side: their state (instances, waits, history, profile) leaves
+        the store and goes to the known user through the inbox; their later events follow."""
+        into = row.properties["into"]
+        state, _, _ = self._load(row.user_id, row.received_at)
+        self.runtime.take_out(row.user_id, into, self.clock())
+        self.runtime.forward(row.seq, [{
+            "event_id": None, "user_id": into, "event": MERGE, "time": row.time,
+            "properties": {"from": row.user_id, "state": codec.encode(state).decode(),
+                           "profile": state.profile}}], self.clock())
+
+    def _fold(self, row: InboxRow) -> None:
+        """The known user's side: the engine folds the anonymous state into theirs."""
+        state, effects, _ = self._load(row.user_id, row.received_at)
+        props = row.properties
+        taken = codec.decode(props["state"].encode(), props["profile"])
+        self.runtime.drop_alias(row.user_id)  # (a user merged into is themselves again)
+        effects += self._step(state, Merge(row.user_id, props["from"], taken),
+                              row.received_at)[1]
+        self._commit(state, effects, row.received_at, inbox_seq=row.seq)
 
     def _timer(self, row: TimerRow, now: float) -> None:
         """A timer fires at its due time (however late the poller is): the same moment the

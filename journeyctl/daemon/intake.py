@@ -22,6 +22,7 @@ EVENT_FIELDS = frozenset({"event_id", "user_id", "event", "timestamp", "properti
 MAX_RECORDS = 10_000  # per request
 MAX_DEPTH = 32  # levels of objects and arrays in one record, the record itself the first
 MAX_ID_BYTES = 256  # UTF-8 bytes of a user_id, an event_id or an event name
+RESERVED = "$"  # the prefix of the inbox's own inputs (`journeyctl.daemon.core.ALIAS`, MERGE)
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,10 @@ def _event_error(raw: Any, catalog: Catalog, parse_time: TimeParser, now: float,
         too_big = _over_limits(raw, ("user_id", "event_id", "event"))
         if too_big:
             return too_big
+        name = raw.get("event")
+        if type(name) is str and name.startswith(RESERVED):
+            return (f"event {name!r}: names starting with {RESERVED!r} are the daemon's own "
+                    "(identity merge): rename the event")
     record = parse_event(raw, catalog, parse_time)
     if isinstance(record, str):
         return record
@@ -104,6 +109,21 @@ def _event_error(raw: Any, catalog: Catalog, parse_time: TimeParser, now: float,
                 "RFC 3339 or epoch seconds (not milliseconds)")
     return {"event_id": record.event_id, "user_id": record.user_id, "event": record.name,
             "time": record.time, "properties": record.properties}
+
+
+def check_internal(user_id: str, name: str, stamp: Any, event_id: str | None,
+                   properties: dict[str, Any], parse_time: TimeParser) -> dict[str, Any] | str:
+    """An inbox row of the daemon's own (an identity merge: `journeyctl.daemon.core.ALIAS`),
+    its ids and time checked as an event's are; the reason when refused."""
+    too_big = _over_limits({"user_id": user_id, "event_id": event_id}, ("user_id", "event_id"))
+    if too_big:
+        return too_big
+    try:
+        time = parse_time(stamp)
+    except (ValueError, TypeError, OverflowError):
+        return f"unparseable timestamp {str(stamp)[:40]!r}"
+    return {"event_id": event_id, "user_id": user_id, "event": name, "time": time,
+            "properties": properties}
 
 
 def check_profiles(items: list[Any], catalog: Catalog, parse_time: TimeParser

@@ -109,6 +109,63 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+# --- Segment/RudderStack-compatible ingest (the HTTP Tracking API) ----------------------------
+
+SEGMENT_SCHEMAS: dict[str, Any] = {
+    "SegmentMessage": {
+        "type": "object", "required": ["type"],
+        "description": "A Segment message: `userId` or `anonymousId`; `messageId` is the event "
+                       "id; `timestamp` (or `originalTimestamp`) its time; `context` kept in "
+                       "the event's properties as `_context` (not for identify)",
+        "properties": {
+            "type": {"enum": ["track", "identify", "page", "screen", "alias"]},
+            "userId": {"type": ["string", "integer"]},
+            "anonymousId": {"type": ["string", "integer"]},
+            "previousId": {"type": ["string", "integer"], "description": "alias: merged into "
+                                                                         "userId"},
+            "event": {"type": "string", "description": "track: the event's name"},
+            "name": {"type": "string"}, "category": {"type": "string"},
+            "properties": {"type": "object"},
+            "traits": {"type": "object", "description": "identify: merged into the profile"},
+            "timestamp": {"type": ["string", "number"]},
+            "originalTimestamp": {"type": ["string", "number"]},
+            "messageId": {"type": "string"}, "context": {"type": "object"},
+        },
+    },
+    "SegmentBatch": {"type": "object", "required": ["batch"],
+                     "properties": {"batch": {"type": "array", "minItems": 1,
+                                              "maxItems": 10000,
+                                              "items": _ref("SegmentMessage")}}},
+    "SegmentAccepted": {
+        "type": "object", "required": ["success", "accepted", "duplicates", "rejected"],
+        "properties": {"success": {"const": True}, "accepted": {"type": "integer"},
+                       "duplicates": {"type": "integer"},
+                       "rejected": {"type": "array", "items": _ref("Rejected")}}},
+    "SegmentError": {"type": "object", "required": ["error", "code", "message"],
+                     "properties": {"error": {"type": "string"}, "code": {"type": "string"},
+                                    "message": {"type": "string"}}},
+}
+
+
+def _segment_paths() -> dict[str, Any]:
+    error = _json(_ref("SegmentError"), "Refused (`code`, `message`: as the SDKs read them)")
+    responses = {"200": _json(_ref("SegmentAccepted"), "Committed; invalid messages listed in "
+                                                       "`rejected`"),
+                 "400": error, "401": _json(_ref("SegmentError"), "Missing or wrong write key"),
+                 "413": error, "503": error}
+    paths = {}
+    for kind in ("batch", "track", "identify", "page", "screen", "alias"):
+        body = _ref("SegmentBatch") if kind == "batch" else _ref("SegmentMessage")
+        paths[f"/v1/{kind}"] = {"post": {
+            "summary": f"Segment HTTP Tracking API: {kind} (the write key as the HTTP Basic "
+                       "user, or the bearer token)",
+            "security": [{"writeKey": []}, {"bearer": []}],
+            "requestBody": {"required": True,
+                            "content": {"application/json": {"schema": body}}},
+            "responses": responses}}
+    return paths
+
+
 def _operation(summary: str, responses: dict[str, Any], *, body: dict[str, Any] | None = None,
                auth: bool = True, params: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "responses": responses}
@@ -138,9 +195,12 @@ def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "journeyctl daemon", "version": __version__},
-        "components": {"schemas": SCHEMAS, "securitySchemes": {
+        "components": {"schemas": {**SCHEMAS, **SEGMENT_SCHEMAS}, "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer",
-                       "description": "The token in JOURNEYCTL_API_TOKEN"}}},
+                       "description": "The token in JOURNEYCTL_API_TOKEN"},
+            "writeKey": {"type": "http", "scheme": "basic",
+                         "description": "Segment routes: the token in JOURNEYCTL_API_TOKEN "
+                                        "as the user (the SDKs' write key), no password"}}},
         "security": [{"bearer": []}],
         "paths": {
             "/v1/events": {"post": _operation(
@@ -187,5 +247,6 @@ def document() -> dict[str, Any]:
             "/v1/openapi.json": {"get": _operation(
                 "This document (no authentication)",
                 {"200": _json({"type": "object"}, "OpenAPI 3.1")}, auth=False)},
+            **_segment_paths(),
         },
     }

@@ -147,6 +147,19 @@ class Exited(NamedTuple):
     label: str = ""  # completed: the label of the edge it left by (for diagrams)
 
 
+class InstanceMoved(NamedTuple):
+    """An instance of another user joined this user's (identity merge), renumbered: the host
+    records it as this user's, active at `step` (None: no step reached yet)."""
+
+    user_id: str
+    journey: str
+    instance: int
+    version: int
+    step: str | None
+    entered_at: float
+    source: str  # the user it came from
+
+
 class ExpressionFailed(NamedTuple):
     """A condition failed at run time: it counted as false (a value as 0, an update was not
     made)."""
@@ -172,10 +185,11 @@ class NotEntered(NamedTuple):
 
 
 Effect = (Entered | StepReached | Send | Suppressed | Held | SetTimer | CancelTimer
-          | VariantAssigned | ProfileUpdated | Converted | Exited | ExpressionFailed | NotEntered)
+          | VariantAssigned | ProfileUpdated | Converted | Exited | ExpressionFailed | NotEntered
+          | InstanceMoved)
 
 __all__ = [
     "CancelTimer", "Converted", "Effect", "Entered", "ExitReason", "Exited", "ExpressionFailed",
-    "Held", "HoldReason", "MessageRef", "NotEntered", "NotEnteredReason", "ProfileUpdated",
-    "Send", "SetTimer", "StepReached", "Suppressed", "VariantAssigned",
+    "Held", "HoldReason", "InstanceMoved", "MessageRef", "NotEntered", "NotEnteredReason",
+    "ProfileUpdated", "Send", "SetTimer", "StepReached", "Suppressed", "VariantAssigned",
 ]

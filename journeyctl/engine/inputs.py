@@ -5,7 +5,10 @@ than frozen dataclasses, which matters at a few million per simulation."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from journeyctl.engine.state import UserState
 
 
 class Event(NamedTuple):
@@ -42,4 +45,13 @@ class Migrate(NamedTuple):
     step: str
 
 
-Input = Event | TimerFired | Tick | Migrate
+class Merge(NamedTuple):
+    """Another user's state, taken out of the store, joins this user's (identity merge: an
+    anonymous visitor who logged in; `journeyctl.engine.merge`)."""
+
+    user_id: str
+    source: str  # the user it was taken from
+    taken: UserState  # their state, with their profile
+
+
+Input = Event | TimerFired | Tick | Migrate | Merge

@@ -19,8 +19,9 @@ from journeyctl import model as m
 from journeyctl.engine import effects as fx
 from journeyctl.engine.celrt import EvalError, Evaluator
 from journeyctl.engine.compiled import Compiled, CompiledJourney, compile_project
-from journeyctl.engine.inputs import Event, Input, Migrate, Tick, TimerFired
+from journeyctl.engine.inputs import Event, Input, Merge, Migrate, Tick, TimerFired
 from journeyctl.engine.localtime import next_local, user_zone
+from journeyctl.engine.merge import fold
 from journeyctl.engine.policy import Hold, SendTo, Suppress, decide, record
 from journeyctl.engine.split import assign, bucket
 from journeyctl.engine.state import (
@@ -67,6 +68,8 @@ class Engine:
                     self._try_enter(state, cj, None, now, out)
             case Migrate():
                 self._migrate(state, event, now, out)
+            case Merge():
+                fold(state, event, self.compiled, now, out)
             case _:
                 assert_never(event)
         return state, out

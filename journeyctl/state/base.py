@@ -444,6 +444,29 @@ class Pruning(Protocol):
         ...
 
 
+class Merges(Protocol):
+    """Identity merge (docs/daemon.md): a user's state taken out and their later events
+    forwarded to the user they merged into. Writes join the transition's transaction."""
+
+    def alias_of(self, user_id: str) -> str | None:
+        """The user `user_id` was merged into, if they were."""
+        ...
+
+    def take_out(self, user_id: str, into: str, now: float) -> None:
+        """Remove the user's state, profile, timers and active instances (the caller carries
+        them to `into`), and record that `user_id` is `into` from now on."""
+        ...
+
+    def drop_alias(self, user_id: str) -> None:
+        """`user_id` has a state of their own again (another user merged into them)."""
+        ...
+
+    def forward(self, inbox_seq: int, events: list[dict[str, Any]], now: float) -> None:
+        """Mark the event `inbox_seq` done and add `events` (validated, as `Inbox.ingest`
+        takes them) to the inbox instead."""
+        ...
+
+
 class Transitions(Protocol):
     def batch(self) -> AbstractContextManager[None]:
         """One transaction around several engine transitions (their commits join it)."""
@@ -496,7 +519,7 @@ class Leases(Protocol):
 
 
 class Runtime(Inbox, Profiles, Timers, Ticks, Outbox, SetAside, Views, Pruning, Transitions,
-              Leases, Protocol):
+              Leases, Merges, Protocol):
     """Everything the daemon uses of a store, open on an applied state."""
 
     @property

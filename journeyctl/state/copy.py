@@ -77,6 +77,7 @@ TABLES = (
           numbered="id"),
     Table("report_counts", ("hour", "slot", "version", "path", "count", "amount"),
           "hour, slot, version, path"),
+    Table("aliases", ("user_id", "known_id", "at"), "user_id"),
 )
 TICK_COLUMNS = ("journey", "last_at", "set_at", "pending_at", "after")
 

@@ -101,5 +101,11 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             path TEXT NOT NULL, count INTEGER NOT NULL DEFAULT 0,
             amount REAL, PRIMARY KEY (hour, slot, version, path))""",
     ]),
+    (5, "identity merge: the users merged into another", [
+        # An anonymous id (`user_id`) whose state went to the known user (`known_id`): its
+        # later events are forwarded there (docs/daemon.md, identity merge).
+        """CREATE TABLE aliases (
+            user_id TEXT PRIMARY KEY, known_id TEXT NOT NULL, at REAL NOT NULL)""",
+    ]),
 ]
 SCHEMA_VERSION = max(number for number, _, _ in MIGRATIONS)

@@ -106,6 +106,12 @@ PG_MIGRATIONS: list[tuple[int, str, list[str]]] = [
             amount DOUBLE PRECISION,
             PRIMARY KEY (hour, slot, version, path))""",
     ]),
+    (3, "identity merge: the users merged into another (as in SQLite's migration 5)", [
+        # written and read only by the daemon holding `user_id`'s partition
+        """CREATE TABLE aliases (
+            user_id TEXT COLLATE "C" PRIMARY KEY, known_id TEXT NOT NULL,
+            at DOUBLE PRECISION NOT NULL)""",
+    ]),
 ]
 PG_SCHEMA_VERSION = max(number for number, _, _ in PG_MIGRATIONS)
 PARTITIONS = 32  # partitions of a new state: the most daemons that can share its work

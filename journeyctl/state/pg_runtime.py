@@ -17,8 +17,8 @@ from journeyctl.engine import effects as fx
 from journeyctl.engine.state import UserState
 from journeyctl.state import codec, prune
 from journeyctl.state.base import CountRow, TimerRow, split_count
-from journeyctl.state.pg_inbox import InboxTable
 from journeyctl.state.pg_leases import LeasesTable
+from journeyctl.state.pg_merges import MergesTable
 from journeyctl.state.pg_outbox import OutboxTable
 from journeyctl.state.pg_set_aside import SetAsideTable
 from journeyctl.state.pg_timers import TimersTable
@@ -27,7 +27,7 @@ from journeyctl.state.pg_views import ViewsTable
 _PRUNABLE = {what.kind: what for what in prune.PRUNABLE}
 
 
-class PgRuntime(InboxTable, ViewsTable, TimersTable, SetAsideTable, OutboxTable, LeasesTable):
+class PgRuntime(MergesTable, ViewsTable, TimersTable, SetAsideTable, OutboxTable, LeasesTable):
     """Runtime queries and transitions over a PostgreSQL store (used from one thread); one
     daemon among those sharing the state (`daemon_id`, holding partitions for `lease`
     seconds a heartbeat)."""
@@ -169,6 +169,15 @@ class PgRuntime(InboxTable, ViewsTable, TimersTable, SetAsideTable, OutboxTable,
                          "entered_at = excluded.entered_at, updated_at = excluded.updated_at",
                          [user, effect.journey, effect.instance, effect.version, effect.time,
                           now])
+        elif kind is fx.InstanceMoved:  # identity merge: another user's instance joined
+            conn.execute("INSERT INTO instances (user_id, journey, number, version, step, "
+                         "status, entered_at, updated_at) VALUES (%s, %s, %s, %s, %s, "
+                         "'active', %s, %s) ON CONFLICT (user_id, journey, number) DO UPDATE "
+                         "SET version = excluded.version, step = excluded.step, "
+                         "status = 'active', entered_at = excluded.entered_at, "
+                         "updated_at = excluded.updated_at",
+                         [user, effect.journey, effect.instance, effect.version, effect.step,
+                          effect.entered_at, now])
         elif kind is fx.StepReached:
             conn.execute("UPDATE instances SET step = %s, updated_at = %s WHERE user_id = %s "
                          "AND journey = %s AND number = %s",

@@ -17,7 +17,7 @@ from journeyctl.engine.state import UserState
 from journeyctl.state import codec, prune
 from journeyctl.state.base import CountRow, TimerRow, split_count
 from journeyctl.state.partitions import SINGLE, Held
-from journeyctl.state.sqlite_inbox import InboxTable
+from journeyctl.state.sqlite_merges import MergesTable
 from journeyctl.state.sqlite_outbox import OutboxTable
 from journeyctl.state.sqlite_set_aside import SetAsideTable
 from journeyctl.state.sqlite_timers import TimersTable
@@ -26,7 +26,7 @@ from journeyctl.state.sqlite_views import ViewsTable
 _PRUNABLE = {what.kind: what for what in prune.PRUNABLE}
 
 
-class SqliteRuntime(InboxTable, ViewsTable, TimersTable, SetAsideTable, OutboxTable):
+class SqliteRuntime(MergesTable, ViewsTable, TimersTable, SetAsideTable, OutboxTable):
     """Runtime queries and transitions over an open SQLite store (used from one thread)."""
 
     def serial(self) -> int:
@@ -125,6 +125,11 @@ class SqliteRuntime(InboxTable, ViewsTable, TimersTable, SetAsideTable, OutboxTa
                        "step, status, entered_at, updated_at) VALUES (?, ?, ?, ?, NULL, "
                        "'active', ?, ?)",
                        [user, effect.journey, effect.instance, effect.version, effect.time, now])
+        elif kind is fx.InstanceMoved:  # identity merge: another user's instance joined
+            db.execute("INSERT OR REPLACE INTO instances (user_id, journey, number, version, "
+                       "step, status, entered_at, updated_at) VALUES (?, ?, ?, ?, ?, "
+                       "'active', ?, ?)", [user, effect.journey, effect.instance,
+                                           effect.version, effect.step, effect.entered_at, now])
         elif kind is fx.StepReached:
             db.execute("UPDATE instances SET step = ?, updated_at = ? WHERE user_id = ? AND "
                        "journey = ? AND number = ?",

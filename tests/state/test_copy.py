@@ -29,7 +29,8 @@ JOURNEY = {"journey": {"journey": "j", "steps": [{"id": "a"}, {"id": "b"}]}, "te
 SETTINGS = {"project": {"name": "p"}, "events": {"events": {}}, "channels": None}
 USERS = [f"u{n}" for n in range(1, 8)]
 COPIED = ["applies", "journey_versions", "settings_versions", "profiles", "user_state",
-          "instances", "timers", "inbox", "outbox", "set_aside", "report_counts", "ticks"]
+          "instances", "timers", "inbox", "outbox", "set_aside", "report_counts", "aliases",
+          "ticks"]
 
 
 def where(url: str, root: Path) -> StateLocation:
@@ -51,7 +52,7 @@ def seeded(path: Path) -> SqliteStore:
     profiles and states, an instance at a step, timers, the inbox (an event processed, others
     pending, the newest pruned), the outbox (a message sent, one pending), a schedule tick
     half paged through, an event set aside, the live report's counts (a whole number and an
-    amount)."""
+    amount), an alias."""
     store = SqliteStore(path, create=True)
     apply(store, {"j": JOURNEY}, T0)
     apply(store, {"j": {**JOURNEY, "journey": {**JOURNEY["journey"], "status": "paused"}}},
@@ -73,6 +74,7 @@ def seeded(path: Path) -> SqliteStore:
                                fx.StepReached(user, "j", 1, "a", T0),
                                fx.SetTimer(user, "w", 1, T0 + 3600)],
                        [message], at=T0 + 20, now=T0 + 20.5, serial=2, inbox_seq=row.seq)
+    runtime.take_out("anon-1", USERS[0], T0 + 25)  # an identity merge's alias
     sent = runtime.due_messages(T0 + 30, {"email": 1}, [])
     runtime.record_deliveries([Delivery(sent[0].id, "sent", 1, "prov-1", None)], T0 + 31)
     pending = runtime.next_event(T0 + 40)

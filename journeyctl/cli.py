@@ -124,6 +124,9 @@ def simulate(
     workers: Annotated[str, typer.Option(
         help="Processes to split users across: a number, or auto (all cores for inputs over "
              "20 MB, else 1). The result is the same.")] = "auto",
+    suppressions: Annotated[Path | None, typer.Option(
+        help="The global suppression list: users (one id per line) no promotional message "
+             "reaches (suppressed_list).")] = None,
 ) -> None:
     """Replay event logs through the journeys on a virtual clock and report what would happen."""
     from journeyctl.commands.simulate import Request, run
@@ -134,7 +137,8 @@ def simulate(
         raise typer.BadParameter("a number of processes (1, 2, ...) or auto",
                                  param_hint="--workers")
     _exit(lambda: run(Request(project, events or [], profiles, journey or [], start, until,
-                              as_json, messages, trace, report, strict, workers)))
+                              as_json, messages, trace, report, strict, workers,
+                              suppressions)))
 
 
 class TestFormat(StrEnum):

@@ -75,7 +75,7 @@ def test_copy_to_postgresql_is_the_same_state_for_plan_history_and_status(
                                      "settings_versions": 1, "profiles": 5, "user_state": 1,
                                      "instances": 1, "timers": 1, "inbox": 5, "outbox": 1,
                                      "set_aside": 0, "report_counts": 0, "aliases": 0,
-                                     "ticks": 0}
+                                     "suppressions": 0, "ticks": 0}
     assert f"Copied: {shown} holds the same state (project shop, serial 1," in copied.stdout
     assert PASSWORD not in copied.stdout + copied.stderr
 

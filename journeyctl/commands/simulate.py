@@ -22,6 +22,7 @@ from journeyctl.project import display_path
 from journeyctl.records import TimeParser
 from journeyctl.sim.host import Options
 from journeyctl.sim.readers import InputError
+from journeyctl.sim.suppressions import read_suppressions
 from journeyctl.timeparse import zone
 
 
@@ -39,6 +40,7 @@ class Request:
     report: Path | None
     strict: bool
     workers: str = "auto"
+    suppressions: Path | None = None  # the global suppression list
 
 
 def parse_time(text: str, tz_name: str, flag: str) -> float:
@@ -84,9 +86,12 @@ def run(request: Request) -> int:
         known = ", ".join(j.id for j in project.journeys)
         raise JourneyctlError([diagnostic("JC930", f"no journey '{unknown[0]}' in the project",
                                           option("--journey"), f"journeys: {known}")])
-    check_inputs(project.root, request.events, request.profiles)
+    check_inputs(project.root, request.events, request.profiles, request.suppressions)
     start, until = window(request.start, request.until, project.timezone)
-    options = Options(start=start, until=until, journeys=set(request.journeys) or None)
+    with input_errors():
+        suppressed = read_suppressions(request.suppressions) if request.suppressions else None
+    options = Options(start=start, until=until, journeys=set(request.journeys) or None,
+                      suppressed=suppressed or frozenset())
     # Outputs are checked before the run, which may take long, not when it is over.
     if request.messages:
         check_output(request.messages, "--messages")
@@ -121,13 +126,17 @@ def workers_for(events: list[Path], workers: str = "auto") -> int:
 _INPUT_HINTS = {
     "--events": "pass an event log: a JSONL or CSV file (.gz allowed)",
     "--profiles": "pass a profiles file: JSONL or CSV (.gz allowed)",
+    "--suppressions": "pass the suppression list: one user id per line (.gz allowed)",
 }
 
 
-def check_inputs(root: Path, events: list[Path], profiles: Path | None) -> None:
-    """`--events` and `--profiles` name files that are there (of `simulate`, and of `plan`)."""
+def check_inputs(root: Path, events: list[Path], profiles: Path | None,
+                 suppressions: Path | None = None) -> None:
+    """`--events`, `--profiles` and `--suppressions` name files that are there (of
+    `simulate`, and of `plan`)."""
     inputs = [*(("--events", path) for path in events),
-              *([("--profiles", profiles)] if profiles else [])]
+              *([("--profiles", profiles)] if profiles else []),
+              *([("--suppressions", suppressions)] if suppressions else [])]
     for flag, path in inputs:
         if (linked := input_problem(root, path)) is not None:
             raise JourneyctlError([linked])

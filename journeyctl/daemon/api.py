@@ -29,7 +29,7 @@ from starlette.routing import Route
 
 from journeyctl import model as m
 from journeyctl.daemon import intake, segment
-from journeyctl.daemon.core import ALIAS, Core
+from journeyctl.daemon.core import ALIAS, FORGET, Core
 from journeyctl.daemon.core_thread import CoreThread
 from journeyctl.daemon.health import health_answer
 from journeyctl.daemon.metrics import CONTENT_TYPE, Metrics
@@ -39,6 +39,7 @@ from journeyctl.records import TimeParser
 from journeyctl.state import is_store_failure
 from journeyctl.state.applied import Applied
 from journeyctl.state.partitions import Held
+from journeyctl.timefmt import rfc3339
 
 Handler = Callable[[Request], Awaitable[Response]]
 T = TypeVar("T")
@@ -130,6 +131,12 @@ def build_app(core: CoreThread, metrics: Metrics, options: ApiOptions,
         Route("/v1/events", guarded(api.post_events), methods=["POST"]),
         Route("/v1/profiles", guarded(api.post_profiles), methods=["POST"]),
         Route("/v1/users/{user_id:path}", guarded(api.get_user), methods=["GET"]),
+        Route("/v1/users/{user_id:path}", guarded(api.delete_user), methods=["DELETE"]),
+        Route("/v1/suppressions", guarded(api.get_suppressions), methods=["GET"]),
+        Route("/v1/suppressions", guarded(api.post_suppressions), methods=["POST"]),
+        Route("/v1/suppressions", guarded(api.delete_suppressions), methods=["DELETE"]),
+        Route("/v1/suppressions/{user_id:path}", guarded(api.delete_suppression),
+              methods=["DELETE"]),
         Route("/v1/journeys", guarded(api.get_journeys), methods=["GET"]),
         Route("/v1/journeys/{journey_id}", guarded(api.get_journey), methods=["GET"]),
         Route("/v1/journeys/{journey_id}/report", guarded(api.get_report), methods=["GET"]),
@@ -390,6 +397,57 @@ class _Api:
         if view is None:
             raise HttpError(404, f"no user {user_id!r}: no profile, instance or message")
         return JSONResponse(view)
+
+    async def delete_user(self, request: Request) -> Response:
+        """Delete everything stored of a user (PIPA, GDPR): queued behind the events already
+        received for them, and done by the engine in their order (202); GET answers 404 then."""
+        user_id = request.path_params["user_id"]
+        row = intake.check_internal(user_id, FORGET, self.core.clock(), None, {},
+                                    self._parse_time("UTC"))
+        if isinstance(row, str):
+            raise HttpError(400, f"user id: {row}")
+        await self.store.commit(self.core.ingest([row]))
+        self.wake()
+        return JSONResponse({"user_id": user_id, "deletion": "accepted", "detail": (
+            "the profile, journey state, timers, messages (pending and sent), events and "
+            "suppression of the user are deleted once the events received before this "
+            "request have run; GET /v1/users/{id} answers 404 then")}, 202)
+
+    async def get_suppressions(self, request: Request) -> Response:
+        """A page of the suppression list in user id order; `next` is the `after` of the
+        next page (null: the last)."""
+        after = request.query_params.get("after", "")
+        try:
+            limit = int(request.query_params.get("limit", "1000"))
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= intake.MAX_RECORDS:
+            raise HttpError(400, f"limit must be a whole number from 1 to {intake.MAX_RECORDS}")
+        page = await self.core.call(lambda c: c.runtime.suppressions(after, limit))
+        rows = [{"user_id": s.user_id, "reason": s.reason,
+                 "added_at": rfc3339(s.at)} for s in page]
+        return JSONResponse({"suppressions": rows,
+                             "next": page[-1].user_id if len(page) == limit else None})
+
+    async def post_suppressions(self, request: Request) -> Response:
+        users, reason = intake.user_ids(await self._json(request))
+        now = self.core.clock()
+        added = await self.store.commit(self.core.call(
+            lambda c: c.runtime.suppress(users, reason, now)))
+        return JSONResponse({"added": added, "already": len(set(users)) - added})
+
+    async def delete_suppressions(self, request: Request) -> Response:
+        users, _ = intake.user_ids(await self._json(request))
+        removed = await self.store.commit(self.core.call(lambda c: c.runtime.unsuppress(users)))
+        return JSONResponse({"removed": removed})
+
+    async def delete_suppression(self, request: Request) -> Response:
+        user_id = request.path_params["user_id"]
+        removed = await self.store.commit(self.core.call(
+            lambda c: c.runtime.unsuppress([user_id])))
+        if not removed:
+            raise HttpError(404, f"user {user_id!r} is not on the suppression list")
+        return JSONResponse({"removed": removed})
 
     async def get_journeys(self, request: Request) -> Response:
         journeys = await self.core.call(_journeys)

@@ -39,6 +39,9 @@ _NOTHING_CHANGED = (fx.NotEntered, fx.ExpressionFailed)  # effects that leave th
 # The inbox's own inputs of an identity merge (no client can send these names: `intake`):
 ALIAS = "$alias"  # for the anonymous user, properties {"into": <known user>}
 MERGE = "$merge"  # for the known user: {"from": <anonymous user>, "state", "profile"}
+# ... and of a user's deletion (`DELETE /v1/users/{id}`): run in the order of the user's events,
+# by the daemon holding their partition, so no transition in flight writes them back
+FORGET = "$forget"
 
 
 class Core:
@@ -229,6 +232,13 @@ class Core:
             return
         if row.name == MERGE:
             self._fold(row)
+            return
+        if row.name == FORGET:
+            deleted = self.runtime.forget(row.user_id, row.seq, row.received_at)
+            log.info("user %s deleted: %s", row.user_id,
+                     ", ".join(f"{table} {n}" for table, n in deleted.items() if n) or
+                     "nothing was stored", extra={"fields": {"user_id": row.user_id,
+                                                             "deleted": deleted}})
             return
         state, effects, new_user = self._load(row.user_id, row.received_at)
         # a user merged into another has no state of their own: their events go on there

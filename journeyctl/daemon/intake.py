@@ -126,6 +126,31 @@ def check_internal(user_id: str, name: str, stamp: Any, event_id: str | None,
             "properties": properties}
 
 
+def user_ids(body: Any) -> tuple[list[str], str | None]:
+    """The body of the suppression list's writes: `{"user_ids": [...], "reason": "..."}` (the
+    reason optional, kept with each added user). A list the request cannot be taken from is a
+    BadRequest naming the first bad id: nothing is written then."""
+    if not isinstance(body, dict) or not isinstance(body.get("user_ids"), list):
+        raise BadRequest('the body must be a JSON object: {"user_ids": ["u1", ...], '
+                         '"reason": "optional text"}')
+    extra = sorted(set(body) - {"user_ids", "reason"})
+    if extra:
+        raise BadRequest(f"unknown field {extra[0]!r}: send user_ids and (optionally) reason")
+    users, reason = body["user_ids"], body.get("reason")
+    if len(users) > MAX_RECORDS:
+        raise BadRequest(f"{len(users)} user ids in one request; the limit is {MAX_RECORDS}: "
+                         "split the list")
+    for index, user in enumerate(users):
+        if type(user) is not str or not user:
+            raise BadRequest(f"user_ids[{index}] must be a non-empty string")
+        too_big = _over_limits({"user_id": user}, ("user_id",))
+        if too_big:
+            raise BadRequest(f"user_ids[{index}]: {too_big}")
+    if reason is not None and (type(reason) is not str or len(reason) > 200):
+        raise BadRequest("reason must be a string of at most 200 characters")
+    return users, reason
+
+
 def check_profiles(items: list[Any], catalog: Catalog, parse_time: TimeParser
                    ) -> tuple[list[dict[str, Any]], list[Problem], Undeclared]:
     """The valid profiles, a problem for each invalid one (a declared attribute of the wrong

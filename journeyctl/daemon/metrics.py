@@ -82,8 +82,8 @@ class Metrics:
                                    registry=self.registry)
         self.suppressions = Counter(
             "journeyctl_journey_suppressions",
-            "Messages not sent, by journey and reason (unreachable, no_consent, quiet_hours, "
-            "cap:<channel>/<max>/<per>, holdout, ...)", ["journey", "reason"],
+            "Messages not sent, by journey and reason (unreachable, no_consent, suppressed_list, "
+            "quiet_hours, cap:<channel>/<max>/<per>, holdout, ...)", ["journey", "reason"],
             registry=self.registry)
         self._state: dict[str, Any] = {}
         self.registry.register(StateGauges(lambda: self._state))

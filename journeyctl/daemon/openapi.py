@@ -26,6 +26,13 @@ _STORE_DOWN = _json(_ref("Error"), "The state store cannot commit now (disk full
                                    "damaged): nothing was stored; retry after `Retry-After`")
 
 SCHEMAS: dict[str, Any] = {
+    "UserIds": {"type": "object", "required": ["user_ids"], "additionalProperties": False,
+                "properties": {"user_ids": {"type": "array", "maxItems": 10000,
+                                            "items": {"type": "string", "minLength": 1}},
+                               "reason": {"type": "string", "maxLength": 200}}},
+    "Suppression": {"type": "object", "properties": {
+        "user_id": {"type": "string"}, "reason": {"type": ["string", "null"]},
+        "added_at": {"type": "string", "format": "date-time"}}},
     "Health": {"type": "object", "required": ["status", "serial"],
                "properties": {"status": {"enum": ["ok", "degraded", "unhealthy"]},
                               "serial": {"type": "integer",
@@ -184,6 +191,11 @@ def _path_param(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
+def _plain_param(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": {"type": "string"}}
+
+
 def _query_param(name: str) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False,
             "description": "RFC 3339, or a date (midnight in the project's time zone)",
@@ -218,7 +230,39 @@ def document() -> dict[str, Any]:
             "/v1/users/{user_id}": {"get": _operation(
                 "A user's profile, journey instances and recent messages",
                 {"200": _json(_ref("User"), "The user"), "404": _ERROR},
-                params=[_path_param("user_id")])},
+                params=[_path_param("user_id")]), "delete": _operation(
+                "Delete everything stored of a user (PIPA, GDPR): profile, journey state, "
+                "timers, messages, events, suppression; done by the engine after the events "
+                "already received for them (GET answers 404 then)",
+                {"202": _json({"type": "object"}, "The deletion is queued"), "400": _ERROR,
+                 "503": _STORE_DOWN}, params=[_path_param("user_id")])},
+            "/v1/suppressions": {
+                "get": _operation(
+                    "A page of the global suppression list, in user id order",
+                    {"200": _json({"type": "object", "properties": {
+                        "suppressions": {"type": "array", "items": _ref("Suppression")},
+                        "next": {"type": ["string", "null"],
+                                 "description": "`after` of the next page; null: the last"}}},
+                        "The page"), "400": _ERROR},
+                    params=[_plain_param("after", "Start after this user id"),
+                            _plain_param("limit", "Users per page (1-10000, default 1000)")]),
+                "post": _operation(
+                    "Add users to the global suppression list: no promotional message "
+                    "reaches them (`suppressed_list`); transactional messages still go",
+                    {"200": _json({"type": "object", "properties": {
+                        "added": {"type": "integer"}, "already": {"type": "integer"}}},
+                        "Added"), "400": _ERROR, "503": _STORE_DOWN},
+                    body=_ref("UserIds")),
+                "delete": _operation(
+                    "Take users off the global suppression list",
+                    {"200": _json({"type": "object", "properties": {
+                        "removed": {"type": "integer"}}}, "Removed"), "400": _ERROR,
+                     "503": _STORE_DOWN}, body=_ref("UserIds"))},
+            "/v1/suppressions/{user_id}": {"delete": _operation(
+                "Take one user off the global suppression list",
+                {"200": _json({"type": "object", "properties": {
+                    "removed": {"type": "integer"}}}, "Removed"),
+                 "404": _ERROR, "503": _STORE_DOWN}, params=[_path_param("user_id")])},
             "/v1/journeys": {"get": _operation(
                 "The applied journeys with live counts",
                 {"200": _json({"type": "object", "properties": {

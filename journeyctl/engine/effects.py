@@ -83,7 +83,7 @@ class Suppressed(NamedTuple):
     journey: str
     instance: int
     step: str
-    reason: str  # unreachable | no_consent | holdout | quiet_hours | cap:<channel>/<max>/<per>
+    reason: str  # unreachable | no_consent | suppressed_list | holdout | quiet_hours | cap:…
     time: float
 
 

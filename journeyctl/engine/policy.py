@@ -1,6 +1,6 @@
-"""The send policy of SPEC §5, shared by every host: reachable → consent → the global control
-group (`holdout`, SPEC §10) → quiet hours (and the kr night rule) → caps; fallbacks for the
-first two; promotional vs transactional."""
+"""The send policy of SPEC §5, shared by every host: reachable → consent → the global
+suppression list → the global control group (`holdout`, SPEC §10) → quiet hours (and the kr
+night rule) → caps; fallbacks for the first two; promotional vs transactional."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ class SendTo(NamedTuple):
 
 
 class Suppress(NamedTuple):
-    reason: str  # unreachable | no_consent | holdout | quiet_hours | a cap's `reason`
+    # unreachable | no_consent | suppressed_list | holdout | quiet_hours | a cap's `reason`
+    reason: str
 
 
 class Hold(NamedTuple):
@@ -68,6 +69,8 @@ def decide(c: Compiled, cj: CompiledJourney, state: UserState, send: m.Send,
         return Suppress(reason)
     if not promotional:
         return SendTo(chosen)
+    if state.suppressed:
+        return Suppress("suppressed_list")  # the user asked for none: no fallback either
     if in_holdout(c.project.holdout, state.user_id):
         return Suppress("holdout")  # measured, never promoted to: no fallback either
     channel_name = send.options[chosen].channel

@@ -107,6 +107,10 @@ class UserState:
     # Promotional messages sent, for caps: (time, channel, journey), oldest first.
     promotional: list[tuple[float, str, str]] = field(default_factory=lambda: _NO_SENDS)
     tokens: int = 0  # last timer token handed out
+    # On the global suppression list: no promotional message, on any channel. Not part of
+    # the saved state: each host sets it from its list when it loads the user (the daemon
+    # from its `suppressions` table, `simulate` from `--suppressions FILE`).
+    suppressed: bool = False
 
     def journey(self, journey_id: str) -> JourneyState:
         found = self.journeys.get(journey_id)

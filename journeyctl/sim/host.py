@@ -42,6 +42,7 @@ class Options:
     # numbers, and the older versions some instances are on. None and (): the files' (v1).
     versions: dict[str, int] | None = None
     older: tuple[tuple[m.Journey, int], ...] = ()
+    suppressed: frozenset[str] = frozenset()  # the global suppression list (`--suppressions`)
 
 
 class Observer(Protocol):
@@ -249,6 +250,7 @@ class Simulation:
         if clock is None:
             profile = self.profiles.pop(user_id, None)  # the state holds it from now on
             state = new_state(user_id, profile)
+            state.suppressed = user_id in self.options.suppressed
             clock = self.clocks[user_id] = _Clock(state)
             known = self.start if profile is not None else now
             for cj in self.engine.compiled.schedules:

@@ -49,10 +49,10 @@ class InputError(Exception):
 
 
 # What reading a file (plain or gzip) raises when it cannot be read on.
-_READ_ERRORS = (OSError, EOFError, zlib.error, csv.Error)
+READ_ERRORS = (OSError, EOFError, zlib.error, csv.Error)
 
 
-def _unreadable(path: Path, exc: Exception, line: int = 1) -> InputError:
+def unreadable(path: Path, exc: Exception, line: int = 1) -> InputError:
     shown = str(path)
     if isinstance(exc, gzip.BadGzipFile):
         return InputError("not a gzip file", shown, line,
@@ -77,7 +77,7 @@ def open_binary(path: Path) -> IO[bytes]:
             return gzip.open(path, "rb")  # type: ignore[return-value]  # a GzipFile reads bytes
         return path.open("rb")
     except OSError as exc:
-        raise _unreadable(path, exc) from exc
+        raise unreadable(path, exc) from exc
 
 
 def data_format(path: Path) -> str:
@@ -138,8 +138,8 @@ def read_events(path: Path, index: int, catalog: Catalog, parse_time: TimeParser
                         yield record
                 elif owner is not None or shard is None or shard[0] == 0:
                     yield Reject(shown, line_no, record)
-        except _READ_ERRORS as exc:
-            raise _unreadable(path, exc) from exc
+        except READ_ERRORS as exc:
+            raise unreadable(path, exc) from exc
 
 
 NOT_UTF8 = "not UTF-8 text (a byte that is not UTF-8): save the file as UTF-8"
@@ -210,7 +210,7 @@ def _csv_rows(handle: IO[bytes], shown: str, required: tuple[str, ...]
             else:
                 yield end, row
     except csv.Error as exc:
-        raise _unreadable(Path(shown), exc, reader.line_num) from exc
+        raise unreadable(Path(shown), exc, reader.line_num) from exc
     finally:
         lines.text.detach()  # not closed on collection: `handle` is its owner's to close
 
@@ -331,8 +331,8 @@ def _profile_rows(path: Path, catalog: Catalog) -> Iterator[tuple[int, dict[str,
                     yield line_no, _json_problem(exc)
                     continue
                 yield line_no, raw if isinstance(raw, dict) else "a profile must be a JSON object"
-        except _READ_ERRORS as exc:
-            raise _unreadable(path, exc) from exc
+        except READ_ERRORS as exc:
+            raise unreadable(path, exc) from exc
 
 
 def _nest(flat: dict[str, Any], declared: Mapping[str, Attr]) -> dict[str, Any] | str:

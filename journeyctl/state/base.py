@@ -467,6 +467,40 @@ class Merges(Protocol):
         ...
 
 
+class Suppression(NamedTuple):
+    user_id: str
+    reason: str | None
+    at: float  # when it was added
+
+
+# The tables a user's deletion empties of their rows (with their aliases and inbox events:
+# `Privacy.forget`). The live report's counts hold no user and stay.
+FORGOTTEN = ("profiles", "user_state", "instances", "timers", "outbox", "set_aside",
+             "suppressions")
+
+
+class Privacy(Protocol):
+    """The global suppression list (`UserState.suppressed`, set by `load_user`) and user
+    deletion (docs/daemon.md)."""
+
+    def suppress(self, users: list[str], reason: str | None, now: float) -> int:
+        """Add users to the list (those already on it stay as they were); how many were new."""
+        ...
+
+    def unsuppress(self, users: list[str]) -> int:
+        """Take users off the list; how many were on it."""
+        ...
+
+    def suppressions(self, after: str, limit: int) -> list[Suppression]:
+        """A page of the list, in user id order, after `after`."""
+        ...
+
+    def forget(self, user_id: str, inbox_seq: int, received_at: float) -> dict[str, int]:
+        """Delete everything the store holds of a user (run by the engine, in order, for the
+        deletion's inbox row `inbox_seq`, which goes too): rows deleted, per table."""
+        ...
+
+
 class Transitions(Protocol):
     def batch(self) -> AbstractContextManager[None]:
         """One transaction around several engine transitions (their commits join it)."""
@@ -478,8 +512,9 @@ class Transitions(Protocol):
 
     def load_user(self, user_id: str, fresh: Callable[[str, dict[str, Any] | None], UserState]
                   ) -> tuple[UserState, int | None]:
-        """The user's state (`fresh(user_id, profile)` when the engine has not seen them) and
-        the serial of the apply it was last reconciled with (None when new)."""
+        """The user's state (`fresh(user_id, profile)` when the engine has not seen them),
+        `suppressed` when the suppression list has them, and the serial of the apply it was
+        last reconciled with (None when new)."""
         ...
 
     def instance_position(self, user_id: str, journey: str, number: int
@@ -519,7 +554,7 @@ class Leases(Protocol):
 
 
 class Runtime(Inbox, Profiles, Timers, Ticks, Outbox, SetAside, Views, Pruning, Transitions,
-              Leases, Merges, Protocol):
+              Leases, Merges, Privacy, Protocol):
     """Everything the daemon uses of a store, open on an applied state."""
 
     @property

@@ -78,6 +78,7 @@ TABLES = (
     Table("report_counts", ("hour", "slot", "version", "path", "count", "amount"),
           "hour, slot, version, path"),
     Table("aliases", ("user_id", "known_id", "at"), "user_id"),
+    Table("suppressions", ("user_id", "reason", "at"), "user_id"),
 )
 TICK_COLUMNS = ("journey", "last_at", "set_at", "pending_at", "after")
 

@@ -107,5 +107,10 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         """CREATE TABLE aliases (
             user_id TEXT PRIMARY KEY, known_id TEXT NOT NULL, at REAL NOT NULL)""",
     ]),
+    (6, "the global suppression list", [
+        # users no promotional message may reach (docs/daemon.md, suppression list)
+        """CREATE TABLE suppressions (
+            user_id TEXT PRIMARY KEY, reason TEXT, at REAL NOT NULL)""",
+    ]),
 ]
 SCHEMA_VERSION = max(number for number, _, _ in MIGRATIONS)

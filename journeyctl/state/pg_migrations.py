@@ -112,6 +112,12 @@ PG_MIGRATIONS: list[tuple[int, str, list[str]]] = [
             user_id TEXT COLLATE "C" PRIMARY KEY, known_id TEXT NOT NULL,
             at DOUBLE PRECISION NOT NULL)""",
     ]),
+    (4, "the global suppression list (as in SQLite's migration 6)", [
+        # any daemon writes it (the API); the holder of a user's partition reads it on load
+        """CREATE TABLE suppressions (
+            user_id TEXT COLLATE "C" PRIMARY KEY, reason TEXT,
+            at DOUBLE PRECISION NOT NULL)""",
+    ]),
 ]
 PG_SCHEMA_VERSION = max(number for number, _, _ in PG_MIGRATIONS)
 PARTITIONS = 32  # partitions of a new state: the most daemons that can share its work

@@ -18,8 +18,8 @@ from journeyctl.engine.state import UserState
 from journeyctl.state import codec, prune
 from journeyctl.state.base import CountRow, TimerRow, split_count
 from journeyctl.state.pg_leases import LeasesTable
-from journeyctl.state.pg_merges import MergesTable
 from journeyctl.state.pg_outbox import OutboxTable
+from journeyctl.state.pg_privacy import PrivacyTable
 from journeyctl.state.pg_set_aside import SetAsideTable
 from journeyctl.state.pg_timers import TimersTable
 from journeyctl.state.pg_views import ViewsTable
@@ -27,7 +27,7 @@ from journeyctl.state.pg_views import ViewsTable
 _PRUNABLE = {what.kind: what for what in prune.PRUNABLE}
 
 
-class PgRuntime(MergesTable, ViewsTable, TimersTable, SetAsideTable, OutboxTable, LeasesTable):
+class PgRuntime(PrivacyTable, ViewsTable, TimersTable, SetAsideTable, OutboxTable, LeasesTable):
     """Runtime queries and transitions over a PostgreSQL store (used from one thread); one
     daemon among those sharing the state (`daemon_id`, holding partitions for `lease`
     seconds a heartbeat)."""
@@ -66,15 +66,20 @@ class PgRuntime(MergesTable, ViewsTable, TimersTable, SetAsideTable, OutboxTable
                   ) -> tuple[UserState, int | None]:
         """The user's state — a new one holding their profile if the engine has not seen them
         yet — and the serial of the apply it was last reconciled with (None when new)."""
-        row = self._conn().execute(  # one round trip for both
-            "SELECT p.data, s.state, s.serial FROM (SELECT %s::text AS id) AS u LEFT JOIN "
-            "profiles AS p ON p.user_id = u.id LEFT JOIN user_state AS s ON s.user_id = u.id",
+        row = self._conn().execute(  # one round trip for all three
+            "SELECT p.data, s.state, s.serial, x.user_id IS NOT NULL FROM (SELECT %s::text "
+            "AS id) AS u LEFT JOIN profiles AS p ON p.user_id = u.id LEFT JOIN user_state AS "
+            "s ON s.user_id = u.id LEFT JOIN suppressions AS x ON x.user_id = u.id",
             [user_id]).fetchone()
         assert row is not None
         profile = codec.loads(row[0]) if row[0] is not None else None
         if row[1] is None:
-            return fresh(user_id, profile), None
-        return codec.decode(row[1], {**(profile or {}), "user_id": user_id}), row[2]
+            state, serial = fresh(user_id, profile), None
+        else:
+            state = codec.decode(row[1], {**(profile or {}), "user_id": user_id})
+            serial = row[2]
+        state.suppressed = row[3]
+        return state, serial
 
     def instance_position(self, user_id: str, journey: str, number: int
                           ) -> tuple[int, str] | None:

@@ -38,12 +38,13 @@ class OutboxTable(SqliteTables):
         longer than to retry at once), and the fallback message replacing a failed one."""
         with self._transaction():
             for d in deliveries:
-                self.db.execute("UPDATE outbox SET status = ?, attempts = attempts + ?, "
-                                "provider_id = ?, error = ?, updated_at = ?, "
-                                "next_attempt_at = COALESCE(?, next_attempt_at) WHERE id = ?",
-                                [d.status, d.attempts, d.provider_id, d.error, now, d.retry_at,
-                                 d.row_id])
-                if d.follow_up is not None:
+                cursor = self.db.execute(
+                    "UPDATE outbox SET status = ?, attempts = attempts + ?, provider_id = ?, "
+                    "error = ?, updated_at = ?, next_attempt_at = COALESCE(?, "
+                    "next_attempt_at) WHERE id = ?",
+                    [d.status, d.attempts, d.provider_id, d.error, now, d.retry_at, d.row_id])
+                # (gone: its user was deleted while it was with the provider — no fallback)
+                if d.follow_up is not None and cursor.rowcount:
                     self._insert_message(d.follow_up, now, now)
         return [None] * len(deliveries)
 

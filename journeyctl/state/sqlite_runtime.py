@@ -17,8 +17,8 @@ from journeyctl.engine.state import UserState
 from journeyctl.state import codec, prune
 from journeyctl.state.base import CountRow, TimerRow, split_count
 from journeyctl.state.partitions import SINGLE, Held
-from journeyctl.state.sqlite_merges import MergesTable
 from journeyctl.state.sqlite_outbox import OutboxTable
+from journeyctl.state.sqlite_privacy import PrivacyTable
 from journeyctl.state.sqlite_set_aside import SetAsideTable
 from journeyctl.state.sqlite_timers import TimersTable
 from journeyctl.state.sqlite_views import ViewsTable
@@ -26,7 +26,7 @@ from journeyctl.state.sqlite_views import ViewsTable
 _PRUNABLE = {what.kind: what for what in prune.PRUNABLE}
 
 
-class SqliteRuntime(MergesTable, ViewsTable, TimersTable, SetAsideTable, OutboxTable):
+class SqliteRuntime(PrivacyTable, ViewsTable, TimersTable, SetAsideTable, OutboxTable):
     """Runtime queries and transitions over an open SQLite store (used from one thread)."""
 
     def serial(self) -> int:
@@ -65,8 +65,13 @@ class SqliteRuntime(MergesTable, ViewsTable, TimersTable, SetAsideTable, OutboxT
         row = self.db.execute("SELECT state, serial FROM user_state WHERE user_id = ?",
                               [user_id]).fetchone()
         if row is None:
-            return fresh(user_id, profile), None
-        return codec.decode(row[0], {**(profile or {}), "user_id": user_id}), row[1]
+            state, serial = fresh(user_id, profile), None
+        else:
+            state = codec.decode(row[0], {**(profile or {}), "user_id": user_id})
+            serial = row[1]
+        state.suppressed = self.db.execute("SELECT 1 FROM suppressions WHERE user_id = ?",
+                                           [user_id]).fetchone() is not None
+        return state, serial
 
     def instance_position(self, user_id: str, journey: str, number: int
                           ) -> tuple[int, str] | None:

@@ -30,7 +30,7 @@ SETTINGS = {"project": {"name": "p"}, "events": {"events": {}}, "channels": None
 USERS = [f"u{n}" for n in range(1, 8)]
 COPIED = ["applies", "journey_versions", "settings_versions", "profiles", "user_state",
           "instances", "timers", "inbox", "outbox", "set_aside", "report_counts", "aliases",
-          "ticks"]
+          "suppressions", "ticks"]
 
 
 def where(url: str, root: Path) -> StateLocation:

@@ -176,3 +176,48 @@ def test_a_malformed_body_is_a_400_never_a_500(tmp_path: Path, body: bytes,
     assert single.status_code == 400
     assert single.json()["rejected"] == [
         {"index": 0, "error": "an alias needs previousId and userId (text)"}]
+
+
+def _held_by(served: Served) -> set[int]:
+    return set(served.get("/healthz").json()["partitions"]["held"])
+
+
+def test_a_merge_across_two_daemons_partitions(tmp_path: Path, pg_url: str) -> None:
+    """On a shared PostgreSQL state the anonymous and the known user can be run by different
+    daemons: each daemon does its user's step of the merge, through the inbox."""
+    from journeyctl.state.partitions import partition_of
+
+    state = pg_url + "?schema=merge"
+    project = project_copy(tmp_path)
+    (project / "journeys/cart.yaml").write_text(CART, encoding="utf-8")
+    events = project / "events.yaml"
+    events.write_text(events.read_text(encoding="utf-8").replace(
+        "  unsubscribe: {}\n", "  unsubscribe: {}\n  cart_updated: {}\n  checkout: {}\n"),
+        encoding="utf-8")
+    apply(project, state)
+    errors: list[Any] = []
+    with FakeProvider() as fake, Served(project, state, fake.url, args=("--lease", "2")) as a, \
+            Served(project, state, fake.url, args=("--lease", "2")) as b:
+        wait_until(lambda: len(_held_by(a)) == 16 and len(_held_by(b)) == 16, timeout=30)
+        mine, theirs = _held_by(a), _held_by(b)
+        anonymous = next(f"anon-{n}" for n in range(1000) if partition_of(f"anon-{n}", 32)
+                         in mine)
+        known = next(f"known-{n}" for n in range(1000) if partition_of(f"known-{n}", 32)
+                     in theirs)
+        client = _client("segment", a, errors)  # one daemon takes them all: any may
+        client.track(anonymous_id=anonymous, event="cart_updated", properties={"items": 2})
+        client.flush()
+        wait_until(lambda: rows(state, "SELECT COUNT(*) FROM timers WHERE user_id = ?",
+                                anonymous) == [(1,)])
+        client.identify(known, {"name": "Kim", "email": "kim@example.com"},
+                        anonymous_id=anonymous)
+        client.flush()
+        wait_until(lambda: rows(state, IDLE) == [(0,)] and payloads(
+            state, "to", "journey = 'cart'"), timeout=30)
+        # no partition moved meanwhile: each step ran on the daemon holding its user
+        assert _held_by(a) == mine and _held_by(b) == theirs
+    assert errors == []
+    assert rows(state, "SELECT user_id, step FROM outbox WHERE journey = 'cart'") == [
+        (known, "send_reminder")]
+    assert payloads(state, "to", "journey = 'cart'") == ["kim@example.com"]
+    assert rows(state, "SELECT user_id, known_id FROM aliases") == [(anonymous, known)]

@@ -1,7 +1,8 @@
 """Property: one engine, two hosts. For any schedule of events, the daemon's core — on a real
 state (SQLite and PostgreSQL), one transaction per batch, its clock moved from arrival to
 arrival — emits the same messages, at the same moments, as the simulator given the same
-events; and its live report (`journeyctl.live`) counts what the simulate report counts."""
+events (a user on the global suppression list included); and its live report
+(`journeyctl.live`) counts what the simulate report counts."""
 
 from __future__ import annotations
 
@@ -43,7 +44,10 @@ PROFILES = [
     {"user_id": "c", "name": "Cy", "email": "c@example.com", "phone": "+821000000003",
      "vip": True, "consent": {"email": True, "sms": True}},
     {"user_id": "d", "email": "d@example.com"},  # no consent: promotional sends suppressed
+    {"user_id": "e", "email": "e@example.com", "push_token": "t-e", "vip": True,
+     "phone": "+821000000005", "consent": {"email": True, "push": True, "sms": True}},
 ]
+LISTED = frozenset({"e"})  # on the global suppression list: transactional messages only
 EVENTS = st.lists(
     st.tuples(st.integers(0, 40).map(lambda tenths: tenths / 4),  # seconds, on a 0.25 s grid
               st.sampled_from([p["user_id"] for p in PROFILES]),
@@ -53,7 +57,7 @@ EVENTS = st.lists(
 
 # what the daemon writes as it runs, emptied between examples on PostgreSQL
 RUNTIME = ("profiles, user_state, instances, timers, inbox, outbox, ticks, tick_parts, set_aside, "
-           "report_counts")
+           "report_counts, suppressions")
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -93,6 +97,7 @@ def daemon_run(state: State, schedule: list[tuple[float, str, str]]
     clock = MovableClock(T0)
     core = open_core(state, clock=clock)
     core.upsert_profiles([dict(p) for p in PROFILES])
+    core.runtime.suppress(sorted(LISTED), "test", T0)
     for offset, group in itertools.groupby(enumerate(schedule), key=lambda item: item[1][0]):
         clock.now = T0 + offset - 1e-6
         while core.process(budget=60):  # what is due before these arrivals (at the same instant,
@@ -127,7 +132,7 @@ def simulated_run(project: Path, folder: Path, schedule: list[tuple[float, str, 
     profiles.write_text("".join(json.dumps(p) + "\n" for p in PROFILES), encoding="utf-8")
     loaded = validate(project)
     assert loaded.project is not None
-    result = simulate(loaded.project, [events], profiles, Options(until=T0 + 60))
+    result = simulate(loaded.project, [events], profiles, Options(until=T0 + 60, suppressed=LISTED))
     assert result.messages is not None
     sent = sorted((e.user_id, e.journey, e.step, e.channel, e.template, round(e.time, 3))
                   for e in result.messages.ordered())
@@ -139,6 +144,7 @@ def simulated_run(project: Path, folder: Path, schedule: list[tuple[float, str, 
     HealthCheck.function_scoped_fixture])
 @given(schedule=EVENTS)
 @example(schedule=[(0.0, "a", "signup"), (2.0, "a", "purchase")])  # at the wait's due time
+@example(schedule=[(0.0, "e", "signup")])  # a listed VIP: every promotional send suppressed
 
 def test_the_daemon_and_the_simulator_agree(applied, tmp_path: Path, schedule) -> None:
     project, template = applied

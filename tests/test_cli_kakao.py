@@ -13,6 +13,7 @@ import pytest
 
 from channel_adapters.fake import FakeProvider
 from journeyctl.project import validate
+from tests.channel_adapters.test_fake_faults import Running
 from tests.support import run_cli
 from tests.support.scenarios import EVENTS
 
@@ -181,6 +182,23 @@ def test_send_test_through_sens(tmp_path: Path, fake: FakeProvider, channel: str
                     "--profile", json.dumps(PROFILE), "--entry", '{"plan": "a-1"}',
                     "--base-url", fake.url, env={**NCP, "NCP_SECRET_KEY": "wrong"})
     assert wrong.returncode != 0 and "Authentication Failed" in wrong.stdout + wrong.stderr
+
+
+@pytest.mark.e2e
+def test_the_fake_provider_command_checks_sens_signatures_with_the_ncp_keys(
+        tmp_path: Path) -> None:
+    root = write_project(tmp_path / "p")
+    fake = Running("--quiet", env=NCP)
+    try:
+        fake.line(lambda line: "signatures are checked against NCP_ACCESS_KEY" in line)
+        sent = [run_cli("send-test", root, "--channel", "alimtalk", "--template", "shipped",
+                        "--profile", json.dumps(PROFILE), "--entry", '{"plan": "a-1"}',
+                        "--base-url", fake.url, env={**NCP, **keys})
+                for keys in ({}, {"NCP_SECRET_KEY": "wrong"})]
+    finally:
+        fake.stop()
+    assert sent[0].returncode == 0, sent[0].stdout + sent[0].stderr
+    assert sent[1].returncode != 0 and "Authentication Failed" in sent[1].stdout + sent[1].stderr
 
 
 def test_simulate_holds_brand_messages_in_kakaos_night(tmp_path: Path) -> None:

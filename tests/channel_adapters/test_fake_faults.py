@@ -139,10 +139,10 @@ def test_the_control_endpoint_plays_shows_and_clears_a_fault(fake: FakeProvider)
 class Running:
     """`journeyctl fake-provider ...` with its output lines read as they come."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen([*journeyctl_command(), "fake-provider", *args],
                                         stdout=subprocess.PIPE, text=True,
-                                        env={**os.environ, "NO_COLOR": "1"})
+                                        env={**os.environ, "NO_COLOR": "1", **(env or {})})
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()

@@ -8,6 +8,7 @@ without a public URL is a warning at start."""
 
 from __future__ import annotations
 
+import base64
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -103,12 +104,10 @@ def test_one_click_unsubscribe_changes_consent_and_forgeries_do_not(
         anonymous = httpx.Client(base_url=served.url, timeout=10)  # no Authorization
 
         # forgeries: each refused with the one answer, nothing ingested
-        version, payload, mac = token.split(".")
+        version, _, mac = token.split(".")
         _, bob_payload, _ = bob_token.split(".")
         flipped = token[:-3] + ("A" if token[-3] != "A" else "B") + token[-2:]
-        from journeyctl.daemon.unsubscribe import _b64
-
-        sms = _b64(b'["ann","sms"]')
+        sms = base64.urlsafe_b64encode(b'["ann","sms"]').rstrip(b"=").decode()
         for bad in (flipped, f"{version}.{bob_payload}.{mac}", f"{version}.{sms}.{mac}",
                     "v1.x.y", "nothing"):
             answer = anonymous.post(f"/v1/unsubscribe/{bad}",

@@ -34,6 +34,9 @@ class Message:
     to: str | None  # the address from the profile (None for slack and webhook channels)
     content: dict[str, Any]  # the rendered template fields
     variant: str | None = None
+    # RFC 8058 one-click unsubscribe URL: promotional messages on adapters that send it as a
+    # header (SendGrid), when the daemon has a public URL and a secret (docs/daemon.md)
+    unsubscribe_url: str | None = None
 
 
 @dataclass(frozen=True)

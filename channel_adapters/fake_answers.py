@@ -121,6 +121,10 @@ def _sendgrid_problems(data: dict[str, Any]) -> list[tuple[str | None, str]]:
             and all(isinstance(c, dict) and c.get("type") and c.get("value") for c in content)):
         problems.append(("content", "content needs at least one part with a type and a "
                                     "non-empty value"))
+    headers = data.get("headers")  # kept as sent (recorded): List-Unsubscribe, RFC 8058
+    if headers is not None and not (isinstance(headers, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items())):
+        problems.append(("headers", "headers must be an object of strings"))
     return problems
 
 
@@ -292,7 +296,9 @@ def summary(request: Recorded) -> str:
         if request.path == "/v3/mail/send":
             data = request.json()
             to = data["personalizations"][0]["to"][0]["email"]
-            return f"  to={to} subject={_short(data.get('subject'))}"
+            unsubscribe = " list-unsubscribe=one-click" if "List-Unsubscribe-Post" in (
+                data.get("headers") or {}) else ""
+            return f"  to={to} subject={_short(data.get('subject'))}{unsubscribe}"
         if _TWILIO.fullmatch(request.path):
             form = request.form()
             return f"  to={form.get('To')} body={_short(form.get('Body'))}"

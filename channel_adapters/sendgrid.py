@@ -1,5 +1,9 @@
 """SendGrid v3 Mail Send: POST {base_url}/v3/mail/send with a Bearer API key.
 
+A message with an unsubscribe URL (promotional, the daemon's one-click link: docs/daemon.md)
+carries `List-Unsubscribe` and `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058)
+in the body's top-level `headers`.
+
 Success is 202 with the message id in the `X-Message-Id` header; errors are JSON
 `{"errors": [{"message", "field", "help"}]}`.
 """
@@ -64,6 +68,9 @@ class SendGrid(Provider):
         reply_to = self.config.setting("reply_to")
         if reply_to:
             body["reply_to"] = dict(reply_to)
+        if message.unsubscribe_url:
+            body["headers"] = {"List-Unsubscribe": f"<{message.unsubscribe_url}>",
+                               "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
         return HttpRequest(self.endpoint("/v3/mail/send"),
                            json_headers(self.config.credentials["api_key"]), json_body(body))
 

@@ -431,11 +431,17 @@ def serve(
         min=1.0, max=300.0, metavar="SECONDS",
         help="PostgreSQL state: how long a partition stays with a daemon that stopped renewing "
              "it (died, cut off) before another daemon takes it over.")] = 10.0,
+    public_url: Annotated[str | None, typer.Option(
+        "--public-url", metavar="URL", envvar="JOURNEYCTL_PUBLIC_URL", show_envvar=True,
+        help="The daemon's public base URL (https://journeys.example.com): promotional SendGrid "
+             "email then carries a one-click unsubscribe link to it (needs "
+             "JOURNEYCTL_UNSUBSCRIBE_SECRET).")] = None,
 ) -> None:
     """Run the applied journeys: an HTTP API for events, timers, and delivery to providers."""
     from journeyctl.commands.serve import run
 
-    _exit(lambda: run(project, state, host, port, log_format.value, base_url or [], lease))
+    _exit(lambda: run(project, state, host, port, log_format.value, base_url or [], lease,
+                      public_url))
 
 
 def _exit(body: Callable[[], int]) -> NoReturn:

@@ -227,6 +227,7 @@ CODES: dict[str, CodeInfo] = {
     "JC981": CodeInfo("serve: non-loopback address without an API token"),
     "JC982": CodeInfo("serve: cannot listen on the address"),
     "JC983": CodeInfo("serve: invalid --base-url"),
+    "JC984": CodeInfo("serve: --public-url without a usable unsubscribe secret"),
     # project
     "JC901": CodeInfo("project has no journeys", _W),
     "JC902": CodeInfo("project setting refers to a missing path"),

@@ -16,6 +16,10 @@ from typing import Any, Literal, assert_never
 from journeyctl.diagnostics import Loc
 
 EXIT = "exit"  # the pseudo step id that ends an instance
+# The built-in event that turns one channel's consent off (properties `{"channel": <name>}`):
+# the daemon's one-click unsubscribe link ingests it, and a replayed log holds it (docs/daemon.md,
+# "One-click unsubscribe"). It needs no catalog entry; journeys may name it.
+UNSUBSCRIBE = "journeyctl.unsubscribe"
 
 
 def lookup(profile: Mapping[str, Any], dotted: str) -> Any:

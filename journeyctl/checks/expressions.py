@@ -163,7 +163,8 @@ def _offset(source: str, line: int, col: int) -> int:
 def _check_event_names(ctx: CheckContext, journey: m.Journey) -> None:
     known = ctx.project.catalog.events
     for name, loc, what in _event_refs(journey):
-        if name not in known and ctx.project.catalog.loaded("event", name):
+        if name not in known and name != m.UNSUBSCRIBE \
+                and ctx.project.catalog.loaded("event", name):
             ctx.add("JC501", f"{what} uses unknown event '{name}'", loc,
                     did_you_mean(name, known, "events in the catalog"))
 

@@ -8,6 +8,7 @@ import os
 import socket
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from journeyctl.boundary import EXIT_OK
 from journeyctl.commands.common import valid_project
@@ -15,11 +16,15 @@ from journeyctl.commands.state_common import Given, state_ref
 from journeyctl.diagnostics import JourneyctlError, Loc, diagnostic, option
 from journeyctl.hints import command
 
+if TYPE_CHECKING:
+    from journeyctl.daemon.unsubscribe import Links, Signer
+    from journeyctl.model import Project
+
 TOKEN_VARIABLE = "JOURNEYCTL_API_TOKEN"
 
 
 def run(project_path: Path, state_url: str | None, host: str, port: int, log_format: str,
-        base_urls: list[str], lease: float = 10.0) -> int:
+        base_urls: list[str], lease: float = 10.0, public_url: str | None = None) -> int:
     from journeyctl.daemon import logs
     from journeyctl.daemon.api import ApiOptions
     from journeyctl.daemon.server import ServeOptions, bind, serve
@@ -34,6 +39,7 @@ def run(project_path: Path, state_url: str | None, host: str, port: int, log_for
     token = os.environ.get(TOKEN_VARIABLE, "").strip() or None
     _check_host(host, token)
     urls = _base_urls(base_urls, set(project.channels))
+    signer, links = _unsubscribe(public_url)
     store = ref.open()  # migrates an older state; refuses a newer one
     try:
         if not store.exists or not store.snapshot().settings:
@@ -45,6 +51,7 @@ def run(project_path: Path, state_url: str | None, host: str, port: int, log_for
     finally:
         store.close()
     logs.setup(log_format)
+    unsubscribe_warning(project, links)
     try:
         sock = bind(host, port)
     except (OSError, OverflowError) as exc:
@@ -52,7 +59,8 @@ def run(project_path: Path, state_url: str | None, host: str, port: int, log_for
             "JC982", f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}",
             option("--port"), "choose another --port (0 takes a free one) or stop what uses it")
         ]) from exc
-    options = ServeOptions(base_urls=urls, api=ApiOptions(token=token), lease=lease)
+    options = ServeOptions(base_urls=urls, api=ApiOptions(token=token, unsubscribe=signer),
+                           lease=lease, links=links)
     # the daemon opens the state again, on its core thread
     serve(functools.partial(open_runtime, ref.location, lease=lease), options, sock)
     return EXIT_OK
@@ -102,3 +110,54 @@ def _base_urls(values: list[str], channels: set[str]) -> dict[str, str]:
                 "CHANNEL=URL for one channel")])
         urls[name or "*"] = url
     return urls
+
+
+def _unsubscribe(public_url: str | None) -> tuple[Signer | None, Links | None]:
+    """The one-click unsubscribe signer (JOURNEYCTL_UNSUBSCRIBE_SECRET) and, with a public URL,
+    the links promotional email carries. A public URL without a usable secret is refused: the
+    daemon would send email whose unsubscribe link cannot work."""
+    from channel_adapters.factory import check_http_url
+    from journeyctl.daemon.unsubscribe import (
+        MIN_SECRET,
+        PUBLIC_URL_VARIABLE,
+        SECRET_VARIABLE,
+        Links,
+        Signer,
+    )
+
+    secret = os.environ.get(SECRET_VARIABLE, "").strip()
+    url = (public_url or "").strip() or None
+    if url is not None:
+        problem = check_http_url(url)
+        if problem is not None:
+            raise JourneyctlError([diagnostic(
+                "JC984", f"--public-url {url!r} is not an http(s) URL: {problem}",
+                option("--public-url"), "the address the daemon is reached at from the "
+                "internet, e.g. https://journeys.example.com")])
+        if len(secret) < MIN_SECRET:
+            what = "is not set" if not secret else f"is shorter than {MIN_SECRET} characters"
+            raise JourneyctlError([diagnostic(
+                "JC984", f"--public-url (or {PUBLIC_URL_VARIABLE}) is set but {SECRET_VARIABLE} "
+                f"{what}: the one-click unsubscribe links could not be signed safely",
+                option("--public-url"), f"export {SECRET_VARIABLE}=$(openssl rand -hex 32) "
+                "(the same value on every daemon of the state, kept secret), or leave the "
+                "public URL out")])
+    signer = Signer(secret.encode()) if len(secret) >= MIN_SECRET else None
+    links = Links(signer, url) if signer is not None and url is not None else None
+    return signer, links
+
+
+def unsubscribe_warning(project: Project, links: Links | None) -> None:
+    """One line at start when promotional SendGrid email would go out with no one-click
+    unsubscribe header (Gmail and Yahoo require it of bulk senders since 2024)."""
+    import logging
+
+    from journeyctl.daemon.unsubscribe import promotional_header_channels
+
+    channels = promotional_header_channels(project)
+    if links is None and channels:
+        logging.getLogger("journeyctl.serve").warning(
+            "promotional email on %s goes out without a one-click unsubscribe header (Gmail "
+            "and Yahoo require one of bulk senders since 2024): set --public-url and "
+            "JOURNEYCTL_UNSUBSCRIBE_SECRET (docs/daemon.md, \"One-click unsubscribe\")",
+            ", ".join(channels), extra={"fields": {"channels": channels}})

@@ -1,6 +1,7 @@
 """The daemon's HTTP API (Starlette): JSON under /v1, described by /v1/openapi.json.
 
-Every route but /healthz and the OpenAPI document needs `Authorization: Bearer <token>` when the
+Every route but /healthz, the OpenAPI document and the one-click unsubscribe links (signed
+tokens: docs/daemon.md) needs `Authorization: Bearer <token>` when the
 daemon has a token (JOURNEYCTL_API_TOKEN). A 202 from POST /v1/events means the accepted events
 are committed to the inbox: they survive a crash from that moment. While the store cannot commit
 (disk full, the file made read-only, damaged), writes answer 503 with the reason, and so does
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hmac
 import logging
 import time
@@ -24,11 +26,11 @@ from zoneinfo import ZoneInfo
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from journeyctl import model as m
-from journeyctl.daemon import intake, segment
+from journeyctl.daemon import intake, segment, unsubscribe
 from journeyctl.daemon.core import ALIAS, FORGET, Core
 from journeyctl.daemon.core_thread import CoreThread
 from journeyctl.daemon.health import health_answer
@@ -51,6 +53,7 @@ class ApiOptions:
     token: str | None  # None: no authentication (loopback only; `serve` enforces that)
     max_body: int = 1 << 20  # bytes
     max_future: float = 300.0  # seconds an event's timestamp may be ahead of our clock
+    unsubscribe: unsubscribe.Signer | None = None  # None: every unsubscribe link is refused
 
 
 class JSONResponse(Response):
@@ -144,6 +147,10 @@ def build_app(core: CoreThread, metrics: Metrics, options: ApiOptions,
     # Segment/RudderStack-compatible ingest (the SDKs' HTTP Tracking API: docs/daemon.md)
     routes += [Route(f"/v1/{kind}", api.segment_guard(api.segment_route(kind)),
                      methods=["POST"]) for kind in (*segment.TYPES, "batch")]
+    # one-click unsubscribe (RFC 8058): the signed token is the authorization
+    routes += [Route("/v1/unsubscribe/{token}", api.errors(api.unsubscribe_form),
+                     methods=["GET"]),
+               Route("/v1/unsubscribe/{token}", api.errors(api.unsubscribe), methods=["POST"])]
     return Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_allowed})
 
 
@@ -484,6 +491,42 @@ class _Api:
         except (ValueError, OverflowError):
             raise HttpError(400, f"{name}={text!r} is not a time: write RFC 3339 "
                             "(2024-03-13T10:00:00+09:00) or a date (2024-03-13)") from None
+
+
+    # --- one-click unsubscribe (docs/daemon.md) ------------------------------------------------
+
+    def _unsubscribe_target(self, request: Request) -> tuple[str, str, str]:
+        """(token, user, channel) of a valid link to a channel with consent; else the one 404
+        every bad token gets."""
+        token = request.path_params["token"]
+        signer = self.options.unsubscribe
+        found = signer.verify(token) if signer is not None else None
+        channels = self._applied().project.channels
+        if found is None or found[1] not in channels or not channels[found[1]].consent:
+            raise HttpError(404, unsubscribe.REFUSED)
+        return token, *found
+
+    async def unsubscribe_form(self, request: Request) -> Response:
+        """GET changes nothing (mail scanners open links): a page whose form POSTs."""
+        _, _, channel = self._unsubscribe_target(request)
+        return HTMLResponse(unsubscribe.confirm_page(channel), headers=unsubscribe.HEADERS)
+
+    async def unsubscribe(self, request: Request) -> Response:
+        """RFC 8058's POST (body `List-Unsubscribe=One-Click`, any body accepted): the built-in
+        `journeyctl.unsubscribe` event into the inbox; a repeat the same day is a duplicate."""
+        token, user, channel = self._unsubscribe_target(request)
+        now = self.core.clock()
+        day = dt.datetime.fromtimestamp(now, dt.UTC).date().isoformat()
+        row = unsubscribe.inbox_row(token, user, channel, now, day)
+        accepted, duplicates = await self.store.commit(self.core.ingest([row]))
+        self.metrics.events.inc(accepted)
+        self.metrics.duplicates.inc(duplicates)
+        if accepted:
+            self.wake()
+        if "text/html" in request.headers.get("accept", ""):
+            return HTMLResponse(unsubscribe.done_page(channel), headers=unsubscribe.HEADERS)
+        return JSONResponse({"unsubscribed": True, "channel": channel},
+                            headers=unsubscribe.HEADERS)
 
 
 def _gunzip(body: bytes, limit: int) -> bytes:

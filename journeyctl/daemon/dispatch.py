@@ -44,6 +44,7 @@ from journeyctl.daemon.core_thread import CoreThread
 from journeyctl.daemon.health import Change, ChannelHealth
 from journeyctl.daemon.logs import Watch
 from journeyctl.daemon.metrics import Metrics
+from journeyctl.daemon.unsubscribe import Links
 from journeyctl.diagnostics import JourneyctlError
 from journeyctl.state.base import Clock, Delivery, OutboxRow
 
@@ -64,7 +65,8 @@ class Dispatcher:
     def __init__(self, core: CoreThread, metrics: Metrics, client: httpx.AsyncClient,
                  channels: Callable[[], dict[str, m.Channel]],
                  clock: Clock = time.time, health: ChannelHealth | None = None,
-                 rng: Callable[[], float] = random.random) -> None:
+                 rng: Callable[[], float] = random.random, links: Links | None = None) -> None:
+        """`links`: the one-click unsubscribe URLs promotional email carries (None: none)."""
         self.core = core
         self.metrics = metrics
         self.client = client
@@ -72,6 +74,7 @@ class Dispatcher:
         self.clock = clock
         self.health = health if health is not None else ChannelHealth()
         self.rng = rng
+        self.links = links
         self.started = clock()
         self._gauged: set[str] = set()
         self.wake = asyncio.Event()
@@ -211,7 +214,9 @@ class Dispatcher:
         message = Message(row.user_id, row.journey, row.step, row.channel, row.template,
                           row.category,
                           row.idempotency_key, payload.get("to"),
-                          payload["content"], payload.get("variant"))
+                          payload["content"], payload.get("variant"),
+                          self.links.for_message(channel, row.category, row.user_id)
+                          if self.links is not None else None)
         slot = self._slots.setdefault(row.channel, asyncio.Semaphore(HTTP_PER_CHANNEL))
         async with slot:
             started = time.perf_counter()

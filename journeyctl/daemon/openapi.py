@@ -292,5 +292,40 @@ def document() -> dict[str, Any]:
                 "This document (no authentication)",
                 {"200": _json({"type": "object"}, "OpenAPI 3.1")}, auth=False)},
             **_segment_paths(),
+            **_unsubscribe_paths(),
         },
     }
+
+
+def _unsubscribe_paths() -> dict[str, Any]:
+    """One-click unsubscribe (RFC 8058, docs/daemon.md): the signed token is the authorization,
+    and every bad token gets the same 404."""
+    refused = _json(_ref("Error"), "Unknown or invalid unsubscribe link (one answer for every "
+                                   "bad token: malformed, tampered, another user or channel)")
+    html = {"text/html": {"schema": {"type": "string"}}}
+    token = {**_path_param("token"), "description": "The signed token of the email's "
+                                                    "List-Unsubscribe URL"}
+    return {"/v1/unsubscribe/{token}": {
+        "get": _operation(
+            "A confirmation page whose form POSTs to the same URL; changes nothing (link "
+            "scanners open links)",
+            {"200": {"description": "The page", "content": html}, "404": refused},
+            auth=False, params=[token]),
+        "post": {**_operation(
+            "One-click unsubscribe (RFC 8058): the user's consent on the token's channel turns "
+            "off (the built-in event `journeyctl.unsubscribe`); a repeat the same day is a "
+            "duplicate",
+            {"200": {"description": "Unsubscribed (HTML when the client accepts text/html)",
+                     "content": {"application/json": {"schema": {
+                         "type": "object", "properties": {
+                             "unsubscribed": {"const": True},
+                             "channel": {"type": "string"}}}}, **html}},
+             "404": refused, "503": _STORE_DOWN},
+            auth=False, params=[token]),
+            "requestBody": {
+                "required": False,
+                "description": "What RFC 8058 clients send; any body is accepted",
+                "content": {"application/x-www-form-urlencoded": {"schema": {
+                    "type": "object",
+                    "properties": {"List-Unsubscribe": {"const": "One-Click"}}}}}}},
+    }}

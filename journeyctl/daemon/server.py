@@ -52,6 +52,7 @@ from journeyctl.daemon.health import ChannelHealth
 from journeyctl.daemon.logs import Watch
 from journeyctl.daemon.metrics import Metrics
 from journeyctl.daemon.retention import Pruner
+from journeyctl.daemon.unsubscribe import Links
 from journeyctl.diagnostics import Diagnostic, JourneyctlError
 from journeyctl.state.applied import Applied
 from journeyctl.state.base import Clock, Runtime
@@ -72,6 +73,7 @@ class ServeOptions:
     lease: float = 10.0  # seconds a partition stays with a daemon that stopped renewing it
     api: ApiOptions = field(default_factory=lambda: ApiOptions(token=None))
     http: HttpLimits = field(default_factory=HttpLimits)
+    links: Links | None = None  # one-click unsubscribe URLs (--public-url and the secret)
 
 
 class Daemon:
@@ -179,7 +181,8 @@ class Daemon:
     async def _serve(self, server: uvicorn.Server, sock: socket.socket,
                      client: httpx.AsyncClient) -> None:
         dispatcher = Dispatcher(self.core, self.metrics, client, self.channels,
-                                clock=self.clock, health=self.channel_health)
+                                clock=self.clock, health=self.channel_health,
+                                links=self.options.links)
         self.watches += [dispatcher.watch, dispatcher.sends]
         await self._heartbeat()  # the partitions to run, before the engine looks for work
         self._schedule_jobs()

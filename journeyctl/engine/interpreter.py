@@ -19,7 +19,15 @@ from journeyctl import model as m
 from journeyctl.engine import effects as fx
 from journeyctl.engine.celrt import EvalError, Evaluator
 from journeyctl.engine.compiled import Compiled, CompiledJourney, compile_project
-from journeyctl.engine.inputs import Event, Input, Merge, Migrate, Tick, TimerFired
+from journeyctl.engine.inputs import (
+    UNSUBSCRIBE,
+    Event,
+    Input,
+    Merge,
+    Migrate,
+    Tick,
+    TimerFired,
+)
 from journeyctl.engine.localtime import next_local, user_zone
 from journeyctl.engine.merge import fold
 from journeyctl.engine.policy import Hold, SendTo, Suppress, decide, record
@@ -53,6 +61,8 @@ class Engine:
         self.compiled: Compiled = compile_project(project, only, versions, older)
         self.cel = Evaluator()
         self._subscriptions = {s.event: s.changes for s in project.subscriptions}
+        self._consents = {name: channel.consent for name, channel in project.channels.items()
+                          if channel.consent}
 
     def step(self, state: UserState, event: Input, now: float) -> tuple[UserState, Out]:
         """Apply one input at time `now`; returns the (same, changed) state and the effects."""
@@ -95,6 +105,8 @@ class Engine:
     # --- events ------------------------------------------------------------------------------
 
     def _event(self, state: UserState, event: Event, now: float, out: Out) -> None:
+        if event.name == UNSUBSCRIBE:
+            self._unsubscribe(state, event, now, out)
         if event.name in self._subscriptions:
             self._subscribe(state, event, now, out)
         if event.name == "identify" and event.properties:
@@ -122,6 +134,20 @@ class Engine:
         if changes:
             merge_profile(state.profile, _copy(changes))
             out.append(fx.ProfileUpdated(state.user_id, changes, now))  # merged, as identify
+
+    def _unsubscribe(self, state: UserState, event: Event, now: float, out: Out) -> None:
+        """The built-in `journeyctl.unsubscribe` (a one-click unsubscribe link): the named
+        channel's consent attribute turns false, before any journey sees the event, as a
+        `subscriptions:` change would. A channel that is not the project's, or has no
+        `consent`, changes nothing."""
+        channel = event.properties.get("channel")
+        path = self._consents.get(channel) if isinstance(channel, str) else None
+        if path is None:
+            return
+        changes: dict[str, Any] = {}
+        set_path(changes, path, False)
+        merge_profile(state.profile, _copy(changes))
+        out.append(fx.ProfileUpdated(state.user_id, changes, now))  # merged, as identify
 
     def _remember(self, state: UserState, event: Event, now: float) -> None:
         """Keep the event for count(): only counted names, only for the longest window. The

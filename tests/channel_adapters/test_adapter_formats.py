@@ -60,6 +60,21 @@ def test_sendgrid_sends_only_the_parts_with_text(fake: FakeProvider) -> None:
     assert "reply_to" not in second
 
 
+def test_sendgrid_carries_the_one_click_unsubscribe_headers(fake: FakeProvider) -> None:
+    """RFC 8058: a message with an unsubscribe URL (the daemon's promotional email) has both
+    headers in the body's top-level `headers`; the fake accepts and records them."""
+    from dataclasses import replace
+
+    channel = make_channel("sendgrid", fake.url)
+    url = "https://journeys.example.com/v1/unsubscribe/v1.abc.def"
+    outcome = send(channel, replace(make_message(channel, EMAIL, to="kim@example.com"),
+                                    unsubscribe_url=url))
+    [request] = fake.requests
+    assert request.json()["headers"] == {"List-Unsubscribe": f"<{url}>",
+                                         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    assert outcome.kind == "accepted"
+
+
 def test_twilio_messages_with_a_sender_number(fake: FakeProvider) -> None:
     channel = make_channel("twilio", fake.url)
     outcome = send(channel, make_message(channel, {"text": "(광고)[ACME] 장바구니 무료수신거부"},

@@ -7,10 +7,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from journeyctl.model import UNSUBSCRIBE
-
-__all__ = ["UNSUBSCRIBE", "Event", "Input", "Merge", "Migrate", "Tick", "TimerFired"]
-
 if TYPE_CHECKING:
     from journeyctl.engine.state import UserState
 

@@ -19,15 +19,7 @@ from journeyctl import model as m
 from journeyctl.engine import effects as fx
 from journeyctl.engine.celrt import EvalError, Evaluator
 from journeyctl.engine.compiled import Compiled, CompiledJourney, compile_project
-from journeyctl.engine.inputs import (
-    UNSUBSCRIBE,
-    Event,
-    Input,
-    Merge,
-    Migrate,
-    Tick,
-    TimerFired,
-)
+from journeyctl.engine.inputs import Event, Input, Merge, Migrate, Tick, TimerFired
 from journeyctl.engine.localtime import next_local, user_zone
 from journeyctl.engine.merge import fold
 from journeyctl.engine.policy import Hold, SendTo, Suppress, decide, record
@@ -105,7 +97,7 @@ class Engine:
     # --- events ------------------------------------------------------------------------------
 
     def _event(self, state: UserState, event: Event, now: float, out: Out) -> None:
-        if event.name == UNSUBSCRIBE:
+        if event.name == m.UNSUBSCRIBE:
             self._unsubscribe(state, event, now, out)
         if event.name in self._subscriptions:
             self._subscribe(state, event, now, out)

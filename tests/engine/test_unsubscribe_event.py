@@ -9,9 +9,10 @@ import json
 from pathlib import Path
 
 from journeyctl.engine import effects as fx
-from journeyctl.engine.inputs import UNSUBSCRIBE, Event
+from journeyctl.engine.inputs import Event
 from journeyctl.engine.interpreter import Engine
 from journeyctl.engine.state import UserState
+from journeyctl.model import UNSUBSCRIBE
 from journeyctl.sim.host import Options
 from journeyctl.sim.run import simulate
 from tests.support.scenarios import EVERYONE, Runner, at, build, sends, suppressions
